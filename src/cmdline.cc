@@ -1,0 +1,92 @@
+#include "cmdline.h"
+
+#include "strutil.h"
+
+namespace hpcs {
+
+std::vector<std::string> SplitKernelCmdline(std::string_view text) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_quotes = false, have = false;
+  for (char c : text) {
+    if (c == '"') {
+      in_quotes = !in_quotes;
+      have = true;
+    } else if (!in_quotes && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      if (have) words.push_back(std::move(cur));
+      cur.clear();
+      have = false;
+    } else {
+      cur.push_back(c);
+      have = true;
+    }
+  }
+  if (have) words.push_back(std::move(cur));
+  return words;
+}
+
+BootOptions ParseBootOptions(std::string_view cmdline) {
+  BootOptions b;
+  for (const std::string& w : SplitKernelCmdline(cmdline)) {
+    size_t eq = w.find('=');
+    std::string key = w.substr(0, eq);
+    bool has_value = eq != std::string::npos;
+    std::string value = has_value ? w.substr(eq + 1) : "";
+    if (key == "rd.debug") {
+      b.debug = !has_value || value != "0";
+      continue;
+    }
+    if (key == "rd.hpcs") {
+      std::string v = ToLower(value);
+      b.disabled = has_value && (v == "0" || v == "no" || v == "off" || v == "false");
+      continue;
+    }
+    if (!StartsWith(key, "rd.hpcs.")) continue;
+    std::string opt = key.substr(8);
+    auto need_value = [&]() {
+      if (!value.empty()) return true;
+      b.warnings.push_back("ignoring '" + w + "': it needs a value");
+      return false;
+    };
+    if (opt == "debug") {
+      b.debug = !has_value || value != "0";
+    } else if (opt == "timeout") {
+      unsigned long long n = 0;
+      if (ParseUint(value, &n) && n > 0 && n <= 86400) {
+        b.timeout_s = static_cast<long>(n);
+      } else {
+        b.warnings.push_back("ignoring '" + w + "': not a number of seconds from 1 to 86400");
+      }
+    } else if (opt == "endpoint") {
+      if (need_value()) b.endpoint = TrimUrl(value);
+    } else if (opt == "iam") {
+      if (need_value()) b.iam = TrimUrl(value);
+    } else if (opt == "crk") {
+      if (need_value()) b.crk = value;
+    } else if (opt == "proxy") {
+      if (need_value()) b.proxy = value;
+    } else if (opt == "keys") {
+      if (need_value()) b.keys = Split(value, ',');
+    } else if (opt == "resolve") {
+      size_t colon = value.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == value.size()) {
+        b.warnings.push_back("ignoring '" + w + "': expected rd.hpcs.resolve=HOST:ADDRESS");
+      } else {
+        b.resolve.push_back(value);
+      }
+    } else {
+      b.warnings.push_back("ignoring unknown option '" + key + "'");
+    }
+  }
+  return b;
+}
+
+void ApplyBootOptions(const BootOptions& b, Config* c) {
+  if (!b.endpoint.empty()) c->endpoint_url = b.endpoint;
+  if (!b.iam.empty()) c->iam_endpoint_url = b.iam;
+  if (!b.crk.empty()) c->default_crk_uuid = b.crk;
+  if (!b.proxy.empty()) c->proxy = b.proxy;
+  for (const auto& r : b.resolve) c->resolve.push_back(r);
+}
+
+}  // namespace hpcs

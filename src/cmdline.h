@@ -1,0 +1,49 @@
+// rd.hpcs.* options from the kernel command line (hpcs-unlock at boot).
+//
+//   rd.hpcs=0                 do nothing
+//   rd.hpcs.debug, rd.debug   debug messages
+//   rd.hpcs.timeout=SECONDS   deadline for the whole run
+//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint
+//   rd.hpcs.iam=URL           IAM endpoint
+//   rd.hpcs.crk=UUID          root key
+//   rd.hpcs.proxy=URL         HTTPS proxy
+//   rd.hpcs.keys=DESC,...     only these keys
+//   rd.hpcs.resolve=HOST:ADDRESS   pin a host name to an address (repeatable)
+#ifndef HPCS_CMDLINE_H_
+#define HPCS_CMDLINE_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+
+namespace hpcs {
+
+struct BootOptions {
+  bool disabled = false;
+  bool debug = false;
+  std::optional<long> timeout_s;
+  std::string endpoint;
+  std::string iam;
+  std::string crk;
+  std::string proxy;
+  std::vector<std::string> keys;
+  std::vector<std::string> resolve;
+  std::vector<std::string> warnings;  // unknown or malformed rd.hpcs.* options
+};
+
+// Splits a kernel command line into words, honouring double quotes as the
+// kernel does ("a b" stays one word, the quotes are removed).
+std::vector<std::string> SplitKernelCmdline(std::string_view text);
+
+// The last occurrence of an option wins, as for the kernel's own options.
+BootOptions ParseBootOptions(std::string_view cmdline);
+
+// Command line beats config.
+void ApplyBootOptions(const BootOptions& b, Config* c);
+
+}  // namespace hpcs
+
+#endif  // HPCS_CMDLINE_H_

@@ -1,0 +1,70 @@
+// /etc/hpcs-for-luks.ini, compatible with IBM's hpcs-for-luks 2.7.
+//
+//   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
+//         api_key (or the word TPM), default_crk_uuid, ca_file
+//   [HFL] key_dir, tpm_blob, initramfs_plain_api_key
+#ifndef HPCS_CONFIG_H_
+#define HPCS_CONFIG_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "secret.h"
+
+namespace hpcs {
+
+inline constexpr char kDefaultConfigPath[] = "/etc/hpcs-for-luks.ini";
+inline constexpr char kDefaultKeyDir[] = "/var/lib/hpcs-for-luks";
+inline constexpr char kDefaultIamEndpoint[] = "https://iam.cloud.ibm.com";
+
+// A parsed INI file: section -> key -> value, section and key names lowered.
+class IniFile {
+ public:
+  // Parses text; on a syntax error returns -EINVAL and names the line in *err.
+  static int Parse(std::string_view text, IniFile* out, std::string* err);
+  std::optional<std::string_view> Get(std::string_view section, std::string_view key) const;
+
+ private:
+  std::map<std::string, std::map<std::string, std::string>> sections_;
+};
+
+struct Config {
+  std::string path;  // the file it came from, for messages
+  std::string region;
+  std::string endpoint_url;  // no trailing '/'; derived from region when empty
+  std::string iam_endpoint_url = kDefaultIamEndpoint;
+  std::string service_instance_id;
+  Secret api_key;           // empty when api_key_from_tpm
+  bool api_key_from_tpm = false;
+  std::string default_crk_uuid;
+  std::string ca_file;      // empty: the system store
+  std::string key_dir = kDefaultKeyDir;
+  std::string tpm_blob;     // default <key_dir>/api-key-blob.txt
+  bool initramfs_plain_api_key = false;
+  std::string proxy;        // only from the kernel command line
+  // HOST:ADDRESS pins, like curl --resolve (kernel command line).
+  std::vector<std::string> resolve;
+  // Set when the file holds a literal api_key and is readable by group/others.
+  bool api_key_exposed = false;
+};
+
+// Reads and parses `path`. Values that are missing are not errors here; call
+// CheckKmsSettings() before talking to the service.
+int LoadConfig(const std::string& path, Config* out, std::string* err);
+int ParseConfig(std::string_view text, const std::string& path, Config* out, std::string* err);
+
+// Everything a KMS call needs, all problems reported at once, naming the file.
+int CheckKmsSettings(const Config& c, std::string* err);
+
+// "https://<region>.kms.cloud.ibm.com" for a Key Protect region.
+std::string EndpointForRegion(std::string_view region);
+
+// Strips trailing '/' characters.
+std::string TrimUrl(std::string_view url);
+
+}  // namespace hpcs
+
+#endif  // HPCS_CONFIG_H_

@@ -1,0 +1,145 @@
+#include "fileio.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <type_traits>
+
+namespace hpcs {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int Release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+int Fail(std::string* err, const std::string& what, int e) {
+  if (err) *err = what + ": " + strerror(e);
+  return -e;
+}
+
+template <typename Buf>
+int ReadInto(const std::string& path, size_t max_size, Buf* out, struct stat* st_out,
+             std::string* err) {
+  // O_NONBLOCK: opening a FIFO must not hang; we refuse it right after.
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) return Fail(err, "cannot open '" + path + "'", errno);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
+  if (!S_ISREG(st.st_mode)) {
+    if (err) *err = "'" + path + "' is not a regular file";
+    return -EINVAL;
+  }
+  if (static_cast<unsigned long long>(st.st_size) > max_size) {
+    if (err) *err = "'" + path + "' is larger than " + std::to_string(max_size) + " bytes";
+    return -EFBIG;
+  }
+  Secret data;
+  if (int r = ReadAllFd(fd.get(), max_size, &data, err); r < 0) {
+    if (err) *err = "cannot read '" + path + "': " + *err;
+    return r;
+  }
+  if constexpr (std::is_same_v<Buf, Secret>) {
+    *out = std::move(data);
+  } else {
+    out->assign(data.view());
+  }
+  if (st_out) *st_out = st;
+  return 0;
+}
+
+}  // namespace
+
+std::string ErrnoString(int negative_errno) { return strerror(-negative_errno); }
+
+int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err) {
+  Secret data;
+  unsigned char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      Wipe(buf, sizeof buf);
+      return Fail(err, "read error", e);
+    }
+    if (n == 0) break;
+    if (data.size() + static_cast<size_t>(n) > max_size) {
+      Wipe(buf, sizeof buf);
+      if (err) *err = "input larger than " + std::to_string(max_size) + " bytes";
+      return -EFBIG;
+    }
+    data.Append(buf, static_cast<size_t>(n));
+  }
+  Wipe(buf, sizeof buf);
+  *out = std::move(data);
+  return 0;
+}
+
+int WriteAllFd(int fd, std::string_view data, std::string* err) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(err, "write error", errno);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return 0;
+}
+
+int ReadRegularFile(const std::string& path, size_t max_size, std::string* out,
+                    struct stat* st, std::string* err) {
+  return ReadInto(path, max_size, out, st, err);
+}
+
+int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out,
+                          struct stat* st, std::string* err) {
+  return ReadInto(path, max_size, out, st, err);
+}
+
+int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
+                    std::string* err) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  // A dot-file: readers of the key directory skip it while it is incomplete.
+  std::random_device rd;
+  std::string tmp = dir + "/." + base + ".tmp" + std::to_string(rd() % 1000000);
+  Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (fd.get() < 0) return Fail(err, "cannot create '" + tmp + "'", errno);
+  std::string werr;
+  int r = 0;
+  if (fchmod(fd.get(), mode) != 0) {
+    r = Fail(&werr, "fchmod", errno);
+  } else if ((r = WriteAllFd(fd.get(), data, &werr)) == 0 && fsync(fd.get()) != 0) {
+    r = Fail(&werr, "fsync", errno);
+  }
+  if (r == 0 && close(fd.Release()) != 0) r = Fail(&werr, "close", errno);
+  if (r == 0 && rename(tmp.c_str(), path.c_str()) != 0) r = Fail(&werr, "rename", errno);
+  if (r < 0) {
+    unlink(tmp.c_str());
+    if (err) *err = "cannot write '" + path + "': " + werr;
+    return r;
+  }
+  Fd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() >= 0) fsync(dfd.get());
+  return 0;
+}
+
+}  // namespace hpcs

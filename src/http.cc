@@ -1,0 +1,305 @@
+#include "http.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "strutil.h"
+
+namespace hpcs {
+namespace {
+
+struct CurlMultiDeleter {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+struct CurlShareDeleter {
+  void operator()(CURLSH* s) const { curl_share_cleanup(s); }
+};
+struct CurlEasyDeleter {
+  void operator()(CURL* e) const { curl_easy_cleanup(e); }
+};
+struct CurlSlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+size_t WriteBody(char* p, size_t size, size_t n, void* user) {
+  static_cast<HttpResponse*>(user)->body.Append(p, size * n);
+  return size * n;
+}
+
+size_t ReadHeader(char* p, size_t size, size_t n, void* user) {
+  std::string_view line(p, size * n);
+  auto* resp = static_cast<HttpResponse*>(user);
+  if (line.size() > 12 && ToLower(line.substr(0, 12)) == "retry-after:") {
+    unsigned long long secs = 0;
+    if (ParseUint(Trim(line.substr(12)), &secs)) {
+      resp->retry_after_s = static_cast<long>(std::min<unsigned long long>(secs, 86400));
+    }
+  }
+  return size * n;
+}
+
+bool IsRetryableCurlCode(CURLcode c) {
+  switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:  // a reset during the handshake
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One in-flight exchange: the easy handle plus header lists it points into.
+struct Transfer {
+  HttpExchange* x = nullptr;
+  CURL* easy = nullptr;
+  CurlSlist headers;
+  // The Authorization header is linked into the list as a node whose data
+  // points into the exchange's Secret, so curl's list never holds a copy of
+  // the token: it is detached before the list is freed.
+  curl_slist auth_node{};
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+class CurlTransport : public HttpTransport {
+ public:
+  explicit CurlTransport(const HttpOptions& o) : options_(o) {
+    multi_.reset(curl_multi_init());
+    share_.reset(curl_share_init());
+    curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_multi_setopt(multi_.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    for (const auto& r : o.resolve) {
+      resolve_list_.reset(curl_slist_append(resolve_list_.release(), r.c_str()));
+    }
+  }
+
+  ~CurlTransport() override {
+    // Easy handles must go before the multi and share handles they used.
+    pool_.clear();
+  }
+
+  void Perform(std::span<HttpExchange* const> xs, Deadline deadline) override;
+
+ private:
+  CURL* TakeEasy() {
+    if (!idle_.empty()) {
+      CURL* e = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(e);
+      return e;
+    }
+    pool_.emplace_back(curl_easy_init());
+    return pool_.back().get();
+  }
+  void Setup(Transfer& t, Deadline deadline);
+  void Finish(Transfer& t, CURLcode code);
+
+  HttpOptions options_;
+  std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
+  std::unique_ptr<CURLSH, CurlShareDeleter> share_;
+  CurlSlist resolve_list_;
+  std::vector<CurlEasy> pool_;
+  std::vector<CURL*> idle_;
+};
+
+long RemainingMs(Deadline deadline) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return std::max<long>(ms, 1);
+}
+
+void CurlTransport::Setup(Transfer& t, Deadline deadline) {
+  HttpRequest& rq = t.x->request;
+  CURL* e = t.easy;
+  curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+  // An explicit proxy, or none at all: environment proxy variables must not
+  // silently reroute key material.
+  curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str());
+  if (options_.proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
+  if (resolve_list_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_list_.get());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   std::min(options_.connect_timeout_ms, RemainingMs(deadline)));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   std::min(options_.request_timeout_ms, RemainingMs(deadline)));
+  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t.x->response);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ReadHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_VERBOSE, options_.verbose ? 1L : 0L);
+  // Body: POSTFIELDS points into our Secret; curl does not copy it.
+  if (rq.method == "POST") {
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(rq.body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.empty() ? "" : rq.body.view().data());
+  } else if (rq.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
+  }
+  curl_slist* list = nullptr;
+  for (const auto& h : rq.headers) list = curl_slist_append(list, h.c_str());
+  // No "Expect: 100-continue" round trip on POSTs.
+  list = curl_slist_append(list, "Expect:");
+  t.headers.reset(list);
+  if (!rq.auth_header.empty()) {
+    // NUL-terminate inside the Secret so curl can read it as a C string.
+    if (rq.auth_header.view().back() != '\0') rq.auth_header.Append("\0", 1);
+    t.auth_node.data = reinterpret_cast<char*>(rq.auth_header.data());
+    t.auth_node.next = nullptr;
+    curl_slist* last = list;
+    while (last->next) last = last->next;
+    last->next = &t.auth_node;
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+}
+
+void CurlTransport::Finish(Transfer& t, CURLcode code) {
+  HttpResponse& rs = t.x->response;
+  // Detach our node before curl_slist_free_all walks the list.
+  for (curl_slist* n = t.headers.get(); n; n = n->next) {
+    if (n->next == &t.auth_node) n->next = nullptr;
+  }
+  if (code == CURLE_OK) {
+    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &rs.status);
+    return;
+  }
+  rs.status = 0;
+  rs.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+  rs.transport_retryable = IsRetryableCurlCode(code);
+  std::string detail = t.error[0] ? std::string(t.error) : curl_easy_strerror(code);
+  while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+  rs.transport_error = detail;
+  rs.body.Clear();
+}
+
+void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline) {
+  std::vector<std::unique_ptr<Transfer>> transfers;
+  for (HttpExchange* x : xs) {
+    x->response = HttpResponse();
+    auto t = std::make_unique<Transfer>();
+    t->x = x;
+    t->easy = TakeEasy();
+    Setup(*t, deadline);
+    curl_multi_add_handle(multi_.get(), t->easy);
+    transfers.push_back(std::move(t));
+  }
+  size_t left = transfers.size();
+  auto done = [&](CURL* easy, CURLcode code) {
+    Transfer* t = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    curl_multi_remove_handle(multi_.get(), easy);
+    Finish(*t, code);
+    idle_.push_back(easy);
+    t->easy = nullptr;
+    --left;
+  };
+  while (left > 0) {
+    int running = 0;
+    curl_multi_perform(multi_.get(), &running);
+    int queued = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi_.get(), &queued)) {
+      if (m->msg == CURLMSG_DONE) done(m->easy_handle, m->data.result);
+    }
+    if (left == 0) break;
+    if (Clock::now() >= deadline) {
+      for (auto& t : transfers) {
+        if (t->easy) done(t->easy, CURLE_OPERATION_TIMEDOUT);
+      }
+      break;
+    }
+    curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::min(RemainingMs(deadline), 1000L)),
+                    nullptr);
+  }
+}
+
+}  // namespace
+
+int HttpGlobalInit(std::string* err) {
+  CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (c != CURLE_OK) {
+    if (err) *err = std::string("libcurl initialisation failed: ") + curl_easy_strerror(c);
+    return -EIO;
+  }
+  return 0;
+}
+
+std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options) {
+  return std::make_unique<CurlTransport>(options);
+}
+
+void UrlEncodeAppend(std::string_view in, Secret* out) {
+  static const char* hex = "0123456789ABCDEF";
+  for (char c : in) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '-' ||
+        u == '_' || u == '.' || u == '~') {
+      out->Append(&c, 1);
+    } else {
+      char enc[3] = {'%', hex[u >> 4], hex[u & 15]};
+      out->Append(enc, 3);
+    }
+  }
+}
+
+std::string UrlEncode(std::string_view in) {
+  Secret s;
+  UrlEncodeAppend(in, &s);
+  return std::string(s.view());
+}
+
+bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
+  if (!StartsWith(url, "https://")) return false;
+  std::string_view rest = url.substr(8);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  int p = 443;
+  std::string_view h = rest;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return false;
+    h = rest.substr(0, close + 1);
+    rest = rest.substr(close + 1);
+    if (!rest.empty() && rest[0] != ':') return false;
+    if (!rest.empty()) rest = rest.substr(0);
+    else rest = {};
+  } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    h = rest.substr(0, colon);
+    rest = rest.substr(colon);
+  } else {
+    rest = {};
+  }
+  if (!rest.empty()) {
+    unsigned long long v = 0;
+    if (!ParseUint(rest.substr(1), &v) || v == 0 || v > 65535) return false;
+    p = static_cast<int>(v);
+  }
+  if (h.empty()) return false;
+  *host = std::string(h);
+  *port = p;
+  return true;
+}
+
+}  // namespace hpcs

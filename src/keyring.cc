@@ -1,0 +1,91 @@
+#include "keyring.h"
+
+#include <keyutils.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hpcs {
+
+namespace {
+
+// Possessor: everything. Owner (root, without possession): view, read,
+// search. A process possesses @u's keys when @u is reachable from its session
+// keyring (a login shell; systemd-cryptsetup@ with KeyringMode=shared); the
+// owner bits let root find and read them from a service with a private
+// session keyring too, through an explicit search of @u. No group or other
+// access.
+constexpr key_perm_t kKeyPerm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH;
+
+class KernelKeyring : public Keyring {
+ public:
+  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data, long* serial,
+          std::string* err) override {
+    std::string name(KeyTypeName(type));
+    key_serial_t id = add_key(name.c_str(), desc.c_str(), data.data(), data.size(),
+                              KEY_SPEC_USER_KEYRING);
+    if (id < 0) {
+      int e = errno;
+      if (err) *err = "add_key(" + name + ", '" + desc + "') failed: " + strerror(e);
+      return -e;
+    }
+    if (keyctl_setperm(id, kKeyPerm) < 0) {
+      int e = errno;
+      keyctl_revoke(id);
+      if (err) *err = "setting permissions of key '" + desc + "' failed: " + strerror(e);
+      return -e;
+    }
+    if (serial) *serial = id;
+    return 0;
+  }
+
+  int Revoke(KeyType type, const std::string& desc, bool* found, std::string* err) override {
+    std::string name(KeyTypeName(type));
+    *found = false;
+    long id = keyctl_search(KEY_SPEC_USER_KEYRING, name.c_str(), desc.c_str(), 0);
+    if (id < 0) {
+      if (errno == ENOKEY || errno == EKEYREVOKED || errno == EKEYEXPIRED) return 0;
+      int e = errno;
+      if (err) *err = "searching @u for " + name + " key '" + desc + "' failed: " + strerror(e);
+      return -e;
+    }
+    *found = true;
+    if (keyctl_revoke(static_cast<key_serial_t>(id)) < 0) {
+      int e = errno;
+      if (err) *err = "revoking " + name + " key '" + desc + "' failed: " + strerror(e);
+      return -e;
+    }
+    // Also drop the link so the revoked key does not linger in listings.
+    keyctl_unlink(static_cast<key_serial_t>(id), KEY_SPEC_USER_KEYRING);
+    return 0;
+  }
+};
+
+}  // namespace
+
+std::string_view KeyTypeName(KeyType t) { return t == KeyType::kLogon ? "logon" : "user"; }
+
+std::optional<KeyType> KeyTypeFromName(std::string_view name) {
+  if (name == "logon") return KeyType::kLogon;
+  if (name == "user") return KeyType::kUser;
+  return std::nullopt;
+}
+
+bool ValidDescription(KeyType type, std::string_view desc, std::string* why) {
+  if (desc.empty() || desc.size() > 4095) {
+    if (why) *why = "a key description must have 1 to 4095 characters";
+    return false;
+  }
+  if (type == KeyType::kLogon) {
+    size_t colon = desc.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      if (why) *why = "a logon key description needs a 'prefix:' (for example 'luks:root')";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<Keyring> MakeKernelKeyring() { return std::make_unique<KernelKeyring>(); }
+
+}  // namespace hpcs

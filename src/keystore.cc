@@ -1,0 +1,91 @@
+#include "keystore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <tuple>
+
+#include "fileio.h"
+#include "strutil.h"
+
+namespace hpcs {
+
+namespace {
+constexpr size_t kMaxWrappedKey = 64 * 1024;
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+}  // namespace
+
+bool IsSkippedKeyFileName(std::string_view n) {
+  if (n.empty() || n[0] == '.') return true;
+  for (std::string_view suffix : {"~", ".tmp", ".swp", ".bak", ".orig", ".rej", ".dpkg-new",
+                                  ".dpkg-old", ".dpkg-dist", ".rpmnew", ".rpmsave"}) {
+    if (EndsWith(n, suffix)) return true;
+  }
+  return n.front() == '#' && n.back() == '#';
+}
+
+int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
+                   std::vector<std::string>* skipped, std::string* err) {
+  std::vector<StoredKey> keys;
+  for (KeyType type : {KeyType::kLogon, KeyType::kUser}) {
+    std::string dir = key_dir + "/" + std::string(KeyTypeName(type));
+    std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
+    if (!d) {
+      if (errno == ENOENT) continue;
+      int e = errno;
+      if (err) *err = "cannot read directory '" + dir + "': " + strerror(e);
+      return -e;
+    }
+    while (struct dirent* ent = readdir(d.get())) {
+      std::string name = ent->d_name;
+      if (IsSkippedKeyFileName(name)) continue;
+      std::string path = dir + "/" + name;
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (skipped) skipped->push_back(path + " (not a regular file)");
+        continue;
+      }
+      keys.push_back({type, name, path});
+    }
+  }
+  std::sort(keys.begin(), keys.end(), [](const StoredKey& a, const StoredKey& b) {
+    return std::tie(a.type, a.desc) < std::tie(b.type, b.desc);
+  });
+  *out = std::move(keys);
+  return 0;
+}
+
+int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err) {
+  std::string text;
+  if (int r = ReadRegularFile(path, kMaxWrappedKey, &text, nullptr, err); r < 0) return r;
+  std::string_view t = Trim(text);
+  if (t.empty()) {
+    if (err) *err = "'" + path + "' is empty";
+    return -EINVAL;
+  }
+  for (char c : t) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) {
+      if (err) *err = "'" + path + "' does not hold a wrapped key (unexpected binary or multi-line content)";
+      return -EINVAL;
+    }
+  }
+  *ciphertext = std::string(t);
+  return 0;
+}
+
+bool HasLingerMarker(const std::string& key_dir, KeyType type, const std::string& desc) {
+  std::string p = key_dir + "/linger/" + std::string(KeyTypeName(type)) + "/" + desc;
+  return access(p.c_str(), F_OK) == 0;
+}
+
+}  // namespace hpcs

@@ -1,0 +1,83 @@
+#include "kms.h"
+
+#include <cerrno>
+
+#include "fileio.h"
+#include "strutil.h"
+#ifdef HPCS_HAVE_TPM
+#include "tpm.h"
+#endif
+
+namespace hpcs {
+
+int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
+  if (!c.api_key_from_tpm) {
+    *out = Secret(c.api_key.data(), c.api_key.size());
+    return 0;
+  }
+#ifdef HPCS_HAVE_TPM
+  std::string blob;
+  if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
+    if (err) *err = "api_key = TPM: " + *err;
+    return r;
+  }
+  auto tpm = MakeTrousersTpm();
+  if (int r = UnsealApiKey(*tpm, blob, out, err); r < 0) {
+    if (err) *err = "api_key = TPM: cannot unseal '" + c.tpm_blob + "': " + *err;
+    return r;
+  }
+  return 0;
+#else
+  if (err) *err = c.path + ": api_key = TPM is not supported by this build (built without trousers)";
+  return -ENOTSUP;
+#endif
+}
+
+int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err) {
+  std::vector<std::string> result;
+  for (const auto& pin : c.resolve) {
+    size_t colon = pin.find(':');
+    std::string host = pin.substr(0, colon);
+    std::string addr = colon == std::string::npos ? "" : pin.substr(colon + 1);
+    if (host.empty() || addr.empty()) {
+      if (err) *err = "resolve pin '" + pin + "' is not HOST:ADDRESS";
+      return -EINVAL;
+    }
+    // An IPv6 address goes in brackets for curl.
+    if (addr.find(':') != std::string::npos && addr.front() != '[') addr = "[" + addr + "]";
+    for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
+      std::string h;
+      int port = 0;
+      if (SplitHttpsUrl(*url, &h, &port) && ToLower(h) == ToLower(host)) {
+        std::string entry = host + ":" + std::to_string(port) + ":" + addr;
+        if (std::find(result.begin(), result.end(), entry) == result.end()) result.push_back(entry);
+      }
+    }
+  }
+  *out = std::move(result);
+  return 0;
+}
+
+int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err) {
+  if (int r = CheckKmsSettings(c, err); r < 0) return r;
+  Secret api_key;
+  if (int r = ObtainApiKey(c, &api_key, err); r < 0) return r;
+  if (api_key.empty()) {
+    if (err) *err = c.path + ": the API key is empty";
+    return -EINVAL;
+  }
+  HttpOptions ho;
+  ho.ca_file = c.ca_file;
+  ho.proxy = c.proxy;
+  ho.verbose = options.verbose_http;
+  if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
+  Kms k;
+  k.http = MakeCurlTransport(ho);
+  KpSettings s{c.endpoint_url, c.iam_endpoint_url, c.service_instance_id};
+  k.client = std::make_unique<KpClient>(std::move(s), std::move(api_key), k.http.get(),
+                                        options.retry, options.deadline);
+  *out = std::move(k);
+  return 0;
+}
+
+}  // namespace hpcs

@@ -1,0 +1,38 @@
+// Everything needed to talk to the KMS, built from a Config: the API key
+// (literal, or unsealed from the TPM), the transport and the client.
+#ifndef HPCS_KMS_H_
+#define HPCS_KMS_H_
+
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "http.h"
+#include "kp_client.h"
+
+namespace hpcs {
+
+struct KmsOptions {
+  Deadline deadline;
+  RetryPolicy retry;
+  bool verbose_http = false;
+};
+
+struct Kms {
+  std::unique_ptr<HttpTransport> http;
+  std::unique_ptr<KpClient> client;
+};
+
+// The API key: the config's literal one, or with `api_key = TPM` the blob
+// unsealed through tcsd.
+int ObtainApiKey(const Config& c, Secret* out, std::string* err);
+
+int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err);
+
+// Turns HOST:ADDRESS pins into curl's HOST:PORT:ADDRESS for every port the
+// configured endpoints use on that host. Returns -EINVAL on a malformed pin.
+int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err);
+
+}  // namespace hpcs
+
+#endif  // HPCS_KMS_H_

@@ -1,0 +1,105 @@
+// Client of the Key Protect / HPCS REST API (kp-api.md): the IAM token, and
+// key operations run as batches of calls that are all in flight at once, each
+// retried on its own schedule, all bounded by one deadline.
+#ifndef HPCS_KP_CLIENT_H_
+#define HPCS_KP_CLIENT_H_
+
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http.h"
+#include "retry.h"
+#include "secret.h"
+
+namespace hpcs {
+
+struct KpSettings {
+  std::string endpoint_url;      // https://<region>.kms.cloud.ibm.com, no trailing '/'
+  std::string iam_endpoint_url;  // https://iam.cloud.ibm.com
+  std::string instance_id;       // Bluemix-Instance
+};
+
+// One API call. The caller fills the request part; Run() fills the rest.
+struct KpCall {
+  std::string method = "GET";
+  std::string path;  // "/api/v2/keys/..." (query included)
+  std::string content_type;
+  std::vector<std::string> extra_headers;
+  Secret body;
+
+  int result = 0;  // 0: a 2xx response; negative errno-style on failure
+  long status = 0;
+  Secret response;
+  std::string error;           // a message for people, without secrets
+  std::string correlation_id;  // of the last attempt
+  int attempts = 0;
+  bool unreachable = false;    // failed without ever getting an HTTP answer
+};
+
+struct KeyInfo {
+  std::string id;
+  std::string name;
+};
+
+class KpClient {
+ public:
+  KpClient(KpSettings settings, Secret api_key, HttpTransport* http, RetryPolicy retry,
+           Deadline deadline);
+
+  // Runs all calls concurrently. on_done, if given, is called once per call
+  // as soon as its outcome is final (success or failure).
+  void Run(std::span<KpCall* const> calls, const std::function<void(KpCall&)>& on_done = {});
+
+  // Gets a token now (Run does this itself when needed).
+  int Authenticate(std::string* err);
+
+  int List(std::vector<KeyInfo>* out, std::string* err);
+  // payload == nullptr: the service generates the key material.
+  int Create(std::string_view name, bool root_key, const Secret* payload, std::string* id,
+             std::string* err);
+  // The key's metadata as pretty JSON, without any key material.
+  int Get(std::string_view id, std::string* json, std::string* err);
+  int Delete(std::string_view id, std::string* err);
+  int Wrap(std::string_view crk, const Secret& plaintext, std::string* ciphertext,
+           std::string* err);
+  int Unwrap(std::string_view crk, std::string_view ciphertext, Secret* plaintext,
+             std::string* err);
+
+  // Building blocks for batches of unwraps.
+  static KpCall MakeUnwrapCall(std::string_view crk, std::string_view ciphertext);
+  static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err);
+
+  // Counters for diagnostics and tests.
+  int token_requests() const { return token_requests_; }
+
+ private:
+  struct Slot;
+  void RunSlots(std::vector<Slot>& slots, bool with_token,
+                const std::function<void(KpCall&)>& on_done);
+  int RunOne(KpCall* call, std::string* err);
+  bool TokenFresh() const;
+
+  KpSettings settings_;
+  Secret api_key_;
+  HttpTransport* http_;
+  RetryPolicy retry_;
+  Deadline deadline_;
+  Secret auth_header_;  // "Authorization: Bearer <token>"
+  Clock::time_point token_refresh_at_{};
+  int token_requests_ = 0;
+  bool auth_unreachable_ = false;
+};
+
+// "HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: <errorMsg>" from a KMS or IAM error
+// body; non-JSON bodies are shown by their first printable bytes.
+std::string DescribeHttpError(long status, std::string_view body);
+
+// A random RFC 4122 version 4 UUID.
+std::string NewUuid4();
+
+}  // namespace hpcs
+
+#endif  // HPCS_KP_CLIENT_H_

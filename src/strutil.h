@@ -1,0 +1,25 @@
+// Small string helpers shared by the parsers.
+#ifndef HPCS_STRUTIL_H_
+#define HPCS_STRUTIL_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hpcs {
+
+std::string_view Trim(std::string_view s);
+std::string ToLower(std::string_view s);
+bool StartsWith(std::string_view s, std::string_view prefix);
+bool EndsWith(std::string_view s, std::string_view suffix);
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
+std::vector<std::string> Split(std::string_view s, char sep);  // empty parts dropped
+// Parses a non-negative decimal integer; false on junk or overflow.
+bool ParseUint(std::string_view s, unsigned long long* out);
+// Printable rendering of untrusted bytes for messages: control characters
+// become '?', and the result is cut at `max` characters.
+std::string Printable(std::string_view s, size_t max);
+
+}  // namespace hpcs
+
+#endif  // HPCS_STRUTIL_H_

@@ -1,0 +1,43 @@
+// Unwraps every stored key and puts it in the kernel keyring: the work of
+// `hpcs-for-luks process` and of `hpcs-unlock` at boot. All unwraps are in
+// flight at once; each key is added as soon as its answer arrives.
+#ifndef HPCS_UNLOCK_H_
+#define HPCS_UNLOCK_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "keyring.h"
+#include "keystore.h"
+#include "kp_client.h"
+
+namespace hpcs {
+
+struct KeyOutcome {
+  StoredKey key;
+  int result = 0;      // 0: in the keyring
+  std::string error;   // why not, naming the file
+  bool unreachable = false;  // the KMS never answered for this key
+};
+
+struct UnlockRequest {
+  std::string key_dir;
+  std::string crk;                 // root key that wrapped them
+  std::vector<std::string> only;   // descriptions to load; empty: all
+};
+
+// Returns 0 when the key directory could be read (outcomes say how each key
+// fared), negative when not even that worked.
+int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
+               std::vector<KeyOutcome>* outcomes, std::string* err,
+               const std::function<void(const KeyOutcome&)>& on_key = {});
+
+// Revokes the keys `process` adds, except the lingering ones. Returns the
+// number of failures; *revoked and *kept count the others.
+int WipeKeys(const std::string& key_dir, Keyring& keyring, int* revoked, int* kept,
+             std::vector<std::string>* errors);
+
+}  // namespace hpcs
+
+#endif  // HPCS_UNLOCK_H_

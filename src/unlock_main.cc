@@ -1,0 +1,208 @@
+#include "unlock_main.h"
+
+#include <getopt.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "cmdline.h"
+#include "config.h"
+#include "fileio.h"
+#include "json.h"
+#include "keyring.h"
+#include "kms.h"
+#include "log.h"
+#include "strutil.h"
+#include "unlock.h"
+#include "version.h"
+
+namespace hpcs {
+namespace {
+
+constexpr long kDefaultDeadlineS = 120;
+
+void PrintHelp() {
+  fputs(
+      "Usage: hpcs-unlock [OPTIONS]\n"
+      "\n"
+      "Unwraps every key stored under the key directory with IBM Key Protect or\n"
+      "HPCS and adds it to root's user keyring, for unattended unlock at boot.\n"
+      "\n"
+      "  --config FILE       configuration (default /etc/hpcs-for-luks.ini)\n"
+      "  --deadline SECONDS  give up after this long in all (default 120)\n"
+      "  --keys DESC[,DESC]  only these keys\n"
+      "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
+      "  --debug             debug messages\n"
+      "  --version           print the version\n"
+      "  -h, --help          this help\n"
+      "\n"
+      "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
+      "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
+      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration.\n"
+      "\n"
+      "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
+      "error, 3 the KMS could not be reached before the deadline.\n",
+      stdout);
+}
+
+int UsageError(const std::string& msg) {
+  LogError(msg + " (try --help)");
+  return kUnlockConfigError;
+}
+
+// Keeps secrets out of swap and core files for the rest of the run.
+void ProtectMemory() {
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    LogDebug("mlockall failed; secrets are still locked one buffer at a time");
+  }
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit no_core {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+}
+
+}  // namespace
+
+int UnlockMain(int argc, char** argv) {
+  LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
+  std::string config_path = kDefaultConfigPath;
+  std::string cmdline_path = "/proc/cmdline";
+  std::optional<long> deadline_s;
+  std::vector<std::string> keys;
+  bool debug = false;
+
+  static const struct option kOptions[] = {
+      {"config", required_argument, nullptr, 'c'}, {"deadline", required_argument, nullptr, 'd'},
+      {"keys", required_argument, nullptr, 'k'},   {"cmdline", required_argument, nullptr, 'l'},
+      {"debug", no_argument, nullptr, 'D'},        {"version", no_argument, nullptr, 'V'},
+      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", kOptions, nullptr)) != -1) {
+    switch (opt) {
+      case 'c': config_path = optarg; break;
+      case 'l': cmdline_path = optarg; break;
+      case 'k': keys = Split(optarg, ','); break;
+      case 'D': debug = true; break;
+      case 'd': {
+        unsigned long long n = 0;
+        if (!ParseUint(optarg, &n) || n == 0 || n > 86400) {
+          return UsageError("--deadline needs a number of seconds from 1 to 86400");
+        }
+        deadline_s = static_cast<long>(n);
+        break;
+      }
+      case 'V': printf("hpcs-unlock %s\n", kHpcsVersion); return kUnlockOk;
+      case 'h': PrintHelp(); return kUnlockOk;
+      default:
+        return UsageError(std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
+    }
+  }
+  if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
+
+  std::string cmdline, err;
+  if (ReadRegularFile(cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0 &&
+      cmdline_path != "/proc/cmdline") {
+    return UsageError("cannot read the kernel command line: " + err);
+  }
+  // /proc/cmdline is not a regular file by stat; read it as such anyway.
+  if (cmdline.empty() && cmdline_path == "/proc/cmdline") {
+    if (FILE* f = fopen("/proc/cmdline", "re")) {
+      char buf[4096];
+      size_t n = fread(buf, 1, sizeof buf, f);
+      cmdline.assign(buf, n);
+      fclose(f);
+    }
+  }
+  BootOptions boot = ParseBootOptions(cmdline);
+  if (boot.debug || debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
+  for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
+  if (boot.disabled) {
+    LogInfo("rd.hpcs=0 on the kernel command line: nothing to do");
+    return kUnlockOk;
+  }
+  ProtectMemory();
+  // The command line beats the config, and --deadline beats both defaults.
+  long total_s = boot.timeout_s.value_or(deadline_s.value_or(kDefaultDeadlineS));
+  if (deadline_s && !boot.timeout_s) total_s = *deadline_s;
+  Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
+  if (!boot.keys.empty() && keys.empty()) keys = boot.keys;
+
+  Config config;
+  if (LoadConfig(config_path, &config, &err) < 0) {
+    LogError("Failed to load configuration: " + err);
+    return kUnlockConfigError;
+  }
+  if (config.api_key_exposed) {
+    LogWarning("'" + config_path + "' holds the API key and is readable by group or others");
+  }
+  ApplyBootOptions(boot, &config);
+  if (config.default_crk_uuid.empty()) {
+    LogError("No root key: set default_crk_uuid in [KP] of '" + config_path +
+             "' or rd.hpcs.crk= on the kernel command line");
+    return kUnlockConfigError;
+  }
+  if (HttpGlobalInit(&err) < 0) {
+    LogError(err);
+    return kUnlockConfigError;
+  }
+  JsonInit();
+  KmsOptions ko;
+  ko.deadline = deadline;
+  ko.retry.max_retries = -1;  // at boot: keep trying until the deadline
+  ko.retry.cap = std::chrono::seconds(5);
+  Kms kms;
+  if (OpenKms(config, ko, &kms, &err) < 0) {
+    LogError(err);
+    return kUnlockConfigError;
+  }
+  auto keyring = MakeKernelKeyring();
+  UnlockRequest req{config.key_dir, config.default_crk_uuid, keys};
+  std::vector<KeyOutcome> outcomes;
+  auto started = Clock::now();
+  int r = UnlockKeys(req, *kms.client, *keyring, &outcomes, &err, [&](const KeyOutcome& o) {
+    if (o.result == 0) {
+      LogDebug("added " + std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "'");
+    }
+  });
+  if (r < 0) {
+    LogError("Failed to read the wrapped keys: " + err);
+    return kUnlockConfigError;
+  }
+  int loaded = 0, failed = 0, unreachable = 0;
+  for (const auto& o : outcomes) {
+    if (o.result == 0) {
+      ++loaded;
+      continue;
+    }
+    ++failed;
+    if (o.unreachable) ++unreachable;
+    LogError(std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "' not loaded: " +
+                 o.error,
+             {{"HPCS_KEY", std::string(KeyTypeName(o.key.type)) + "/" + o.key.desc}});
+  }
+  for (const auto& k : keys) {
+    bool seen = false;
+    for (const auto& o : outcomes) seen = seen || o.key.desc == k;
+    if (!seen) {
+      ++failed;
+      LogError("key '" + k + "' was asked for but there is no such file under '" +
+               config.key_dir + "/{logon,user}'");
+    }
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  if (outcomes.empty() && keys.empty()) {
+    LogWarning("no wrapped keys under '" + config.key_dir + "/{logon,user}'");
+    return kUnlockOk;
+  }
+  LogInfo("loaded " + std::to_string(loaded) + " of " + std::to_string(loaded + failed) +
+          " keys in " + std::to_string(ms) + " ms");
+  if (failed == 0) return kUnlockOk;
+  if (loaded == 0 && unreachable == failed) return kUnlockUnreachable;
+  return kUnlockSomeFailed;
+}
+
+}  // namespace hpcs
