@@ -1,0 +1,121 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sys/stat.h>
+
+namespace hpcs {
+namespace {
+
+constexpr char kGood[] =
+    "# hpcs-for-luks configuration\n"
+    "[KP]\n"
+    "Region = us-south\n"
+    "endpoint_url =\n"
+    "SERVICE_INSTANCE_ID = 1234-abcd   ; the instance\n"
+    "api_key = s3cr3t#notacomment  # a comment\n"
+    "default_crk_uuid: 0000-1111\n"
+    "[HFL]\n"
+    "key_dir = /tmp/keys/\n";
+
+TEST(ConfigTest, ParsesIbmFormatWithCommentsAndCase) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig(kGood, "/etc/x.ini", &c, &err), 0) << err;
+  EXPECT_EQ(c.region, "us-south");
+  EXPECT_EQ(c.endpoint_url, "https://us-south.kms.cloud.ibm.com");
+  EXPECT_EQ(c.iam_endpoint_url, "https://iam.cloud.ibm.com");
+  EXPECT_EQ(c.service_instance_id, "1234-abcd");
+  EXPECT_EQ(c.api_key.view(), "s3cr3t#notacomment");
+  EXPECT_FALSE(c.api_key_from_tpm);
+  EXPECT_EQ(c.default_crk_uuid, "0000-1111");
+  EXPECT_EQ(c.key_dir, "/tmp/keys");
+  EXPECT_EQ(c.tpm_blob, "/tmp/keys/api-key-blob.txt");
+  EXPECT_EQ(CheckKmsSettings(c, &err), 0) << err;
+}
+
+TEST(ConfigTest, ExplicitEndpointWinsAndLosesTrailingSlash) {
+  Config c;
+  ASSERT_EQ(ParseConfig("[KP]\nregion=eu-de\nendpoint_url=https://kms.test:8443//\n", "f", &c,
+                        nullptr),
+            0);
+  EXPECT_EQ(c.endpoint_url, "https://kms.test:8443");
+}
+
+TEST(ConfigTest, ReportsEveryMissingValueAtOnceWithFileName) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\napi_key =\n", "/etc/hpcs-for-luks.ini", &c, &err), 0);
+  EXPECT_LT(CheckKmsSettings(c, &err), 0);
+  EXPECT_NE(err.find("/etc/hpcs-for-luks.ini"), std::string::npos) << err;
+  EXPECT_NE(err.find("region or endpoint_url"), std::string::npos) << err;
+  EXPECT_NE(err.find("service_instance_id"), std::string::npos) << err;
+  EXPECT_NE(err.find("api_key"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, TpmKeyword) {
+  Config c;
+  ASSERT_EQ(ParseConfig("[KP]\napi_key = TPM\n[HFL]\ntpm_blob=/b\n", "f", &c, nullptr), 0);
+  EXPECT_TRUE(c.api_key_from_tpm);
+  EXPECT_TRUE(c.api_key.empty());
+  EXPECT_EQ(c.tpm_blob, "/b");
+}
+
+TEST(ConfigTest, RejectsPlainHttp) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url=http://x\nservice_instance_id=i\napi_key=k\n", "f",
+                        &c, nullptr),
+            0);
+  EXPECT_LT(CheckKmsSettings(c, &err), 0);
+  EXPECT_NE(err.find("http://x"), std::string::npos);
+  // The error never shows the API key.
+  EXPECT_EQ(err.find("=k"), std::string::npos);
+}
+
+TEST(ConfigTest, HostileInput) {
+  Config c;
+  std::string err;
+  EXPECT_LT(ParseConfig("api_key = x\n", "f", &c, &err), 0);  // outside a section
+  EXPECT_NE(err.find("line 1"), std::string::npos);
+  EXPECT_LT(ParseConfig("[KP\nx=1\n", "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[]\n", "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[KP]\njust words\n", "f", &c, &err), 0);
+  EXPECT_NE(err.find("line 2"), std::string::npos);
+  EXPECT_LT(ParseConfig(std::string_view("[KP]\nregion=a\0b\n", 15), "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[HFL]\ninitramfs_plain_api_key = maybe\n", "f", &c, &err), 0);
+  // Odd but valid: CRLF line ends, empty file, no trailing newline, huge line.
+  EXPECT_EQ(ParseConfig("[KP]\r\nregion = x\r\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.region, "x");
+  EXPECT_EQ(ParseConfig("", "f", &c, &err), 0);
+  EXPECT_EQ(ParseConfig("[KP]\nregion=" + std::string(100000, 'a'), "f", &c, &err), 0);
+}
+
+TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
+  Config c;
+  std::string err;
+  EXPECT_LT(LoadConfig("/", &c, &err), 0);
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+  EXPECT_LT(LoadConfig("/nonexistent/hpcs.ini", &c, &err), 0);
+  EXPECT_NE(err.find("/nonexistent/hpcs.ini"), std::string::npos);
+
+  std::string path = testing::TempDir() + "/cfg.ini";
+  std::ofstream(path) << "[KP]\napi_key=abc\n";
+  chmod(path.c_str(), 0644);
+  ASSERT_EQ(LoadConfig(path, &c, &err), 0) << err;
+  EXPECT_TRUE(c.api_key_exposed);
+  chmod(path.c_str(), 0600);
+  ASSERT_EQ(LoadConfig(path, &c, &err), 0) << err;
+  EXPECT_FALSE(c.api_key_exposed);
+}
+
+TEST(IniFileTest, KeysAndSectionsAreCaseInsensitive) {
+  IniFile ini;
+  ASSERT_EQ(IniFile::Parse("[Kp]\nAPI_Key = v\n", &ini, nullptr), 0);
+  EXPECT_EQ(ini.Get("KP", "api_key").value_or(""), "v");
+  EXPECT_FALSE(ini.Get("HFL", "api_key"));
+}
+
+}  // namespace
+}  // namespace hpcs

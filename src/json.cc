@@ -79,6 +79,7 @@ std::string Base64Encode(std::span<const std::byte> data) {
 }
 
 int Base64Decode(std::string_view text, Secret* out) {
+  if (text.size() % 4 != 0) return -EINVAL;  // the KMS always pads
   size_t olen = 0;
   auto* src = reinterpret_cast<const unsigned char*>(text.data());
   int r = mbedtls_base64_decode(nullptr, 0, &olen, src, text.size());

@@ -118,6 +118,122 @@ int ReadSection(LineReader* r, std::string_view name, std::string_view end,
   return 0;
 }
 
+// ---- TPM structures ----
+//
+// libtspi unmarshals key and sealed-data blobs without bounds checks, and
+// tcsd 0.3.15 dies on a truncated key blob, so the sections are checked
+// here, field by field, before anything reaches either of them.
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::span<const unsigned char> d) : d_(d) {}
+  bool U8(unsigned* v) { return Read(1, v); }
+  bool U16(unsigned* v) { return Read(2, v); }
+  bool U32(unsigned* v) { return Read(4, v); }
+  bool Skip(size_t n) {
+    if (n > d_.size() - pos_) return false;
+    pos_ += n;
+    return true;
+  }
+  // A UINT32 size (at most max) and that many bytes.
+  bool Sized(size_t max, std::span<const unsigned char>* out = nullptr,
+             unsigned* size = nullptr) {
+    unsigned n;
+    if (!U32(&n) || n > max || n > d_.size() - pos_) return false;
+    if (out) *out = d_.subspan(pos_, n);
+    if (size) *size = n;
+    pos_ += n;
+    return true;
+  }
+  bool Done() const { return pos_ == d_.size(); }
+
+ private:
+  bool Read(size_t n, unsigned* v) {
+    if (n > d_.size() - pos_) return false;
+    unsigned x = 0;
+    for (size_t i = 0; i < n; ++i) x = (x << 8) | d_[pos_ + i];
+    pos_ += n;
+    *v = x;
+    return true;
+  }
+  std::span<const unsigned char> d_;
+  size_t pos_ = 0;
+};
+
+bool PcrSelection(ByteReader* r) {
+  unsigned n;
+  return r->U16(&n) && n >= 1 && n <= 4 && r->Skip(n);
+}
+
+// TPM_PCR_INFO (TPM 1.1 structures) or TPM_PCR_INFO_LONG (1.2).
+bool ValidPcrInfo(std::span<const unsigned char> info) {
+  constexpr size_t kDigest = 20;
+  {
+    ByteReader r(info);
+    unsigned tag, loc;
+    if (r.U16(&tag) && tag == TPM_TAG_PCR_INFO_LONG && r.U8(&loc) &&
+        r.U8(&loc) && PcrSelection(&r) && PcrSelection(&r) &&
+        r.Skip(2 * kDigest) && r.Done()) {
+      return true;
+    }
+  }
+  ByteReader r(info);
+  return PcrSelection(&r) && r.Skip(2 * kDigest) && r.Done();
+}
+
+// TPM_STRUCT_VER 1.x, or the given TPM 1.2 tag and a 16-bit field after it.
+bool VersionOrTag(ByteReader* r, unsigned tag12) {
+  unsigned first, second;
+  if (!r->U16(&first) || !r->U16(&second)) return false;
+  return first == tag12 || (first >> 8) == 1;
+}
+
+// TPM_KEY / TPM_KEY12 of an RSA storage key, as tpm_sealdata makes.
+const char* CheckKeyBlob(std::span<const unsigned char> blob) {
+  ByteReader r(blob);
+  unsigned usage, flags, auth, alg, enc_scheme, sig_scheme, parm_size;
+  unsigned key_bits, primes, exp_size, pub_size;
+  std::span<const unsigned char> pcr_info;
+  if (!VersionOrTag(&r, TPM_TAG_KEY12)) return "bad version";
+  if (!r.U16(&usage) || !r.U32(&flags) || !r.U8(&auth)) return "truncated";
+  if (usage != TPM_KEY_STORAGE) return "not a storage key";
+  if (!r.U32(&alg) || !r.U16(&enc_scheme) || !r.U16(&sig_scheme) ||
+      !r.U32(&parm_size)) {
+    return "truncated";
+  }
+  if (alg != TPM_ALG_RSA) return "not an RSA key";
+  if (!r.U32(&key_bits) || !r.U32(&primes) || !r.U32(&exp_size)) {
+    return "truncated";
+  }
+  if (key_bits < 512 || key_bits > 4096 || key_bits % 8 != 0 || primes != 2 ||
+      exp_size > 8 || parm_size != 12 + exp_size || !r.Skip(exp_size)) {
+    return "bad RSA parameters";
+  }
+  if (!r.Sized(256, &pcr_info)) return "bad PCR info size";
+  if (!pcr_info.empty() && !ValidPcrInfo(pcr_info)) return "bad PCR info";
+  if (!r.Sized(512, nullptr, &pub_size) || pub_size != key_bits / 8) {
+    return "bad public key";
+  }
+  if (!r.Sized(1024)) return "bad private part";
+  if (!r.Done()) return "trailing bytes";
+  return nullptr;
+}
+
+// TPM_STORED_DATA / TPM_STORED_DATA12 from TPM_Seal.
+const char* CheckStoredData(std::span<const unsigned char> blob) {
+  ByteReader r(blob);
+  std::span<const unsigned char> seal_info;
+  unsigned enc_size;
+  if (!VersionOrTag(&r, TPM_TAG_STORED_DATA12)) return "bad version";
+  if (!r.Sized(256, &seal_info)) return "bad PCR info size";
+  if (!seal_info.empty() && !ValidPcrInfo(seal_info)) return "bad PCR info";
+  if (!r.Sized(1024, nullptr, &enc_size) || enc_size == 0) {
+    return "bad encrypted part";
+  }
+  if (!r.Done()) return "trailing bytes";
+  return nullptr;
+}
+
 void AppendBase64Lines(std::string* s, const std::vector<unsigned char>& data) {
   if (data.empty()) return;
   size_t n = 0;
@@ -422,12 +538,12 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
   if (r != TSS_SUCCESS) {
     if (IsTpm(r, TPM_E_WRONGPCRVAL)) {
       return Fail(err, -EKEYREJECTED,
-                  "the TPM refused to unseal: TPM_E_WRONGPCRVAL (0x18): the "
-                  "values of the PCRs the API key was sealed to have changed "
-                  "since sealing (e.g. after a firmware, boot-loader or "
-                  "kernel update); " + std::string(kResealHint) +
-                      " (with the API key at hand) once the machine runs "
-                      "the software it should");
+                  "the TPM refused to unseal the API key: TPM_E_WRONGPCRVAL "
+                  "(0x18): the PCRs it was sealed to changed since sealing "
+                  "(e.g. after a firmware, boot-loader or kernel update); if "
+                  "that change was intended, reseal the API key with "
+                  "`hpcs-for-luks seal-api-key`, otherwise find out what "
+                  "changed the boot chain");
     }
     if (IsTpm(r, TPM_E_AUTHFAIL) || IsTpm(r, TPM_E_AUTH2FAIL)) {
       return Fail(err, -EACCES,
@@ -626,6 +742,16 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
   if (int rc = ReadSection(&r, "ENC DAT", kFooter, kMaxSealedBlobSize,
                            &blob.enc_data, err)) {
     return rc;
+  }
+  if (const char* why = CheckKeyBlob(blob.tss_key)) {
+    return Fail(err, -EBADMSG,
+                std::string("the TSS KEY section is not a TPM storage key "
+                            "blob (") + why + "): the blob is corrupt");
+  }
+  if (const char* why = CheckStoredData(blob.enc_key)) {
+    return Fail(err, -EBADMSG,
+                std::string("the ENC KEY section is not TPM sealed data (") +
+                    why + "): the blob is corrupt");
   }
   if (blob.enc_data.size() % kAesBlockSize != 0) {
     return Fail(err, -EBADMSG,

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -86,16 +87,14 @@ TEST(SealedBlobTest, FormatIsByteForByteTpmSealdatas) {
   EXPECT_EQ(FormatSealedBlob(b), kTpmSealdataBlob);
 }
 
-TEST(SealedBlobTest, RoundTripsEverySectionLength) {
+TEST(SealedBlobTest, RoundTripsEveryDataLength) {
+  SealedBlob sample;
+  ASSERT_EQ(ParseSealedBlob(kTpmSealdataBlob, &sample, nullptr), 0);
   std::mt19937 rng(7);
-  for (size_t n = 1; n <= 200; ++n) {
-    SealedBlob b;
-    b.tss_key.resize(n);
-    b.enc_key.resize(n + 1);
-    b.enc_data.resize(16 * (1 + n % 5));
-    for (auto* v : {&b.tss_key, &b.enc_key, &b.enc_data}) {
-      for (auto& c : *v) c = static_cast<unsigned char>(rng());
-    }
+  for (size_t blocks = 1; blocks <= 100; ++blocks) {
+    SealedBlob b = sample;
+    b.enc_data.resize(16 * blocks);  // every base64 padding and line layout
+    for (auto& c : b.enc_data) c = static_cast<unsigned char>(rng());
     std::string text = FormatSealedBlob(b);
     // OpenSSL's base64 BIO layout: 64 characters a line, every line ended.
     std::istringstream lines(text);
@@ -103,10 +102,48 @@ TEST(SealedBlobTest, RoundTripsEverySectionLength) {
     EXPECT_EQ(text.back(), '\n');
     SealedBlob p;
     std::string err;
-    ASSERT_EQ(ParseSealedBlob(text, &p, &err), 0) << "n=" << n << ": " << err;
+    ASSERT_EQ(ParseSealedBlob(text, &p, &err), 0) << blocks << ": " << err;
     EXPECT_EQ(p.tss_key, b.tss_key);
     EXPECT_EQ(p.enc_key, b.enc_key);
     EXPECT_EQ(p.enc_data, b.enc_data);
+  }
+}
+
+TEST(SealedBlobTest, RejectsMalformedTpmStructures) {
+  SealedBlob sample;
+  ASSERT_EQ(ParseSealedBlob(kTpmSealdataBlob, &sample, nullptr), 0);
+  struct Case {
+    const char* name;
+    std::function<void(SealedBlob*)> mutate;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"key truncated", [](SealedBlob* b) { b->tss_key.resize(100); },
+       "TSS KEY section is not a TPM storage key blob (bad public key)"},
+      {"key cut by one", [](SealedBlob* b) { b->tss_key.pop_back(); },
+       "TSS KEY section is not a TPM storage key blob"},
+      {"key with a byte more", [](SealedBlob* b) { b->tss_key.push_back(0); },
+       "(trailing bytes)"},
+      {"key not storage", [](SealedBlob* b) { b->tss_key[5] = 0x10; },
+       "(not a storage key)"},
+      {"key huge size field", [](SealedBlob* b) { b->tss_key[35] = 0xff; },
+       "TSS KEY section is not a TPM storage key blob"},
+      {"sealed data truncated", [](SealedBlob* b) { b->enc_key.resize(20); },
+       "ENC KEY section is not TPM sealed data"},
+      {"sealed data bad PCR info",
+       [](SealedBlob* b) { b->enc_key[9] = 0x09; },  // sizeOfSelect
+       "ENC KEY section is not TPM sealed data (bad PCR info)"},
+      {"sealed data trailing", [](SealedBlob* b) { b->enc_key.push_back(1); },
+       "(trailing bytes)"},
+  };
+  for (const auto& c : cases) {
+    SealedBlob b = sample;
+    c.mutate(&b);
+    SealedBlob out;
+    std::string err;
+    EXPECT_EQ(ParseSealedBlob(FormatSealedBlob(b), &out, &err), -EBADMSG)
+        << c.name;
+    EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
   }
 }
 
