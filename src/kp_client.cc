@@ -24,6 +24,12 @@ std::string HostOf(std::string_view url) {
   return host + ":" + std::to_string(port);
 }
 
+// "list: unexpected non-JSON response: <html>..." for a body we cannot use.
+std::string Unexpected(std::string_view op, const Json& parsed, const Secret& body) {
+  return std::string(op) + (parsed ? ": unexpected response: " : ": unexpected non-JSON response: ") +
+         Printable(Trim(body.view()), 80);
+}
+
 }  // namespace
 
 std::string NewUuid4() {
@@ -284,7 +290,7 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (!res) {
       // An empty collection may omit "resources".
       if (j && JsonObject(j.get(), "metadata")) break;
-      if (err) *err = "list: unexpected response: " + Printable(call.response.view(), 80);
+      if (err) *err = Unexpected("list", j, call.response);
       return -EPROTO;
     }
     int n = 0;
@@ -329,7 +335,7 @@ int KpClient::Create(std::string_view name, bool root_key, const Secret* payload
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   auto new_id = rs ? JsonString(cJSON_GetArrayItem(rs, 0), "id") : std::nullopt;
   if (!new_id || new_id->empty()) {
-    if (err) *err = "create: the response names no key id";
+    if (err) *err = Unexpected("create", j, call.response);
     return -EPROTO;
   }
   *id = std::string(*new_id);
@@ -344,7 +350,7 @@ int KpClient::Get(std::string_view id, std::string* json, std::string* err) {
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   cJSON* key = rs ? cJSON_GetArrayItem(rs, 0) : nullptr;
   if (!key) {
-    if (err) *err = "get: unexpected response: " + Printable(call.response.view(), 80);
+    if (err) *err = Unexpected("get", j, call.response);
     return -EPROTO;
   }
   // Metadata only: a standard key's material stays out of the output.
@@ -378,7 +384,7 @@ int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* c
   Json j = JsonParse(call.response.view());
   auto ct = j ? JsonString(j.get(), "ciphertext") : std::nullopt;
   if (!ct || ct->empty()) {
-    if (err) *err = "wrap: the response has no ciphertext";
+    if (err) *err = Unexpected("wrap", j, call.response);
     return -EPROTO;
   }
   *ciphertext = std::string(*ct);
@@ -404,10 +410,7 @@ int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* er
   Json j = JsonParse(call.response.view());
   auto pt = j ? JsonString(j.get(), "plaintext") : std::nullopt;
   if (!pt) {
-    if (err) {
-      *err = j ? "unwrap: the response has no plaintext"
-               : "unwrap: unexpected non-JSON response: " + Printable(call.response.view(), 80);
-    }
+    if (err) *err = Unexpected("unwrap", j, call.response);
     return -EPROTO;
   }
   if (Base64Decode(*pt, plaintext) < 0) {

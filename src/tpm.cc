@@ -316,6 +316,8 @@ class TssMemory {
   TssMemory& operator=(const TssMemory&) = delete;
   BYTE** out() { return &p_; }
   UINT32* len() { return &len_; }
+  // For calls that return no length (Tspi_TPM_GetRandom).
+  void set_len(UINT32 n) { len_ = n; }
   const BYTE* data() const { return p_; }
   BYTE* data() { return p_; }
   size_t size() const { return len_; }
@@ -633,6 +635,7 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
     if (r != TSS_SUCCESS) {
       return CommonError(r, "getting random bytes from the TPM", err);
     }
+    random.set_len(kAesKeySize);
     aes_key = Secret(random.data(), kAesKeySize);
   }
 

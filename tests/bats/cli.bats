@@ -1,0 +1,344 @@
+#!/usr/bin/env bats
+# The admin CLI against the Key Protect emulator and the real kernel keyring.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	command -v keyctl >/dev/null || skip "keyctl (keyutils) is not installed"
+	[ -x "$HPCS_BIN_DIR/hpcs-for-luks" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	hpcs_setup
+}
+
+teardown() {
+	hpcs_teardown
+}
+
+# --- usage -------------------------------------------------------------------
+
+@test "usage errors exit 2 with a one-line hint, --help and --version exit 0" {
+	run hpcs frobnicate
+	[ "$status" -eq 2 ]
+	[ "${lines[0]}" = "hpcs-for-luks: unknown command 'frobnicate'" ]
+	[ "${#lines[@]}" -eq 2 ]
+	run hpcs create --crk
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--name NAME"* ]]
+	run hpcs create --crk --std --name x1
+	[ "$status" -eq 2 ]
+	run hpcs get
+	[ "$status" -eq 2 ]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"process [--uuid CRK]"* ]]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^hpcs-for-luks\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+# --- create, list, get, delete -----------------------------------------------
+
+@test "create --crk --gen prints the new key's UUID alone; list and get show it" {
+	run --separate-stderr hpcs create --crk --name "crk-$HPCS_TAG" --gen
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+	id=$output
+	run hpcs list
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}" | grep -qxF "$id	crk-$HPCS_TAG"
+	run hpcs get --uuid "$id"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .name <<<"$output")" = "crk-$HPCS_TAG" ]
+	[ "$(jq -r .extractable <<<"$output")" = false ]
+}
+
+@test "create --std takes binary key material from stdin; get never prints it" {
+	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/material"
+	id=$(hpcs create --std --name "std-$HPCS_TAG" <"$BATS_TEST_TMPDIR/material")
+	run hpcs get --uuid "$id"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .extractable <<<"$output")" = true ]
+	[ "$(jq -r 'has("payload")' <<<"$output")" = false ]
+	# The service holds the very bytes we sent.
+	emu_api GET "/api/v2/keys/$id"
+	[ "$(jq -r '.resources[0].payload' <<<"$EMU_BODY" | base64 -d | od -An -tx1 -v)" = \
+	  "$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/material")" ]
+	# A standard key cannot wrap.
+	run bash -c "echo x | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' wrap --uuid $id"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"HTTP 400 KEY_ROOT_REQ_ERR"* ]]
+}
+
+@test "list returns every key across pages (more than 200)" {
+	# 205 keys in one curl run over one connection, then list through the CLI.
+	EMU_TOKEN=$(emu_token)
+	cfg="$BATS_TEST_TMPDIR/curl.cfg"
+	for i in $(seq 1 205); do
+		[ "$i" -eq 1 ] || echo next
+		printf 'url = "%s/api/v2/keys"\nrequest = "POST"\ndata = "{\\"metadata\\":{\\"collectionType\\":\\"application/vnd.ibm.kms.key+json\\",\\"collectionTotal\\":1},\\"resources\\":[{\\"type\\":\\"application/vnd.ibm.kms.key+json\\",\\"name\\":\\"bulk-%03d\\",\\"extractable\\":false}]}"\nheader = "Authorization: Bearer %s"\nheader = "Bluemix-Instance: %s"\nheader = "Content-Type: application/json"\noutput = "/dev/null"\ncacert = "%s"\nfail\n' \
+			"$EMU_URL" "$i" "$EMU_TOKEN" "$EMU_INSTANCE" "$EMU_CA"
+	done >"$cfg"
+	curl -sS -K "$cfg"
+	emu_ctl POST reset-stats >/dev/null
+	run hpcs list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 206 ]
+	printf '%s\n' "${lines[@]}" | grep -q $'\tbulk-205$'
+	printf '%s\n' "${lines[@]}" | grep -q $'\tbulk-001$'
+	[ "$(emu_stat by_op.list)" -eq 2 ]
+}
+
+@test "delete removes the key; a deleted key answers 410" {
+	id=$(hpcs create --crk --name "del-$HPCS_TAG" --gen)
+	run hpcs delete --uuid "$id"
+	[ "$status" -eq 0 ]
+	run hpcs get --uuid "$id"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Failed to get key '$id': HTTP 410"* ]]
+	[[ "$output" == *"correlation id "* ]]
+}
+
+# --- wrap and unwrap ---------------------------------------------------------
+
+@test "wrap keeps every byte (all 256 values, NUL and newlines) and unwrap returns them" {
+	printf "$(printf '\\%03o' $(seq 0 255))" >"$BATS_TEST_TMPDIR/plain"
+	printf '\n\n\r\n' >>"$BATS_TEST_TMPDIR/plain"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/plain")" -eq 260 ]
+	hpcs wrap <"$BATS_TEST_TMPDIR/plain" >"$BATS_TEST_TMPDIR/wrapped"
+	# The ciphertext and exactly one newline.
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/wrapped")" -eq 1 ]
+	[ "$(tail -c1 "$BATS_TEST_TMPDIR/wrapped" | od -An -tx1)" = " 0a" ]
+	hpcs unwrap <"$BATS_TEST_TMPDIR/wrapped" >"$BATS_TEST_TMPDIR/back"
+	cmp "$BATS_TEST_TMPDIR/plain" "$BATS_TEST_TMPDIR/back"
+	# The wrap was verified with an unwrap before printing.
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+}
+
+@test "wrap --gen wraps 32 random bytes; two runs differ" {
+	hpcs wrap --gen >"$BATS_TEST_TMPDIR/a"
+	hpcs wrap --gen >"$BATS_TEST_TMPDIR/b"
+	hpcs unwrap <"$BATS_TEST_TMPDIR/a" >"$BATS_TEST_TMPDIR/a.plain"
+	hpcs unwrap <"$BATS_TEST_TMPDIR/b" >"$BATS_TEST_TMPDIR/b.plain"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/a.plain")" -eq 32 ]
+	! cmp -s "$BATS_TEST_TMPDIR/a.plain" "$BATS_TEST_TMPDIR/b.plain"
+}
+
+@test "wrap with empty stdin is an error, not a generated key" {
+	run hpcs wrap </dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"No plaintext on standard input"* ]]
+	[ "$(emu_stat by_op.wrap)" -eq 0 ]
+}
+
+@test "--uuid falls back to default_crk_uuid; neither is a clear error" {
+	ct=$(echo hello | hpcs wrap)
+	[ "$(echo "$ct" | hpcs unwrap --uuid "$HPCS_CRK")" = hello ]
+	HPCS_CRK="" hpcs_write_conf
+	run bash -c "echo hi | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' wrap"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"No root key given: pass --uuid UUID or set default_crk_uuid in [KP] of '$HPCS_CONF'"* ]]
+}
+
+@test "unwrap of corrupt ciphertext names the 422 reason; an unknown root key gives 404" {
+	run bash -c "echo 'bm90IGEgY2lwaGVydGV4dA==' | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' unwrap"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR"* ]]
+	ct=$(echo hello | hpcs wrap)
+	run bash -c "echo '$ct' | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' unwrap --uuid 01234567-89ab-cdef-0123-456789abcdef"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"root key '01234567-89ab-cdef-0123-456789abcdef'"*"HTTP 404"* ]]
+}
+
+# --- process and wipe --------------------------------------------------------
+
+@test "process puts user keys byte for byte and logon keys into @u" {
+	printf 'pass\0phrase\n' >"$BATS_TEST_TMPDIR/pass"
+	hpcs wrap <"$BATS_TEST_TMPDIR/pass" >"$HPCS_KEYS/user/$HPCS_TAG-pass"
+	head -c 64 /dev/urandom >"$BATS_TEST_TMPDIR/dm"
+	hpcs wrap <"$BATS_TEST_TMPDIR/dm" >"$HPCS_KEYS/logon/$HPCS_TAG:dm"
+	# Not keys: a dot-file, a temporary file, an editor backup, a directory.
+	cp "$HPCS_KEYS/user/$HPCS_TAG-pass" "$HPCS_KEYS/user/.$HPCS_TAG-hidden"
+	cp "$HPCS_KEYS/user/$HPCS_TAG-pass" "$HPCS_KEYS/user/$HPCS_TAG-x.tmp"
+	cp "$HPCS_KEYS/user/$HPCS_TAG-pass" "$HPCS_KEYS/user/$HPCS_TAG-y~"
+	mkdir "$HPCS_KEYS/user/$HPCS_TAG-dir"
+	emu_ctl POST reset-stats >/dev/null
+	run hpcs process
+	[ "$status" -eq 0 ]
+	[ "$(key_bytes "$HPCS_TAG-pass")" = "$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/pass" | tr -d ' \n')" ]
+	key_id logon "$HPCS_TAG:dm"
+	# Logon keys cannot be read back from user space, by design.
+	run keyctl pipe "$(key_id logon "$HPCS_TAG:dm")"
+	[ "$status" -ne 0 ]
+	! key_id user "$HPCS_TAG-x.tmp"
+	! key_id user "$HPCS_TAG-y~"
+	! key_id user ".$HPCS_TAG-hidden"
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+	[ "$(emu_stat iam_requests)" -eq 1 ]
+}
+
+@test "process replaces an older key of the same type and description" {
+	keyctl padd user "$HPCS_TAG-pass" @u <<<"old value" >/dev/null
+	printf 'new value' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-pass"
+	hpcs process
+	[ "$(key_bytes "$HPCS_TAG-pass")" = "$(printf 'new value' | od -An -tx1 -v | tr -d ' \n')" ]
+	[ "$(keyctl rlist @u | tr ' ' '\n' | while read -r k; do keyctl rdescribe "$k"; echo; done | grep -c ";$HPCS_TAG-pass$")" -eq 1 ]
+}
+
+@test "one corrupt key file among good ones: the good ones land, the bad one is named" {
+	for i in 1 2 3; do
+		printf 'secret %s' "$i" | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-k$i"
+	done
+	echo "Z2FyYmFnZQ==" >"$HPCS_KEYS/user/$HPCS_TAG-k2"
+	run hpcs process
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot unwrap '$HPCS_KEYS/user/$HPCS_TAG-k2': HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR"* ]]
+	[[ "$output" == *"1 of 3 keys failed"* ]]
+	[ "$(key_bytes "$HPCS_TAG-k1")" = "$(printf 'secret 1' | od -An -tx1 -v | tr -d ' \n')" ]
+	[ "$(key_bytes "$HPCS_TAG-k3")" = "$(printf 'secret 3' | od -An -tx1 -v | tr -d ' \n')" ]
+	! key_id user "$HPCS_TAG-k2"
+}
+
+@test "a logon key file without a 'prefix:' name is refused with the reason" {
+	echo x | hpcs wrap >"$HPCS_KEYS/logon/$HPCS_TAG-noprefix"
+	run hpcs process
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$HPCS_KEYS/logon/$HPCS_TAG-noprefix': a logon key description needs a 'prefix:'"* ]]
+}
+
+@test "wipe revokes the keys except lingering ones, with no network and no API key" {
+	echo one | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-gone"
+	echo two | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-stay"
+	echo three | hpcs wrap >"$HPCS_KEYS/logon/$HPCS_TAG:gone"
+	hpcs process
+	mkdir -p "$HPCS_KEYS/linger/user"
+	touch "$HPCS_KEYS/linger/user/$HPCS_TAG-stay"
+	emulator_stop
+	printf '[HFL]\nkey_dir = %s\n' "$HPCS_KEYS" >"$HPCS_CONF"
+	run hpcs wipe
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Revoked 2 keys, kept 1 lingering"* ]]
+	! key_id user "$HPCS_TAG-gone"
+	! key_id logon "$HPCS_TAG:gone"
+	[ "$(key_bytes "$HPCS_TAG-stay")" = "$(echo two | od -An -tx1 -v | tr -d ' \n')" ]
+}
+
+# --- files written by IBM's tool ---------------------------------------------
+
+@test "a wrapped-key file as IBM's tool writes it (ciphertext + newline) is processed" {
+	# IBM's hpcs-for-luks 2.7 writes the KMS ciphertext string and one newline.
+	# Make one with the KMS API directly, not through our CLI.
+	EMU_TOKEN=$(emu_token)
+	emu_api POST "/api/v2/keys/$HPCS_CRK/actions/wrap" "{\"plaintext\":\"$(printf 'ibm-written' | base64)\"}"
+	emu_expect 200
+	jq -r .ciphertext <<<"$EMU_BODY" >"$HPCS_KEYS/user/$HPCS_TAG-ibm"
+	hpcs process
+	[ "$(key_bytes "$HPCS_TAG-ibm")" = "$(printf 'ibm-written' | od -An -tx1 -v | tr -d ' \n')" ]
+}
+
+# --- configuration -----------------------------------------------------------
+
+@test "missing config values are all reported at once, naming the file" {
+	printf '[KP]\nregion =\napi_key =\n' >"$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$HPCS_CONF: missing or empty: [KP] region or endpoint_url, [KP] service_instance_id, [KP] api_key"* ]]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$BATS_TEST_TMPDIR/nope.ini" list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot open '$BATS_TEST_TMPDIR/nope.ini'"* ]]
+}
+
+@test "a config readable by others that holds the API key draws a warning" {
+	chmod 644 "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"holds the API key and is readable by group or others"* ]]
+	chmod 600 "$HPCS_CONF"
+	run hpcs list
+	[[ "$output" != *"readable by group or others"* ]]
+}
+
+@test "comments after values and odd case in keys are understood" {
+	sed -i 's/^api_key = \(.*\)$/API_KEY = \1   # the key/; s/^service_instance_id/Service_Instance_ID/' "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 0 ]
+}
+
+# --- errors from the service -------------------------------------------------
+
+@test "a wrong API key is reported with IAM's reason, and never printed" {
+	hpcs_write_conf
+	sed -i "s/^api_key = .*/api_key = wrong-key-ABCDEF123/" "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"HTTP 400 BXNIM0415E"* ]]
+	[[ "$output" != *"wrong-key-ABCDEF123"* ]]
+}
+
+@test "the API key and tokens never appear in any output, even with --debug" {
+	printf 'x' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-s"
+	run hpcs --debug process
+	[[ "$output" != *"$EMU_API_KEY"* ]]
+	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
+	run hpcs --debug list
+	[[ "$output" != *"$EMU_API_KEY"* ]]
+	[[ "$output" != *"Bearer"* ]]
+}
+
+@test "a 429 storm with Retry-After, then success" {
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"status","status":429,"retry_after":1,"count":3}]}' >/dev/null
+	ct=$(echo storm | hpcs wrap --uuid "$HPCS_CRK" 2>/dev/null || true)
+	# The wrap's own verification unwrap met the storm and still succeeded.
+	[ "$(echo "$ct" | hpcs unwrap)" = storm ]
+	[ "$(emu_stat by_op.unwrap)" -ge 4 ]
+}
+
+@test "500 and 503 are retried; 501 is not" {
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"status","status":503,"count":2},{"op":"list","action":"status","status":500,"count":1}]}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 0 ]
+	[ "$(emu_stat by_op.list)" -eq 4 ]
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"status","status":501,"count":-1}]}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"HTTP 501"* ]]
+	[ "$(emu_stat by_op.list)" -eq 1 ]
+}
+
+@test "dropped connections and a garbage body" {
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"drop","count":2}]}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 0 ]
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"garbage","count":1}]}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"non-JSON"* ]]
+}
+
+@test "an expired token is replaced once and the call succeeds" {
+	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 0 ]
+}
+
+@test "server down: a clear error within the deadline" {
+	emulator_stop
+	start=$(date +%s)
+	run hpcs --timeout 5 list
+	took=$(( $(date +%s) - start ))
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
+	[ "$took" -le 8 ]
+}
+
+@test "TLS is verified: a CA that did not sign the server is refused" {
+	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=other -days 1 \
+		-keyout "$BATS_TEST_TMPDIR/o.key" -out "$BATS_TEST_TMPDIR/o.pem" 2>/dev/null
+	sed -i "s|^ca_file = .*|ca_file = $BATS_TEST_TMPDIR/o.pem|" "$HPCS_CONF"
+	emu_ctl POST reset-stats >/dev/null
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
+	[[ "$output" == *"certificate"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+}
