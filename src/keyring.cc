@@ -59,6 +59,11 @@ class KernelKeyring : public Keyring {
     keyctl_unlink(static_cast<key_serial_t>(id), KEY_SPEC_USER_KEYRING);
     return 0;
   }
+
+  bool Has(KeyType type, const std::string& desc) override {
+    std::string name(KeyTypeName(type));
+    return keyctl_search(KEY_SPEC_USER_KEYRING, name.c_str(), desc.c_str(), 0) >= 0;
+  }
 };
 
 }  // namespace

@@ -29,6 +29,8 @@ class Keyring {
   // Revokes the key of this type and description linked in @u. *found says
   // whether there was one; not finding it is not an error.
   virtual int Revoke(KeyType type, const std::string& desc, bool* found, std::string* err) = 0;
+  // Whether a live key of this type and description is linked in @u.
+  virtual bool Has(KeyType type, const std::string& desc) = 0;
 };
 
 std::unique_ptr<Keyring> MakeKernelKeyring();

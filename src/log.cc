@@ -15,7 +15,9 @@ namespace hpcs {
 namespace {
 
 LogOptions g_options;
+#ifdef HPCS_HAVE_SYSTEMD
 bool g_to_journal = false;
+#endif
 
 // True when stderr is the journal stream systemd gave us (sd_journal_stream_fd
 // semantics: JOURNAL_STREAM="DEV:INODE" of the stream).

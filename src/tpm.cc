@@ -2,9 +2,11 @@
 
 #include <mbedtls/base64.h>
 #include <mbedtls/cipher.h>
+// clang-format off
 // tss.h must come first: trousers.h uses its types.
 #include <trousers/tss.h>
 #include <trousers/trousers.h>
+// clang-format on
 
 #include <cerrno>
 #include <cstdio>
@@ -78,24 +80,27 @@ int ReadSection(LineReader* r, std::string_view name, std::string_view end,
       return Fail(err, -EBADMSG,
                   "the " + std::string(name) +
                       " section is truncated: the file ends before its end "
-                      "marker '" + std::string(end) + "'");
+                      "marker '" +
+                      std::string(end) + "'");
     }
     if (line == end) break;
     if (line.starts_with("-----")) {
       return Fail(err, -EBADMSG,
                   "the " + std::string(name) +
                       " section is followed by an unexpected marker line "
-                      "(expected '" + std::string(end) + "')");
+                      "(expected '" +
+                      std::string(end) + "')");
     }
     b64 += line;
   }
   if (b64.empty()) {
-    return Fail(err, -EBADMSG, "the " + std::string(name) + " section is empty");
+    return Fail(err, -EBADMSG,
+                "the " + std::string(name) + " section is empty");
   }
   size_t n = 0;
-  int rc = mbedtls_base64_decode(nullptr, 0, &n,
-                                 reinterpret_cast<const unsigned char*>(b64.data()),
-                                 b64.size());
+  int rc = mbedtls_base64_decode(
+      nullptr, 0, &n, reinterpret_cast<const unsigned char*>(b64.data()),
+      b64.size());
   if (rc == MBEDTLS_ERR_BASE64_INVALID_CHARACTER) {
     return Fail(err, -EBADMSG,
                 "the " + std::string(name) + " section is not valid base64");
@@ -239,8 +244,8 @@ void AppendBase64Lines(std::string* s, const std::vector<unsigned char>& data) {
   size_t n = 0;
   mbedtls_base64_encode(nullptr, 0, &n, data.data(), data.size());
   std::string b64(n, '\0');  // n includes the terminating NUL
-  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()), b64.size(),
-                        &n, data.data(), data.size());
+  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()),
+                        b64.size(), &n, data.data(), data.size());
   b64.resize(n);
   for (size_t i = 0; i < b64.size(); i += kBase64LineLength) {
     s->append(b64, i, kBase64LineLength);
@@ -265,9 +270,9 @@ class CipherContext {
 int SetupAes(CipherContext* c, const Secret& key, mbedtls_operation_t op,
              std::string* err) {
   if (key.size() != kAesKeySize) {
-    return Fail(err, -EINVAL,
-                "the AES key is " + std::to_string(key.size()) +
-                    " bytes, expected 32");
+    return Fail(
+        err, -EINVAL,
+        "the AES key is " + std::to_string(key.size()) + " bytes, expected 32");
   }
   const mbedtls_cipher_info_t* info =
       mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_256_CBC);
@@ -356,7 +361,8 @@ std::string Describe(TSS_RESULT r) {
 std::string TcsdEndpoint() {
   const char* host = getenv("TSS_TCSD_HOSTNAME");
   const char* port = getenv("TSS_TCSD_PORT");
-  std::string h = host && *host ? std::string(host).substr(0, 255) : "localhost";
+  std::string h =
+      host && *host ? std::string(host).substr(0, 255) : "localhost";
   std::string p = port && *port ? std::string(port).substr(0, 16) : "30003";
   return h + ":" + p;
 }
@@ -383,23 +389,27 @@ int CommonError(TSS_RESULT r, std::string_view step, std::string* err) {
       case TPM_E_DISABLED:
       case TPM_E_DEACTIVATED:
         return Fail(err, -ENODEV,
-                    what + "the TPM is disabled or deactivated; enable and "
-                           "activate it in the firmware setup");
+                    what +
+                        "the TPM is disabled or deactivated; enable and "
+                        "activate it in the firmware setup");
       case TPM_E_FAILEDSELFTEST:
       case TPM_E_FAIL:
         return Fail(err, -ENODEV,
-                    what + "the TPM reports a failure; check it in the "
-                           "firmware setup");
+                    what +
+                        "the TPM reports a failure; check it in the "
+                        "firmware setup");
       case TPM_E_DEFEND_LOCK_RUNNING:
         return Fail(err, -EBUSY,
-                    what + "the TPM's dictionary-attack lockout is active; "
-                           "wait for it to expire or reset it with "
-                           "`tpm_resetdalock`");
+                    what +
+                        "the TPM's dictionary-attack lockout is active; "
+                        "wait for it to expire or reset it with "
+                        "`tpm_resetdalock`");
       case TPM_E_NOSRK:
         return Fail(err, -ENOKEY,
-                    what + "the TPM is not owned; take ownership with "
-                           "`tpm_takeownership -y -z`, then seal the API key "
-                           "with `hpcs-for-luks seal-api-key`");
+                    what +
+                        "the TPM is not owned; take ownership with "
+                        "`tpm_takeownership -y -z`, then seal the API key "
+                        "with `hpcs-for-luks seal-api-key`");
       default:
         break;
     }
@@ -417,7 +427,8 @@ int Connect(TssContext* ctx, TSS_HTPM* tpm, std::string* err) {
     return Fail(err, -ECONNREFUSED,
                 "cannot reach tcsd at " + TcsdEndpoint() +
                     " (set by TSS_TCSD_HOSTNAME/TSS_TCSD_PORT, default "
-                    "localhost:30003): " + Describe(r) +
+                    "localhost:30003): " +
+                    Describe(r) +
                     "; tcsd (trousers) must be running: start it (e.g. "
                     "`systemctl start tcsd`) before using the TPM");
   }
@@ -450,8 +461,8 @@ int AssignTpmToolsSecret(const TssContext& ctx, TSS_HOBJECT obj,
 // Loads the SRK and gives it the well-known secret (tpm_takeownership -z).
 int LoadSrk(const TssContext& ctx, TSS_HKEY* srk, std::string* err) {
   const TSS_UUID srk_uuid = TSS_UUID_SRK;
-  TSS_RESULT r = Tspi_Context_LoadKeyByUUID(ctx.get(), TSS_PS_TYPE_SYSTEM,
-                                            srk_uuid, srk);
+  TSS_RESULT r =
+      Tspi_Context_LoadKeyByUUID(ctx.get(), TSS_PS_TYPE_SYSTEM, srk_uuid, srk);
   if (r != TSS_SUCCESS) {
     if (Layer(r) != TSS_LAYER_TPM && Code(r) == Code(TSS_E_PS_KEY_NOTFOUND)) {
       return Fail(err, -ENOKEY,
@@ -511,10 +522,12 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
          Code(r) == TPM_E_BAD_SCHEME)) {
       return Fail(err, -EBADMSG,
                   "the TPM cannot load the sealing key of the blob's TSS KEY "
-                  "section: " + Describe(r) +
+                  "section: " +
+                      Describe(r) +
                       "; the blob was sealed by another TPM or before this "
                       "TPM was cleared and re-owned, or the section is "
-                      "corrupt; " + std::string(kResealHint));
+                      "corrupt; " +
+                      std::string(kResealHint));
     }
     return CommonError(r, "loading the sealing key", err);
   }
@@ -524,10 +537,9 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
   r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA,
                                 TSS_ENCDATA_SEAL, &enc);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
-  r = Tspi_SetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB,
-                         TSS_TSPATTRIB_ENCDATABLOB_BLOB,
-                         static_cast<UINT32>(blob.enc_key.size()),
-                         blob.enc_key.data());
+  r = Tspi_SetAttribData(
+      enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
+      static_cast<UINT32>(blob.enc_key.size()), blob.enc_key.data());
   if (r != TSS_SUCCESS) {
     return Fail(err, -EBADMSG,
                 "the blob's ENC KEY section is not a sealed-data structure: " +
@@ -575,7 +587,8 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
                 "the blob's ENC KEY section unsealed to " +
                     std::to_string(aes_raw.size()) +
                     " bytes instead of a 32-byte AES key; the blob is "
-                    "corrupt; " + std::string(kResealHint));
+                    "corrupt; " +
+                    std::string(kResealHint));
   }
   Secret aes_key(aes_raw.data(), aes_raw.size());
   return DecryptSealedData(aes_key, blob.enc_data, out, err);
@@ -749,7 +762,8 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
   if (const char* why = CheckKeyBlob(blob.tss_key)) {
     return Fail(err, -EBADMSG,
                 std::string("the TSS KEY section is not a TPM storage key "
-                            "blob (") + why + "): the blob is corrupt");
+                            "blob (") +
+                    why + "): the blob is corrupt");
   }
   if (const char* why = CheckStoredData(blob.enc_key)) {
     return Fail(err, -EBADMSG,
@@ -758,7 +772,8 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
   }
   if (blob.enc_data.size() % kAesBlockSize != 0) {
     return Fail(err, -EBADMSG,
-                "the ENC DAT section is " + std::to_string(blob.enc_data.size()) +
+                "the ENC DAT section is " +
+                    std::to_string(blob.enc_data.size()) +
                     " bytes, not a whole number of AES blocks: it is "
                     "truncated or corrupt");
   }
@@ -825,7 +840,9 @@ int DecryptSealedData(const Secret& aes_key,
   return 0;
 }
 
-std::unique_ptr<Tpm> MakeTrousersTpm() { return std::make_unique<TrousersTpm>(); }
+std::unique_ptr<Tpm> MakeTrousersTpm() {
+  return std::make_unique<TrousersTpm>();
+}
 
 int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out,
                  std::string* err) {

@@ -1,14 +1,16 @@
 #include "tpm.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
+// clang-format off
 // tss.h must come first: trousers.h uses its types.
 #include <trousers/tss.h>
 #include <trousers/trousers.h>
+// clang-format on
 
 #include <cerrno>
 #include <cstdio>
@@ -187,8 +189,10 @@ TEST(SealedBlobTest, RejectsMalformedBlobsNamingTheSection) {
       {"no footer", Replace(good, "-----END TSS-----\n", ""), "ENC DAT"},
       {"bad base64 in TSS KEY", Replace(good, "AQEAAAARAAAA", "AQEAAAAR!AAA"),
        "TSS KEY section is not valid base64"},
-      {"bad base64 in ENC KEY", Replace(good, "AQEAAAAAACwA", "AQEAAA\x01"
-                                                               "AACwA"),
+      {"bad base64 in ENC KEY",
+       Replace(good, "AQEAAAAAACwA",
+               "AQEAAA\x01"
+               "AACwA"),
        "ENC KEY section is not valid base64"},
       {"empty ENC DAT", Replace(good, "k9D/zR9PPJwIfifImkJGYQ==\n", ""),
        "ENC DAT section is empty"},
@@ -207,8 +211,7 @@ TEST(SealedBlobTest, RejectsMalformedBlobsNamingTheSection) {
     b.tss_key = {1, 2, 3};  // must stay untouched on failure
     std::string err;
     EXPECT_EQ(ParseSealedBlob(c.text, &b, &err), -EBADMSG) << c.name;
-    EXPECT_NE(err.find(c.expected), std::string::npos)
-        << c.name << ": " << err;
+    EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
     EXPECT_EQ(b.tss_key, (std::vector<unsigned char>{1, 2, 3})) << c.name;
   }
 }
@@ -222,9 +225,9 @@ TEST(SealedBlobTest, RejectsOversizedInput) {
   EXPECT_EQ(ParseSealedBlob(huge, &b, &err), -EFBIG);
   EXPECT_NE(err.find("65536"), std::string::npos) << err;
   // A key section beyond any real key blob, inside the overall cap.
-  std::string big_key = Replace(std::string(kTpmSealdataBlob),
-                                "-----TSS KEY-----\n",
-                                "-----TSS KEY-----\n" + std::string(8000, 'A') + "\n");
+  std::string big_key =
+      Replace(std::string(kTpmSealdataBlob), "-----TSS KEY-----\n",
+              "-----TSS KEY-----\n" + std::string(8000, 'A') + "\n");
   EXPECT_EQ(ParseSealedBlob(big_key, &b, &err), -EBADMSG);
   EXPECT_NE(err.find("TSS KEY section is too large"), std::string::npos) << err;
 }
@@ -292,7 +295,8 @@ TEST(SealedDataTest, MatchesOpenSslAes256CbcWithTpmToolsIv) {
 TEST(SealedDataTest, RoundTripsAndPadsEveryLength) {
   for (size_t n = 0; n <= 70; ++n) {
     Secret data(n);
-    for (size_t i = 0; i < n; ++i) data.data()[i] = static_cast<unsigned char>(i * 7);
+    for (size_t i = 0; i < n; ++i)
+      data.data()[i] = static_cast<unsigned char>(i * 7);
     std::vector<unsigned char> cipher;
     ASSERT_EQ(EncryptSealedData(KeyBytes(3), data, &cipher, nullptr), 0);
     EXPECT_EQ(cipher.size(), (n / 16 + 1) * 16) << n;  // PKCS#7 always pads
@@ -304,9 +308,10 @@ TEST(SealedDataTest, RoundTripsAndPadsEveryLength) {
 
 TEST(SealedDataTest, RejectsBadPaddingBadLengthsAndBadKeys) {
   std::vector<unsigned char> cipher;
-  ASSERT_EQ(EncryptSealedData(KeyBytes(0), Secret::FromString("0123456789abcdefghij"),
-                              &cipher, nullptr),
-            0);
+  ASSERT_EQ(
+      EncryptSealedData(KeyBytes(0), Secret::FromString("0123456789abcdefghij"),
+                        &cipher, nullptr),
+      0);
   ASSERT_EQ(cipher.size(), 32u);
   // Flipping bit 7 of the first block's last byte turns the pad byte 12
   // into 0x8c: invalid, deterministically.
@@ -317,8 +322,9 @@ TEST(SealedDataTest, RejectsBadPaddingBadLengthsAndBadKeys) {
   EXPECT_EQ(DecryptSealedData(KeyBytes(0), bad, &out, &err), -EBADMSG);
   EXPECT_NE(err.find("ENC DAT"), std::string::npos) << err;
   EXPECT_EQ(Str(out), "untouched");
-  EXPECT_EQ(DecryptSealedData(KeyBytes(0), std::span(cipher).first(31), &out, &err),
-            -EBADMSG);
+  EXPECT_EQ(
+      DecryptSealedData(KeyBytes(0), std::span(cipher).first(31), &out, &err),
+      -EBADMSG);
   EXPECT_EQ(DecryptSealedData(KeyBytes(0), {}, &out, &err), -EBADMSG);
   EXPECT_EQ(DecryptSealedData(Secret(16), cipher, &out, &err), -EINVAL);
   EXPECT_EQ(Str(out), "untouched");
@@ -332,7 +338,8 @@ class FakeTpm : public Tpm {
   std::string data;
   std::string error;
   std::string seen_blob;
-  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override {
+  int Unseal(std::string_view blob_text, Secret* out,
+             std::string* err) override {
     seen_blob = blob_text;
     if (rc) {
       if (err) *err = error;
@@ -349,11 +356,8 @@ class FakeTpm : public Tpm {
 
 TEST(UnsealApiKeyTest, StripsExactlyOneTrailingNewline) {
   const std::pair<std::string, std::string> cases[] = {
-      {"key\n", "key"},
-      {"key", "key"},
-      {"key\n\n", "key\n"},
-      {"k\r\n", "k\r"},
-      {"\nkey", "\nkey"},
+      {"key\n", "key"}, {"key", "key"},     {"key\n\n", "key\n"},
+      {"k\r\n", "k\r"}, {"\nkey", "\nkey"},
   };
   for (const auto& [sealed, want] : cases) {
     FakeTpm tpm;
@@ -438,13 +442,15 @@ TEST(TrousersTpmTest, TcsdDownSaysWhereAndWhatToDo) {
   std::string err;
   EXPECT_EQ(tpm->Unseal(kTpmSealdataBlob, &out, &err), -ECONNREFUSED);
   const std::string where = "127.0.0.1:" + std::to_string(port);
-  EXPECT_NE(err.find("cannot reach tcsd at " + where), std::string::npos) << err;
+  EXPECT_NE(err.find("cannot reach tcsd at " + where), std::string::npos)
+      << err;
   EXPECT_NE(err.find("must be running"), std::string::npos) << err;
   EXPECT_EQ(Str(out), "untouched");
 
   std::string blob = "untouched";
   const unsigned pcrs[] = {4, 5};
-  EXPECT_EQ(tpm->Seal(Secret::FromString("k"), pcrs, &blob, &err), -ECONNREFUSED);
+  EXPECT_EQ(tpm->Seal(Secret::FromString("k"), pcrs, &blob, &err),
+            -ECONNREFUSED);
   EXPECT_NE(err.find(where), std::string::npos) << err;
   EXPECT_EQ(blob, "untouched");
 }
@@ -539,8 +545,8 @@ class TpmTest : public ::testing::Test {
   // Seals `data` with tpm_sealdata to PCRs 4 and 5; returns the file text.
   std::string TpmSealdata(std::string_view data) {
     WriteFile(dir_ + "/in", data);
-    EXPECT_EQ(RunShell("tpm_sealdata -z -p 4 -p 5 -i '" + dir_ + "/in' -o '" + dir_ +
-                  "/blob' >/dev/null"),
+    EXPECT_EQ(RunShell("tpm_sealdata -z -p 4 -p 5 -i '" + dir_ + "/in' -o '" +
+                       dir_ + "/blob' >/dev/null"),
               0);
     return ReadFile(dir_ + "/blob");
   }
@@ -548,7 +554,7 @@ class TpmTest : public ::testing::Test {
   std::optional<std::string> TpmUnsealdata(std::string_view blob) {
     WriteFile(dir_ + "/blob", blob);
     if (RunShell("tpm_unsealdata -z -i '" + dir_ + "/blob' -o '" + dir_ +
-            "/out' 2>/dev/null") != 0) {
+                 "/out' 2>/dev/null") != 0) {
       return std::nullopt;
     }
     return ReadFile(dir_ + "/out");
@@ -559,7 +565,8 @@ class TpmTest : public ::testing::Test {
 
 // An IBM Cloud API key is 44 characters: with echo's newline 45 bytes, 48
 // bytes encrypted.
-constexpr std::string_view kApiKey = "0123456789abcdefghijABCDEFGHIJ-_0123456789xy";
+constexpr std::string_view kApiKey =
+    "0123456789abcdefghijABCDEFGHIJ-_0123456789xy";
 
 TEST_F(TpmTest, UnsealsTpmSealdataBlobToTheKeyWithoutNewline) {
   std::string blob = TpmSealdata(std::string(kApiKey) + "\n");
@@ -623,7 +630,8 @@ TEST_F(TpmTest, ExtendedPcrGivesThePcrMessage) {
   auto tpm = MakeTrousersTpm();
   const unsigned pcrs[] = {4, 5};
   std::string ours, err;
-  ASSERT_EQ(tpm->Seal(Secret::FromString(kApiKey), pcrs, &ours, &err), 0) << err;
+  ASSERT_EQ(tpm->Seal(Secret::FromString(kApiKey), pcrs, &ours, &err), 0)
+      << err;
 
   ExtendPcr(5);
 

@@ -33,6 +33,11 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
       report(o);
       continue;
     }
+    if (req.skip_loaded && keyring.Has(o.key.type, o.key.desc)) {
+      o.already_loaded = true;
+      report(o);
+      continue;
+    }
     if (int r = ReadWrappedKey(o.key.path, &ct, &why); r < 0) {
       o.result = r;
       o.error = why;

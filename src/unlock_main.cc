@@ -35,6 +35,7 @@ void PrintHelp() {
       "  --config FILE       configuration (default /etc/hpcs-for-luks.ini)\n"
       "  --deadline SECONDS  give up after this long in all (default 120)\n"
       "  --keys DESC[,DESC]  only these keys\n"
+      "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
@@ -73,11 +74,13 @@ int UnlockMain(int argc, char** argv) {
   std::optional<long> deadline_s;
   std::vector<std::string> keys;
   bool debug = false;
+  bool skip_loaded = false;
 
   static const struct option kOptions[] = {
       {"config", required_argument, nullptr, 'c'}, {"deadline", required_argument, nullptr, 'd'},
       {"keys", required_argument, nullptr, 'k'},   {"cmdline", required_argument, nullptr, 'l'},
       {"debug", no_argument, nullptr, 'D'},        {"version", no_argument, nullptr, 'V'},
+      {"skip-loaded", no_argument, nullptr, 'S'},
       {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
   opterr = 0;
   int opt;
@@ -87,6 +90,7 @@ int UnlockMain(int argc, char** argv) {
       case 'l': cmdline_path = optarg; break;
       case 'k': keys = Split(optarg, ','); break;
       case 'D': debug = true; break;
+      case 'S': skip_loaded = true; break;
       case 'd': {
         unsigned long long n = 0;
         if (!ParseUint(optarg, &n) || n == 0 || n > 86400) {
@@ -160,7 +164,7 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockConfigError;
   }
   auto keyring = MakeKernelKeyring();
-  UnlockRequest req{config.key_dir, config.default_crk_uuid, keys};
+  UnlockRequest req{config.key_dir, config.default_crk_uuid, keys, skip_loaded};
   std::vector<KeyOutcome> outcomes;
   auto started = Clock::now();
   int r = UnlockKeys(req, *kms.client, *keyring, &outcomes, &err, [&](const KeyOutcome& o) {
@@ -172,8 +176,12 @@ int UnlockMain(int argc, char** argv) {
     LogError("Failed to read the wrapped keys: " + err);
     return kUnlockConfigError;
   }
-  int loaded = 0, failed = 0, unreachable = 0;
+  int loaded = 0, failed = 0, unreachable = 0, present = 0;
   for (const auto& o : outcomes) {
+    if (o.already_loaded) {
+      ++present;
+      continue;
+    }
     if (o.result == 0) {
       ++loaded;
       continue;
@@ -199,7 +207,8 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockOk;
   }
   LogInfo("loaded " + std::to_string(loaded) + " of " + std::to_string(loaded + failed) +
-          " keys in " + std::to_string(ms) + " ms");
+          " keys in " + std::to_string(ms) + " ms" +
+          (present ? " (" + std::to_string(present) + " already in the keyring)" : ""));
   if (failed == 0) return kUnlockOk;
   if (loaded == 0 && unreachable == failed) return kUnlockUnreachable;
   return kUnlockSomeFailed;

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Installs what building and testing hpcs-for-luks needs on Debian 12, from
+# Debian's packages only. Idempotent: packages already there are skipped.
+#   tests/install-deps.sh [build|test|vm]...   (default: build test)
+set -eu
+
+build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyutils-dev
+	libsystemd-dev libmbedtls-dev libtspi-dev libgtest-dev libc-ares-dev libnghttp2-dev
+	libssl-dev file)
+test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
+	swtpm swtpm-tools cryptsetup-bin shellcheck systemd)
+vm_pkgs=(qemu-system-x86 linux-image-amd64 dracut dracut-network busybox-static
+	cryptsetup-bin dmsetup swtpm e2fsprogs cpio)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root (it uses apt-get)" >&2
+	exit 1
+fi
+
+want=()
+for set in "${@:-build test}"; do
+	for s in $set; do
+		case "$s" in
+		build) want+=("${build_pkgs[@]}") ;;
+		test) want+=("${test_pkgs[@]}") ;;
+		vm) want+=("${vm_pkgs[@]}") ;;
+		*) echo "install-deps: unknown set '$s' (build, test, vm)" >&2; exit 2 ;;
+		esac
+	done
+done
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# One update per machine and hour is enough.
+stamp=/var/lib/apt/periodic/hpcs-update-stamp
+if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +60)" ]; then
+	apt-get update -q
+	mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+apt-get install -y -q --no-install-recommends "${missing[@]}"
