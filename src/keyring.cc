@@ -9,32 +9,44 @@ namespace hpcs {
 
 namespace {
 
-// Possessor: everything. Owner (root, without possession): view, read,
-// search. A process possesses @u's keys when @u is reachable from its session
-// keyring (a login shell; systemd-cryptsetup@ with KeyringMode=shared); the
-// owner bits let root find and read them from a service with a private
-// session keyring too, through an explicit search of @u. No group or other
-// access.
-constexpr key_perm_t kKeyPerm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH;
+// Possessor: everything. Owner (uid 0) without possession: view, read,
+// write (so revoke works), search. No group or other access. Measured on the
+// kernel (DESIGN.md, "Kernel keyring"): with the default permissions (possessor all, owner
+// view) a service with a private session keyring can neither read nor revoke
+// a key in @u, and cannot even change the permissions of a key it has just
+// added there.
+constexpr key_perm_t kKeyPerm =
+    KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_WRITE | KEY_USR_SEARCH;
 
 class KernelKeyring : public Keyring {
  public:
   int Add(KeyType type, const std::string& desc, std::span<const std::byte> data, long* serial,
           std::string* err) override {
     std::string name(KeyTypeName(type));
+    // Born in our process keyring, which we possess, so that we may set its
+    // permissions; then linked into @u, displacing an older key of the same
+    // type and description there, and dropped from the process keyring.
     key_serial_t id = add_key(name.c_str(), desc.c_str(), data.data(), data.size(),
-                              KEY_SPEC_USER_KEYRING);
+                              KEY_SPEC_PROCESS_KEYRING);
     if (id < 0) {
       int e = errno;
       if (err) *err = "add_key(" + name + ", '" + desc + "') failed: " + strerror(e);
       return -e;
     }
+    const char* step = nullptr;
     if (keyctl_setperm(id, kKeyPerm) < 0) {
+      step = "setting the permissions of";
+    } else if (keyctl_link(id, KEY_SPEC_USER_KEYRING) < 0) {
+      step = "linking into @u";
+    }
+    if (step) {
       int e = errno;
       keyctl_revoke(id);
-      if (err) *err = "setting permissions of key '" + desc + "' failed: " + strerror(e);
+      keyctl_unlink(id, KEY_SPEC_PROCESS_KEYRING);
+      if (err) *err = std::string(step) + " " + name + " key '" + desc + "' failed: " + strerror(e);
       return -e;
     }
+    keyctl_unlink(id, KEY_SPEC_PROCESS_KEYRING);
     if (serial) *serial = id;
     return 0;
   }

@@ -1,7 +1,7 @@
 // The kernel keyring, behind an interface so unit tests can use a fake.
 //
 // Keys go to root's user keyring @u with type "logon" (dm-crypt tables) or
-// "user" (LUKS2 luks2-keyring tokens). See docs/keyring.md for the
+// "user" (LUKS2 luks2-keyring tokens). See DESIGN.md ("Kernel keyring") for the
 // permission and possession rules measured on the real kernel.
 #ifndef HPCS_KEYRING_H_
 #define HPCS_KEYRING_H_

@@ -4,6 +4,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
 
 #include <chrono>
 #include <cstdio>
@@ -63,6 +66,15 @@ void ProtectMemory() {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct rlimit no_core {0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
+}
+
+// libtspi keeps a per-user store in ~/.trousers, found through the password
+// database: in a static binary that lookup needs glibc's NSS modules, which an
+// initramfs may lack. A file under /run needs no lookup.
+void PrepareTrousersUserStore() {
+  if (getenv("TSS_USER_PS_FILE")) return;
+  mkdir("/run/hpcs-for-luks", 0700);
+  setenv("TSS_USER_PS_FILE", "/run/hpcs-for-luks/tss-user.data", 1);
 }
 
 }  // namespace
@@ -154,6 +166,7 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockConfigError;
   }
   JsonInit();
+  if (config.api_key_from_tpm) PrepareTrousersUserStore();
   KmsOptions ko;
   ko.deadline = deadline;
   ko.retry.max_retries = -1;  // at boot: keep trying until the deadline

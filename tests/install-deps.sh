@@ -8,7 +8,7 @@ build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyut
 	libsystemd-dev libmbedtls-dev libtspi-dev libgtest-dev libc-ares-dev libnghttp2-dev
 	libssl-dev file)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
-	swtpm swtpm-tools cryptsetup-bin shellcheck systemd)
+	swtpm swtpm-tools cryptsetup-bin shellcheck systemd iproute2 util-linux)
 vm_pkgs=(qemu-system-x86 linux-image-amd64 dracut dracut-network busybox-static
 	cryptsetup-bin dmsetup swtpm e2fsprogs cpio)
 
