@@ -161,8 +161,10 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
     Clock::time_point next_due = Clock::time_point::max();
     for (auto& s : slots) {
       if (s.done) continue;
-      if (s.due <= now) {
+      if (s.due <= now && (max_parallel_ == 0 || batch_slots.size() < max_parallel_)) {
         batch_slots.push_back(&s);
+      } else if (s.due <= now) {
+        next_due = now;
       } else {
         next_due = std::min(next_due, s.due);
       }

@@ -72,6 +72,9 @@ class KpClient {
   static KpCall MakeUnwrapCall(std::string_view crk, std::string_view ciphertext);
   static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err);
 
+  // At most this many requests in flight at once (0: no limit).
+  void set_max_parallel(size_t n) { max_parallel_ = n; }
+
   // Counters for diagnostics and tests.
   int token_requests() const { return token_requests_; }
 
@@ -91,6 +94,7 @@ class KpClient {
   Clock::time_point token_refresh_at_{};
   int token_requests_ = 0;
   bool auth_unreachable_ = false;
+  size_t max_parallel_ = 0;
 };
 
 // "HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: <errorMsg>" from a KMS or IAM error

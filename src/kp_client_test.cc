@@ -270,3 +270,26 @@ TEST(KpClientTest, GetDropsKeyMaterial) {
 
 }  // namespace
 }  // namespace hpcs
+
+namespace hpcs {
+namespace {
+
+TEST(KpClientTest, MaxParallelBoundsTheBatch) {
+  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  KpClient kp = MakeClient(&t);
+  kp.set_max_parallel(2);
+  std::vector<KpCall> calls;
+  for (int i = 0; i < 5; ++i) calls.push_back(KpClient::MakeUnwrapCall("crk", "c"));
+  std::vector<KpCall*> ptrs;
+  for (auto& c : calls) ptrs.push_back(&c);
+  kp.Run(ptrs);
+  for (auto& c : calls) EXPECT_EQ(c.result, 0);
+  EXPECT_EQ(t.max_batch, 2u);
+  EXPECT_EQ(t.batches, 1 + 3);  // the token, then 2 + 2 + 1
+}
+
+}  // namespace
+}  // namespace hpcs

@@ -39,6 +39,7 @@ void PrintHelp() {
       "  --deadline SECONDS  give up after this long in all (default 120)\n"
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
+      "  --max-parallel N    at most N requests at once (default: all at once)\n"
       "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
@@ -87,12 +88,14 @@ int UnlockMain(int argc, char** argv) {
   std::vector<std::string> keys;
   bool debug = false;
   bool skip_loaded = false;
+  size_t max_parallel = 0;
 
   static const struct option kOptions[] = {
       {"config", required_argument, nullptr, 'c'}, {"deadline", required_argument, nullptr, 'd'},
       {"keys", required_argument, nullptr, 'k'},   {"cmdline", required_argument, nullptr, 'l'},
       {"debug", no_argument, nullptr, 'D'},        {"version", no_argument, nullptr, 'V'},
       {"skip-loaded", no_argument, nullptr, 'S'},
+      {"max-parallel", required_argument, nullptr, 'P'},
       {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
   opterr = 0;
   int opt;
@@ -103,6 +106,14 @@ int UnlockMain(int argc, char** argv) {
       case 'k': keys = Split(optarg, ','); break;
       case 'D': debug = true; break;
       case 'S': skip_loaded = true; break;
+      case 'P': {
+        unsigned long long n = 0;
+        if (!ParseUint(optarg, &n) || n > 10000) {
+          return UsageError("--max-parallel needs a number from 0 (no limit) to 10000");
+        }
+        max_parallel = static_cast<size_t>(n);
+        break;
+      }
       case 'd': {
         unsigned long long n = 0;
         if (!ParseUint(optarg, &n) || n == 0 || n > 86400) {
@@ -176,6 +187,7 @@ int UnlockMain(int argc, char** argv) {
     LogError(err);
     return kUnlockConfigError;
   }
+  kms.client->set_max_parallel(max_parallel);
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{config.key_dir, config.default_crk_uuid, keys, skip_loaded};
   std::vector<KeyOutcome> outcomes;
