@@ -27,12 +27,17 @@ cmake -S . -B build-static -DHPCS_STATIC=ON -DBUILD_TESTING=OFF -DHPCS_WERROR=ON
 cmake --build build-static -j "$jobs" --target hpcs-unlock
 file build-static/hpcs-unlock
 
-step "Unit tests (GoogleTest via CTest)"
-(cd build && ctest --output-on-failure -j "$jobs")
+step "Unit tests (GoogleTest via CTest), with a TPM 1.2 on swtpm for the TPM cases"
+eval "$(tests/tpm/tpm-env start)"
+rc=0
+(cd build && ctest --output-on-failure -j "$jobs") || rc=$?
+tests/tpm/tpm-env stop "$HPCS_TPM_DIR"
+unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
+[ "$rc" -eq 0 ]
 
 step "Shell scripts (shellcheck)"
-shellcheck -x tests/*.sh tests/tpm/*.sh tests/vm/*.sh crypttab-helpers/* 2>/dev/null \
-	|| shellcheck -x $(git ls-files '*.sh' 'crypttab-helpers/*')
+mapfile -t scripts < <(git ls-files '*.sh' '*.bash' 'tests/tpm/tpm-env' 'crypttab-helpers/*' 'bench/*.sh')
+shellcheck -x "${scripts[@]}"
 
 step "bats suites"
 export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"
