@@ -131,18 +131,10 @@ int UnlockMain(int argc, char** argv) {
   if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
 
   std::string cmdline, err;
-  if (ReadRegularFile(cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0 &&
-      cmdline_path != "/proc/cmdline") {
-    return UsageError("cannot read the kernel command line: " + err);
-  }
-  // /proc/cmdline is not a regular file by stat; read it as such anyway.
-  if (cmdline.empty() && cmdline_path == "/proc/cmdline") {
-    if (FILE* f = fopen("/proc/cmdline", "re")) {
-      char buf[4096];
-      size_t n = fread(buf, 1, sizeof buf, f);
-      cmdline.assign(buf, n);
-      fclose(f);
-    }
+  if (ReadRegularFile(cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
+    // Without /proc (a container, a chroot) there are no boot options.
+    if (cmdline_path != "/proc/cmdline") return UsageError("cannot read the kernel command line: " + err);
+    LogDebug("no kernel command line: " + err);
   }
   BootOptions boot = ParseBootOptions(cmdline);
   if (boot.debug || debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
@@ -152,9 +144,9 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockOk;
   }
   ProtectMemory();
-  // The command line beats the config, and --deadline beats both defaults.
+  // rd.hpcs.timeout (set at boot by a person) beats --deadline (set by the
+  // unit), which beats the default.
   long total_s = boot.timeout_s.value_or(deadline_s.value_or(kDefaultDeadlineS));
-  if (deadline_s && !boot.timeout_s) total_s = *deadline_s;
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   if (!boot.keys.empty() && keys.empty()) keys = boot.keys;
 
