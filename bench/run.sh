@@ -1,0 +1,264 @@
+#!/bin/bash
+# Benchmark of hpcs-unlock against the Key Protect emulator, run on demand
+# (not a test): every key unwrapped at once versus one request at a time
+# (--max-parallel 1, the serial baseline of IBM's Python tool), at several key
+# counts and per-request latencies, interleaved in the same run. Prints one
+# table; see bench/README.md for what the columns mean.
+#
+# Needs root (keys go into root's user keyring @u), keyctl, curl, jq,
+# /usr/bin/time (GNU time), file, strip and what the emulator needs (python3,
+# python3-cryptography). Everything stays on loopback.
+#
+# Environment (all optional):
+#   HPCS_UNLOCK      the unlocker to measure (default build-static/hpcs-unlock
+#                    when it exists, else build/hpcs-unlock)
+#   HPCS_CLI         the admin CLI, used to create and wrap the keys
+#                    (default build/hpcs-for-luks)
+#   BENCH_REPS       repetitions of each measurement; the median is shown (5)
+#   BENCH_KEYS       key counts (default "1 16 64")
+#   BENCH_LATENCIES  emulator latency per request in ms (default "0 50")
+#   BENCH_DEADLINE   --deadline of every hpcs-unlock run in seconds (30)
+#   EMU_BIN          the emulator (default tests/emulator/kp-emulator)
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+usage() {
+	echo "bench: $*" >&2
+	echo "usage: bench/run.sh   (settings through the environment; see bench/README.md)" >&2
+	exit 2
+}
+
+[ $# -eq 0 ] || usage "takes no arguments"
+
+if [ -z "${HPCS_UNLOCK:-}" ]; then
+	HPCS_UNLOCK=$top/build/hpcs-unlock
+	if [ -x "$top/build-static/hpcs-unlock" ]; then HPCS_UNLOCK=$top/build-static/hpcs-unlock; fi
+fi
+: "${HPCS_CLI:=$top/build/hpcs-for-luks}"
+: "${BENCH_REPS:=5}"
+: "${BENCH_KEYS:=1 16 64}"
+: "${BENCH_LATENCIES:=0 50}"
+: "${BENCH_DEADLINE:=30}"
+
+is_count() {
+	case $1 in
+	'' | *[!0-9]* | 0*) return 1 ;;
+	esac
+	[ "$1" -le "$2" ]
+}
+is_count "$BENCH_REPS" 99 || usage "BENCH_REPS must be 1..99, not '$BENCH_REPS'"
+is_count "$BENCH_DEADLINE" 600 || usage "BENCH_DEADLINE must be 1..600, not '$BENCH_DEADLINE'"
+[ -n "$BENCH_KEYS" ] || usage "BENCH_KEYS is empty"
+[ -n "$BENCH_LATENCIES" ] || usage "BENCH_LATENCIES is empty"
+max_keys=0
+for n in $BENCH_KEYS; do
+	is_count "$n" 1000 || usage "BENCH_KEYS: '$n' is not a key count 1..1000"
+	if [ "$n" -gt "$max_keys" ]; then max_keys=$n; fi
+done
+for l in $BENCH_LATENCIES; do
+	case $l in
+	0) ;;
+	*) is_count "$l" 5000 || usage "BENCH_LATENCIES: '$l' is not 0..5000 ms" ;;
+	esac
+done
+
+[ "$(id -u)" -eq 0 ] || die "run as root: hpcs-unlock puts the keys in root's user keyring"
+[ -x "$HPCS_UNLOCK" ] || die "no hpcs-unlock at '$HPCS_UNLOCK' (build it, or set HPCS_UNLOCK)"
+[ -x "$HPCS_CLI" ] || die "no hpcs-for-luks at '$HPCS_CLI' (build it, or set HPCS_CLI)"
+[ -x /usr/bin/time ] || die "GNU time is missing (apt-get install time)"
+for tool in keyctl curl jq file strip; do
+	command -v "$tool" >/dev/null || die "'$tool' is missing"
+done
+if [ -z "${EPOCHREALTIME:-}" ]; then
+	die "needs bash >= 5 (EPOCHREALTIME)"
+fi
+
+# The emulator helpers of the bats suites: emulator_start, emulator_stop,
+# emu_ctl. They read BATS_TEST_TMPDIR only with a fallback.
+# shellcheck source=SCRIPTDIR/../tests/bats/helpers.bash
+. "$top/tests/bats/helpers.bash"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hpcs-bench.XXXXXX")
+# Every key this run adds to @u has a description starting with this.
+tag=hpcsbench$$k
+
+# Revokes and unlinks this run's keys in @u; prints how many there were.
+clean_keys() {
+	local id count=0
+	for id in $(keyctl rlist @u 2>/dev/null); do
+		case "$(keyctl rdescribe "$id" 2>/dev/null)" in
+		*";$tag"*)
+			keyctl revoke "$id" >/dev/null 2>&1 || true
+			keyctl unlink "$id" @u >/dev/null 2>&1 || true
+			count=$((count + 1))
+			;;
+		esac
+	done
+	echo "$count"
+}
+
+cleanup() {
+	clean_keys >/dev/null || true
+	emulator_stop || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# --- The binary --------------------------------------------------------------
+
+# Measure a copy, so that a rebuild during the run cannot mix two binaries.
+cp "$HPCS_UNLOCK" "$work/hpcs-unlock" || die "could not copy '$HPCS_UNLOCK'"
+echo "binary:   $HPCS_UNLOCK (copied at $(date '+%F %T'))"
+HPCS_UNLOCK=$work/hpcs-unlock
+
+size=$(stat -c %s "$HPCS_UNLOCK")
+if strip -o "$work/stripped" "$HPCS_UNLOCK" 2>/dev/null; then
+	stripped=$(stat -c %s "$work/stripped")
+	stripped="$stripped bytes stripped ($((stripped / 1024)) KiB)"
+	rm -f "$work/stripped"
+else
+	stripped="not strippable (a wrapper script?)"
+fi
+desc=$(file -b "$HPCS_UNLOCK")
+case $desc in
+*"statically linked"* | *"static-pie linked"*) linkage=static ;;
+*) linkage="dynamic (not static)" ;;
+esac
+echo "size:     $size bytes, $stripped"
+echo "linkage:  $linkage"
+
+# --- Emulator, root key, wrapped keys ---------------------------------------
+
+mkdir -p "$work/emu"
+emulator_start --state-dir "$work/emu" || die "the emulator did not start"
+
+# write_conf FILE KEY_DIR [CRK]
+write_conf() {
+	{
+		echo "[KP]"
+		echo "region = us-south"
+		echo "endpoint_url = $EMU_URL"
+		echo "iam_endpoint_url = $EMU_URL"
+		echo "service_instance_id = $EMU_INSTANCE"
+		echo "api_key = $EMU_API_KEY"
+		echo "default_crk_uuid = ${3:-}"
+		echo "ca_file = $EMU_CA"
+		echo "[HFL]"
+		echo "key_dir = $2"
+	} >"$1"
+	chmod 600 "$1"
+}
+
+(umask 077 && write_conf "$work/setup.ini" "$work/keys-setup")
+crk=$("$HPCS_CLI" --config "$work/setup.ini" create --crk --name bench --gen 2>"$work/stderr") ||
+	{ cat "$work/stderr" >&2; die "could not create the root key"; }
+[ -n "$crk" ] || die "creating the root key printed no id"
+
+# One wrapped key per index, made once; the key directory for N keys holds
+# copies of the first N under distinct descriptions.
+(umask 077 && write_conf "$work/setup.ini" "$work/keys-setup" "$crk")
+mkdir -p "$work/wrapped"
+for ((i = 1; i <= max_keys; i++)); do
+	head -c 32 /dev/urandom |
+		"$HPCS_CLI" --config "$work/setup.ini" wrap >"$work/wrapped/$i" ||
+		die "wrapping key $i failed"
+done
+for n in $BENCH_KEYS; do
+	mkdir -p "$work/keys$n/user" "$work/keys$n/logon"
+	for ((i = 1; i <= n; i++)); do
+		cp "$work/wrapped/$i" "$work/keys$n/user/$tag$i"
+	done
+	(umask 077 && write_conf "$work/keys$n.ini" "$work/keys$n" "$crk")
+done
+: >"$work/cmdline"
+clean_keys >/dev/null
+
+# --- Measurements ------------------------------------------------------------
+
+# run_one N LATENCY MODE: one hpcs-unlock run (the emulator's latency is set
+# already); appends "wall_us rss_kb requests connections max_concurrent
+# tls_handshakes tls_resumed" to $work/res.N.LATENCY.MODE (tls_resumed is
+# "-" when the emulator does not count resumed sessions).
+run_one() {
+	local n=$1 lat=$2 mode=$3 t0 t1 rc=0 stats loaded
+	local -a args=(--config "$work/keys$n.ini" --cmdline "$work/cmdline" --deadline "$BENCH_DEADLINE")
+	if [ "$mode" = serial ]; then args+=(--max-parallel 1); fi
+	emu_ctl POST reset-stats >/dev/null || die "could not reset the emulator's stats"
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f %M -o "$work/rss" "$HPCS_UNLOCK" "${args[@]}" 2>"$work/stderr" || rc=$?
+	t1=$EPOCHREALTIME
+	stats=$(emu_ctl GET stats) || die "could not read the emulator's stats"
+	loaded=$(clean_keys)
+	if [ "$rc" -ne 0 ] || [ "$loaded" -ne "$n" ]; then
+		cat "$work/stderr" >&2
+		die "hpcs-unlock ($n keys, $lat ms, $mode) exited $rc and loaded $loaded of $n keys"
+	fi
+	# The GET stats connection itself is one TLS handshake: not ours.
+	printf '%s %s %s\n' "$((${t1//[!0-9]/} - ${t0//[!0-9]/}))" "$(tail -n 1 "$work/rss")" \
+		"$(jq -r '"\(.requests) \(.connections) \(.max_concurrent) \(.tls_handshakes - 1) \(.tls_resumed // "-")"' <<<"$stats")" \
+		>>"$work/res.$n.$lat.$mode"
+}
+
+total=0
+for lat in $BENCH_LATENCIES; do
+	emu_ctl POST faults "{\"latency_ms\":$lat}" >/dev/null || die "could not set the latency"
+	for ((r = 1; r <= BENCH_REPS; r++)); do
+		if [ -t 2 ]; then
+			printf '\rmeasuring: %s ms latency, repetition %d of %d ' "$lat" "$r" "$BENCH_REPS" >&2
+		fi
+		for n in $BENCH_KEYS; do
+			# Alternate which mode goes first, so neither always follows the other.
+			if [ $((r % 2)) -eq 1 ]; then
+				run_one "$n" "$lat" parallel
+				run_one "$n" "$lat" serial
+			else
+				run_one "$n" "$lat" serial
+				run_one "$n" "$lat" parallel
+			fi
+			total=$((total + 2))
+		done
+	done
+done
+if [ -t 2 ]; then printf '\r%60s\r' '' >&2; fi
+
+# --- Table -------------------------------------------------------------------
+
+# column K of FILE: the median (mean of the two middle values when even), or
+# "lo-hi" when asked for a range and the values differ.
+median() {
+	cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+range() {
+	cut -d' ' -f"$2" "$1" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 }
+		END { if (lo == hi) print lo; else print lo "-" hi }'
+}
+
+echo "runs:     $total hpcs-unlock runs, $BENCH_REPS per row, interleaved; median wall time and RSS"
+echo
+printf '%5s %8s %-9s %9s %8s %6s %8s %6s %7s %7s %8s\n' \
+	keys latency mode "wall ms" requests conns "max conc" TLS-hs resumed "RSS KB" speed-up
+for lat in $BENCH_LATENCIES; do
+	for n in $BENCH_KEYS; do
+		par_us=$(median "$work/res.$n.$lat.parallel" 1)
+		ser_us=$(median "$work/res.$n.$lat.serial" 1)
+		for mode in parallel serial; do
+			f=$work/res.$n.$lat.$mode
+			us=$(median "$f" 1)
+			speedup=""
+			if [ "$mode" = parallel ]; then
+				speedup=$(awk -v s="$ser_us" -v p="$par_us" 'BEGIN { printf "%.1fx", s / p }')
+			fi
+			printf '%5s %6s ms %-9s %9s %8s %6s %8s %6s %7s %7s %8s\n' "$n" "$lat" "$mode" \
+				"$(awk -v u="$us" 'BEGIN { printf "%.1f", u / 1000 }')" \
+				"$(range "$f" 3)" "$(range "$f" 4)" "$(range "$f" 5)" "$(range "$f" 6)" "$(range "$f" 7)" \
+				"$(median "$f" 2)" "$speedup"
+		done
+	done
+done

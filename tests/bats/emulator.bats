@@ -1,0 +1,820 @@
+#!/usr/bin/env bats
+# Tests of the Key Protect emulator itself (tests/emulator/kp-emulator).
+#
+# Every other test trusts the emulator to behave like the real service
+# (/work/shared/kp-api.md): these tests pin that behaviour down with plain
+# curl, so that a client bug cannot hide behind an emulator bug.
+#
+# Run: bats tests/bats/emulator.bats
+
+load helpers
+
+KEY_TYPE=application/vnd.ibm.kms.key+json
+ERROR_TYPE=application/vnd.ibm.kms.error+json
+
+setup() {
+	emulator_start
+	EMU_TOKEN=$(emu_token)
+}
+
+teardown() {
+	emulator_stop
+}
+
+# jq on the last response body; fails on false/null.
+body() {
+	jq -er "$@" <<<"$EMU_BODY"
+}
+
+# The value of one response header of the last emu_api call.
+header() {
+	tr -d '\r' <<<"$EMU_HEADERS" | awk -v h="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' \
+		'tolower($1) == h { print substr($0, length($1) + 3) }'
+}
+
+wrap_body() { # PLAINTEXT_B64 [AAD_JSON]
+	jq -nc --arg pt "$1" --argjson aad "${2:-null}" \
+		'{plaintext: $pt} + (if $aad == null then {} else {aad: $aad} end)'
+}
+
+unwrap_body() { # CIPHERTEXT [AAD_JSON]
+	jq -nc --arg ct "$1" --argjson aad "${2:-null}" \
+		'{ciphertext: $ct} + (if $aad == null then {} else {aad: $aad} end)'
+}
+
+create_body() { # NAME [EXTRACTABLE [PAYLOAD_B64]]
+	jq -nc --arg name "$1" --argjson ext "${2:-false}" --arg payload "${3:-}" '
+		{metadata: {collectionType: "application/vnd.ibm.kms.key+json", collectionTotal: 1},
+		 resources: [{type: "application/vnd.ibm.kms.key+json", name: $name, extractable: $ext}
+		             + (if $payload == "" then {} else {payload: $payload} end)]}'
+}
+
+random_b64() { # BYTES
+	head -c "$1" /dev/urandom | base64 -w0
+}
+
+# Decode the opaque ciphertext into its JSON envelope.
+ciphertext_json() {
+	base64 -d <<<"$1"
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# --- TLS --------------------------------------------------------------------
+
+@test "TLS: the certificate verifies against ca.pem for every SAN, and only for those" {
+	run emu_curl -o /dev/null -w '%{http_code}' "$EMU_URL/_emulator/stats"
+	[ "$status" -eq 0 ]
+	[ "$output" = 200 ]
+	for name in kms.test iam.test; do
+		run emu_curl -o /dev/null -w '%{http_code}' --resolve "$name:$EMU_PORT:127.0.0.1" \
+			"https://$name:$EMU_PORT/_emulator/stats"
+		[ "$status" -eq 0 ]
+	done
+	# IP literals: 127.0.0.1, and 10.0.2.2 (the host as a qemu guest sees it).
+	run emu_curl -o /dev/null "https://127.0.0.1:$EMU_PORT/_emulator/stats"
+	[ "$status" -eq 0 ]
+	run emu_curl -o /dev/null --connect-to "10.0.2.2:$EMU_PORT:127.0.0.1:$EMU_PORT" \
+		"https://10.0.2.2:$EMU_PORT/_emulator/stats"
+	[ "$status" -eq 0 ]
+	run emu_curl -o /dev/null --connect-to "10.0.2.3:$EMU_PORT:127.0.0.1:$EMU_PORT" \
+		"https://10.0.2.3:$EMU_PORT/_emulator/stats"
+	[ "$status" -eq 60 ]
+	# A name outside the SANs, and the system CAs instead of ours: refused.
+	run emu_curl -o /dev/null --resolve "other.test:$EMU_PORT:127.0.0.1" \
+		"https://other.test:$EMU_PORT/_emulator/stats"
+	[ "$status" -eq 60 ]
+	run curl -sS -o /dev/null "$EMU_URL/_emulator/stats"
+	[ "$status" -eq 60 ]
+	# TLS 1.2 exactly: the static client's mbedTLS 2.28 speaks nothing newer.
+	run emu_curl -o /dev/null --tlsv1.2 --tls-max 1.2 "$EMU_URL/_emulator/stats"
+	[ "$status" -eq 0 ]
+}
+
+@test "TLS: CA and server certificate carry the extensions mbedTLS needs" {
+	run openssl verify -CAfile "$EMU_DIR/ca.pem" -purpose sslserver "$EMU_DIR/server.pem"
+	[ "$status" -eq 0 ]
+	ca=$(openssl x509 -noout -text -in "$EMU_DIR/ca.pem")
+	leaf=$(openssl x509 -noout -text -in "$EMU_DIR/server.pem")
+	[[ $ca == *"CA:TRUE"* ]]
+	[[ $ca == *"Certificate Sign"* ]]
+	[[ $leaf == *"ecdsa-with-SHA256"* ]]
+	[[ $leaf == *"CA:FALSE"* ]]
+	[[ $leaf == *"TLS Web Server Authentication"* ]]
+	for san in DNS:localhost DNS:kms.test DNS:iam.test "IP Address:127.0.0.1" "IP Address:10.0.2.2"; do
+		[[ $leaf == *"$san"* ]]
+	done
+	[ "$(stat -c %a "$EMU_DIR/ca.key")" = 600 ]
+	[ "$(stat -c %a "$EMU_DIR/server.key")" = 600 ]
+}
+
+@test "TLS: mbedTLS 2.28 (the static client's TLS library) verifies the server, keep-alive works" {
+	if ! command -v cc >/dev/null || ! echo '#include <mbedtls/ssl.h>' | cc -E - >/dev/null 2>&1; then
+		skip "needs a C compiler and the mbedTLS headers (libmbedtls-dev)"
+	fi
+	# A minimal mbedTLS client: verified TLS handshake for HOST, then two
+	# requests over the one connection; prints the version and status lines.
+	cat >"$BATS_TEST_TMPDIR/mbed.c" <<-'EOF'
+		#include <mbedtls/ctr_drbg.h>
+		#include <mbedtls/entropy.h>
+		#include <mbedtls/net_sockets.h>
+		#include <mbedtls/ssl.h>
+		#include <stdio.h>
+		#include <string.h>
+		int main(int argc, char **argv) {
+		  mbedtls_net_context fd; mbedtls_ssl_context ssl; mbedtls_ssl_config conf;
+		  mbedtls_x509_crt ca; mbedtls_entropy_context ent; mbedtls_ctr_drbg_context drbg;
+		  mbedtls_net_init(&fd); mbedtls_ssl_init(&ssl); mbedtls_ssl_config_init(&conf);
+		  mbedtls_x509_crt_init(&ca); mbedtls_entropy_init(&ent); mbedtls_ctr_drbg_init(&drbg);
+		  if (argc != 4 || mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &ent, NULL, 0) ||
+		      mbedtls_x509_crt_parse_file(&ca, argv[3]) ||
+		      mbedtls_net_connect(&fd, "127.0.0.1", argv[2], MBEDTLS_NET_PROTO_TCP)) return 2;
+		  mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+		                              MBEDTLS_SSL_PRESET_DEFAULT);
+		  mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+		  mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
+		  mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+		  mbedtls_ssl_setup(&ssl, &conf);
+		  mbedtls_ssl_set_hostname(&ssl, argv[1]);
+		  mbedtls_ssl_set_bio(&ssl, &fd, mbedtls_net_send, mbedtls_net_recv, NULL);
+		  int r;
+		  while ((r = mbedtls_ssl_handshake(&ssl)) != 0)
+		    if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE) {
+		      printf("handshake failed: -0x%x verify flags %u\n", -r, mbedtls_ssl_get_verify_result(&ssl));
+		      return 1;
+		    }
+		  printf("%s\n", mbedtls_ssl_get_version(&ssl));
+		  for (int i = 0; i < 2; i++) {
+		    char req[256], buf[8192] = "";
+		    size_t len = 0;
+		    snprintf(req, sizeof req, "GET /_emulator/stats HTTP/1.1\r\nHost: %s\r\n\r\n", argv[1]);
+		    mbedtls_ssl_write(&ssl, (const unsigned char *)req, strlen(req));
+		    /* The stats body is one JSON object: read until its closing brace. */
+		    while (len == 0 || buf[len - 1] != '}') {
+		      int n = mbedtls_ssl_read(&ssl, (unsigned char *)buf + len, sizeof buf - 1 - len);
+		      if (n <= 0) return 3;
+		      len += n;
+		      buf[len] = 0;
+		    }
+		    buf[strcspn(buf, "\r\n")] = 0;
+		    printf("%s\n", buf);
+		  }
+		  mbedtls_ssl_close_notify(&ssl);
+		  return 0;
+		}
+	EOF
+	cc -o "$BATS_TEST_TMPDIR/mbed" "$BATS_TEST_TMPDIR/mbed.c" -lmbedtls -lmbedx509 -lmbedcrypto
+	# mbedTLS 2.28 matches an IP only against dNSName SANs: 10.0.2.2 must work too.
+	for host in localhost kms.test iam.test 10.0.2.2; do
+		run "$BATS_TEST_TMPDIR/mbed" "$host" "$EMU_PORT" "$EMU_CA"
+		[ "$status" -eq 0 ]
+		[ "${lines[0]}" = TLSv1.2 ]
+		[ "${lines[1]}" = "HTTP/1.1 200 OK" ]
+		[ "${lines[2]}" = "HTTP/1.1 200 OK" ]
+	done
+	run "$BATS_TEST_TMPDIR/mbed" wrong.test "$EMU_PORT" "$EMU_CA"
+	[ "$status" -eq 1 ]
+	[[ $output == "handshake failed"* ]]
+}
+
+# --- IAM --------------------------------------------------------------------
+
+@test "IAM: an API key gets a compact token response, access_token first, unique tokens" {
+	before=$(date +%s)
+	run emu_curl -w '\n%{http_code}' --data-urlencode "grant_type=urn:ibm:params:oauth:grant-type:apikey" \
+		--data-urlencode "apikey=$EMU_API_KEY" "$EMU_URL/identity/token"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = 200 ]
+	resp=${lines[0]}
+	[[ $resp == '{"access_token":"'* ]]
+	[ "$(jq -r .token_type <<<"$resp")" = Bearer ]
+	[ "$(jq -r .expires_in <<<"$resp")" = 3600 ]
+	exp=$(jq -r .expiration <<<"$resp")
+	# Whole seconds, rounded up: the token lives at least expires_in seconds.
+	[ "$exp" -ge $((before + 3600)) ]
+	[ "$exp" -le $(($(date +%s) + 3601)) ]
+	token=$(jq -r .access_token <<<"$resp")
+	[[ $token =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]]
+	# /oidc/token works too, and every issue is a different token.
+	other=$(emu_curl --fail-with-body -d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=$EMU_API_KEY" \
+		"$EMU_URL/oidc/token" | jq -er .access_token)
+	[ -n "$other" ]
+	[ "$other" != "$token" ]
+	EMU_TOKEN=$other
+	emu_api GET /api/v2/keys
+	emu_expect 200
+}
+
+@test "IAM: unknown API key is 400 BXNIM0415E; bad grant_type and method are refused" {
+	run emu_curl -w '\n%{http_code}' -d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=no-such-key" \
+		"$EMU_URL/identity/token"
+	[ "${lines[1]}" = 400 ]
+	[ "$(jq -r .errorCode <<<"${lines[0]}")" = BXNIM0415E ]
+	[ "$(jq -r .errorMessage <<<"${lines[0]}")" = "Provided API key could not be found." ]
+	[ "$(jq -r .context.requestId <<<"${lines[0]}")" != null ]
+
+	run emu_curl -w '\n%{http_code}' -d "apikey=$EMU_API_KEY" "$EMU_URL/identity/token"
+	[ "${lines[1]}" = 400 ]
+	[[ $(jq -r .errorCode <<<"${lines[0]}") == BXNIM* ]]
+	[[ $(jq -r .errorMessage <<<"${lines[0]}") == *grant_type* ]]
+
+	run emu_curl -w '\n%{http_code}' -d "grant_type=password&apikey=$EMU_API_KEY" "$EMU_URL/identity/token"
+	[ "${lines[1]}" = 400 ]
+	[[ $(jq -r .errorMessage <<<"${lines[0]}") == *"grant type"* ]]
+	[ "$(jq -r .access_token <<<"${lines[0]}")" = null ]
+
+	run emu_curl -o /dev/null -w '%{http_code}' "$EMU_URL/identity/token"
+	[ "$output" = 405 ]
+}
+
+@test "IAM: tokens expire after --token-ttl" {
+	emulator_stop
+	emulator_start --token-ttl 1
+	resp=$(emu_curl -d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=$EMU_API_KEY" \
+		"$EMU_URL/identity/token")
+	[ "$(jq -r .expires_in <<<"$resp")" = 1 ]
+	EMU_TOKEN=$(jq -r .access_token <<<"$resp")
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	sleep 2.1
+	emu_api GET /api/v2/keys
+	emu_expect 401
+	[ "$(body '.resources[0] | keys | join(",")')" = errorMsg ]
+}
+
+# --- KMS: authentication and headers -------------------------------------------
+
+@test "KMS auth: 401 without a valid bearer (errorMsg only); Bluemix-Instance required and checked" {
+	url=$EMU_URL/api/v2/keys
+	run emu_curl -w '\n%{http_code}' -H "Bluemix-Instance: $EMU_INSTANCE" "$url"
+	[ "${lines[1]}" = 401 ]
+	[ "$(jq -r .metadata.collectionType <<<"${lines[0]}")" = "$ERROR_TYPE" ]
+	[ "$(jq -r '.resources[0] | keys | join(",")' <<<"${lines[0]}")" = errorMsg ]
+	[[ $(jq -r '.resources[0].errorMsg' <<<"${lines[0]}") == Unauthorized* ]]
+
+	run emu_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer not.a.token" \
+		-H "Bluemix-Instance: $EMU_INSTANCE" "$url"
+	[ "$output" = 401 ]
+	# A token with one flipped signature character is refused.
+	last=${EMU_TOKEN: -2:1}
+	[ "$last" = A ] && flip=B || flip=A
+	forged=${EMU_TOKEN:0:${#EMU_TOKEN}-2}$flip${EMU_TOKEN: -1}
+	run emu_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $forged" \
+		-H "Bluemix-Instance: $EMU_INSTANCE" "$url"
+	[ "$output" = 401 ]
+
+	# Valid token, header missing -> 400; wrong instance -> 401 (no access to it).
+	run emu_curl -w '\n%{http_code}' -H "Authorization: Bearer $EMU_TOKEN" "$url"
+	[ "${lines[1]}" = 400 ]
+	[[ $(jq -r '.resources[0].reasons[0].message' <<<"${lines[0]}") == *Bluemix-Instance* ]]
+	run emu_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $EMU_TOKEN" \
+		-H "Bluemix-Instance: 99999999-1111-2222-3333-444444444444" "$url"
+	[ "$output" = 401 ]
+
+	# Header names are case-insensitive.
+	run emu_curl -o /dev/null -w '%{http_code}' -H "authorization: bearer $EMU_TOKEN" \
+		-H "BLUEMIX-INSTANCE: $EMU_INSTANCE" "$url"
+	[ "$output" = 200 ]
+}
+
+@test "KMS: Correlation-Id is echoed; Content-Length matches the body; unknown paths are 404" {
+	emu_api GET /api/v2/keys "" -H "Correlation-Id: 3f1c2b9a-0000-4000-8000-123456789abc"
+	emu_expect 200
+	[ "$(header Correlation-Id)" = 3f1c2b9a-0000-4000-8000-123456789abc ]
+	[ "$(header Content-Length)" = "${#EMU_BODY}" ]
+	[ "$(header Content-Type)" = application/json ]
+	emu_api GET /api/v2/nothing-here
+	emu_expect 404
+	[ "$(body .metadata.collectionType)" = "$ERROR_TYPE" ]
+}
+
+# --- KMS: create, get, list ---------------------------------------------------------
+
+@test "create: root and standard keys; get by id and by name; payload only for standard keys" {
+	emu_api POST /api/v2/keys "$(create_body root-one)"
+	emu_expect 201
+	[ "$(body .metadata.collectionType)" = "$KEY_TYPE" ]
+	[ "$(body .metadata.collectionTotal)" = 1 ]
+	id=$(body '.resources[0].id')
+	[[ $id =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+	[ "$(body '.resources[0].name')" = root-one ]
+	[ "$(body '.resources[0].state')" = 1 ]
+	[ "$(body '.resources[0].extractable')" = false ]
+	[ "$(body '.resources[0].deleted')" = false ]
+	[[ $(body '.resources[0].crn') == crn:v1:*:kms:*:key:$id ]]
+	body '.resources[0].keyVersion.id and .resources[0].keyVersion.creationDate and .resources[0].creationDate'
+	[ "$(body '.resources[0] | has("payload")')" = false ]
+
+	std=$(random_b64 48)
+	emu_api POST /api/v2/keys "$(create_body std-one true "$std")" \
+		-H "Content-Type: application/vnd.ibm.kms.key+json"
+	emu_expect 201
+	std_id=$(body '.resources[0].id')
+
+	emu_api GET "/api/v2/keys/$id"
+	emu_expect 200
+	[ "$(body '.resources[0].id')" = "$id" ]
+	[ "$(body '.resources[0] | has("payload")')" = false ]
+	emu_api GET /api/v2/keys/root-one
+	emu_expect 200
+	[ "$(body '.resources[0].id')" = "$id" ]
+	emu_api GET "/api/v2/keys/$std_id"
+	emu_expect 200
+	[ "$(body '.resources[0].payload')" = "$std" ]
+	[ "$(body '.resources[0].extractable')" = true ]
+
+	emu_api GET /api/v2/keys/00000000-0000-4000-8000-000000000000
+	emu_expect 404
+	[ "$(body .metadata.collectionType)" = "$ERROR_TYPE" ]
+	[ "$(body '.resources[0].reasons[0].status')" = 404 ]
+}
+
+@test "create: imported root key sizes, name length, malformed bodies" {
+	for n in 16 24 32; do
+		emu_api POST /api/v2/keys "$(create_body "imported-$n" false "$(random_b64 $n)")"
+		emu_expect 201
+		[ "$(body '.resources[0].imported')" = true ]
+	done
+	emu_api POST /api/v2/keys "$(create_body imported-20 false "$(random_b64 20)")"
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST /api/v2/keys "$(create_body imported-bad false 'not*base64')"
+	emu_expect 400 BAD_BODY_ERR
+
+	emu_api POST /api/v2/keys "$(create_body x)"
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST /api/v2/keys "$(create_body "$(printf 'n%.0s' {1..90})")"
+	emu_expect 201
+	emu_api POST /api/v2/keys "$(create_body "$(printf 'n%.0s' {1..91})")"
+	emu_expect 400 BAD_BODY_ERR
+
+	emu_api POST /api/v2/keys '{"metadata": '
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST /api/v2/keys '[1,2]'
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST /api/v2/keys '{"resources":[{"type":"application/vnd.ibm.kms.key+json","name":"nometa"}]}'
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST /api/v2/keys ''
+	emu_expect 400 NO_BODY_ERR
+
+	# None of the refused requests created a key: 3 imported + the 90-char one.
+	emu_api GET /api/v2/keys
+	[ "$(body .metadata.collectionTotal)" = 4 ]
+}
+
+@test "list: limit/offset paging, collectionTotal per page, filters, limits out of range" {
+	for i in 1 2 3 4; do
+		emu_create_key "root-$i" >/dev/null
+	done
+	emu_create_key std-5 true >/dev/null
+
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	[ "$(body '.resources | length')" = 5 ]
+	[ "$(body .metadata.collectionTotal)" = 5 ]
+	all=$(body '.resources[].id')
+
+	paged=""
+	for offset in 0 2 4 6; do
+		emu_api GET "/api/v2/keys?limit=2&offset=$offset"
+		emu_expect 200
+		n=$(body '.resources | length')
+		[ "$(body .metadata.collectionTotal)" = "$n" ]
+		case $offset in 0 | 2) [ "$n" = 2 ] ;; 4) [ "$n" = 1 ] ;; 6) [ "$n" = 0 ] ;; esac
+		paged+=$(jq -r '.resources[].id' <<<"$EMU_BODY")$'\n'
+	done
+	[ "$(grep -v '^$' <<<"$paged")" = "$all" ]
+	[ "$(sort -u <<<"$all" | wc -l)" = 5 ]
+
+	emu_api GET "/api/v2/keys?limit=2&totalCount=true"
+	[ "$(body .metadata.totalCount)" = 5 ]
+	[ "$(body .metadata.collectionTotal)" = 2 ]
+	emu_api GET "/api/v2/keys?extractable=true"
+	[ "$(body '[.resources[].name] | join(",")')" = std-5 ]
+
+	emu_api GET "/api/v2/keys?limit=5000"
+	emu_expect 200
+	for bad in "limit=0" "limit=5001" "limit=abc" "offset=-1" "state=4" "extractable=maybe"; do
+		emu_api GET "/api/v2/keys?$bad"
+		emu_expect 400
+		[ "$(body .metadata.collectionType)" = "$ERROR_TYPE" ]
+	done
+}
+
+# --- KMS: wrap and unwrap -------------------------------------------------------
+
+@test "wrap/unwrap: AES-GCM round trip with AAD, legacy ?action=, trailing newline" {
+	id=$(emu_create_key wrap-root)
+	emu_api GET "/api/v2/keys/$id"
+	version=$(body '.resources[0].keyVersion.id')
+	pt=$(random_b64 32)
+
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt" '["a","b"]')" \
+		-H "Content-Type: application/vnd.ibm.kms.key_action+json"
+	emu_expect 200
+	ct=$(body .ciphertext)
+	[ "$(body .keyVersion.id)" = "$version" ]
+	[ "$(body 'has("plaintext")')" = false ]
+	env=$(ciphertext_json "$ct")
+	[ "$(jq -r .version <<<"$env")" = 4.0.0 ]
+	[ "$(jq -r .handle <<<"$env")" = "$version" ]
+	[ "$(jq -r .iv <<<"$env" | base64 -d | wc -c)" = 12 ]
+	# 32 bytes of plaintext + 16 bytes of GCM tag.
+	[ "$(jq -r .ciphertext <<<"$env" | base64 -d | wc -c)" = 48 ]
+
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct" '["a","b"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	[ "$(body .keyVersion.id)" = "$version" ]
+	[ "$(body 'has("rewrappedKeyVersion") or has("ciphertext")')" = false ]
+	[[ $EMU_BODY == '{"plaintext":'* ]]
+
+	# A stored wrapped-key file ends in a newline: accepted.
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct"$'\n' '["a","b"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+
+	# The legacy form, and a second wrap of the same plaintext differs (fresh IV).
+	emu_api POST "/api/v2/keys/$id?action=wrap" "$(wrap_body "$pt")"
+	emu_expect 200
+	ct2=$(body .ciphertext)
+	[ "$ct2" != "$ct" ]
+	emu_api POST "/api/v2/keys/$id?action=unwrap" "$(unwrap_body "$ct2")"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+
+	# A chunked request body is read correctly too.
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct2")" \
+		-H "Transfer-Encoding: chunked"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+}
+
+@test "wrap: without plaintext the service generates a 32-byte key and returns it" {
+	id=$(emu_create_key gen-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" '{}'
+	emu_expect 200
+	dek=$(body .plaintext)
+	[ "$(base64 -d <<<"$dek" | wc -c)" = 32 ]
+	ct=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$dek" ]
+}
+
+@test "wrap: plaintext limits, bad bodies, standard keys refused with KEY_ROOT_REQ_ERR" {
+	id=$(emu_create_key limit-root)
+	big=$(head -c 3072 /dev/zero | base64 -w0) # exactly 4096 characters
+	[ "${#big}" = 4096 ]
+	# A body this size may come with "Expect: 100-continue": the interim
+	# response must come at once (curl would otherwise wait 10 s here).
+	start=$(now_ms)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$big")" \
+		-H "Expect: 100-continue" --expect100-timeout 10
+	emu_expect 200
+	[ $(($(now_ms) - start)) -lt 5000 ]
+	bigger=$(head -c 3075 /dev/zero | base64 -w0)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$bigger")"
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body 'no base64!')"
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST "/api/v2/keys/$id/actions/wrap" 'plaintext=aGVsbG8='
+	emu_expect 400 BAD_BODY_ERR
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8= '"not-a-list"')"
+	emu_expect 400 BAD_BODY_ERR
+
+	std=$(emu_create_key std-key true)
+	emu_api POST "/api/v2/keys/$std/actions/wrap" "$(wrap_body aGVsbG8=)"
+	emu_expect 400 KEY_ROOT_REQ_ERR
+	[ "$(body '.resources[0].reasons[0].status')" = 400 ]
+}
+
+@test "unwrap: AAD mismatch, corrupt or foreign ciphertext is 422 UNPROCESSABLE_CIPHERTEXT_ERR" {
+	id=$(emu_create_key aad-root)
+	other=$(emu_create_key other-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$(random_b64 32)" '["disk-1"]')"
+	emu_expect 200
+	ct=$(body .ciphertext)
+
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct" '["disk-2"]')"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+
+	# Flip the first character of the sealed bytes: GCM must notice.
+	corrupt=$(ciphertext_json "$ct" |
+		jq -c '.ciphertext |= ((if .[0:1] == "A" then "B" else "A" end) + .[1:])' | base64 -w0)
+	[ "$corrupt" != "$ct" ]
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$corrupt" '["disk-1"]')"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body 'not-base64-at-all!' '["disk-1"]')"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+
+	emu_api POST "/api/v2/keys/$other/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+
+	# And the genuine request still works.
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
+	emu_expect 200
+}
+
+# --- KMS: rotation, states, deletion ----------------------------------------------
+
+@test "rotate: old ciphertext still unwraps and comes back re-wrapped; second rotate is 409" {
+	id=$(emu_create_key rot-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt" '["x"]')"
+	ct1=$(body .ciphertext)
+	v1=$(body .keyVersion.id)
+
+	emu_api POST "/api/v2/keys/$id/actions/rotate"
+	emu_expect 204
+	[ -z "$EMU_BODY" ]
+	emu_api GET "/api/v2/keys/$id"
+	v2=$(body '.resources[0].keyVersion.id')
+	[ "$v2" != "$v1" ]
+	body '.resources[0].lastRotateDate'
+
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct1" '["x"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	[ "$(body .keyVersion.id)" = "$v1" ]
+	[ "$(body .rewrappedKeyVersion.id)" = "$v2" ]
+	ct2=$(body .ciphertext)
+	[ "$(ciphertext_json "$ct2" | jq -r .handle)" = "$v2" ]
+
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct2" '["x"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	[ "$(body .keyVersion.id)" = "$v2" ]
+	[ "$(body 'has("rewrappedKeyVersion")')" = false ]
+
+	emu_api POST "/api/v2/keys/$id/actions/rewrap" "$(unwrap_body "$ct1" '["x"]')"
+	emu_expect 200
+	[ "$(body .rewrappedKeyVersion.id)" = "$v2" ]
+	[ "$(ciphertext_json "$(body .ciphertext)" | jq -r .handle)" = "$v2" ]
+
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	[ "$(body .keyVersion.id)" = "$v2" ]
+
+	emu_api POST "/api/v2/keys/$id/actions/rotate" '{}'
+	emu_expect 409 KEY_ROTATION_NOT_PERMITTED
+
+	# The control API lifts the one-hour limit; version 1 still unwraps after two rotations.
+	emu_ctl POST "keys/$id/allow-rotate" >/dev/null
+	emu_api POST "/api/v2/keys/$id?action=rotate"
+	emu_expect 204
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct1" '["x"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	[ "$(body .rewrappedKeyVersion.id)" != "$v2" ]
+}
+
+@test "states: wrap and unwrap on a non-active key are 409 KEY_ACTION_INVALID_STATE_ERR" {
+	id=$(emu_create_key state-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	ct=$(body .ciphertext)
+	for state in 0 2 3; do
+		run emu_ctl POST "keys/$id/state" "{\"state\":$state}"
+		[ "$status" -eq 0 ]
+		[ "$(jq -r .state <<<"$output")" = "$state" ]
+		emu_api GET "/api/v2/keys/$id"
+		[ "$(body '.resources[0].state')" = "$state" ]
+		emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+		emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+		emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+	done
+	emu_ctl POST "keys/$id/state" '{"state":1}' >/dev/null
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = aGVsbG8= ]
+
+	run emu_ctl POST "keys/$id/state" '{"state":4}'
+	[ "$status" -ne 0 ]
+	run emu_ctl POST "keys/no-such-key/state" '{"state":1}'
+	[ "$status" -ne 0 ]
+}
+
+@test "delete: 204, then 410 on get, wrap, unwrap and delete; Prefer: return=representation" {
+	id=$(emu_create_key del-root)
+	keep=$(emu_create_key keep-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	ct=$(body .ciphertext)
+
+	emu_api DELETE "/api/v2/keys/$id"
+	emu_expect 204
+	[ -z "$EMU_BODY" ]
+	emu_api GET "/api/v2/keys/$id"
+	emu_expect 410
+	[ "$(body '.resources[0].reasons[0].status')" = 410 ]
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	emu_expect 410
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 410
+	emu_api DELETE "/api/v2/keys/$id"
+	emu_expect 410
+
+	emu_api GET /api/v2/keys
+	[ "$(body '[.resources[].id] | join(",")')" = "$keep" ]
+	emu_api GET "/api/v2/keys?state=5"
+	[ "$(body '[.resources[].id] | join(",")')" = "$id" ]
+
+	emu_api DELETE "/api/v2/keys/$keep" "" -H "Prefer: return=representation"
+	emu_expect 200
+	[ "$(body '.resources[0].id')" = "$keep" ]
+	[ "$(body '.resources[0].state')" = 5 ]
+	[ "$(body '.resources[0].deleted')" = true ]
+}
+
+# --- Persistence and shutdown -----------------------------------------------------
+
+@test "restart: keys, key material, API keys, tokens and the CA survive; SIGTERM exits 0" {
+	id=$(emu_create_key persist-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	ct=$(body .ciphertext)
+	old_token=$EMU_TOKEN
+	ca_sum=$(sha256sum <"$EMU_DIR/ca.pem")
+	srv_sum=$(sha256sum <"$EMU_DIR/server.pem")
+	[ "$(jq -r '.keys | length' "$EMU_DIR/state.json")" = 1 ]
+	[ "$(stat -c %a "$EMU_DIR/state.json")" = 600 ]
+
+	emulator_stop
+	[ "$EMU_EXIT" -eq 0 ]
+	[ ! -e "$EMU_DIR/port" ]
+	grep -q stopped "$EMU_LOG"
+
+	# Restart without --api-key: the key given last time is still accepted.
+	api_key=$EMU_API_KEY
+	EMU_API_KEY=""
+	emulator_start --state-dir "$EMU_DIR"
+	EMU_API_KEY=$api_key
+	[ "$(sha256sum <"$EMU_DIR/ca.pem")" = "$ca_sum" ]
+	[ "$(sha256sum <"$EMU_DIR/server.pem")" = "$srv_sum" ]
+
+	EMU_TOKEN=$old_token # a token issued before the restart is still good
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	EMU_TOKEN=$(emu_token "$api_key")
+	emu_api GET "/api/v2/keys/persist-root"
+	[ "$(body '.resources[0].id')" = "$id" ]
+}
+
+# --- Faults -----------------------------------------------------------------
+
+@test "faults: status 429 with Retry-After for count requests of one op, then normal service" {
+	id=$(emu_create_key fault-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	ct=$(body .ciphertext)
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"status","status":429,"retry_after":1,"count":2}]}' >/dev/null
+
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	emu_expect 200 # other ops are not affected
+	for _ in 1 2; do
+		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+		emu_expect 429
+		[ "$(header Retry-After)" = 1 ]
+		[ "$(body .metadata.collectionType)" = "$ERROR_TYPE" ]
+		[ "$(body '.resources[0].reasons[0].status')" = 429 ]
+	done
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(emu_ctl GET faults | jq -r '.rules[0].count')" = 0 ]
+	[ "$(emu_stat by_op.unwrap)" = 3 ] # faulted requests count too
+
+	# IAM faults answer in IAM's error format; count -1 means forever.
+	emu_ctl POST faults '{"rules":[{"op":"iam","action":"status","status":503,"count":-1}]}' >/dev/null
+	for _ in 1 2 3; do
+		run emu_curl -w '\n%{http_code}' -d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=$EMU_API_KEY" \
+			"$EMU_URL/identity/token"
+		[ "${lines[1]}" = 503 ]
+		[[ $(jq -r .errorCode <<<"${lines[0]}") == BXNIM* ]]
+	done
+	emu_ctl POST faults '{}' >/dev/null
+	[ "$(emu_ctl GET faults | jq -c .rules)" = "[]" ]
+	emu_token >/dev/null
+}
+
+@test "faults: drop closes the connection without a response; garbage is a 200 HTML page" {
+	url=$EMU_URL/api/v2/keys
+	auth=(-H "Authorization: Bearer $EMU_TOKEN" -H "Bluemix-Instance: $EMU_INSTANCE")
+	emu_ctl POST faults '{"rules":[{"op":"any","action":"drop","count":1}]}' >/dev/null
+	run emu_curl -o /dev/null -w '%{http_code}' "${auth[@]}" "$url"
+	[ "$status" -eq 52 ] || [ "$status" -eq 56 ] # empty reply / connection cut
+	[[ $output == *000* ]]
+	run emu_curl -o /dev/null -w '%{http_code}' "${auth[@]}" "$url"
+	[ "$output" = 200 ]
+
+	emu_ctl POST faults '{"rules":[{"op":"iam","action":"garbage","count":1}]}' >/dev/null
+	run emu_curl -D "$BATS_TEST_TMPDIR/h" -w '\n%{http_code}' \
+		-d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=$EMU_API_KEY" "$EMU_URL/identity/token"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = 200 ]
+	[[ $output == *"<html>"* ]]
+	grep -qi '^content-type: text/html' "$BATS_TEST_TMPDIR/h"
+	run jq . <<<"${lines[0]}"
+	[ "$status" -ne 0 ] # not JSON
+	emu_token >/dev/null # the one-shot fault is used up
+}
+
+@test "faults: expire_tokens turns every earlier token into a 401; new tokens work" {
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	old=$EMU_TOKEN
+	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
+	emu_api GET /api/v2/keys
+	emu_expect 401
+	[ "$(body '.resources[0] | keys | join(",")')" = errorMsg ]
+	EMU_TOKEN=$(emu_token)
+	[ "$EMU_TOKEN" != "$old" ]
+	emu_api GET /api/v2/keys
+	emu_expect 200
+}
+
+@test "faults: bad fault specifications are refused and leave the fault set alone" {
+	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"drop","count":3}]}' >/dev/null
+	for bad in '{"rules":[{"op":"nope","action":"drop"}]}' \
+		'{"rules":[{"op":"wrap","action":"explode"}]}' \
+		'{"rules":[{"op":"wrap","action":"status"}]}' \
+		'{"latency":5}' '{"latency_ms":-1}' 'not json'; do
+		run emu_ctl POST faults "$bad"
+		[ "$status" -ne 0 ]
+		[[ $output == *'"error"'* ]]
+	done
+	[ "$(emu_ctl GET faults | jq -c '.rules[0] | [.op, .action, .count]')" = '["wrap","drop",3]' ]
+}
+
+# --- Stats, keep-alive and concurrency ---------------------------------------
+
+@test "stats: counts per op, connections reused by keep-alive, control requests not counted" {
+	id=$(emu_create_key stats-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	ct=$(body .ciphertext)
+	run emu_ctl POST reset-stats
+	[ "$(jq -c '[.requests, .connections, .max_concurrent, .iam_requests, .kms_requests, .by_op.list]' <<<"$output")" = "[0,0,0,0,0,0]" ]
+
+	# One curl, three requests: one kept-alive connection.
+	auth=(-H "Authorization: Bearer $EMU_TOKEN" -H "Bluemix-Instance: $EMU_INSTANCE")
+	run emu_curl -o /dev/null -o /dev/null -o /dev/null "${auth[@]}" \
+		"$EMU_URL/api/v2/keys" "$EMU_URL/api/v2/keys?limit=1" "$EMU_URL/api/v2/keys/$id"
+	[ "$status" -eq 0 ]
+	[ "$(emu_stat requests)" = 3 ]
+	[ "$(emu_stat by_op.list)" = 2 ]
+	[ "$(emu_stat by_op.get)" = 1 ]
+	[ "$(emu_stat connections)" = 1 ]
+
+	# Requests on a reused connection are not held up (one write per
+	# response, TCP_NODELAY): 20 of them stay far below 20 x 40 ms, the
+	# Nagle / delayed-ACK stall that two writes per response would cost.
+	urls=()
+	for _ in $(seq 20); do urls+=("$EMU_URL/_emulator/stats"); done
+	start=$(now_ms)
+	emu_curl -o /dev/null "${urls[@]}" >/dev/null
+	[ $(($(now_ms) - start)) -lt 600 ]
+
+	emu_token >/dev/null
+	for _ in 1 2; do
+		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+		emu_expect 200
+	done
+	run emu_ctl GET stats
+	[ "$(jq -c '[.requests, .iam_requests, .kms_requests, .by_op.unwrap, .by_op.iam, .connections]' <<<"$output")" = "[6,1,5,2,1,4]" ]
+	[ "$(jq -r .max_concurrent <<<"$output")" = 1 ] # all of it was sequential
+}
+
+@test "stats: max_concurrent > 1 for parallel requests under latency; control API has none" {
+	emu_ctl POST faults '{"latency_ms":500}' >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	start=$(now_ms)
+	pids=()
+	for i in 1 2 3 4; do
+		emu_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $EMU_TOKEN" \
+			-H "Bluemix-Instance: $EMU_INSTANCE" "$EMU_URL/api/v2/keys" >"$BATS_TEST_TMPDIR/par.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	elapsed=$(($(now_ms) - start))
+	for i in 1 2 3 4; do
+		[ "$(cat "$BATS_TEST_TMPDIR/par.$i")" = 200 ]
+	done
+	# Four 500 ms requests: at least 500 ms in all, far less than 2 s serially.
+	[ "$elapsed" -ge 500 ]
+	[ "$elapsed" -lt 1500 ]
+	[ "$(emu_stat max_concurrent)" -ge 2 ]
+	[ "$(emu_stat requests)" = 4 ]
+
+	start=$(now_ms)
+	emu_ctl GET stats >/dev/null
+	[ $(($(now_ms) - start)) -lt 500 ]
+
+	# --latency-ms on the command line delays requests the same way.
+	emulator_stop
+	emulator_start --latency-ms 300
+	start=$(now_ms)
+	emu_token >/dev/null
+	[ $(($(now_ms) - start)) -ge 300 ]
+}
