@@ -92,7 +92,8 @@ class CurlTransport : public HttpTransport {
     pool_.clear();
   }
 
-  void Perform(std::span<HttpExchange* const> xs, Deadline deadline) override;
+  void Perform(std::span<HttpExchange* const> xs, Deadline deadline,
+               const std::function<void(HttpExchange&)>& on_done) override;
 
  private:
   CURL* TakeEasy() {
@@ -195,7 +196,8 @@ void CurlTransport::Finish(Transfer& t, CURLcode code) {
   rs.body.Clear();
 }
 
-void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline) {
+void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline,
+                            const std::function<void(HttpExchange&)>& on_done) {
   std::vector<std::unique_ptr<Transfer>> transfers;
   for (HttpExchange* x : xs) {
     x->response = HttpResponse();
@@ -215,6 +217,7 @@ void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline
     idle_.push_back(easy);
     t->easy = nullptr;
     --left;
+    if (on_done) on_done(*t->x);
   };
   while (left > 0) {
     int running = 0;

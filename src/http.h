@@ -7,6 +7,7 @@
 #define HPCS_HTTP_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -59,8 +60,10 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
   // Performs each exchange once, all at the same time, and returns when all
   // have a response or an error. Exchanges still running at the deadline end
-  // with timed_out set.
-  virtual void Perform(std::span<HttpExchange* const> exchanges, Deadline deadline) = 0;
+  // with timed_out set. on_done, if given, is called for each exchange as
+  // soon as it has finished, while the others are still running.
+  virtual void Perform(std::span<HttpExchange* const> exchanges, Deadline deadline,
+                       const std::function<void(HttpExchange&)>& on_done = {}) = 0;
 };
 
 // Global libcurl initialisation; call once from main before threads exist.

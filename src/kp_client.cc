@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cerrno>
 #include <cmath>
 #include <thread>
@@ -212,11 +213,11 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
       ++c.attempts;
       batch.push_back(&s->x);
     }
-    http_->Perform(batch, deadline_);
-
+    // Each answer is handled as it arrives: a key can be in the keyring
+    // while slower requests are still running.
     bool refresh = false;
-    now = Clock::now();
-    for (Slot* s : batch_slots) {
+    auto handle = [&](Slot* s) {
+      auto at = Clock::now();
       KpCall& c = *s->call;
       HttpResponse& r = s->x.response;
       c.status = r.status;
@@ -224,7 +225,7 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
       if (r.status >= 200 && r.status < 300) {
         c.unreachable = false;
         finish(*s, 0, "");
-        continue;
+        return;
       }
       bool retryable;
       if (r.status == 0) {
@@ -237,8 +238,8 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
           // The token expired or was revoked: fetch a new one, once.
           s->refreshed = true;
           refresh = true;
-          s->due = now;
-          continue;
+          s->due = at;
+          return;
         }
         retryable = IsRetryableStatus(r.status);
       }
@@ -247,17 +248,20 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
         std::string e = s->last_error;
         if (retryable) e += " (after " + std::to_string(c.attempts) + " attempts)";
         finish(*s, r.status == 0 ? (r.timed_out ? -ETIMEDOUT : -EHOSTUNREACH) : -EPROTO, e);
-        continue;
+        return;
       }
       ++s->retries;
-      auto delay = BackoffDelay(retry_, s->retries, r.retry_after_s, RandomU32());
-      s->due = now + delay;
+      s->due = at + BackoffDelay(retry_, s->retries, r.retry_after_s, RandomU32());
       if (s->due >= deadline_) {
         finish(*s, r.status == 0 ? -ETIMEDOUT : -EPROTO,
                s->last_error + " (gave up after " + std::to_string(c.attempts) +
                    " attempts: the deadline was reached)");
       }
-    }
+    };
+    http_->Perform(batch, deadline_, [&](HttpExchange& x) {
+      // x is the `x` member of a Slot.
+      handle(reinterpret_cast<Slot*>(reinterpret_cast<char*>(&x) - offsetof(Slot, x)));
+    });
     if (refresh) auth_header_.Clear();
   }
 }

@@ -21,7 +21,8 @@ class ScriptedTransport : public HttpTransport {
  public:
   using Handler = std::function<void(const HttpRequest&, HttpResponse*)>;
   explicit ScriptedTransport(Handler h) : handler_(std::move(h)) {}
-  void Perform(std::span<HttpExchange* const> xs, Deadline) override {
+  void Perform(std::span<HttpExchange* const> xs, Deadline,
+               const std::function<void(HttpExchange&)>& on_done) override {
     ++batches;
     max_batch = std::max(max_batch, xs.size());
     for (HttpExchange* x : xs) {
@@ -31,6 +32,7 @@ class ScriptedTransport : public HttpTransport {
       auth_headers.push_back(auth);
       headers.push_back(x->request.headers);
       handler_(x->request, &x->response);
+      if (on_done) on_done(*x);
     }
   }
   std::vector<std::string> requests;

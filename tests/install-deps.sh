@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what building and testing hpcs-for-luks needs on Debian 12, from
 # Debian's packages only. Idempotent: packages already there are skipped.
-#   tests/install-deps.sh [build|test|vm]...   (default: build test)
+#   tests/install-deps.sh [build|test]...   (default: build test)
+# The VM boot test installs its own: tests/vm/setup-host.sh.
 set -eu
 
 build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyutils-dev
@@ -9,8 +10,6 @@ build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyut
 	libssl-dev file)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
 	swtpm swtpm-tools cryptsetup-bin shellcheck systemd iproute2 util-linux)
-vm_pkgs=(qemu-system-x86 linux-image-amd64 dracut dracut-network busybox-static
-	cryptsetup-bin dmsetup swtpm e2fsprogs cpio)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (it uses apt-get)" >&2
@@ -23,8 +22,7 @@ for set in "${@:-build test}"; do
 		case "$s" in
 		build) want+=("${build_pkgs[@]}") ;;
 		test) want+=("${test_pkgs[@]}") ;;
-		vm) want+=("${vm_pkgs[@]}") ;;
-		*) echo "install-deps: unknown set '$s' (build, test, vm)" >&2; exit 2 ;;
+		*) echo "install-deps: unknown set '$s' (build, test)" >&2; exit 2 ;;
 		esac
 	done
 done

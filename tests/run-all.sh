@@ -15,7 +15,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "Installing dependencies (Debian packages)"
 tests/install-deps.sh build test
 if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
-	tests/install-deps.sh vm
+	tests/vm/setup-host.sh
 fi
 
 step "Building (shared libraries, with tests)"
@@ -36,7 +36,7 @@ unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
 [ "$rc" -eq 0 ]
 
 step "Shell scripts (shellcheck)"
-mapfile -t scripts < <(git ls-files '*.sh' '*.bash' 'tests/tpm/tpm-env' 'crypttab-helpers/*' 'bench/*.sh')
+mapfile -t scripts < <(git ls-files '*.sh' '*.bash' 'tests/tpm/tpm-env' 'crypttab-helpers/hpcs-*' 'bench/*.sh')
 shellcheck -x "${scripts[@]}"
 
 step "bats suites"
@@ -45,5 +45,5 @@ bats tests/bats
 
 if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 	step "VM boot test"
-	bats tests/vm
+	HPCS_STATIC_BUILD_DIR="$top/build-static" bats tests/vm/boot.bats
 fi

@@ -27,7 +27,7 @@ setup() {
 
 @test "hpcs-for-luks.service: after the network, before remote cryptsetup, bounded" {
 	u="$UNITS/hpcs-for-luks.service"
-	grep -qx 'Wants=network-online.target' "$u"
+	grep -qx 'Wants=network-online.target remote-fs-pre.target' "$u"
 	grep -qx 'After=network-online.target' "$u"
 	grep -qx 'Before=remote-cryptsetup.target remote-fs-pre.target' "$u"
 	grep -qx 'Type=oneshot' "$u"

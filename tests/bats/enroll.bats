@@ -1,0 +1,281 @@
+#!/usr/bin/env bats
+# crypttab-helpers/hpcs-enroll on LUKS2 image files, against the Key Protect
+# emulator. No device-mapper is needed: key slots and tokens work on a plain
+# file, and `cryptsetup open --test-passphrase` checks a key without opening.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+ENROLL=$(cd "$(dirname "$BATS_TEST_FILENAME")/../.." && pwd)/crypttab-helpers/hpcs-enroll
+
+setup() {
+	command -v cryptsetup >/dev/null || skip "cryptsetup (cryptsetup-bin) is not installed"
+	command -v keyctl >/dev/null || skip "keyctl (keyutils) is not installed"
+	[ -x "$HPCS_BIN_DIR/hpcs-for-luks" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	hpcs_setup
+	export PATH="$HPCS_BIN_DIR:$PATH"
+	IMG=$BATS_TEST_TMPDIR/disk.img
+	OLD=$BATS_TEST_TMPDIR/old-pass
+	CT=$BATS_TEST_TMPDIR/crypttab
+	printf 'old passphrase' >"$OLD"
+	truncate -s 20M "$IMG"
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 \
+		--pbkdf-force-iterations 1000 --key-file "$OLD" "$IMG"
+	UUID=$(cryptsetup luksUUID "$IMG")
+	DESC=$HPCS_TAG:data
+}
+
+teardown() {
+	hpcs_teardown
+}
+
+enroll() {
+	"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable "$@"
+}
+
+# Key slot and token numbers in use, space-separated.
+slots() { cryptsetup luksDump "$IMG" | awk '/^[^ \t]/ { s = ($1 == "Keyslots:") } s && /^  [0-9]+: / { printf "%s ", $1 }'; }
+tokens() { cryptsetup luksDump "$IMG" | awk '/^[^ \t]/ { s = ($1 == "Tokens:") } s && /^  [0-9]+: / { printf "%s ", $1 }'; }
+
+# Everything an enrolment can touch, for "nothing changed" checks.
+state() {
+	# (the metadata's Epoch counts every change, also those undone)
+	cryptsetup luksDump "$IMG" | grep -v '^Epoch:' | md5sum
+	ls -A "$HPCS_KEYS/user"
+	if [ -e "$CT" ]; then md5sum <"$CT"; else echo "no crypttab"; fi
+}
+
+# --- usage -------------------------------------------------------------------
+
+@test "usage errors exit 2; --help exits 0" {
+	run "$ENROLL"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"missing DEVICE"* ]]
+	run "$ENROLL" --frobnicate "$IMG"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown option '--frobnicate'"* ]]
+	run "$ENROLL" "$IMG" data extra
+	[ "$status" -eq 2 ]
+	run "$ENROLL" --name "a/b" "$IMG"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"invalid key description 'a/b'"* ]]
+	run "$ENROLL" "$IMG" "bad name"
+	[ "$status" -eq 2 ]
+	run "$ENROLL" --crypttab
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--crypttab needs a value"* ]]
+	run "$ENROLL" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Usage: hpcs-enroll"* ]]
+}
+
+@test "refuses what is not LUKS2, naming the device" {
+	head -c 1M /dev/zero >"$BATS_TEST_TMPDIR/plain.img"
+	run enroll "$BATS_TEST_TMPDIR/plain.img" data
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/plain.img' is not a LUKS2 volume" ]
+	truncate -s 20M "$BATS_TEST_TMPDIR/luks1.img"
+	cryptsetup luksFormat --type luks1 --batch-mode --pbkdf-force-iterations 1000 \
+		--key-file "$OLD" "$BATS_TEST_TMPDIR/luks1.img"
+	run enroll "$BATS_TEST_TMPDIR/luks1.img" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$BATS_TEST_TMPDIR/luks1.img' is LUKS1"* ]]
+	run enroll "$BATS_TEST_TMPDIR/nothing" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$BATS_TEST_TMPDIR/nothing': no such device"* ]]
+	[ ! -e "$CT" ]
+}
+
+# --- enrolment ---------------------------------------------------------------
+
+@test "enrols: the wrapped key opens the new slot, the token names it, one crypttab line" {
+	run --separate-stderr enroll --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ "$output" == *"key slot 1, luks2-keyring token 0 for the user key '$DESC'"* ]]
+	# The wrapped key: one line, mode 0600, and no temporary file left beside it.
+	f=$HPCS_KEYS/user/$DESC
+	[ "$(stat -c %a "$f")" = 600 ]
+	[ "$(wc -l <"$f")" -eq 1 ]
+	[ "$(ls -A "$HPCS_KEYS/user")" = "$DESC" ]
+	# It unwraps to a 44-character passphrase that opens key slot 1 (and only the
+	# new slot: the old passphrase still opens slot 0).
+	hpcs unwrap <"$f" >"$BATS_TEST_TMPDIR/pass"
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/pass")" -eq 44 ]
+	cryptsetup open --test-passphrase --key-slot 1 --key-file "$BATS_TEST_TMPDIR/pass" "$IMG"
+	cryptsetup open --test-passphrase --key-slot 0 --key-file "$OLD" "$IMG"
+	run ! cryptsetup open --test-passphrase --key-slot 0 --key-file "$BATS_TEST_TMPDIR/pass" "$IMG"
+	# The passphrase is nowhere in what the script printed.
+	! grep -qF -- "$(cat "$BATS_TEST_TMPDIR/pass")" <<<"$output$stderr"
+	# Exactly one token: luks2-keyring, bound to slot 1, for DESC.
+	[ "$(tokens)" = "0: " ]
+	run cryptsetup token export --token-id 0 "$IMG"
+	[ "$status" -eq 0 ]
+	[ "$(jq -c . <<<"$output")" = "{\"type\":\"luks2-keyring\",\"keyslots\":[\"1\"],\"key_description\":\"$DESC\"}" ]
+	# The crypttab line.
+	[ "$(cat "$CT")" = "data UUID=$UUID none luks,_netdev" ]
+	[ "$(stat -c %a "$CT")" = 644 ]
+}
+
+@test "after process, the token opens the volume from the keyring, as systemd-cryptsetup does" {
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	hpcs process
+	[ -n "$(key_bytes "$DESC")" ]
+	# systemd-cryptsetup@ runs with KeyringMode=shared (@u linked into a fresh
+	# session keyring) and calls crypt_activate_by_token_pin(CRYPT_ANY_TOKEN),
+	# which is what `cryptsetup open --token-only` calls.
+	run keyctl session - bash -c "keyctl link @u @s && cryptsetup open --test-passphrase --token-only -v '$IMG'"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Key slot 1 unlocked."* ]]
+	# Without the key in reach (a private session, KeyringMode=private) it does not.
+	run keyctl session - cryptsetup open --test-passphrase --token-only "$IMG"
+	[ "$status" -ne 0 ]
+}
+
+@test "without --netdev the line has no _netdev; --options are appended; the name defaults" {
+	enroll --key-file "$OLD" --name "$DESC" --options nofail,discard "$IMG"
+	[ "$(cat "$CT")" = "luks-$UUID UUID=$UUID none luks,nofail,discard" ]
+	# The default description is luks:NAME.
+	truncate -s 20M "$BATS_TEST_TMPDIR/two.img"
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 \
+		--pbkdf-force-iterations 1000 --key-file "$OLD" "$BATS_TEST_TMPDIR/two.img"
+	enroll --key-file "$OLD" "$BATS_TEST_TMPDIR/two.img" two
+	[ -f "$HPCS_KEYS/user/luks:two" ]
+	[ "$(sed -n 2p "$CT")" = "two UUID=$(cryptsetup luksUUID "$BATS_TEST_TMPDIR/two.img") none luks" ]
+}
+
+@test "the existing passphrase can come from stdin (one line) instead of --key-file" {
+	run enroll --name "$DESC" "$IMG" data <<<"old passphrase"
+	[ "$status" -eq 0 ]
+	[ "$(slots)" = "0: 1: " ]
+}
+
+@test "enrolling twice is refused and changes nothing; the crypttab line stays single" {
+	enroll --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
+	before=$(state)
+	run enroll --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_KEYS/user/$DESC' exists already"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(grep -c . "$CT")" -eq 1 ]
+	# Under another description: a second slot and token, but still one line.
+	run enroll --key-file "$OLD" --name "$DESC-2" --netdev "$IMG" data
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kept the existing line for 'data'"* ]]
+	[ "$(grep -c . "$CT")" -eq 1 ]
+	[ "$(slots)" = "0: 1: 2: " ]
+	[ "$(tokens)" = "0: 1: " ]
+}
+
+@test "a crypttab line for the volume is kept and its name adopted; others are untouched" {
+	printf '# comment\nswap /dev/sdz9 /dev/urandom swap\nmine /dev/disk/by-uuid/%s none luks,_netdev\nlast UUID=1234 none luks' "$UUID" >"$CT"
+	cp "$CT" "$BATS_TEST_TMPDIR/ct.orig"
+	run enroll --key-file "$OLD" --name "$DESC" --netdev "$IMG"
+	[ "$status" -eq 0 ]
+	cmp "$CT" "$BATS_TEST_TMPDIR/ct.orig"
+	# A line for a new volume goes at the end, after a newline the file lacked.
+	truncate -s 20M "$BATS_TEST_TMPDIR/two.img"
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 \
+		--pbkdf-force-iterations 1000 --key-file "$OLD" "$BATS_TEST_TMPDIR/two.img"
+	enroll --key-file "$OLD" --name "$DESC-2" "$BATS_TEST_TMPDIR/two.img" two
+	[ "$(head -n 4 "$CT")" = "$(cat "$BATS_TEST_TMPDIR/ct.orig")" ]
+	[ "$(sed -n 5p "$CT")" = "two UUID=$(cryptsetup luksUUID "$BATS_TEST_TMPDIR/two.img") none luks" ]
+	[ "$(wc -l <"$CT")" -eq 5 ]
+}
+
+@test "a crypttab conflict is refused before anything changes" {
+	printf 'data UUID=11111111-2222-3333-4444-555555555555 none luks\n' >"$CT"
+	before=$(state)
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$CT' line 1 already uses the name 'data' for 'UUID=11111111-2222-3333-4444-555555555555'"* ]]
+	[ "$(state)" = "$before" ]
+	printf 'other UUID=%s none luks\n' "$UUID" >"$CT"
+	before=$(state)
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$CT' line 1 already has '$IMG' as 'other', not 'data'"* ]]
+	[ "$(state)" = "$before" ]
+}
+
+# --- rollback ----------------------------------------------------------------
+
+@test "a wrong existing passphrase: no wrapped key, no new slot, no token, no crypttab" {
+	before=$(state)
+	printf 'wrong' >"$BATS_TEST_TMPDIR/wrong"
+	run enroll --key-file "$BATS_TEST_TMPDIR/wrong" --name "$DESC" --netdev "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"adding key slot 1 to '$IMG' failed"* ]]
+	[[ "$output" == *"'$IMG' was not enrolled; nothing was changed"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(slots)" = "0: " ]
+	[ -z "$(tokens)" ]
+	[ -z "$(ls -A "$HPCS_KEYS/user")" ]
+	[ ! -e "$CT" ]
+	# The same from stdin.
+	run enroll --name "$DESC" "$IMG" data <<<"wrong"
+	[ "$status" -eq 1 ]
+	[ "$(state)" = "$before" ]
+}
+
+@test "a failing wrap (unknown root key) changes nothing" {
+	before=$(state)
+	run enroll --key-file "$OLD" --uuid 00000000-0000-0000-0000-000000000000 --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"wrapping the passphrase for '$DESC' failed"* ]]
+	[ "$(state)" = "$before" ]
+}
+
+@test "a failure at the last step (enabling the units) undoes slot, token, key file and crypttab" {
+	mkdir "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\necho "$*" >>"%s"\nexit "${FAKE_SYSTEMCTL_RC:-0}"\n' \
+		"$BATS_TEST_TMPDIR/systemctl.log" >"$BATS_TEST_TMPDIR/bin/systemctl"
+	chmod +x "$BATS_TEST_TMPDIR/bin/systemctl"
+	printf 'swap /dev/sdz9 /dev/urandom swap\n' >"$CT"
+	before=$(state)
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" FAKE_SYSTEMCTL_RC=1 \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"enabling hpcs-for-luks.service hpcs-for-luks-wipe.service remote-cryptsetup.target failed"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(slots)" = "0: " ]
+	[ -z "$(tokens)" ]
+	# Enabled for real (fake systemctl succeeding): the units, and
+	# remote-cryptsetup.target for a _netdev volume.
+	: >"$BATS_TEST_TMPDIR/systemctl.log"
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
+	[ "$status" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/systemctl.log")" = "enable hpcs-for-luks.service hpcs-for-luks-wipe.service remote-cryptsetup.target" ]
+	[ "$(sed -n 2p "$CT")" = "data UUID=$UUID none luks,_netdev" ]
+}
+
+# --- the passphrase stays out of argv and the environment --------------------
+
+@test "the passphrase is never in any argv or environment of the commands run" {
+	# Wrappers log the argv and environment of every cryptsetup and
+	# hpcs-for-luks run, then run the real one.
+	mkdir "$BATS_TEST_TMPDIR/bin"
+	for tool in cryptsetup hpcs-for-luks shred; do
+		real=$(command -v "$tool")
+		printf '#!/bin/sh\nprintf "%%s\\n" "$0 $*" >>"%s"\nenv >>"%s"\nexec "%s" "$@"\n' \
+			"$BATS_TEST_TMPDIR/argv.log" "$BATS_TEST_TMPDIR/env.log" "$real" >"$BATS_TEST_TMPDIR/bin/$tool"
+		chmod +x "$BATS_TEST_TMPDIR/bin/$tool"
+	done
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 0 ]
+	hpcs unwrap <"$HPCS_KEYS/user/$DESC" >"$BATS_TEST_TMPDIR/pass"
+	pass=$(cat "$BATS_TEST_TMPDIR/pass")
+	[ "${#pass}" -eq 44 ]
+	grep -q "cryptsetup luksAddKey" "$BATS_TEST_TMPDIR/argv.log"
+	grep -q "hpcs-for-luks.* wrap" "$BATS_TEST_TMPDIR/argv.log"
+	! grep -qF -- "$pass" "$BATS_TEST_TMPDIR/argv.log" "$BATS_TEST_TMPDIR/env.log"
+	! grep -qF -- "$pass" <<<"$output"
+	# The new passphrase went to cryptsetup as a file in a private tmpfs
+	# directory, shredded and removed afterwards.
+	file=$(sed -n 's/^.*cryptsetup luksAddKey .* \(\/[^ ]*\/pass\)$/\1/p' "$BATS_TEST_TMPDIR/argv.log")
+	[[ "$file" == /dev/shm/hpcs-enroll.*/pass ]]
+	grep -qxF "$BATS_TEST_TMPDIR/bin/shred -u $file" "$BATS_TEST_TMPDIR/argv.log"
+	[ ! -e "$(dirname "$file")" ]
+}

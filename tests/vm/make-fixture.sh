@@ -1,0 +1,119 @@
+#!/bin/bash
+# The secrets and KMS state shared by all VM boots, made once and cached so
+# that the initramfs built from them can be cached too:
+#   emu/            kp-emulator state (CA, API key, the CRK); restart it there
+#   secret/         the root passphrase (printable) and the 32-byte logon key
+#   keys/           key_dir: user/hpcs-vm:root and logon/hpcs-vm:logon, wrapped
+#   tpm/            swtpm TPM 1.2 state (owned), tcsd's system.data, and
+#                   api-key-blob.txt: the API key sealed to PCR 15 (which
+#                   neither SeaBIOS nor the kernel extends: zero in the guest)
+#   crk, env        the CRK id; EMU_API_KEY and EMU_INSTANCE
+#   plain.ini, tpm.ini, tcsd.conf   what the initramfs images are built from
+#                   (the KMS endpoints come from rd.hpcs.endpoint/iam/resolve)
+# Usage: make-fixture.sh HFL_CLI      (the admin CLI, to wrap and seal)
+#   prints the fixture directory
+set -eu -o pipefail
+. "$(dirname "$0")/lib.sh"
+umask 077
+
+[[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 HFL_CLI" >&2; exit 2; }
+hfl=$1
+emu_bin=$VM_REPO/tests/emulator/kp-emulator
+tpm_env=$VM_REPO/tests/tpm/tpm-env
+
+key=$(vm_hash "$0" "$emu_bin" "$tpm_env")
+dir=$VM_CACHE/fixture/$key
+if [[ -f $dir/ready ]]; then
+    echo "$dir"
+    exit 0
+fi
+mkdir -p "$VM_CACHE/fixture"
+rm -rf "$VM_CACHE/fixture"/*
+tmp=$(mktemp -d "$VM_CACHE/fixture/.tmp.XXXXXX")
+tpmd=
+cleanup() {
+    emulator_stop
+    if [[ $tpmd ]]; then
+        "$tpm_env" stop-tcsd "$tpmd" || true
+        [[ -f $tpmd/swtpm.pid ]] && kill "$(cat "$tpmd/swtpm.pid")" 2>/dev/null
+        rm -rf "$tpmd"
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# shellcheck source=../bats/helpers.bash
+. "$VM_REPO/tests/bats/helpers.bash"
+EMU_API_KEY=vm-api-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export EMU_API_KEY
+emulator_start --state-dir "$tmp/emu"
+EMU_TOKEN=$(emu_token "$EMU_API_KEY")
+crk=$(emu_create_key hpcs-vm-root-key false)
+echo "$crk" > "$tmp/crk"
+printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\n' "$EMU_API_KEY" "$EMU_INSTANCE" > "$tmp/env"
+
+mkdir -p "$tmp/secret" "$tmp/keys/user" "$tmp/keys/logon"   # 0700: umask
+head -c 30 /dev/urandom | base64 | tr -d '\n/+=' > "$tmp/secret/passphrase"
+head -c 32 /dev/urandom > "$tmp/secret/logon.key"
+
+conf=$tmp/host.ini
+cat > "$conf" <<EOC
+[KP]
+region = us-south
+endpoint_url = $EMU_URL
+iam_endpoint_url = $EMU_URL
+service_instance_id = $EMU_INSTANCE
+api_key = $EMU_API_KEY
+default_crk_uuid = $crk
+ca_file = $EMU_CA
+
+[HFL]
+key_dir = $tmp/keys
+EOC
+chmod 0600 "$conf"
+"$hfl" --config "$conf" wrap --uuid "$crk" < "$tmp/secret/passphrase" > "$tmp/keys/user/hpcs-vm:root"
+"$hfl" --config "$conf" wrap --uuid "$crk" < "$tmp/secret/logon.key" > "$tmp/keys/logon/hpcs-vm:logon"
+# What the initramfs will do, checked on the host first.
+"$hfl" --config "$conf" unwrap --uuid "$crk" < "$tmp/keys/user/hpcs-vm:root" \
+    | cmp - "$tmp/secret/passphrase" || vm_die "wrap/unwrap round trip failed"
+
+# The TPM: owned, the API key sealed to PCR 15.
+tpmd=$(mktemp -d /tmp/hpcs-vm-tpm.XXXXXX)
+rmdir "$tpmd"
+eval "$("$tpm_env" start "$tpmd")"
+mkdir -p "$tmp/tpm"
+printf '%s' "$EMU_API_KEY" \
+    | "$hfl" --config "$conf" seal-api-key --pcr 15 --output "$tmp/tpm/api-key-blob.txt"
+"$tpm_env" stop-tcsd "$tpmd"
+kill "$(cat "$tpmd/swtpm.pid")"
+for _ in $(seq 1 50); do kill -0 "$(cat "$tpmd/swtpm.pid")" 2>/dev/null || break; sleep 0.1; done
+cp -a "$tpmd/swtpm" "$tmp/tpm/state"
+cp "$tpmd/tcsd/system.data" "$tmp/tpm/system.data" 2>/dev/null || true
+unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT
+
+# The configs for the initramfs, with the paths the fixture will have.
+rm -f "$conf"
+cat > "$tmp/plain.ini" <<EOC
+[KP]
+region = us-south
+endpoint_url = https://kms.test
+iam_endpoint_url = https://iam.test
+service_instance_id = $EMU_INSTANCE
+api_key = $EMU_API_KEY
+default_crk_uuid = $crk
+ca_file = $dir/emu/ca.pem
+
+[HFL]
+key_dir = $dir/keys
+initramfs_plain_api_key = yes
+EOC
+sed -e 's/^api_key = .*/api_key = TPM/' -e '/^initramfs_plain_api_key/d' "$tmp/plain.ini" > "$tmp/tpm.ini"
+echo "tpm_blob = $dir/tpm/api-key-blob.txt" >> "$tmp/tpm.ini"
+printf 'port = 30003\nsystem_ps_file = %s/tpm/system.data\n' "$dir" > "$tmp/tcsd.conf"
+
+emulator_stop
+touch "$tmp/ready"
+mv "$tmp" "$dir"
+trap - EXIT
+rm -rf "$tpmd"
+echo "$dir"
