@@ -61,7 +61,10 @@ int UsageError(const std::string& msg) {
 
 // Keeps secrets out of swap and core files for the rest of the run.
 void ProtectMemory() {
-  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+  // MCL_ONFAULT (Linux 4.4): lock pages as they are touched instead of
+  // faulting in every mapping up front; secrets are locked all the same.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
     LogDebug("mlockall failed; secrets are still locked one buffer at a time");
   }
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

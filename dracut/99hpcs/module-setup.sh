@@ -43,7 +43,8 @@ _hpcs_ini_get() {
             gsub(/[ \t]/, "", key)
             if (tolower(key) != tolower(want_key)) next
             val = substr($0, RLENGTH + 1)
-            sub(/^[ \t]+/, "", val); sub(/[ \t\r]+$/, "", val)
+            sub(/^[ \t]+/, "", val); sub(/[ \t]+[#;].*$/, "", val)
+            sub(/[ \t\r]+$/, "", val)
             found = val; have = 1
         }
         END { if (have) print found; exit(have ? 0 : 1) }
