@@ -15,12 +15,20 @@
 #   hpcs_static::nghttp2     Debian's libnghttp2.a
 #   hpcs_static::cjson       libcjson.a, #include <cjson/cJSON.h>
 #   hpcs_static::tspi        libtspi.a (trousers), #include <tss/tspi.h>; links
-#                            hpcs_static::crypto, Threads::Threads
-#   hpcs_static::crypto      Debian's libcrypto.a (OpenSSL 3; only libtspi uses it)
+#                            hpcs_static::tspi_openssl_shim, Threads::Threads
+#   hpcs_static::tspi_openssl_shim
+#                            libtspi-openssl-shim.a (cmake/tspi-openssl-shim.c):
+#                            the OpenSSL functions libtspi reaches (SHA-1,
+#                            HMAC-SHA1, MGF1) over mbedTLS, instead of OpenSSL's
+#                            libcrypto.a (+3.6 MB); links hpcs_static::mbedcrypto.
+#                            The rest of libtspi's OpenSSL references stay
+#                            undefined: the link needs --gc-sections, and fails
+#                            with "undefined reference" if one becomes reachable.
 #   hpcs_static::keyutils    Debian's libkeyutils.a, #include <keyutils.h>
 #
 # The executable itself still has to be linked with -static; add
-# -Wl,--gc-sections too (the archives are built with -ffunction-sections):
+# -Wl,--gc-sections too (the archives are built with -ffunction-sections; with
+# hpcs_static::tspi it is required, see above):
 # measured 5.8 MB -> 1.7 MB stripped for a test program using every target.
 #   target_link_options(hpcs-unlock PRIVATE -static -Wl,--gc-sections)
 #
@@ -49,9 +57,11 @@ file(REAL_PATH "${HPCS_STATIC_DEPS_PREFIX}" HPCS_STATIC_DEPS_PREFIX
      BASE_DIRECTORY "${CMAKE_BINARY_DIR}" EXPAND_TILDE)
 
 set(_hpcs_deps_script "${CMAKE_CURRENT_LIST_DIR}/build-static-deps.sh")
-# Editing the script re-runs the configure step, hence the build.
+# Editing the script or the shim it compiles re-runs the configure step, hence
+# the build.
 set_property(DIRECTORY "${CMAKE_SOURCE_DIR}" APPEND PROPERTY
-             CMAKE_CONFIGURE_DEPENDS "${_hpcs_deps_script}")
+             CMAKE_CONFIGURE_DEPENDS "${_hpcs_deps_script}"
+             "${CMAKE_CURRENT_LIST_DIR}/tspi-openssl-shim.c")
 
 message(STATUS "HPCS_STATIC: static dependencies in ${HPCS_STATIC_DEPS_PREFIX}")
 execute_process(
@@ -108,7 +118,6 @@ _hpcs_static_system_archive(HPCS_STATIC_MBEDCRYPTO_A libmbedcrypto.a)
 _hpcs_static_system_archive(HPCS_STATIC_CARES_A libcares.a)
 _hpcs_static_system_archive(HPCS_STATIC_NGHTTP2_A libnghttp2.a)
 _hpcs_static_system_archive(HPCS_STATIC_KEYUTILS_A libkeyutils.a)
-_hpcs_static_system_archive(HPCS_STATIC_CRYPTO_A libcrypto.a)
 
 set(_p "${HPCS_STATIC_DEPS_PREFIX}")
 _hpcs_static_target(mbedcrypto "${HPCS_STATIC_MBEDCRYPTO_A}" LINK Threads::Threads)
@@ -117,13 +126,14 @@ _hpcs_static_target(mbedtls "${HPCS_STATIC_MBEDTLS_A}" LINK hpcs_static::mbedx50
 _hpcs_static_target(cares "${HPCS_STATIC_CARES_A}")
 _hpcs_static_target(nghttp2 "${HPCS_STATIC_NGHTTP2_A}")
 _hpcs_static_target(keyutils "${HPCS_STATIC_KEYUTILS_A}")
-_hpcs_static_target(crypto "${HPCS_STATIC_CRYPTO_A}" LINK Threads::Threads)
 _hpcs_static_target(curl "${_p}/lib/libcurl.a"
   INCLUDE "${_p}/include"
   DEFINE CURL_STATICLIB
   LINK hpcs_static::mbedtls hpcs_static::cares hpcs_static::nghttp2)
 _hpcs_static_target(cjson "${_p}/lib/libcjson.a" INCLUDE "${_p}/include")
+_hpcs_static_target(tspi_openssl_shim "${_p}/lib/libtspi-openssl-shim.a"
+  LINK hpcs_static::mbedcrypto)
 _hpcs_static_target(tspi "${_p}/lib/libtspi.a"
   INCLUDE "${_p}/include"
-  LINK hpcs_static::crypto Threads::Threads)
+  LINK hpcs_static::tspi_openssl_shim Threads::Threads)
 unset(_p)

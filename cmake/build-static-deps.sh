@@ -4,16 +4,20 @@
 #   libcurl.a  curl 7.88.1 (Debian source): mbedTLS, c-ares, nghttp2, HTTP(S) only
 #   libcjson.a cJSON (Debian source)
 #   libtspi.a  trousers (upstream .orig tarball via apt; Debian's patch tarball 404s)
-# mbedTLS, c-ares, nghttp2, keyutils and libcrypto come as Debian's own .a files;
+#   libtspi-openssl-shim.a  cmake/tspi-openssl-shim.c: the few OpenSSL functions
+#              libtspi needs (SHA-1, HMAC-SHA1, MGF1), over mbedTLS, so that
+#              OpenSSL's libcrypto.a is not linked (see the file's header)
+# mbedTLS, c-ares, nghttp2 and keyutils come as Debian's own .a files;
 # cmake/StaticDeps.cmake links them from /usr/lib.
 #
 # Usage: build-static-deps.sh PREFIX
 #
-# Cached: PREFIX/.stamp holds a key made of this script's hash, the versions of
-# the -dev packages built against and the compiler; when it matches, the script
-# exits at once. Otherwise it builds in a temporary directory, stages into
-# PREFIX.tmp.PID and renames that to PREFIX, so an interrupted build never
-# leaves a prefix that looks finished. The build log is PREFIX.log.
+# Cached: PREFIX/.stamp holds a key made of the hashes of this script and the
+# shim, the versions of the -dev packages built against and the compiler; when
+# it matches, the script exits at once. Otherwise it builds in a temporary
+# directory, stages into PREFIX.tmp.PID and renames that to PREFIX, so an
+# interrupted build never leaves a prefix that looks finished. The build log
+# is PREFIX.log.
 #
 # Needs root only when something is missing: it then enables deb-src in
 # /etc/apt/sources.list.d/debian.sources and installs build dependencies.
@@ -36,16 +40,19 @@ esac
 prefix=${prefix%/}
 
 script=$(readlink -f "$0")
+shim_src=$(dirname "$script")/tspi-openssl-shim.c
 cc=${CC:-cc}
 jobs=2 # the build machines have 2 cores, shared
 
-# Libraries the sources are compiled against, whose .a files the final link uses.
+# Libraries the sources are compiled against, whose .a files the final link uses;
+# libssl-dev for its headers only (trousers' configure and sources, the shim).
 dev_pkgs=(libmbedtls-dev libkeyutils-dev libc-ares-dev libnghttp2-dev libssl-dev)
 # Tools the build needs (dpkg-dev unpacks source packages).
 tool_pkgs=(autoconf automake libtool make pkgconf dpkg-dev)
 
 cache_key() {
 	sha256sum <"$script" | cut -d' ' -f1
+	sha256sum <"$shim_src" | cut -d' ' -f1
 	dpkg-query -W -f '${Package} ${Version}\n' "${dev_pkgs[@]}" 2>/dev/null ||
 		echo "missing -dev packages"
 	"$cc" --version 2>/dev/null | head -n 1
@@ -161,10 +168,18 @@ mkdir -p "$stage/include" "$stage/lib"
 
 # Compiled into every archive: hardened, position independent (works for
 # -static and -static-pie), sections split so the final link can --gc-sections.
+# -Os: nothing built here is on a hot path (a few HTTPS requests and TPM
+# commands; the TLS crypto is Debian's -O2 mbedTLS), and the static
+# hpcs-unlock with TPM support must stay under 2.5 MB: -Os saves ~80 KB.
 export CC=$cc
-cflags=(-O2 -g0 -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2
+cflags=(-Os -g0 -fPIE -fstack-protector-strong -D_FORTIFY_SOURCE=2
 	-ffunction-sections -fdata-sections)
 export CFLAGS="${cflags[*]}"
+# libtspi and the shim also without unwind tables (~25 KB of .eh_frame): pure
+# C that never calls back into C++ (hpcs sets no TSS callbacks), so no C++
+# exception ever unwinds through their frames. Not for curl: its write and
+# header callbacks are C++.
+tspi_cflags=("${cflags[@]}" -fno-asynchronous-unwind-tables -fno-unwind-tables)
 
 # Prints "PACKAGE VERSION" of the source package unpacked (or fetched) in $work.
 dsc_version() {
@@ -277,7 +292,8 @@ trousers_version=${trousers_version%.orig.tar.*}
 
 step "configuring trousers"
 (cd "$tss_src" && run sh bootstrap.sh)
-(cd "$tss_src" && run ./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+(cd "$tss_src" && CFLAGS="${tspi_cflags[*]}" run ./configure --prefix=/usr \
+	--sysconfdir=/etc --localstatedir=/var \
 	--enable-static --disable-shared --with-pic --with-gui=none)
 
 step "building libtspi.a"
@@ -288,6 +304,13 @@ cp "$tss_src/src/tspi/.libs/libtspi.a" "$stage/lib/"
 mkdir -p "$stage/include/tss" "$stage/include/trousers"
 cp "$tss_src"/src/include/tss/*.h "$stage/include/tss/"
 cp "$tss_src"/src/include/trousers/*.h "$stage/include/trousers/"
+
+step "building libtspi-openssl-shim.a"
+# Against OpenSSL's headers (prototype check) and mbedTLS 2.28's; the final
+# link must use --gc-sections, see the shim's header comment.
+run "$cc" "${tspi_cflags[@]}" -std=c99 -Wall -Wextra -c "$shim_src" \
+	-o "$work/tspi-openssl-shim.o"
+run ar rcs "$stage/lib/libtspi-openssl-shim.a" "$work/tspi-openssl-shim.o"
 
 ### install ##################################################################
 step "installing into $prefix"

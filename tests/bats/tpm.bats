@@ -335,3 +335,50 @@ refute_api_key_in_output() {
 	run grep -qF -- "$EMU_API_KEY" "$HPCS_TPM_DIR/tcsd.log"
 	[ "$status" -eq 1 ]
 }
+
+@test "the static hpcs-unlock (libtspi over the mbedTLS shim, no OpenSSL) unseals the API key" {
+	local static=${HPCS_STATIC_BIN:-$BATS_TEST_DIRNAME/../../build-static/hpcs-unlock}
+	[ -x "$static" ] || skip "no static hpcs-unlock at $static (set HPCS_STATIC_BIN)"
+	command -v keyctl >/dev/null || skip "needs keyctl (keyutils)"
+	run file -L "$static"
+	[[ "$output" == *"statically linked"* ]]
+	# OpenSSL's libcrypto is not linked in (it would bring openssl.cnf handling
+	# and its version string).
+	run grep -caE 'openssl\.cnf|OpenSSL [0-9]' "$static"
+	[ "$output" = 0 ]
+
+	local secret id
+	CRK=$(emu_create_key tpm-bats-static-root)
+	write_config
+	seal_with_tpm_tools "$EMU_API_KEY"
+	KEYRING_DESC=hpcs-bats-tpm-static-$$-$BATS_TEST_NUMBER
+	secret=passphrase-$RANDOM-$RANDOM
+	run bash -c 'printf %s "$1" | "$2" --config "$3" wrap' _ "$secret" "$HFL" "$CONF"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$KEY_DIR/user/$KEYRING_DESC"
+	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
+
+	# As in the initramfs: nothing in the environment but where tcsd is.
+	run env -i TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
+		"$static" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 30
+	echo "static hpcs-unlock: $output" # shown if a check below fails
+	[ "$status" -eq 0 ]
+	refute_api_key_in_output
+	[[ "$output" != *"$secret"* ]]
+	id=$(keyctl search @u user "$KEYRING_DESC")
+	[ "$(keyctl pipe "$id")" = "$secret" ]
+	keyctl unlink "$id" @u >/dev/null
+
+	# The unseal is the TPM's: with a sealed PCR changed it refuses.
+	"$TPM_ENV" extend "$HPCS_TPM_DIR" 5 >/dev/null
+	run env -i TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
+		"$static" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 30
+	echo "static hpcs-unlock: $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *TPM_E_WRONGPCRVAL* ]]
+	refute_api_key_in_output
+	run keyctl search @u user "$KEYRING_DESC"
+	[ "$status" -ne 0 ]
+}
