@@ -38,7 +38,7 @@ unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
 
 step "Shell scripts (shellcheck)"
 mapfile -t scripts < <(git ls-files '*.sh' '*.bash' 'tests/tpm/tpm-env' 'crypttab-helpers/hpcs-*' 'bench/*.sh')
-shellcheck -x "${scripts[@]}"
+shellcheck -x -P SCRIPTDIR "${scripts[@]}"
 
 step "bats suites"
 export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"

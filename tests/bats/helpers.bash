@@ -220,13 +220,12 @@ emu_expect() {
 #   hpcs ARGS...   run the CLI with --config $HPCS_CONF.
 #   key_id TYPE DESC     serial of the key in @u, or fail.
 #   key_bytes DESC       the payload of user key DESC in @u, hex-encoded.
-#   hpcs_write_conf [EXTRA_LINES...]  rewrite $HPCS_CONF (extra lines go in [KP]).
+#   hpcs_write_conf      rewrite $HPCS_CONF from the variables above.
 
 : "${HPCS_BIN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
 export HPCS_BIN_DIR
 
 hpcs_write_conf() {
-	local extra
 	{
 		echo "[KP]"
 		echo "region = us-south"
@@ -236,7 +235,6 @@ hpcs_write_conf() {
 		echo "api_key = $EMU_API_KEY"
 		echo "default_crk_uuid = ${HPCS_CRK:-}"
 		echo "ca_file = $EMU_CA"
-		for extra in "$@"; do echo "$extra"; done
 		echo "[HFL]"
 		echo "key_dir = $HPCS_KEYS"
 	} >"$HPCS_CONF"

@@ -47,6 +47,8 @@ trap cleanup EXIT
 EMU_API_KEY=vm-api-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export EMU_API_KEY
 emulator_start --state-dir "$tmp/emu"
+# emu_create_key reuses the token in EMU_TOKEN instead of asking IAM each time.
+export EMU_TOKEN
 EMU_TOKEN=$(emu_token "$EMU_API_KEY")
 crk=$(emu_create_key hpcs-vm-root-key false)
 echo "$crk" > "$tmp/crk"
