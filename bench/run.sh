@@ -138,21 +138,9 @@ echo "linkage:  $linkage"
 mkdir -p "$work/emu"
 emulator_start --state-dir "$work/emu" || die "the emulator did not start"
 
-# write_conf FILE KEY_DIR [CRK]
+# write_conf FILE KEY_DIR [CRK]: the tests' hpcs_write_conf, for one file.
 write_conf() {
-	{
-		echo "[KP]"
-		echo "region = us-south"
-		echo "endpoint_url = $EMU_URL"
-		echo "iam_endpoint_url = $EMU_URL"
-		echo "service_instance_id = $EMU_INSTANCE"
-		echo "api_key = $EMU_API_KEY"
-		echo "default_crk_uuid = ${3:-}"
-		echo "ca_file = $EMU_CA"
-		echo "[HFL]"
-		echo "key_dir = $2"
-	} >"$1"
-	chmod 600 "$1"
+	HPCS_CONF=$1 HPCS_KEYS=$2 HPCS_CRK=${3:-} hpcs_write_conf
 }
 
 (umask 077 && write_conf "$work/setup.ini" "$work/keys-setup")

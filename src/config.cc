@@ -33,6 +33,12 @@ bool ParseBool(std::string_view v, bool* out) {
 
 }  // namespace
 
+IniFile::~IniFile() {
+  for (auto& [name, section] : sections_) {
+    for (auto& [key, value] : section) Wipe(value.data(), value.size());
+  }
+}
+
 int IniFile::Parse(std::string_view text, IniFile* out, std::string* err) {
   IniFile ini;
   std::string section;

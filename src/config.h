@@ -23,6 +23,12 @@ inline constexpr char kDefaultIamEndpoint[] = "https://iam.cloud.ibm.com";
 // A parsed INI file: section -> key -> value, section and key names lowered.
 class IniFile {
  public:
+  IniFile() = default;
+  IniFile(IniFile&&) = default;
+  IniFile& operator=(IniFile&&) = default;
+  // Values may be secrets (api_key): wiped before their memory is freed.
+  ~IniFile();
+
   // Parses text; on a syntax error returns -EINVAL and names the line in *err.
   static int Parse(std::string_view text, IniFile* out, std::string* err);
   std::optional<std::string_view> Get(std::string_view section, std::string_view key) const;
