@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cerrno>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "json.h"
@@ -286,6 +287,7 @@ int KpClient::RunOne(KpCall* call, std::string* err) {
 
 int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
   std::vector<KeyInfo> keys;
+  std::set<std::string> seen;
   for (int offset = 0;; offset += kListPage) {
     KpCall call;
     call.path = "/api/v2/keys?limit=" + std::to_string(kListPage) +
@@ -299,14 +301,21 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
       if (err) *err = Unexpected("list", j, call.response);
       return -EPROTO;
     }
-    int n = 0;
+    int n = 0, fresh = 0;
     const cJSON* item = nullptr;
     cJSON_ArrayForEach(item, res) {
       ++n;
-      keys.push_back({std::string(JsonString(item, "id").value_or("")),
-                      std::string(JsonString(item, "name").value_or(""))});
+      std::string id(JsonString(item, "id").value_or(""));
+      if (!seen.insert(id).second) continue;
+      ++fresh;
+      keys.push_back({id, std::string(JsonString(item, "name").value_or(""))});
     }
     if (n < kListPage) break;
+    if (fresh == 0) {
+      // A full page of keys we already have: the service ignores offset.
+      if (err) *err = "list: the service returned the same keys again for offset=" + std::to_string(offset);
+      return -EPROTO;
+    }
   }
   *out = std::move(keys);
   return 0;

@@ -295,3 +295,24 @@ TEST(KpClientTest, MaxParallelBoundsTheBatch) {
 
 }  // namespace
 }  // namespace hpcs
+
+namespace hpcs {
+namespace {
+
+TEST(KpClientTest, ListStopsWhenTheServiceIgnoresOffset) {
+  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    std::string body = R"({"metadata":{"collectionTotal":200},"resources":[)";
+    for (int i = 0; i < 200; ++i) body += (i ? "," : "") + (R"({"id":"id-)" + std::to_string(i) + R"("})");
+    Reply(r, 200, body + "]}");
+  });
+  KpClient kp = MakeClient(&t);
+  std::vector<KeyInfo> keys;
+  std::string err;
+  EXPECT_LT(kp.List(&keys, &err), 0);
+  EXPECT_NE(err.find("same keys again"), std::string::npos) << err;
+  EXPECT_EQ(t.requests.size(), 3u);
+}
+
+}  // namespace
+}  // namespace hpcs
