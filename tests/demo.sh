@@ -14,8 +14,8 @@ say "Installing build and run dependencies (Debian packages)"
 tests/install-deps.sh build test
 
 say "Building"
-cmake -S . -B build -DBUILD_TESTING=OFF >/dev/null
-cmake --build build -j "${JOBS:-2}" >/dev/null
+cmake -S . -B build >/dev/null
+cmake --build build -j "${JOBS:-2}" --target hpcs-for-luks >/dev/null
 cli=$top/build/hpcs-for-luks
 
 work=$(mktemp -d /tmp/hpcs-demo.XXXXXX)
