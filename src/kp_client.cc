@@ -3,7 +3,6 @@
 #include <sys/random.h>
 
 #include <algorithm>
-#include <cstddef>
 #include <cerrno>
 #include <cmath>
 #include <set>
@@ -260,8 +259,9 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
       }
     };
     http_->Perform(batch, deadline_, [&](HttpExchange& x) {
-      // x is the `x` member of a Slot.
-      handle(reinterpret_cast<Slot*>(reinterpret_cast<char*>(&x) - offsetof(Slot, x)));
+      for (Slot* s : batch_slots) {
+        if (&s->x == &x) return handle(s);
+      }
     });
     if (refresh) auth_header_.Clear();
   }
