@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "json.h"
+#include "log.h"
 #include "strutil.h"
 
 namespace hpcs {
@@ -222,6 +223,11 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
       HttpResponse& r = s->x.response;
       c.status = r.status;
       std::string cid = with_token ? " (correlation id " + c.correlation_id + ")" : "";
+      if (LogEnabled(LogLevel::kDebug)) {
+        LogDebug(s->x.request.method + " " + s->x.request.url + " -> " +
+                 (r.status ? "HTTP " + std::to_string(r.status) : r.transport_error) + cid +
+                 ", attempt " + std::to_string(c.attempts));
+      }
       if (r.status >= 200 && r.status < 300) {
         c.unreachable = false;
         finish(*s, 0, "");

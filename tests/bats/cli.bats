@@ -278,6 +278,9 @@ teardown() {
 	printf 'x' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-s"
 	run hpcs --debug process
 	[[ "$output" != *"$EMU_API_KEY"* ]]
+	# --debug shows each request with its outcome and correlation id.
+	[[ "$output" == *"POST $EMU_URL/identity/token -> HTTP 200, attempt 1"* ]]
+	[[ "$output" == *"POST $EMU_URL/api/v2/keys/$HPCS_CRK/actions/unwrap -> HTTP 200 (correlation id "*", attempt 1"* ]]
 	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
 	run hpcs --debug list
 	[[ "$output" != *"$EMU_API_KEY"* ]]
