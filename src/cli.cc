@@ -363,6 +363,7 @@ void PrintHelp() {
 }  // namespace
 
 int CliMain(int argc, char** argv) {
+  DisableCoreDumps();
   LogSetup({LogLevel::kInfo, false, "hpcs-for-luks"});
   Args a;
   const Verb* verb = nullptr;

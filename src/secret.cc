@@ -1,6 +1,8 @@
 #include "secret.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +13,12 @@ namespace hpcs {
 
 void Wipe(void* p, size_t len) {
   if (p && len) explicit_bzero(p, len);
+}
+
+void DisableCoreDumps() {
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit none {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
 }
 
 Secret::Secret(size_t size) {

@@ -56,6 +56,10 @@ class Secret {
 // Wipes len bytes at p in a way the compiler cannot elide.
 void Wipe(void* p, size_t len);
 
+// No core file and no ptrace by other users' tools for this process: it is
+// about to hold secrets. Both binaries call it first thing.
+void DisableCoreDumps();
+
 }  // namespace hpcs
 
 #endif  // HPCS_SECRET_H_

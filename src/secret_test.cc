@@ -1,6 +1,8 @@
 #include "secret.h"
 
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <utility>
 
@@ -36,6 +38,14 @@ TEST(SecretTest, ClearWipes) {
   s.Clear();
   EXPECT_TRUE(s.empty());
   EXPECT_EQ(s.data(), nullptr);
+}
+
+TEST(SecretTest, DisableCoreDumps) {
+  DisableCoreDumps();
+  EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+  struct rlimit r;
+  ASSERT_EQ(getrlimit(RLIMIT_CORE, &r), 0);
+  EXPECT_EQ(r.rlim_cur, 0u);
 }
 
 }  // namespace

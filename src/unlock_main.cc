@@ -2,8 +2,6 @@
 
 #include <getopt.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -67,9 +65,7 @@ void ProtectMemory() {
       mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
     LogDebug("mlockall failed; secrets are still locked one buffer at a time");
   }
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct rlimit no_core {0, 0};
-  setrlimit(RLIMIT_CORE, &no_core);
+  DisableCoreDumps();
 }
 
 // libtspi keeps a per-user store in ~/.trousers, found through the password
