@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "json.h"
 #include "strutil.h"
@@ -312,6 +313,32 @@ TEST(KpClientTest, ListStopsWhenTheServiceIgnoresOffset) {
   EXPECT_LT(kp.List(&keys, &err), 0);
   EXPECT_NE(err.find("same keys again"), std::string::npos) << err;
   EXPECT_EQ(t.requests.size(), 3u);
+}
+
+}  // namespace
+}  // namespace hpcs
+
+namespace hpcs {
+namespace {
+
+TEST(KpClientTest, TokenIsRefreshedAfterEightyPercentOfItsLifetime) {
+  int iam_calls = 0;
+  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) {
+      ++iam_calls;
+      return Reply(r, 200, R"({"access_token":"t","expires_in":1})");
+    }
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  KpClient kp = MakeClient(&t);
+  Secret pt;
+  std::string err;
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  EXPECT_EQ(iam_calls, 1);  // still fresh
+  std::this_thread::sleep_for(900ms);
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  EXPECT_EQ(iam_calls, 2);  // 0.9 s of a 1 s token: fetched anew before use
 }
 
 }  // namespace
