@@ -47,7 +47,7 @@ fi
 
 is_count() {
 	case $1 in
-	'' | *[!0-9]* | 0*) return 1 ;;
+		'' | *[!0-9]* | 0*) return 1 ;;
 	esac
 	[ "$1" -le "$2" ]
 }
@@ -62,8 +62,8 @@ for n in $BENCH_KEYS; do
 done
 for l in $BENCH_LATENCIES; do
 	case $l in
-	0) ;;
-	*) is_count "$l" 5000 || usage "BENCH_LATENCIES: '$l' is not 0..5000 ms" ;;
+		0) ;;
+		*) is_count "$l" 5000 || usage "BENCH_LATENCIES: '$l' is not 0..5000 ms" ;;
 	esac
 done
 
@@ -92,11 +92,11 @@ clean_keys() {
 	local id count=0
 	for id in $(keyctl rlist @u 2>/dev/null); do
 		case "$(keyctl rdescribe "$id" 2>/dev/null)" in
-		*";$tag"*)
-			keyctl revoke "$id" >/dev/null 2>&1 || true
-			keyctl unlink "$id" @u >/dev/null 2>&1 || true
-			count=$((count + 1))
-			;;
+			*";$tag"*)
+				keyctl revoke "$id" >/dev/null 2>&1 || true
+				keyctl unlink "$id" @u >/dev/null 2>&1 || true
+				count=$((count + 1))
+				;;
 		esac
 	done
 	echo "$count"
@@ -127,8 +127,8 @@ else
 fi
 desc=$(file -b "$HPCS_UNLOCK")
 case $desc in
-*"statically linked"* | *"static-pie linked"*) linkage=static ;;
-*) linkage="dynamic (not static)" ;;
+	*"statically linked"* | *"static-pie linked"*) linkage=static ;;
+	*) linkage="dynamic (not static)" ;;
 esac
 echo "size:     $size bytes, $stripped"
 echo "linkage:  $linkage"
@@ -145,7 +145,10 @@ write_conf() {
 
 (umask 077 && write_conf "$work/setup.ini" "$work/keys-setup")
 crk=$("$HPCS_CLI" --config "$work/setup.ini" create --crk --name bench --gen 2>"$work/stderr") ||
-	{ cat "$work/stderr" >&2; die "could not create the root key"; }
+	{
+		cat "$work/stderr" >&2
+		die "could not create the root key"
+	}
 [ -n "$crk" ] || die "creating the root key printed no id"
 
 # One wrapped key per index, made once; the key directory for N keys holds

@@ -34,8 +34,8 @@ usage() {
 
 prefix=$1
 case $prefix in
-/*) ;;
-*) prefix=$PWD/$prefix ;;
+	/*) ;;
+	*) prefix=$PWD/$prefix ;;
 esac
 prefix=${prefix%/}
 
@@ -272,13 +272,13 @@ orig_hash=$(echo "$orig_line" | cut -d' ' -f4)
 	exit 1
 }
 case $orig_hash in
-SHA256:*)
-	echo "${orig_hash#SHA256:}  $work/$orig_file" | run sha256sum -c -
-	;;
-*)
-	echo "no SHA256 published for $orig_file: $orig_hash" >>"$log"
-	exit 1
-	;;
+	SHA256:*)
+		echo "${orig_hash#SHA256:}  $work/$orig_file" | run sha256sum -c -
+		;;
+	*)
+		echo "no SHA256 published for $orig_file: $orig_hash" >>"$log"
+		exit 1
+		;;
 esac
 mkdir "$work/trousers"
 run tar -xf "$work/$orig_file" -C "$work/trousers"

@@ -70,42 +70,38 @@ struct evp_md_st {
 static const EVP_MD shim_sha1 = {SHIM_SHA1_SIZE};
 
 struct evp_md_ctx_st {
-  const EVP_MD *md; /* NULL until EVP_DigestInit, and after EVP_DigestFinal */
+  const EVP_MD* md; /* NULL until EVP_DigestInit, and after EVP_DigestFinal */
   mbedtls_sha1_context sha1;
 };
 
-const EVP_MD *EVP_sha1(void) { return &shim_sha1; }
+const EVP_MD* EVP_sha1(void) { return &shim_sha1; }
 
-int EVP_MD_get_size(const EVP_MD *md) {
-  return md ? md->size : -1; /* OpenSSL 3: -1 for NULL */
-}
+int EVP_MD_get_size(const EVP_MD* md) { return md ? md->size : -1; /* OpenSSL 3: -1 for NULL */ }
 
-EVP_MD_CTX *EVP_MD_CTX_new(void) {
+EVP_MD_CTX* EVP_MD_CTX_new(void) {
   /* calloc, not anything fancier: trousers may free() it. */
-  EVP_MD_CTX *ctx = calloc(1, sizeof *ctx);
+  EVP_MD_CTX* ctx = calloc(1, sizeof *ctx);
   if (ctx) mbedtls_sha1_init(&ctx->sha1);
   return ctx;
 }
 
-static void shim_md_ctx_reset(EVP_MD_CTX *ctx) {
+static void shim_md_ctx_reset(EVP_MD_CTX* ctx) {
   mbedtls_sha1_free(&ctx->sha1); /* zeroizes */
   mbedtls_sha1_init(&ctx->sha1);
   ctx->md = NULL;
 }
 
-void EVP_MD_CTX_free(EVP_MD_CTX *ctx) {
+void EVP_MD_CTX_free(EVP_MD_CTX* ctx) {
   if (!ctx) return;
   mbedtls_sha1_free(&ctx->sha1);
   mbedtls_platform_zeroize(ctx, sizeof *ctx);
   free(ctx);
 }
 
-const EVP_MD *EVP_MD_CTX_get0_md(const EVP_MD_CTX *ctx) {
-  return ctx ? ctx->md : NULL;
-}
+const EVP_MD* EVP_MD_CTX_get0_md(const EVP_MD_CTX* ctx) { return ctx ? ctx->md : NULL; }
 
 /* OpenSSL returns 1 on success, 0 on failure. */
-int EVP_DigestInit(EVP_MD_CTX *ctx, const EVP_MD *type) {
+int EVP_DigestInit(EVP_MD_CTX* ctx, const EVP_MD* type) {
   if (!ctx) return 0;
   shim_md_ctx_reset(ctx);
   if (type != &shim_sha1) return 0;
@@ -114,7 +110,7 @@ int EVP_DigestInit(EVP_MD_CTX *ctx, const EVP_MD *type) {
   return 1;
 }
 
-int EVP_DigestUpdate(EVP_MD_CTX *ctx, const void *d, size_t cnt) {
+int EVP_DigestUpdate(EVP_MD_CTX* ctx, const void* d, size_t cnt) {
   if (!ctx || ctx->md != &shim_sha1) return 0;
   if (cnt == 0) return 1;
   if (!d) return 0;
@@ -127,7 +123,7 @@ int EVP_DigestUpdate(EVP_MD_CTX *ctx, const void *d, size_t cnt) {
 
 /* Writes the digest and resets ctx (OpenSSL's EVP_DigestFinal cleans up the
  * context; only EVP_DigestFinal_ex leaves it as it was). */
-int EVP_DigestFinal(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s) {
+int EVP_DigestFinal(EVP_MD_CTX* ctx, unsigned char* md, unsigned int* s) {
   int ok;
   if (!ctx || ctx->md != &shim_sha1 || !md) {
     if (ctx) shim_md_ctx_reset(ctx);
@@ -142,17 +138,15 @@ int EVP_DigestFinal(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s) {
 
 /* One-shot HMAC. Unlike OpenSSL, a NULL md (OpenSSL: a static buffer) is an
  * error; trousers always passes its own buffer. */
-unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
-                    const unsigned char *data, size_t data_len,
-                    unsigned char *md, unsigned int *md_len) {
+unsigned char* HMAC(const EVP_MD* evp_md, const void* key, int key_len, const unsigned char* data,
+                    size_t data_len, unsigned char* md, unsigned int* md_len) {
   static const unsigned char empty[1];
-  const mbedtls_md_info_t *info;
+  const mbedtls_md_info_t* info;
   if (!md) return NULL;
-  if (evp_md != &shim_sha1 || key_len < 0 || (!key && key_len != 0) ||
-      (!data && data_len != 0) ||
+  if (evp_md != &shim_sha1 || key_len < 0 || (!key && key_len != 0) || (!data && data_len != 0) ||
       !(info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA1)) ||
-      mbedtls_md_hmac(info, key ? key : empty, (size_t)key_len,
-                      data ? data : empty, data_len, md) != 0) {
+      mbedtls_md_hmac(info, key ? key : empty, (size_t)key_len, data ? data : empty, data_len,
+                      md) != 0) {
     /* Trspi_HMAC ignores the result: leave a MAC that matches nothing. */
     mbedtls_platform_zeroize(md, SHIM_SHA1_SIZE);
     if (md_len) *md_len = 0;
@@ -165,16 +159,16 @@ unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
 /* MGF1 of PKCS #1 v2.1 (RFC 8017, B.2.1): mask = the first len bytes of
  * H(seed || C(0)) || H(seed || C(1)) || ..., C(i) the 32-bit big-endian
  * counter. Returns 0 on success, -1 on error, as OpenSSL does. */
-int PKCS1_MGF1(unsigned char *mask, long len, const unsigned char *seed,
-               long seedlen, const EVP_MD *dgst) {
+int PKCS1_MGF1(unsigned char* mask, long len, const unsigned char* seed, long seedlen,
+               const EVP_MD* dgst) {
   mbedtls_sha1_context c;
   unsigned char cnt[4], h[SHIM_SHA1_SIZE];
   unsigned long i;
   long out = 0;
   int rc = -1;
 
-  if (dgst != &shim_sha1 || len < 0 || seedlen < 0 ||
-      (len > 0 && !mask) || (seedlen > 0 && !seed)) {
+  if (dgst != &shim_sha1 || len < 0 || seedlen < 0 || (len > 0 && !mask) ||
+      (seedlen > 0 && !seed)) {
     return -1;
   }
   /* The counter is 32 bits: at most 2^32 blocks (never near for trousers). */
@@ -187,10 +181,8 @@ int PKCS1_MGF1(unsigned char *mask, long len, const unsigned char *seed,
     cnt[2] = (unsigned char)(i >> 8);
     cnt[3] = (unsigned char)i;
     if (mbedtls_sha1_starts_ret(&c) != 0 ||
-        (seedlen > 0 &&
-         mbedtls_sha1_update_ret(&c, seed, (size_t)seedlen) != 0) ||
-        mbedtls_sha1_update_ret(&c, cnt, sizeof cnt) != 0 ||
-        mbedtls_sha1_finish_ret(&c, h) != 0) {
+        (seedlen > 0 && mbedtls_sha1_update_ret(&c, seed, (size_t)seedlen) != 0) ||
+        mbedtls_sha1_update_ret(&c, cnt, sizeof cnt) != 0 || mbedtls_sha1_finish_ret(&c, h) != 0) {
       goto done;
     }
     n = len - out < SHIM_SHA1_SIZE ? len - out : SHIM_SHA1_SIZE;

@@ -98,8 +98,8 @@ bool ResolveCrk(const Args& a, const Config& c, std::string* crk) {
   *crk = a.Value("--uuid");
   if (crk->empty()) *crk = c.default_crk_uuid;
   if (crk->empty()) {
-    LogError("No root key given: pass --uuid UUID or set default_crk_uuid in [KP] of '" +
-             c.path + "'");
+    LogError("No root key given: pass --uuid UUID or set default_crk_uuid in [KP] of '" + c.path +
+             "'");
     return false;
   }
   return true;
@@ -159,7 +159,8 @@ int CmdCreate(const Args& a) {
   bool crk = a.Has("--crk"), std_key = a.Has("--std");
   if (crk == std_key) return Usage("create: give exactly one of --crk or --std");
   std::string name = a.Value("--name");
-  if (name.size() < 2 || name.size() > 90) return Usage("create: --name NAME (2 to 90 characters) is required");
+  if (name.size() < 2 || name.size() > 90)
+    return Usage("create: --name NAME (2 to 90 characters) is required");
   Config c;
   if (!Load(a, &c)) return kExitFail;
   Secret material;
@@ -268,8 +269,7 @@ int CmdProcess(const Args& a) {
   }
   if (outcomes.empty()) LogWarning("No wrapped keys in '" + c.key_dir + "/{logon,user}'");
   if (failed) {
-    return Fail(std::to_string(failed) + " of " + std::to_string(outcomes.size()) +
-                " keys failed");
+    return Fail(std::to_string(failed) + " of " + std::to_string(outcomes.size()) + " keys failed");
   }
   return kExitOk;
 }
@@ -296,7 +296,8 @@ int CmdSealApiKey(const Args& a) {
   if (it != a.values.end()) {
     for (const auto& v : it->second) {
       unsigned long long n = 0;
-      if (!ParseUint(v, &n) || n > 23) return Usage("seal-api-key: --pcr takes a number from 0 to 23");
+      if (!ParseUint(v, &n) || n > 23)
+        return Usage("seal-api-key: --pcr takes a number from 0 to 23");
       pcrs.push_back(static_cast<unsigned>(n));
     }
   } else {
@@ -313,7 +314,8 @@ int CmdSealApiKey(const Args& a) {
   auto tpm = MakeTrousersTpm();
   std::string blob, err;
   if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) return Fail("Failed to seal the API key: " + err);
-  if (WriteFileAtomic(output, blob, 0600, &err) < 0) return Fail("Failed to save the sealed API key: " + err);
+  if (WriteFileAtomic(output, blob, 0600, &err) < 0)
+    return Fail("Failed to save the sealed API key: " + err);
   LogInfo("Sealed the API key to the TPM into '" + output + "'; set api_key = TPM in [KP] of '" +
           c.path + "'");
   return kExitOk;
@@ -325,20 +327,38 @@ int CmdSealApiKey(const Args& a) {
 
 const Verb kVerbs[] = {
     {"list", "list", {}, {}, CmdList},
-    {"create", "create --crk|--std --name NAME [--gen]   (key material on stdin without --gen)",
-     {"--name"}, {"--crk", "--std", "--gen"}, CmdCreate},
+    {"create",
+     "create --crk|--std --name NAME [--gen]   (key material on stdin without --gen)",
+     {"--name"},
+     {"--crk", "--std", "--gen"},
+     CmdCreate},
     {"get", "get --uuid UUID", {"--uuid"}, {}, CmdGet},
     {"delete", "delete --uuid UUID", {"--uuid"}, {}, CmdDelete},
-    {"wrap", "wrap [--uuid CRK] [--gen]   (plaintext on stdin without --gen)", {"--uuid"},
-     {"--gen"}, CmdWrap},
-    {"unwrap", "unwrap [--uuid CRK]   (ciphertext on stdin, plaintext on stdout)", {"--uuid"}, {},
+    {"wrap",
+     "wrap [--uuid CRK] [--gen]   (plaintext on stdin without --gen)",
+     {"--uuid"},
+     {"--gen"},
+     CmdWrap},
+    {"unwrap",
+     "unwrap [--uuid CRK]   (ciphertext on stdin, plaintext on stdout)",
+     {"--uuid"},
+     {},
      CmdUnwrap},
-    {"process", "process [--uuid CRK]   (unwrap all stored keys into the keyring)", {"--uuid"},
-     {}, CmdProcess},
-    {"wipe", "wipe [--uuid CRK]   (revoke those keys, except lingering ones)", {"--uuid"}, {},
+    {"process",
+     "process [--uuid CRK]   (unwrap all stored keys into the keyring)",
+     {"--uuid"},
+     {},
+     CmdProcess},
+    {"wipe",
+     "wipe [--uuid CRK]   (revoke those keys, except lingering ones)",
+     {"--uuid"},
+     {},
      CmdWipe},
-    {"seal-api-key", "seal-api-key [--pcr N]... [--output FILE]   (API key on stdin)",
-     {"--pcr", "--output"}, {}, CmdSealApiKey},
+    {"seal-api-key",
+     "seal-api-key [--pcr N]... [--output FILE]   (API key on stdin)",
+     {"--pcr", "--output"},
+     {},
+     CmdSealApiKey},
 };
 
 void PrintHelp() {
@@ -349,14 +369,13 @@ void PrintHelp() {
       "\n"
       "Commands:\n";
   for (const auto& v : kVerbs) h += "  " + std::string(v.synopsis) + "\n";
-  h +=
-      "\n"
-      "Options:\n"
-      "  --config FILE      configuration (default /etc/hpcs-for-luks.ini)\n"
-      "  --timeout SECONDS  give up on the KMS after this long (default 120)\n"
-      "  --debug            more messages\n"
-      "  --version          print the version\n"
-      "  -h, --help         this help\n";
+  h += "\n"
+       "Options:\n"
+       "  --config FILE      configuration (default /etc/hpcs-for-luks.ini)\n"
+       "  --timeout SECONDS  give up on the KMS after this long (default 120)\n"
+       "  --debug            more messages\n"
+       "  --version          print the version\n"
+       "  -h, --help         this help\n";
   fputs(h.c_str(), stdout);
 }
 
@@ -436,8 +455,8 @@ int CliMain(int argc, char** argv) {
       }
     }
     if (!known) {
-      return Usage(std::string(verb->name) + ": unexpected argument '" + arg + "'; usage: " +
-                   verb->synopsis);
+      return Usage(std::string(verb->name) + ": unexpected argument '" + arg +
+                   "'; usage: " + verb->synopsis);
     }
   }
   if (!verb) return Usage("no command given");

@@ -37,8 +37,8 @@ TEST(CmdlineTest, DisableAndDebugForms) {
 }
 
 TEST(CmdlineTest, WarnsAboutUnknownAndMalformed) {
-  BootOptions b = ParseBootOptions(
-      "rd.hpcs.bogus=1 rd.hpcs.timeout=soon rd.hpcs.resolve=nocolon rd.hpcs.crk=");
+  BootOptions b =
+      ParseBootOptions("rd.hpcs.bogus=1 rd.hpcs.timeout=soon rd.hpcs.resolve=nocolon rd.hpcs.crk=");
   ASSERT_EQ(b.warnings.size(), 4u);
   EXPECT_NE(b.warnings[0].find("rd.hpcs.bogus"), std::string::npos);
   EXPECT_FALSE(b.timeout_s);

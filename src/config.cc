@@ -26,8 +26,14 @@ std::string_view StripInlineComment(std::string_view v) {
 
 bool ParseBool(std::string_view v, bool* out) {
   std::string l = ToLower(v);
-  if (l == "1" || l == "yes" || l == "true" || l == "on") { *out = true; return true; }
-  if (l == "0" || l == "no" || l == "false" || l == "off" || l.empty()) { *out = false; return true; }
+  if (l == "1" || l == "yes" || l == "true" || l == "on") {
+    *out = true;
+    return true;
+  }
+  if (l == "0" || l == "no" || l == "false" || l == "off" || l.empty()) {
+    *out = false;
+    return true;
+  }
   return false;
 }
 

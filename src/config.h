@@ -43,14 +43,14 @@ struct Config {
   std::string endpoint_url;  // no trailing '/'; derived from region when empty
   std::string iam_endpoint_url = kDefaultIamEndpoint;
   std::string service_instance_id;
-  Secret api_key;           // empty when api_key_from_tpm
+  Secret api_key;  // empty when api_key_from_tpm
   bool api_key_from_tpm = false;
   std::string default_crk_uuid;
-  std::string ca_file;      // empty: the system store
+  std::string ca_file;  // empty: the system store
   std::string key_dir = kDefaultKeyDir;
-  std::string tpm_blob;     // default <key_dir>/api-key-blob.txt
+  std::string tpm_blob;  // default <key_dir>/api-key-blob.txt
   bool initramfs_plain_api_key = false;
-  std::string proxy;        // only from the kernel command line
+  std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
   // Set when the file holds a literal api_key and is readable by group/others.

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <sys/stat.h>
+#include <fstream>
 
 namespace hpcs {
 namespace {
@@ -37,9 +37,9 @@ TEST(ConfigTest, ParsesIbmFormatWithCommentsAndCase) {
 
 TEST(ConfigTest, ExplicitEndpointWinsAndLosesTrailingSlash) {
   Config c;
-  ASSERT_EQ(ParseConfig("[KP]\nregion=eu-de\nendpoint_url=https://kms.test:8443//\n", "f", &c,
-                        nullptr),
-            0);
+  ASSERT_EQ(
+      ParseConfig("[KP]\nregion=eu-de\nendpoint_url=https://kms.test:8443//\n", "f", &c, nullptr),
+      0);
   EXPECT_EQ(c.endpoint_url, "https://kms.test:8443");
 }
 
@@ -65,8 +65,8 @@ TEST(ConfigTest, TpmKeyword) {
 TEST(ConfigTest, RejectsPlainHttp) {
   Config c;
   std::string err;
-  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url=http://x\nservice_instance_id=i\napi_key=k\n", "f",
-                        &c, nullptr),
+  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url=http://x\nservice_instance_id=i\napi_key=k\n", "f", &c,
+                        nullptr),
             0);
   EXPECT_LT(CheckKmsSettings(c, &err), 0);
   EXPECT_NE(err.find("http://x"), std::string::npos);

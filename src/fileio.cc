@@ -103,18 +103,17 @@ int WriteAllFd(int fd, std::string_view data, std::string* err) {
   return 0;
 }
 
-int ReadRegularFile(const std::string& path, size_t max_size, std::string* out,
-                    struct stat* st, std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
-}
-
-int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out,
-                          struct stat* st, std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
-}
-
-int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
+int ReadRegularFile(const std::string& path, size_t max_size, std::string* out, struct stat* st,
                     std::string* err) {
+  return ReadInto(path, max_size, out, st, err);
+}
+
+int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out, struct stat* st,
+                          std::string* err) {
+  return ReadInto(path, max_size, out, st, err);
+}
+
+int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, std::string* err) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);

@@ -15,15 +15,14 @@ namespace hpcs {
 
 // Reads a regular file (symlinks are followed; FIFOs, devices and directories
 // are refused) of at most max_size bytes. *st gets its metadata if non-null.
-int ReadRegularFile(const std::string& path, size_t max_size, std::string* out,
-                    struct stat* st, std::string* err);
-int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out,
-                          struct stat* st, std::string* err);
+int ReadRegularFile(const std::string& path, size_t max_size, std::string* out, struct stat* st,
+                    std::string* err);
+int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out, struct stat* st,
+                          std::string* err);
 
 // Writes data to path atomically with the given mode: a temporary file in the
 // same directory, fsync, rename, fsync of the directory.
-int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
-                    std::string* err);
+int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, std::string* err);
 
 // Reads all of a file descriptor (stdin) up to max_size bytes.
 int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err);

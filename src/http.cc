@@ -233,8 +233,8 @@ void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline
       }
       break;
     }
-    curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::min(RemainingMs(deadline), 1000L)),
-                    nullptr);
+    curl_multi_poll(multi_.get(), nullptr, 0,
+                    static_cast<int>(std::min(RemainingMs(deadline), 1000L)), nullptr);
   }
 }
 
@@ -286,8 +286,10 @@ bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
     h = rest.substr(0, close + 1);
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest[0] != ':') return false;
-    if (!rest.empty()) rest = rest.substr(0);
-    else rest = {};
+    if (!rest.empty())
+      rest = rest.substr(0);
+    else
+      rest = {};
   } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
     h = rest.substr(0, colon);
     rest = rest.substr(colon);

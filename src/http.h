@@ -46,13 +46,13 @@ struct HttpExchange {
 };
 
 struct HttpOptions {
-  std::string ca_file;                // PEM bundle; empty: the system store
-  std::string proxy;                  // empty: none (no proxy variables either)
-  std::vector<std::string> resolve;   // curl CURLOPT_RESOLVE "HOST:PORT:ADDRESS"
+  std::string ca_file;               // PEM bundle; empty: the system store
+  std::string proxy;                 // empty: none (no proxy variables either)
+  std::vector<std::string> resolve;  // curl CURLOPT_RESOLVE "HOST:PORT:ADDRESS"
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;
   std::string user_agent = "hpcs-for-luks";
-  bool verbose = false;               // curl's trace (never headers: see http.cc)
+  bool verbose = false;  // curl's trace (never headers: see http.cc)
 };
 
 class HttpTransport {

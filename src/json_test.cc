@@ -50,12 +50,17 @@ TEST(DescribeHttpErrorTest, KmsBody) {
       R"("resources":[{"errorMsg":"Unprocessable Entity: The provided ciphertext is invalid or corrupted",)"
       R"("reasons":[{"code":"UNPROCESSABLE_CIPHERTEXT_ERR","message":"The provided ciphertext is invalid","status":422}]}]})";
   std::string m = DescribeHttpError(422, body);
-  EXPECT_NE(m.find("HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: Unprocessable Entity"), std::string::npos) << m;
+  EXPECT_NE(m.find("HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: Unprocessable Entity"),
+            std::string::npos)
+      << m;
 }
 
 TEST(DescribeHttpErrorTest, IamBodyNoReasonsAndHtml) {
-  EXPECT_EQ(DescribeHttpError(400, R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found."})"),
-            "HTTP 400 BXNIM0415E: Provided API key could not be found.");
+  EXPECT_EQ(
+      DescribeHttpError(
+          400,
+          R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found."})"),
+      "HTTP 400 BXNIM0415E: Provided API key could not be found.");
   EXPECT_EQ(DescribeHttpError(401, R"({"resources":[{"errorMsg":"Unauthorized: bad token"}]})"),
             "HTTP 401: Unauthorized: bad token");
   std::string m = DescribeHttpError(502, "<html>\n<body>Bad Gateway</body></html>");

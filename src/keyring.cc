@@ -26,8 +26,8 @@ class KernelKeyring : public Keyring {
     // Born in our process keyring, which we possess, so that we may set its
     // permissions; then linked into @u, displacing an older key of the same
     // type and description there, and dropped from the process keyring.
-    key_serial_t id = add_key(name.c_str(), desc.c_str(), data.data(), data.size(),
-                              KEY_SPEC_PROCESS_KEYRING);
+    key_serial_t id =
+        add_key(name.c_str(), desc.c_str(), data.data(), data.size(), KEY_SPEC_PROCESS_KEYRING);
     if (id < 0) {
       int e = errno;
       if (err) *err = "add_key(" + name + ", '" + desc + "') failed: " + strerror(e);

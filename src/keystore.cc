@@ -75,7 +75,9 @@ int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string
   for (char c : t) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u >= 0x7f) {
-      if (err) *err = "'" + path + "' does not hold a wrapped key (unexpected binary or multi-line content)";
+      if (err)
+        *err =
+            "'" + path + "' does not hold a wrapped key (unexpected binary or multi-line content)";
       return -EINVAL;
     }
   }

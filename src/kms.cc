@@ -28,7 +28,8 @@ int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
   }
   return 0;
 #else
-  if (err) *err = c.path + ": api_key = TPM is not supported by this build (built without trousers)";
+  if (err)
+    *err = c.path + ": api_key = TPM is not supported by this build (built without trousers)";
   return -ENOTSUP;
 #endif
 }

@@ -28,7 +28,8 @@ std::string HostOf(std::string_view url) {
 
 // "list: unexpected non-JSON response: <html>..." for a body we cannot use.
 std::string Unexpected(std::string_view op, const Json& parsed, const Secret& body) {
-  return std::string(op) + (parsed ? ": unexpected response: " : ": unexpected non-JSON response: ") +
+  return std::string(op) +
+         (parsed ? ": unexpected response: " : ": unexpected non-JSON response: ") +
          Printable(Trim(body.view()), 80);
 }
 
@@ -70,7 +71,8 @@ std::string DescribeHttpError(long status, std::string_view body) {
     const cJSON* r0 = reasons ? cJSON_GetArrayItem(reasons, 0) : nullptr;
     if (auto code = r0 ? JsonString(r0, "code") : std::nullopt) msg += " " + Printable(*code, 64);
     if (auto m = JsonString(first, "errorMsg")) msg += ": " + Printable(*m, 300);
-    if (auto m = r0 ? JsonString(r0, "message") : std::nullopt) msg += " (" + Printable(*m, 300) + ")";
+    if (auto m = r0 ? JsonString(r0, "message") : std::nullopt)
+      msg += " (" + Printable(*m, 300) + ")";
   } else if (auto m = JsonString(j.get(), "message")) {
     msg += ": " + Printable(*m, 300);
   }
@@ -117,7 +119,8 @@ int KpClient::Authenticate(std::string* err) {
   RunSlots(slots, /*with_token=*/false, {});
   auth_unreachable_ = call.unreachable;
   if (call.result < 0) {
-    if (err) *err = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": " + call.error;
+    if (err)
+      *err = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": " + call.error;
     return call.result;
   }
   Json j = JsonParse(call.response.view());
@@ -296,8 +299,8 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
   std::set<std::string> seen;
   for (int offset = 0;; offset += kListPage) {
     KpCall call;
-    call.path = "/api/v2/keys?limit=" + std::to_string(kListPage) +
-                "&offset=" + std::to_string(offset);
+    call.path =
+        "/api/v2/keys?limit=" + std::to_string(kListPage) + "&offset=" + std::to_string(offset);
     if (int r = RunOne(&call, err); r < 0) return r;
     Json j = JsonParse(call.response.view());
     const cJSON* res = j ? JsonArray(j.get(), "resources") : nullptr;
@@ -319,7 +322,9 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (n < kListPage) break;
     if (fresh == 0) {
       // A full page of keys we already have: the service ignores offset.
-      if (err) *err = "list: the service returned the same keys again for offset=" + std::to_string(offset);
+      if (err)
+        *err =
+            "list: the service returned the same keys again for offset=" + std::to_string(offset);
       return -EPROTO;
     }
   }
@@ -327,8 +332,8 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
   return 0;
 }
 
-int KpClient::Create(std::string_view name, bool root_key, const Secret* payload,
-                     std::string* id, std::string* err) {
+int KpClient::Create(std::string_view name, bool root_key, const Secret* payload, std::string* id,
+                     std::string* err) {
   Json body(cJSON_CreateObject());
   cJSON* meta = cJSON_AddObjectToObject(body.get(), "metadata");
   cJSON_AddStringToObject(meta, "collectionType", kKeyCollection);

@@ -215,7 +215,9 @@ TEST(KpClientTest, UnreachableUntilTheDeadline) {
 
 TEST(KpClientTest, IamRejectsKey) {
   ScriptedTransport t([](const HttpRequest&, HttpResponse* r) {
-    Reply(r, 400, R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{}})");
+    Reply(
+        r, 400,
+        R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{}})");
   });
   KpClient kp = MakeClient(&t);
   std::vector<KeyInfo> keys;
@@ -304,7 +306,8 @@ TEST(KpClientTest, ListStopsWhenTheServiceIgnoresOffset) {
   ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     std::string body = R"({"metadata":{"collectionTotal":200},"resources":[)";
-    for (int i = 0; i < 200; ++i) body += (i ? "," : "") + (R"({"id":"id-)" + std::to_string(i) + R"("})");
+    for (int i = 0; i < 200; ++i)
+      body += (i ? "," : "") + (R"({"id":"id-)" + std::to_string(i) + R"("})");
     Reply(r, 200, body + "]}");
   });
   KpClient kp = MakeClient(&t);

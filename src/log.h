@@ -33,7 +33,9 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 void Log(LogLevel level, std::string_view message, const LogFields& fields = {});
 
 inline void LogError(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kError, m, f); }
-inline void LogWarning(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kWarning, m, f); }
+inline void LogWarning(std::string_view m, const LogFields& f = {}) {
+  Log(LogLevel::kWarning, m, f);
+}
 inline void LogInfo(std::string_view m, const LogFields& f = {}) { Log(LogLevel::kInfo, m, f); }
 inline void LogDebug(std::string_view m, const LogFields& f = {}) {
   if (LogEnabled(LogLevel::kDebug)) Log(LogLevel::kDebug, m, f);

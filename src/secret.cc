@@ -17,7 +17,9 @@ void Wipe(void* p, size_t len) {
 
 void DisableCoreDumps() {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct rlimit none {0, 0};
+  struct rlimit none {
+    0, 0
+  };
   setrlimit(RLIMIT_CORE, &none);
 }
 
@@ -26,9 +28,7 @@ Secret::Secret(size_t size) {
   size_ = size;
 }
 
-Secret::Secret(const void* data, size_t size) {
-  Append(data, size);
-}
+Secret::Secret(const void* data, size_t size) { Append(data, size); }
 
 Secret::~Secret() { Clear(); }
 

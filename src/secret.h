@@ -32,9 +32,7 @@ class Secret {
     return {reinterpret_cast<const std::byte*>(data_), size_};
   }
   // A view for APIs that take text (HTTP bodies, headers). Never log it.
-  std::string_view view() const {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   // Appends, growing by reallocation; the old block is wiped before release.
   void Append(const void* p, size_t n);

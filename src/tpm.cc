@@ -65,14 +65,11 @@ class LineReader {
   std::string_view rest_;
 };
 
-bool IsBlank(std::string_view s) {
-  return s.find_first_not_of(" \t\r") == std::string_view::npos;
-}
+bool IsBlank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 // Reads base64 lines up to the line `end` and decodes them.
-int ReadSection(LineReader* r, std::string_view name, std::string_view end,
-                size_t max_size, std::vector<unsigned char>* out,
-                std::string* err) {
+int ReadSection(LineReader* r, std::string_view name, std::string_view end, size_t max_size,
+                std::vector<unsigned char>* out, std::string* err) {
   std::string b64;
   std::string_view line;
   for (;;) {
@@ -94,29 +91,24 @@ int ReadSection(LineReader* r, std::string_view name, std::string_view end,
     b64 += line;
   }
   if (b64.empty()) {
-    return Fail(err, -EBADMSG,
-                "the " + std::string(name) + " section is empty");
+    return Fail(err, -EBADMSG, "the " + std::string(name) + " section is empty");
   }
   size_t n = 0;
-  int rc = mbedtls_base64_decode(
-      nullptr, 0, &n, reinterpret_cast<const unsigned char*>(b64.data()),
-      b64.size());
+  int rc = mbedtls_base64_decode(nullptr, 0, &n, reinterpret_cast<const unsigned char*>(b64.data()),
+                                 b64.size());
   if (rc == MBEDTLS_ERR_BASE64_INVALID_CHARACTER) {
-    return Fail(err, -EBADMSG,
-                "the " + std::string(name) + " section is not valid base64");
+    return Fail(err, -EBADMSG, "the " + std::string(name) + " section is not valid base64");
   }
   if (n > max_size) {
-    return Fail(err, -EBADMSG,
-                "the " + std::string(name) + " section is too large (" +
-                    std::to_string(n) + " bytes)");
+    return Fail(
+        err, -EBADMSG,
+        "the " + std::string(name) + " section is too large (" + std::to_string(n) + " bytes)");
   }
   std::vector<unsigned char> bytes(n);
   rc = mbedtls_base64_decode(bytes.data(), bytes.size(), &n,
-                             reinterpret_cast<const unsigned char*>(b64.data()),
-                             b64.size());
+                             reinterpret_cast<const unsigned char*>(b64.data()), b64.size());
   if (rc != 0 || n == 0) {
-    return Fail(err, -EBADMSG,
-                "the " + std::string(name) + " section is not valid base64");
+    return Fail(err, -EBADMSG, "the " + std::string(name) + " section is not valid base64");
   }
   bytes.resize(n);
   *out = std::move(bytes);
@@ -141,8 +133,7 @@ class ByteReader {
     return true;
   }
   // A UINT32 size (at most max) and that many bytes.
-  bool Sized(size_t max, std::span<const unsigned char>* out = nullptr,
-             unsigned* size = nullptr) {
+  bool Sized(size_t max, std::span<const unsigned char>* out = nullptr, unsigned* size = nullptr) {
     unsigned n;
     if (!U32(&n) || n > max || n > d_.size() - pos_) return false;
     if (out) *out = d_.subspan(pos_, n);
@@ -176,9 +167,8 @@ bool ValidPcrInfo(std::span<const unsigned char> info) {
   {
     ByteReader r(info);
     unsigned tag, loc;
-    if (r.U16(&tag) && tag == TPM_TAG_PCR_INFO_LONG && r.U8(&loc) &&
-        r.U8(&loc) && PcrSelection(&r) && PcrSelection(&r) &&
-        r.Skip(2 * kDigest) && r.Done()) {
+    if (r.U16(&tag) && tag == TPM_TAG_PCR_INFO_LONG && r.U8(&loc) && r.U8(&loc) &&
+        PcrSelection(&r) && PcrSelection(&r) && r.Skip(2 * kDigest) && r.Done()) {
       return true;
     }
   }
@@ -202,16 +192,15 @@ const char* CheckKeyBlob(std::span<const unsigned char> blob) {
   if (!VersionOrTag(&r, TPM_TAG_KEY12)) return "bad version";
   if (!r.U16(&usage) || !r.U32(&flags) || !r.U8(&auth)) return "truncated";
   if (usage != TPM_KEY_STORAGE) return "not a storage key";
-  if (!r.U32(&alg) || !r.U16(&enc_scheme) || !r.U16(&sig_scheme) ||
-      !r.U32(&parm_size)) {
+  if (!r.U32(&alg) || !r.U16(&enc_scheme) || !r.U16(&sig_scheme) || !r.U32(&parm_size)) {
     return "truncated";
   }
   if (alg != TPM_ALG_RSA) return "not an RSA key";
   if (!r.U32(&key_bits) || !r.U32(&primes) || !r.U32(&exp_size)) {
     return "truncated";
   }
-  if (key_bits < 512 || key_bits > 4096 || key_bits % 8 != 0 || primes != 2 ||
-      exp_size > 8 || parm_size != 12 + exp_size || !r.Skip(exp_size)) {
+  if (key_bits < 512 || key_bits > 4096 || key_bits % 8 != 0 || primes != 2 || exp_size > 8 ||
+      parm_size != 12 + exp_size || !r.Skip(exp_size)) {
     return "bad RSA parameters";
   }
   if (!r.Sized(256, &pcr_info)) return "bad PCR info size";
@@ -244,8 +233,8 @@ void AppendBase64Lines(std::string* s, const std::vector<unsigned char>& data) {
   size_t n = 0;
   mbedtls_base64_encode(nullptr, 0, &n, data.data(), data.size());
   std::string b64(n, '\0');  // n includes the terminating NUL
-  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()),
-                        b64.size(), &n, data.data(), data.size());
+  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(b64.data()), b64.size(), &n, data.data(),
+                        data.size());
   b64.resize(n);
   for (size_t i = 0; i < b64.size(); i += kBase64LineLength) {
     s->append(b64, i, kBase64LineLength);
@@ -267,15 +256,12 @@ class CipherContext {
   mbedtls_cipher_context_t ctx_;
 };
 
-int SetupAes(CipherContext* c, const Secret& key, mbedtls_operation_t op,
-             std::string* err) {
+int SetupAes(CipherContext* c, const Secret& key, mbedtls_operation_t op, std::string* err) {
   if (key.size() != kAesKeySize) {
-    return Fail(
-        err, -EINVAL,
-        "the AES key is " + std::to_string(key.size()) + " bytes, expected 32");
+    return Fail(err, -EINVAL,
+                "the AES key is " + std::to_string(key.size()) + " bytes, expected 32");
   }
-  const mbedtls_cipher_info_t* info =
-      mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_256_CBC);
+  const mbedtls_cipher_info_t* info = mbedtls_cipher_info_from_type(MBEDTLS_CIPHER_AES_256_CBC);
   if (!info || mbedtls_cipher_setup(c->get(), info) != 0 ||
       mbedtls_cipher_setkey(c->get(), key.data(), 256, op) != 0 ||
       mbedtls_cipher_set_padding_mode(c->get(), MBEDTLS_PADDING_PKCS7) != 0) {
@@ -327,8 +313,7 @@ class TssMemory {
   BYTE* data() { return p_; }
   size_t size() const { return len_; }
   std::vector<unsigned char> ToVector() const {
-    return p_ ? std::vector<unsigned char>(p_, p_ + len_)
-              : std::vector<unsigned char>();
+    return p_ ? std::vector<unsigned char>(p_, p_ + len_) : std::vector<unsigned char>();
   }
 
  private:
@@ -339,9 +324,7 @@ class TssMemory {
 
 UINT32 Code(TSS_RESULT r) { return ERROR_CODE(r); }
 UINT32 Layer(TSS_RESULT r) { return ERROR_LAYER(r); }
-bool IsTpm(TSS_RESULT r, UINT32 code) {
-  return Layer(r) == TSS_LAYER_TPM && Code(r) == code;
-}
+bool IsTpm(TSS_RESULT r, UINT32 code) { return Layer(r) == TSS_LAYER_TPM && Code(r) == code; }
 
 std::string Describe(TSS_RESULT r) {
   char buf[32];
@@ -361,8 +344,7 @@ std::string Describe(TSS_RESULT r) {
 std::string TcsdEndpoint() {
   const char* host = getenv("TSS_TCSD_HOSTNAME");
   const char* port = getenv("TSS_TCSD_PORT");
-  std::string h =
-      host && *host ? std::string(host).substr(0, 255) : "localhost";
+  std::string h = host && *host ? std::string(host).substr(0, 255) : "localhost";
   std::string p = port && *port ? std::string(port).substr(0, 16) : "30003";
   return h + ":" + p;
 }
@@ -371,8 +353,7 @@ bool IsCommFailure(TSS_RESULT r) {
   if (Layer(r) == TSS_LAYER_TPM) return false;
   UINT32 c = Code(r);
   return c == Code(TSS_E_COMM_FAILURE) || c == Code(TSS_E_NO_CONNECTION) ||
-         c == Code(TSS_E_CONNECTION_FAILED) ||
-         c == Code(TSS_E_CONNECTION_BROKEN);
+         c == Code(TSS_E_CONNECTION_FAILED) || c == Code(TSS_E_CONNECTION_BROKEN);
 }
 
 // Errors that mean the same whatever the step: the TPM's state, tcsd gone.
@@ -438,11 +419,11 @@ int Connect(TssContext* ctx, TSS_HTPM* tpm, std::string* err) {
 }
 
 // Creates a usage policy holding `secret` and assigns it to `obj`.
-int AssignUsagePolicy(const TssContext& ctx, TSS_HOBJECT obj, UINT32 mode,
-                      const void* secret, size_t len, std::string* err) {
+int AssignUsagePolicy(const TssContext& ctx, TSS_HOBJECT obj, UINT32 mode, const void* secret,
+                      size_t len, std::string* err) {
   TSS_HPOLICY policy;
-  TSS_RESULT r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_POLICY,
-                                           TSS_POLICY_USAGE, &policy);
+  TSS_RESULT r =
+      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_POLICY, TSS_POLICY_USAGE, &policy);
   if (r == TSS_SUCCESS) {
     r = Tspi_Policy_SetSecret(policy, mode, static_cast<UINT32>(len),
                               static_cast<BYTE*>(const_cast<void*>(secret)));
@@ -452,17 +433,15 @@ int AssignUsagePolicy(const TssContext& ctx, TSS_HOBJECT obj, UINT32 mode,
   return 0;
 }
 
-int AssignTpmToolsSecret(const TssContext& ctx, TSS_HOBJECT obj,
-                         std::string* err) {
-  return AssignUsagePolicy(ctx, obj, TSS_SECRET_MODE_PLAIN, kUsageSecret,
-                           strlen(kUsageSecret), err);
+int AssignTpmToolsSecret(const TssContext& ctx, TSS_HOBJECT obj, std::string* err) {
+  return AssignUsagePolicy(ctx, obj, TSS_SECRET_MODE_PLAIN, kUsageSecret, strlen(kUsageSecret),
+                           err);
 }
 
 // Loads the SRK and gives it the well-known secret (tpm_takeownership -z).
 int LoadSrk(const TssContext& ctx, TSS_HKEY* srk, std::string* err) {
   const TSS_UUID srk_uuid = TSS_UUID_SRK;
-  TSS_RESULT r =
-      Tspi_Context_LoadKeyByUUID(ctx.get(), TSS_PS_TYPE_SYSTEM, srk_uuid, srk);
+  TSS_RESULT r = Tspi_Context_LoadKeyByUUID(ctx.get(), TSS_PS_TYPE_SYSTEM, srk_uuid, srk);
   if (r != TSS_SUCCESS) {
     if (Layer(r) != TSS_LAYER_TPM && Code(r) == Code(TSS_E_PS_KEY_NOTFOUND)) {
       return Fail(err, -ENOKEY,
@@ -475,8 +454,7 @@ int LoadSrk(const TssContext& ctx, TSS_HKEY* srk, std::string* err) {
     return CommonError(r, "loading the SRK", err);
   }
   static const BYTE kWellKnown[] = TSS_WELL_KNOWN_SECRET;
-  return AssignUsagePolicy(ctx, *srk, TSS_SECRET_MODE_SHA1, kWellKnown,
-                           sizeof kWellKnown, err);
+  return AssignUsagePolicy(ctx, *srk, TSS_SECRET_MODE_SHA1, kWellKnown, sizeof kWellKnown, err);
 }
 
 std::string SrkAuthMessage(TSS_RESULT r, std::string_view step) {
@@ -487,14 +465,12 @@ std::string SrkAuthMessage(TSS_RESULT r, std::string_view step) {
 
 class TrousersTpm : public Tpm {
  public:
-  int Unseal(std::string_view blob_text, Secret* out,
-             std::string* err) override;
-  int Seal(const Secret& data, std::span<const unsigned> pcrs,
-           std::string* blob_text, std::string* err) override;
+  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override;
+  int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
+           std::string* err) override;
 };
 
-int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
-                        std::string* err) {
+int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* err) {
   SealedBlob blob;
   if (int rc = ParseSealedBlob(blob_text, &blob, err)) return rc;
 
@@ -506,20 +482,18 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
 
   TSS_HKEY key;
   TSS_RESULT r = Tspi_Context_LoadKeyByBlob(
-      ctx.get(), srk, static_cast<UINT32>(blob.tss_key.size()),
-      blob.tss_key.data(), &key);
+      ctx.get(), srk, static_cast<UINT32>(blob.tss_key.size()), blob.tss_key.data(), &key);
   if (r != TSS_SUCCESS) {
     if (IsTpm(r, TPM_E_AUTHFAIL)) {
       return Fail(err, -EACCES, SrkAuthMessage(r, "loading the sealing key"));
     }
-    if (!IsCommFailure(r) &&
-        (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
-         Code(r) == TPM_E_BAD_PARAMETER || Code(r) == TPM_E_BAD_KEY_PROPERTY ||
-         Code(r) == TPM_E_INVALID_KEYUSAGE || Code(r) == TPM_E_BADTAG ||
-         Code(r) == TPM_E_BAD_VERSION || Code(r) == TPM_E_INVALID_STRUCTURE ||
-         Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
-         Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INAPPROPRIATE_ENC ||
-         Code(r) == TPM_E_BAD_SCHEME)) {
+    if (!IsCommFailure(r) && (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
+                              Code(r) == TPM_E_BAD_PARAMETER || Code(r) == TPM_E_BAD_KEY_PROPERTY ||
+                              Code(r) == TPM_E_INVALID_KEYUSAGE || Code(r) == TPM_E_BADTAG ||
+                              Code(r) == TPM_E_BAD_VERSION || Code(r) == TPM_E_INVALID_STRUCTURE ||
+                              Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
+                              Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INAPPROPRIATE_ENC ||
+                              Code(r) == TPM_E_BAD_SCHEME)) {
       return Fail(err, -EBADMSG,
                   "the TPM cannot load the sealing key of the blob's TSS KEY "
                   "section: " +
@@ -534,16 +508,13 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
   if (int rc = AssignTpmToolsSecret(ctx, key, err)) return rc;
 
   TSS_HENCDATA enc;
-  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA,
-                                TSS_ENCDATA_SEAL, &enc);
+  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, &enc);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
-  r = Tspi_SetAttribData(
-      enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
-      static_cast<UINT32>(blob.enc_key.size()), blob.enc_key.data());
+  r = Tspi_SetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
+                         static_cast<UINT32>(blob.enc_key.size()), blob.enc_key.data());
   if (r != TSS_SUCCESS) {
     return Fail(err, -EBADMSG,
-                "the blob's ENC KEY section is not a sealed-data structure: " +
-                    Describe(r));
+                "the blob's ENC KEY section is not a sealed-data structure: " + Describe(r));
   }
   if (int rc = AssignTpmToolsSecret(ctx, enc, err)) return rc;
 
@@ -567,13 +538,12 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
                       "`hpcs-for-luks seal-api-key`; " +
                       std::string(kResealHint));
     }
-    if (!IsCommFailure(r) &&
-        (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
-         Code(r) == TPM_E_NOTSEALED_BLOB || Code(r) == TPM_E_BAD_PARAMETER ||
-         Code(r) == TPM_E_BADTAG || Code(r) == TPM_E_INVALID_STRUCTURE ||
-         Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
-         Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INVALID_PCR_INFO ||
-         Code(r) == TPM_E_BAD_VERSION)) {
+    if (!IsCommFailure(r) && (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
+                              Code(r) == TPM_E_NOTSEALED_BLOB || Code(r) == TPM_E_BAD_PARAMETER ||
+                              Code(r) == TPM_E_BADTAG || Code(r) == TPM_E_INVALID_STRUCTURE ||
+                              Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
+                              Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INVALID_PCR_INFO ||
+                              Code(r) == TPM_E_BAD_VERSION)) {
       return Fail(err, -EBADMSG,
                   "unsealing failed: " + Describe(r) +
                       ": the blob's ENC KEY section is corrupt or was not "
@@ -584,8 +554,7 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
   }
   if (aes_raw.size() != kAesKeySize) {
     return Fail(err, -EBADMSG,
-                "the blob's ENC KEY section unsealed to " +
-                    std::to_string(aes_raw.size()) +
+                "the blob's ENC KEY section unsealed to " + std::to_string(aes_raw.size()) +
                     " bytes instead of a 32-byte AES key; the blob is "
                     "corrupt; " +
                     std::string(kResealHint));
@@ -594,14 +563,14 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out,
   return DecryptSealedData(aes_key, blob.enc_data, out, err);
 }
 
-int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
-                      std::string* blob_text, std::string* err) {
+int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
+                      std::string* err) {
   bool long_info = false;
   for (unsigned pcr : pcrs) {
     if (pcr > kMaxPcrIndex) {
-      return Fail(err, -EINVAL,
-                  "PCR index " + std::to_string(pcr) +
-                      " is out of range (a TPM 1.2 has PCRs 0 to 23)");
+      return Fail(
+          err, -EINVAL,
+          "PCR index " + std::to_string(pcr) + " is out of range (a TPM 1.2 has PCRs 0 to 23)");
     }
     if (pcr > 15) long_info = true;
   }
@@ -615,9 +584,8 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
   // locality when a PCR above 15 is chosen).
   TSS_HPCRS pcr_obj = 0;
   if (!pcrs.empty()) {
-    TSS_RESULT r = Tspi_Context_CreateObject(
-        ctx.get(), TSS_OBJECT_TYPE_PCRS,
-        long_info ? TSS_PCRS_STRUCT_INFO_LONG : 0, &pcr_obj);
+    TSS_RESULT r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_PCRS,
+                                             long_info ? TSS_PCRS_STRUCT_INFO_LONG : 0, &pcr_obj);
     if (r != TSS_SUCCESS) return CommonError(r, "creating a PCR object", err);
     for (unsigned pcr : pcrs) {
       TssMemory value(ctx);
@@ -625,16 +593,14 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
       if (r != TSS_SUCCESS) {
         return CommonError(r, "reading PCR " + std::to_string(pcr), err);
       }
-      r = Tspi_PcrComposite_SetPcrValue(pcr_obj, pcr, *value.len(),
-                                        value.data());
+      r = Tspi_PcrComposite_SetPcrValue(pcr_obj, pcr, *value.len(), value.data());
       if (r != TSS_SUCCESS) {
         return CommonError(r, "selecting PCR " + std::to_string(pcr), err);
       }
     }
     if (long_info) {
       r = Tspi_PcrComposite_SetPcrLocality(
-          pcr_obj, TPM_LOC_ZERO | TPM_LOC_ONE | TPM_LOC_TWO | TPM_LOC_THREE |
-                       TPM_LOC_FOUR);
+          pcr_obj, TPM_LOC_ZERO | TPM_LOC_ONE | TPM_LOC_TWO | TPM_LOC_THREE | TPM_LOC_FOUR);
       if (r != TSS_SUCCESS) {
         return CommonError(r, "setting the PCR locality", err);
       }
@@ -656,11 +622,11 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
   if (int rc = LoadSrk(ctx, &srk, err)) return rc;
 
   TSS_HKEY key;
-  TSS_RESULT r = Tspi_Context_CreateObject(
-      ctx.get(), TSS_OBJECT_TYPE_RSAKEY,
-      TSS_KEY_TYPE_STORAGE | TSS_KEY_SIZE_2048 | TSS_KEY_VOLATILE |
-          TSS_KEY_AUTHORIZATION | TSS_KEY_NOT_MIGRATABLE,
-      &key);
+  TSS_RESULT r =
+      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_RSAKEY,
+                                TSS_KEY_TYPE_STORAGE | TSS_KEY_SIZE_2048 | TSS_KEY_VOLATILE |
+                                    TSS_KEY_AUTHORIZATION | TSS_KEY_NOT_MIGRATABLE,
+                                &key);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a key object", err);
   if (int rc = AssignTpmToolsSecret(ctx, key, err)) return rc;
   r = Tspi_Key_CreateKey(key, srk, 0);
@@ -679,26 +645,22 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
   }
 
   TSS_HENCDATA enc;
-  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA,
-                                TSS_ENCDATA_SEAL, &enc);
+  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, &enc);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
   if (int rc = AssignTpmToolsSecret(ctx, enc, err)) return rc;
-  r = Tspi_Data_Seal(enc, key, static_cast<UINT32>(aes_key.size()),
-                     aes_key.data(), pcr_obj);
+  r = Tspi_Data_Seal(enc, key, static_cast<UINT32>(aes_key.size()), aes_key.data(), pcr_obj);
   if (r != TSS_SUCCESS) return CommonError(r, "sealing", err);
 
   SealedBlob blob;
   {
     TssMemory enc_blob(ctx);
-    r = Tspi_GetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB,
-                           TSS_TSPATTRIB_ENCDATABLOB_BLOB, enc_blob.len(),
-                           enc_blob.out());
+    r = Tspi_GetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
+                           enc_blob.len(), enc_blob.out());
     if (r != TSS_SUCCESS) {
       return CommonError(r, "reading the sealed key blob", err);
     }
     TssMemory key_blob(ctx);
-    r = Tspi_GetAttribData(key, TSS_TSPATTRIB_KEY_BLOB,
-                           TSS_TSPATTRIB_KEYBLOB_BLOB, key_blob.len(),
+    r = Tspi_GetAttribData(key, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_BLOB, key_blob.len(),
                            key_blob.out());
     if (r != TSS_SUCCESS) {
       return CommonError(r, "reading the sealing key blob", err);
@@ -718,10 +680,8 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs,
 int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
   if (text.size() > kMaxSealedBlobSize) {
     return Fail(err, -EFBIG,
-                "the TPM blob is " + std::to_string(text.size()) +
-                    " bytes, more than the " +
-                    std::to_string(kMaxSealedBlobSize) +
-                    " a sealed API key can need");
+                "the TPM blob is " + std::to_string(text.size()) + " bytes, more than the " +
+                    std::to_string(kMaxSealedBlobSize) + " a sealed API key can need");
   }
   LineReader r(text);
   std::string_view line;
@@ -737,8 +697,7 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
                 "after the header)");
   }
   SealedBlob blob;
-  if (int rc = ReadSection(&r, "TSS KEY", kEncKeyMarker, kMaxTpmBlobSize,
-                           &blob.tss_key, err)) {
+  if (int rc = ReadSection(&r, "TSS KEY", kEncKeyMarker, kMaxTpmBlobSize, &blob.tss_key, err)) {
     return rc;
   }
   if (!r.Next(&line) || !line.starts_with(kKeyTypePrefix)) {
@@ -751,12 +710,10 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
                 "the ENC KEY section names a cipher other than AES-256-CBC, "
                 "the only one tpm_sealdata uses");
   }
-  if (int rc = ReadSection(&r, "ENC KEY", kEncDatMarker, kMaxTpmBlobSize,
-                           &blob.enc_key, err)) {
+  if (int rc = ReadSection(&r, "ENC KEY", kEncDatMarker, kMaxTpmBlobSize, &blob.enc_key, err)) {
     return rc;
   }
-  if (int rc = ReadSection(&r, "ENC DAT", kFooter, kMaxSealedBlobSize,
-                           &blob.enc_data, err)) {
+  if (int rc = ReadSection(&r, "ENC DAT", kFooter, kMaxSealedBlobSize, &blob.enc_data, err)) {
     return rc;
   }
   if (const char* why = CheckKeyBlob(blob.tss_key)) {
@@ -767,20 +724,18 @@ int ParseSealedBlob(std::string_view text, SealedBlob* out, std::string* err) {
   }
   if (const char* why = CheckStoredData(blob.enc_key)) {
     return Fail(err, -EBADMSG,
-                std::string("the ENC KEY section is not TPM sealed data (") +
-                    why + "): the blob is corrupt");
+                std::string("the ENC KEY section is not TPM sealed data (") + why +
+                    "): the blob is corrupt");
   }
   if (blob.enc_data.size() % kAesBlockSize != 0) {
     return Fail(err, -EBADMSG,
-                "the ENC DAT section is " +
-                    std::to_string(blob.enc_data.size()) +
+                "the ENC DAT section is " + std::to_string(blob.enc_data.size()) +
                     " bytes, not a whole number of AES blocks: it is "
                     "truncated or corrupt");
   }
   while (r.Next(&line)) {
     if (!IsBlank(line)) {
-      return Fail(err, -EBADMSG,
-                  "the TPM blob has data after its '-----END TSS-----' line");
+      return Fail(err, -EBADMSG, "the TPM blob has data after its '-----END TSS-----' line");
     }
   }
   *out = std::move(blob);
@@ -801,14 +756,14 @@ std::string FormatSealedBlob(const SealedBlob& blob) {
   return s;
 }
 
-int EncryptSealedData(const Secret& aes_key, const Secret& plain,
-                      std::vector<unsigned char>* out, std::string* err) {
+int EncryptSealedData(const Secret& aes_key, const Secret& plain, std::vector<unsigned char>* out,
+                      std::string* err) {
   CipherContext c;
   if (int rc = SetupAes(&c, aes_key, MBEDTLS_ENCRYPT, err)) return rc;
   std::vector<unsigned char> cipher(plain.size() + kAesBlockSize);
   size_t n = 0;
-  if (mbedtls_cipher_crypt(c.get(), kIv, sizeof kIv, plain.data(), plain.size(),
-                           cipher.data(), &n) != 0) {
+  if (mbedtls_cipher_crypt(c.get(), kIv, sizeof kIv, plain.data(), plain.size(), cipher.data(),
+                           &n) != 0) {
     return Fail(err, -EIO, "AES-256-CBC encryption failed");
   }
   cipher.resize(n);
@@ -816,19 +771,17 @@ int EncryptSealedData(const Secret& aes_key, const Secret& plain,
   return 0;
 }
 
-int DecryptSealedData(const Secret& aes_key,
-                      std::span<const unsigned char> cipher, Secret* out,
+int DecryptSealedData(const Secret& aes_key, std::span<const unsigned char> cipher, Secret* out,
                       std::string* err) {
   if (cipher.empty() || cipher.size() % kAesBlockSize != 0) {
-    return Fail(err, -EBADMSG,
-                "the ENC DAT section is not a whole number of AES blocks");
+    return Fail(err, -EBADMSG, "the ENC DAT section is not a whole number of AES blocks");
   }
   CipherContext c;
   if (int rc = SetupAes(&c, aes_key, MBEDTLS_DECRYPT, err)) return rc;
   Secret plain(cipher.size() + kAesBlockSize);
   size_t n = 0;
-  int rc = mbedtls_cipher_crypt(c.get(), kIv, sizeof kIv, cipher.data(),
-                                cipher.size(), plain.data(), &n);
+  int rc = mbedtls_cipher_crypt(c.get(), kIv, sizeof kIv, cipher.data(), cipher.size(),
+                                plain.data(), &n);
   if (rc != 0) {
     return Fail(err, -EBADMSG,
                 "the ENC DAT section does not decrypt with the unsealed key "
@@ -840,12 +793,9 @@ int DecryptSealedData(const Secret& aes_key,
   return 0;
 }
 
-std::unique_ptr<Tpm> MakeTrousersTpm() {
-  return std::make_unique<TrousersTpm>();
-}
+std::unique_ptr<Tpm> MakeTrousersTpm() { return std::make_unique<TrousersTpm>(); }
 
-int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out,
-                 std::string* err) {
+int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out, std::string* err) {
   Secret key;
   if (int rc = tpm.Unseal(blob_text, &key, err)) return rc;
   if (!key.empty() && key.data()[key.size() - 1] == '\n') {
@@ -853,8 +803,7 @@ int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out,
   }
   if (key.empty()) {
     return Fail(err, -ENODATA,
-                "the TPM blob unsealed to an empty API key; " +
-                    std::string(kResealHint));
+                "the TPM blob unsealed to an empty API key; " + std::string(kResealHint));
   }
   *out = std::move(key);
   return 0;

@@ -52,12 +52,11 @@ class Tpm {  // interface so tests can substitute one
   virtual ~Tpm() = default;
   // blob_text: the whole file as tpm_sealdata writes it. On success *out
   // holds the data.
-  virtual int Unseal(std::string_view blob_text, Secret* out,
-                     std::string* err) = 0;
+  virtual int Unseal(std::string_view blob_text, Secret* out, std::string* err) = 0;
   // Seals data to the current values of the given PCRs; *blob_text gets the
   // file contents in tpm_sealdata's format, so tpm_unsealdata can read it.
-  virtual int Seal(const Secret& data, std::span<const unsigned> pcrs,
-                   std::string* blob_text, std::string* err) = 0;
+  virtual int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
+                   std::string* err) = 0;
 };
 
 // Talks to tcsd (libtspi honours TSS_TCSD_HOSTNAME / TSS_TCSD_PORT). Each
@@ -66,8 +65,7 @@ std::unique_ptr<Tpm> MakeTrousersTpm();
 
 // Unseals an API key: strips ONE trailing "\n" (blobs made from `echo KEY`),
 // rejects an empty result.
-int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out,
-                 std::string* err);
+int UnsealApiKey(Tpm& tpm, std::string_view blob_text, Secret* out, std::string* err);
 
 // ---- The file format, exposed for tests and tools; no TPM involved. ----
 
@@ -92,10 +90,9 @@ std::string FormatSealedBlob(const SealedBlob& blob);
 
 // AES-256-CBC, IV "IBM SEALIBM SEAL", PKCS#7 padding. aes_key must be 32
 // bytes. On success *out holds the result.
-int EncryptSealedData(const Secret& aes_key, const Secret& plain,
-                      std::vector<unsigned char>* out, std::string* err);
-int DecryptSealedData(const Secret& aes_key,
-                      std::span<const unsigned char> cipher, Secret* out,
+int EncryptSealedData(const Secret& aes_key, const Secret& plain, std::vector<unsigned char>* out,
+                      std::string* err);
+int DecryptSealedData(const Secret& aes_key, std::span<const unsigned char> cipher, Secret* out,
                       std::string* err);
 
 }  // namespace hpcs

@@ -124,27 +124,22 @@ TEST(SealedBlobTest, RejectsMalformedTpmStructures) {
        "TSS KEY section is not a TPM storage key blob (bad public key)"},
       {"key cut by one", [](SealedBlob* b) { b->tss_key.pop_back(); },
        "TSS KEY section is not a TPM storage key blob"},
-      {"key with a byte more", [](SealedBlob* b) { b->tss_key.push_back(0); },
-       "(trailing bytes)"},
-      {"key not storage", [](SealedBlob* b) { b->tss_key[5] = 0x10; },
-       "(not a storage key)"},
+      {"key with a byte more", [](SealedBlob* b) { b->tss_key.push_back(0); }, "(trailing bytes)"},
+      {"key not storage", [](SealedBlob* b) { b->tss_key[5] = 0x10; }, "(not a storage key)"},
       {"key huge size field", [](SealedBlob* b) { b->tss_key[35] = 0xff; },
        "TSS KEY section is not a TPM storage key blob"},
       {"sealed data truncated", [](SealedBlob* b) { b->enc_key.resize(20); },
        "ENC KEY section is not TPM sealed data"},
-      {"sealed data bad PCR info",
-       [](SealedBlob* b) { b->enc_key[9] = 0x09; },  // sizeOfSelect
+      {"sealed data bad PCR info", [](SealedBlob* b) { b->enc_key[9] = 0x09; },  // sizeOfSelect
        "ENC KEY section is not TPM sealed data (bad PCR info)"},
-      {"sealed data trailing", [](SealedBlob* b) { b->enc_key.push_back(1); },
-       "(trailing bytes)"},
+      {"sealed data trailing", [](SealedBlob* b) { b->enc_key.push_back(1); }, "(trailing bytes)"},
   };
   for (const auto& c : cases) {
     SealedBlob b = sample;
     c.mutate(&b);
     SealedBlob out;
     std::string err;
-    EXPECT_EQ(ParseSealedBlob(FormatSealedBlob(b), &out, &err), -EBADMSG)
-        << c.name;
+    EXPECT_EQ(ParseSealedBlob(FormatSealedBlob(b), &out, &err), -EBADMSG) << c.name;
     EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
   }
 }
@@ -176,16 +171,11 @@ TEST(SealedBlobTest, RejectsMalformedBlobsNamingTheSection) {
   const BadBlob cases[] = {
       {"empty", "", "BEGIN TSS"},
       {"not a blob", "api-key-in-plain-text\n", "BEGIN TSS"},
-      {"no TSS KEY marker", Replace(good, "-----TSS KEY-----\n", ""),
-       "TSS KEY"},
-      {"no ENC KEY marker", Replace(good, "-----ENC KEY-----\n", ""),
-       "TSS KEY section"},
-      {"no cipher line", Replace(good, "Symmetric Key: AES-256-CBC\n", ""),
-       "Symmetric Key"},
-      {"other cipher", Replace(good, "AES-256-CBC", "AES-128-CBC"),
-       "other than AES-256-CBC"},
-      {"no ENC DAT marker", Replace(good, "-----ENC DAT-----\n", ""),
-       "ENC KEY section"},
+      {"no TSS KEY marker", Replace(good, "-----TSS KEY-----\n", ""), "TSS KEY"},
+      {"no ENC KEY marker", Replace(good, "-----ENC KEY-----\n", ""), "TSS KEY section"},
+      {"no cipher line", Replace(good, "Symmetric Key: AES-256-CBC\n", ""), "Symmetric Key"},
+      {"other cipher", Replace(good, "AES-256-CBC", "AES-128-CBC"), "other than AES-256-CBC"},
+      {"no ENC DAT marker", Replace(good, "-----ENC DAT-----\n", ""), "ENC KEY section"},
       {"no footer", Replace(good, "-----END TSS-----\n", ""), "ENC DAT"},
       {"bad base64 in TSS KEY", Replace(good, "AQEAAAARAAAA", "AQEAAAAR!AAA"),
        "TSS KEY section is not valid base64"},
@@ -197,11 +187,9 @@ TEST(SealedBlobTest, RejectsMalformedBlobsNamingTheSection) {
       {"empty ENC DAT", Replace(good, "k9D/zR9PPJwIfifImkJGYQ==\n", ""),
        "ENC DAT section is empty"},
       {"ENC DAT not whole blocks",
-       Replace(good, "k9D/zR9PPJwIfifImkJGYQ==", "k9D/zR9PPJwIfifImkJG"),
-       "AES blocks"},
+       Replace(good, "k9D/zR9PPJwIfifImkJGYQ==", "k9D/zR9PPJwIfifImkJG"), "AES blocks"},
       {"garbage after footer", good + "more\n", "after"},
-      {"sections swapped",
-       Replace(good, "-----ENC KEY-----\n", "-----ENC DAT-----\n"),
+      {"sections swapped", Replace(good, "-----ENC KEY-----\n", "-----ENC DAT-----\n"),
        "unexpected marker"},
       {"NUL in base64", Replace(good, "k9D/", std::string("k9\0/", 4)),
        "ENC DAT section is not valid base64"},
@@ -218,16 +206,14 @@ TEST(SealedBlobTest, RejectsMalformedBlobsNamingTheSection) {
 
 TEST(SealedBlobTest, RejectsOversizedInput) {
   std::string huge(kTpmSealdataBlob);
-  huge.insert(huge.find("-----END TSS-----"),
-              std::string(kMaxSealedBlobSize, 'A') + "\n");
+  huge.insert(huge.find("-----END TSS-----"), std::string(kMaxSealedBlobSize, 'A') + "\n");
   SealedBlob b;
   std::string err;
   EXPECT_EQ(ParseSealedBlob(huge, &b, &err), -EFBIG);
   EXPECT_NE(err.find("65536"), std::string::npos) << err;
   // A key section beyond any real key blob, inside the overall cap.
-  std::string big_key =
-      Replace(std::string(kTpmSealdataBlob), "-----TSS KEY-----\n",
-              "-----TSS KEY-----\n" + std::string(8000, 'A') + "\n");
+  std::string big_key = Replace(std::string(kTpmSealdataBlob), "-----TSS KEY-----\n",
+                                "-----TSS KEY-----\n" + std::string(8000, 'A') + "\n");
   EXPECT_EQ(ParseSealedBlob(big_key, &b, &err), -EBADMSG);
   EXPECT_NE(err.find("TSS KEY section is too large"), std::string::npos) << err;
 }
@@ -277,14 +263,11 @@ TEST(SealedBlobTest, RandomCorruptionNeverCrashes) {
 TEST(SealedDataTest, MatchesOpenSslAes256CbcWithTpmToolsIv) {
   // printf 'my-api-key\n' | openssl enc -aes-256-cbc -K 0001..1f
   //   -iv $(printf 'IBM SEALIBM SEAL' | xxd -p)
-  const std::vector<unsigned char> expected = {
-      0xd6, 0x52, 0xc7, 0xf6, 0xae, 0x4c, 0x3c, 0x9c,
-      0xc6, 0xca, 0x04, 0x40, 0x48, 0x07, 0x38, 0xfb};
+  const std::vector<unsigned char> expected = {0xd6, 0x52, 0xc7, 0xf6, 0xae, 0x4c, 0x3c, 0x9c,
+                                               0xc6, 0xca, 0x04, 0x40, 0x48, 0x07, 0x38, 0xfb};
   std::vector<unsigned char> cipher;
   std::string err;
-  ASSERT_EQ(EncryptSealedData(KeyBytes(0), Secret::FromString("my-api-key\n"),
-                              &cipher, &err),
-            0)
+  ASSERT_EQ(EncryptSealedData(KeyBytes(0), Secret::FromString("my-api-key\n"), &cipher, &err), 0)
       << err;
   EXPECT_EQ(cipher, expected);
   Secret plain;
@@ -295,8 +278,7 @@ TEST(SealedDataTest, MatchesOpenSslAes256CbcWithTpmToolsIv) {
 TEST(SealedDataTest, RoundTripsAndPadsEveryLength) {
   for (size_t n = 0; n <= 70; ++n) {
     Secret data(n);
-    for (size_t i = 0; i < n; ++i)
-      data.data()[i] = static_cast<unsigned char>(i * 7);
+    for (size_t i = 0; i < n; ++i) data.data()[i] = static_cast<unsigned char>(i * 7);
     std::vector<unsigned char> cipher;
     ASSERT_EQ(EncryptSealedData(KeyBytes(3), data, &cipher, nullptr), 0);
     EXPECT_EQ(cipher.size(), (n / 16 + 1) * 16) << n;  // PKCS#7 always pads
@@ -309,8 +291,7 @@ TEST(SealedDataTest, RoundTripsAndPadsEveryLength) {
 TEST(SealedDataTest, RejectsBadPaddingBadLengthsAndBadKeys) {
   std::vector<unsigned char> cipher;
   ASSERT_EQ(
-      EncryptSealedData(KeyBytes(0), Secret::FromString("0123456789abcdefghij"),
-                        &cipher, nullptr),
+      EncryptSealedData(KeyBytes(0), Secret::FromString("0123456789abcdefghij"), &cipher, nullptr),
       0);
   ASSERT_EQ(cipher.size(), 32u);
   // Flipping bit 7 of the first block's last byte turns the pad byte 12
@@ -322,9 +303,7 @@ TEST(SealedDataTest, RejectsBadPaddingBadLengthsAndBadKeys) {
   EXPECT_EQ(DecryptSealedData(KeyBytes(0), bad, &out, &err), -EBADMSG);
   EXPECT_NE(err.find("ENC DAT"), std::string::npos) << err;
   EXPECT_EQ(Str(out), "untouched");
-  EXPECT_EQ(
-      DecryptSealedData(KeyBytes(0), std::span(cipher).first(31), &out, &err),
-      -EBADMSG);
+  EXPECT_EQ(DecryptSealedData(KeyBytes(0), std::span(cipher).first(31), &out, &err), -EBADMSG);
   EXPECT_EQ(DecryptSealedData(KeyBytes(0), {}, &out, &err), -EBADMSG);
   EXPECT_EQ(DecryptSealedData(Secret(16), cipher, &out, &err), -EINVAL);
   EXPECT_EQ(Str(out), "untouched");
@@ -338,8 +317,7 @@ class FakeTpm : public Tpm {
   std::string data;
   std::string error;
   std::string seen_blob;
-  int Unseal(std::string_view blob_text, Secret* out,
-             std::string* err) override {
+  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override {
     seen_blob = blob_text;
     if (rc) {
       if (err) *err = error;
@@ -348,16 +326,14 @@ class FakeTpm : public Tpm {
     *out = Secret::FromString(data);
     return 0;
   }
-  int Seal(const Secret&, std::span<const unsigned>, std::string*,
-           std::string*) override {
+  int Seal(const Secret&, std::span<const unsigned>, std::string*, std::string*) override {
     return -ENOSYS;
   }
 };
 
 TEST(UnsealApiKeyTest, StripsExactlyOneTrailingNewline) {
   const std::pair<std::string, std::string> cases[] = {
-      {"key\n", "key"}, {"key", "key"},     {"key\n\n", "key\n"},
-      {"k\r\n", "k\r"}, {"\nkey", "\nkey"},
+      {"key\n", "key"}, {"key", "key"}, {"key\n\n", "key\n"}, {"k\r\n", "k\r"}, {"\nkey", "\nkey"},
   };
   for (const auto& [sealed, want] : cases) {
     FakeTpm tpm;
@@ -442,15 +418,13 @@ TEST(TrousersTpmTest, TcsdDownSaysWhereAndWhatToDo) {
   std::string err;
   EXPECT_EQ(tpm->Unseal(kTpmSealdataBlob, &out, &err), -ECONNREFUSED);
   const std::string where = "127.0.0.1:" + std::to_string(port);
-  EXPECT_NE(err.find("cannot reach tcsd at " + where), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("cannot reach tcsd at " + where), std::string::npos) << err;
   EXPECT_NE(err.find("must be running"), std::string::npos) << err;
   EXPECT_EQ(Str(out), "untouched");
 
   std::string blob = "untouched";
   const unsigned pcrs[] = {4, 5};
-  EXPECT_EQ(tpm->Seal(Secret::FromString("k"), pcrs, &blob, &err),
-            -ECONNREFUSED);
+  EXPECT_EQ(tpm->Seal(Secret::FromString("k"), pcrs, &blob, &err), -ECONNREFUSED);
   EXPECT_NE(err.find(where), std::string::npos) << err;
   EXPECT_EQ(blob, "untouched");
 }
@@ -509,8 +483,7 @@ void ExtendPcr(unsigned pcr) {
   BYTE digest[20] = {'h', 'p', 'c', 's', '-', 't', 'e', 's', 't'};
   UINT32 len = 0;
   BYTE* value = nullptr;
-  EXPECT_EQ(Tspi_TPM_PcrExtend(tpm, pcr, sizeof digest, digest, nullptr, &len,
-                               &value),
+  EXPECT_EQ(Tspi_TPM_PcrExtend(tpm, pcr, sizeof digest, digest, nullptr, &len, &value),
             TSS_SUCCESS);
   Tspi_Context_FreeMemory(ctx, nullptr);
   Tspi_Context_Close(ctx);
@@ -528,8 +501,7 @@ class TpmTest : public ::testing::Test {
               Tspi_Context_Connect(ctx, nullptr) == TSS_SUCCESS;
     Tspi_Context_Close(ctx);
     if (!up) {
-      GTEST_SKIP() << "needs a TPM: no tcsd reachable at TSS_TCSD_PORT="
-                   << getenv("TSS_TCSD_PORT");
+      GTEST_SKIP() << "needs a TPM: no tcsd reachable at TSS_TCSD_PORT=" << getenv("TSS_TCSD_PORT");
     }
     if (!HaveCommand("tpm_sealdata") || !HaveCommand("tpm_unsealdata")) {
       GTEST_SKIP() << "needs tpm-tools (tpm_sealdata, tpm_unsealdata)";
@@ -545,16 +517,16 @@ class TpmTest : public ::testing::Test {
   // Seals `data` with tpm_sealdata to PCRs 4 and 5; returns the file text.
   std::string TpmSealdata(std::string_view data) {
     WriteFile(dir_ + "/in", data);
-    EXPECT_EQ(RunShell("tpm_sealdata -z -p 4 -p 5 -i '" + dir_ + "/in' -o '" +
-                       dir_ + "/blob' >/dev/null"),
+    EXPECT_EQ(RunShell("tpm_sealdata -z -p 4 -p 5 -i '" + dir_ + "/in' -o '" + dir_ +
+                       "/blob' >/dev/null"),
               0);
     return ReadFile(dir_ + "/blob");
   }
   // Unseals a blob text with tpm_unsealdata; nullopt if it fails.
   std::optional<std::string> TpmUnsealdata(std::string_view blob) {
     WriteFile(dir_ + "/blob", blob);
-    if (RunShell("tpm_unsealdata -z -i '" + dir_ + "/blob' -o '" + dir_ +
-                 "/out' 2>/dev/null") != 0) {
+    if (RunShell("tpm_unsealdata -z -i '" + dir_ + "/blob' -o '" + dir_ + "/out' 2>/dev/null") !=
+        0) {
       return std::nullopt;
     }
     return ReadFile(dir_ + "/out");
@@ -565,8 +537,7 @@ class TpmTest : public ::testing::Test {
 
 // An IBM Cloud API key is 44 characters: with echo's newline 45 bytes, 48
 // bytes encrypted.
-constexpr std::string_view kApiKey =
-    "0123456789abcdefghijABCDEFGHIJ-_0123456789xy";
+constexpr std::string_view kApiKey = "0123456789abcdefghijABCDEFGHIJ-_0123456789xy";
 
 TEST_F(TpmTest, UnsealsTpmSealdataBlobToTheKeyWithoutNewline) {
   std::string blob = TpmSealdata(std::string(kApiKey) + "\n");
@@ -598,8 +569,8 @@ TEST_F(TpmTest, UnsealsTpmSealdataBlobsOfManyLengths) {
 TEST_F(TpmTest, OurSealUnsealsWithTpmUnsealdataAndWithUs) {
   auto tpm = MakeTrousersTpm();
   const unsigned pcrs[] = {4, 5};
-  for (std::string data : {std::string(kApiKey), std::string(kApiKey) + "\n",
-                           std::string("short"), std::string(100, 'z')}) {
+  for (std::string data : {std::string(kApiKey), std::string(kApiKey) + "\n", std::string("short"),
+                           std::string(100, 'z')}) {
     std::string blob, err;
     ASSERT_EQ(tpm->Seal(Secret::FromString(data), pcrs, &blob, &err), 0) << err;
     EXPECT_EQ(blob.find(data), std::string::npos);  // not in clear
@@ -630,8 +601,7 @@ TEST_F(TpmTest, ExtendedPcrGivesThePcrMessage) {
   auto tpm = MakeTrousersTpm();
   const unsigned pcrs[] = {4, 5};
   std::string ours, err;
-  ASSERT_EQ(tpm->Seal(Secret::FromString(kApiKey), pcrs, &ours, &err), 0)
-      << err;
+  ASSERT_EQ(tpm->Seal(Secret::FromString(kApiKey), pcrs, &ours, &err), 0) << err;
 
   ExtendPcr(5);
 
@@ -688,8 +658,7 @@ TEST_F(TpmTest, CorruptSectionsAreNamed) {
   for (const auto& c : cases) {
     Secret out = Secret::FromString("untouched");
     std::string err;
-    EXPECT_EQ(tpm->Unseal(FormatSealedBlob(c.blob), &out, &err), -EBADMSG)
-        << c.name << ": " << err;
+    EXPECT_EQ(tpm->Unseal(FormatSealedBlob(c.blob), &out, &err), -EBADMSG) << c.name << ": " << err;
     EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
     EXPECT_EQ(Str(out), "untouched");
   }

@@ -17,16 +17,16 @@ namespace hpcs {
 struct KeyOutcome {
   StoredKey key;
   bool already_loaded = false;  // skipped: it was in @u before we started
-  int result = 0;      // 0: in the keyring
-  std::string error;   // why not, naming the file
-  bool unreachable = false;  // the KMS never answered for this key
+  int result = 0;               // 0: in the keyring
+  std::string error;            // why not, naming the file
+  bool unreachable = false;     // the KMS never answered for this key
 };
 
 struct UnlockRequest {
   std::string key_dir;
-  std::string crk;                 // root key that wrapped them
-  std::vector<std::string> only;   // descriptions to load; empty: all
-  bool skip_loaded = false;        // leave keys already in @u alone (real root after initramfs)
+  std::string crk;                // root key that wrapped them
+  std::vector<std::string> only;  // descriptions to load; empty: all
+  bool skip_loaded = false;       // leave keys already in @u alone (real root after initramfs)
 };
 
 // Returns 0 when the key directory could be read (outcomes say how each key

@@ -89,22 +89,35 @@ int UnlockMain(int argc, char** argv) {
   bool skip_loaded = false;
   size_t max_parallel = 0;
 
-  static const struct option kOptions[] = {
-      {"config", required_argument, nullptr, 'c'}, {"deadline", required_argument, nullptr, 'd'},
-      {"keys", required_argument, nullptr, 'k'},   {"cmdline", required_argument, nullptr, 'l'},
-      {"debug", no_argument, nullptr, 'D'},        {"version", no_argument, nullptr, 'V'},
-      {"skip-loaded", no_argument, nullptr, 'S'},
-      {"max-parallel", required_argument, nullptr, 'P'},
-      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+  static const struct option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                           {"deadline", required_argument, nullptr, 'd'},
+                                           {"keys", required_argument, nullptr, 'k'},
+                                           {"cmdline", required_argument, nullptr, 'l'},
+                                           {"debug", no_argument, nullptr, 'D'},
+                                           {"version", no_argument, nullptr, 'V'},
+                                           {"skip-loaded", no_argument, nullptr, 'S'},
+                                           {"max-parallel", required_argument, nullptr, 'P'},
+                                           {"help", no_argument, nullptr, 'h'},
+                                           {nullptr, 0, nullptr, 0}};
   opterr = 0;
   int opt;
   while ((opt = getopt_long(argc, argv, "h", kOptions, nullptr)) != -1) {
     switch (opt) {
-      case 'c': config_path = optarg; break;
-      case 'l': cmdline_path = optarg; break;
-      case 'k': keys = Split(optarg, ','); break;
-      case 'D': debug = true; break;
-      case 'S': skip_loaded = true; break;
+      case 'c':
+        config_path = optarg;
+        break;
+      case 'l':
+        cmdline_path = optarg;
+        break;
+      case 'k':
+        keys = Split(optarg, ',');
+        break;
+      case 'D':
+        debug = true;
+        break;
+      case 'S':
+        skip_loaded = true;
+        break;
       case 'P': {
         unsigned long long n = 0;
         if (!ParseUint(optarg, &n) || n > 10000) {
@@ -121,8 +134,12 @@ int UnlockMain(int argc, char** argv) {
         deadline_s = static_cast<long>(n);
         break;
       }
-      case 'V': printf("hpcs-unlock %s\n", kHpcsVersion); return kUnlockOk;
-      case 'h': PrintHelp(); return kUnlockOk;
+      case 'V':
+        printf("hpcs-unlock %s\n", kHpcsVersion);
+        return kUnlockOk;
+      case 'h':
+        PrintHelp();
+        return kUnlockOk;
       default:
         return UsageError(std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
     }
@@ -132,7 +149,8 @@ int UnlockMain(int argc, char** argv) {
   std::string cmdline, err;
   if (ReadRegularFile(cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
     // Without /proc (a container, a chroot) there are no boot options.
-    if (cmdline_path != "/proc/cmdline") return UsageError("cannot read the kernel command line: " + err);
+    if (cmdline_path != "/proc/cmdline")
+      return UsageError("cannot read the kernel command line: " + err);
     LogDebug("no kernel command line: " + err);
   }
   BootOptions boot = ParseBootOptions(cmdline);
@@ -204,17 +222,17 @@ int UnlockMain(int argc, char** argv) {
     }
     ++failed;
     if (o.unreachable) ++unreachable;
-    LogError(std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "' not loaded: " +
-                 o.error,
-             {{"HPCS_KEY", std::string(KeyTypeName(o.key.type)) + "/" + o.key.desc}});
+    LogError(
+        std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "' not loaded: " + o.error,
+        {{"HPCS_KEY", std::string(KeyTypeName(o.key.type)) + "/" + o.key.desc}});
   }
   for (const auto& k : keys) {
     bool seen = false;
     for (const auto& o : outcomes) seen = seen || o.key.desc == k;
     if (!seen) {
       ++failed;
-      LogError("key '" + k + "' was asked for but there is no such file under '" +
-               config.key_dir + "/{logon,user}'");
+      LogError("key '" + k + "' was asked for but there is no such file under '" + config.key_dir +
+               "/{logon,user}'");
     }
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();

@@ -31,8 +31,14 @@ api_key="demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 tests/emulator/kp-emulator --state-dir "$work/emu" --port-file "$work/port" \
 	--api-key "$api_key" --instance-id demo-instance >"$work/emu.log" 2>&1 &
 emu_pid=$!
-for _ in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.1; done
-[ -s "$work/port" ] || { cat "$work/emu.log"; exit 1; }
+for _ in $(seq 1 100); do
+	[ -s "$work/port" ] && break
+	sleep 0.1
+done
+[ -s "$work/port" ] || {
+	cat "$work/emu.log"
+	exit 1
+}
 port=$(cat "$work/port")
 
 conf=$work/hpcs-for-luks.ini

@@ -20,9 +20,12 @@ want=()
 for set in "${@:-build test}"; do
 	for s in $set; do
 		case "$s" in
-		build) want+=("${build_pkgs[@]}") ;;
-		test) want+=("${test_pkgs[@]}") ;;
-		*) echo "install-deps: unknown set '$s' (build, test)" >&2; exit 2 ;;
+			build) want+=("${build_pkgs[@]}") ;;
+			test) want+=("${test_pkgs[@]}") ;;
+			*)
+				echo "install-deps: unknown set '$s' (build, test)" >&2
+				exit 2
+				;;
 		esac
 	done
 done

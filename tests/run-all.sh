@@ -19,7 +19,10 @@ if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 fi
 
 step "Building (shared libraries, with tests)"
-cmake -S . -B build -DBUILD_TESTING=ON -DHPCS_WERROR=ON >build.log 2>&1 || { cat build.log; exit 1; }
+cmake -S . -B build -DBUILD_TESTING=ON -DHPCS_WERROR=ON >build.log 2>&1 || {
+	cat build.log
+	exit 1
+}
 cmake --build build -j "$jobs"
 
 step "Building the static hpcs-unlock (static deps from Debian source, cached)"

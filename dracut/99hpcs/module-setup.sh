@@ -29,8 +29,8 @@ hpcs_i_tpm_dir=/var/lib/tpm
 # _hpcs_ini_get FILE SECTION KEY: print the value, as Python's configparser
 # reads it ('=' or ':' separates, keys are case-insensitive, '#'/';' comment).
 _hpcs_ini_get() {
-    [[ -r $1 ]] || return 1
-    awk -v want_sec="$2" -v want_key="$3" '
+	[[ -r $1 ]] || return 1
+	awk -v want_sec="$2" -v want_key="$3" '
         /^[ \t]*[#;]/ { next }
         /^[ \t]*\[/ {
             sec = $0
@@ -52,81 +52,81 @@ _hpcs_ini_get() {
 }
 
 _hpcs_config() {
-    printf '%s\n' "${hpcs_config:-/etc/hpcs-for-luks.ini}"
+	printf '%s\n' "${hpcs_config:-/etc/hpcs-for-luks.ini}"
 }
 
 _hpcs_unlock_bin() {
-    if [[ $hpcs_unlock ]]; then
-        [[ -x $hpcs_unlock ]] && printf '%s\n' "$hpcs_unlock"
-        return
-    fi
-    find_binary hpcs-unlock
+	if [[ $hpcs_unlock ]]; then
+		[[ -x $hpcs_unlock ]] && printf '%s\n' "$hpcs_unlock"
+		return
+	fi
+	find_binary hpcs-unlock
 }
 
 _hpcs_key_dir() {
-    local d
-    d=$(_hpcs_ini_get "$(_hpcs_config)" HFL key_dir) || d=
-    printf '%s\n' "${d:-/var/lib/hpcs-for-luks}"
+	local d
+	d=$(_hpcs_ini_get "$(_hpcs_config)" HFL key_dir) || d=
+	printf '%s\n' "${d:-/var/lib/hpcs-for-luks}"
 }
 
 _hpcs_uses_tpm() {
-    local k
-    k=$(_hpcs_ini_get "$(_hpcs_config)" KP api_key) || return 1
-    [[ ${k^^} == TPM ]]
+	local k
+	k=$(_hpcs_ini_get "$(_hpcs_config)" KP api_key) || return 1
+	[[ ${k^^} == TPM ]]
 }
 
 _hpcs_is_yes() {
-    case "${1,,}" in
-        yes | true | on | 1) return 0 ;;
-    esac
-    return 1
+	case "${1,,}" in
+		yes | true | on | 1) return 0 ;;
+	esac
+	return 1
 }
 
 # The wrapped key files: regular files directly under logon/ and user/.
 _hpcs_key_files() {
-    local kd f
-    kd=$(_hpcs_key_dir)
-    for f in "$kd"/logon/* "$kd"/user/*; do
-        [[ -f $f ]] && printf '%s\n' "$f"
-    done
+	local kd f
+	kd=$(_hpcs_key_dir)
+	for f in "$kd"/logon/* "$kd"/user/*; do
+		[[ -f $f ]] && printf '%s\n' "$f"
+	done
 }
 
 # called by dracut
 check() {
-    local conf
-    conf=$(_hpcs_config)
-    require_binaries "$(_hpcs_unlock_bin)" || return 1
-    # Included by default only when this host is set up for it.
-    if [[ $hostonly ]] && [[ -r $conf ]] && [[ -n "$(_hpcs_key_files)" ]]; then
-        return 0
-    fi
-    return 255
+	local conf
+	conf=$(_hpcs_config)
+	require_binaries "$(_hpcs_unlock_bin)" || return 1
+	# Included by default only when this host is set up for it.
+	if [[ $hostonly ]] && [[ -r $conf ]] && [[ -n "$(_hpcs_key_files)" ]]; then
+		return 0
+	fi
+	return 255
 }
 
 # called by dracut
 depends() {
-    echo network crypt systemd
-    return 0
+	echo network crypt systemd
+	return 0
 }
 
 # called by dracut
 installkernel() {
-    if _hpcs_uses_tpm; then
-        hostonly='' instmods '=drivers/char/tpm'
-    fi
-    return 0
+	if _hpcs_uses_tpm; then
+		hostonly='' instmods '=drivers/char/tpm'
+	fi
+	return 0
 }
 
 # called by dracut
 cmdline() {
-    echo " rd.neednet=1"
+	echo " rd.neednet=1"
 }
 
 # Copy the config, pointing key_dir, ca_file and tpm_blob at the initramfs
 # layout; every other line is kept as it is.
 _hpcs_write_config() {
-    local src=$1 dst=$2 blob=$3
-    awk -v kd="$hpcs_i_key_dir" -v ca="$hpcs_i_ca" -v blob="$blob" '
+	local src=$1 dst=$2 blob=$3
+	awk -v kd="$hpcs_i_key_dir" -v ca="$hpcs_i_ca" -v blob="$blob" '
         function close_section() {
             if (sec == "KP" && !seen_ca) print "ca_file = " ca
             if (sec == "HFL") {
@@ -156,146 +156,146 @@ _hpcs_write_config() {
             close_section()
             if (!had_hfl) { print ""; print "[HFL]"; sec = "HFL"; close_section() }
         }
-    ' "$src" > "$dst"
+    ' "$src" >"$dst"
 }
 
 _hpcs_install_tpm() {
-    local conf=$1 kd=$2 blob tcsd_conf ps
-    blob=$(_hpcs_ini_get "$conf" HFL tpm_blob) || blob=
-    blob=${blob:-$kd/api-key-blob.txt}
-    if [[ ! -f $blob ]]; then
-        derror "hpcs: api_key = TPM but the sealed API key '$blob' is missing"
-        return 1
-    fi
-    tcsd_conf=${hpcs_tcsd_conf:-/etc/tcsd.conf}
-    if ! require_binaries tcsd; then
-        derror "hpcs: api_key = TPM needs tcsd (package trousers)"
-        return 1
-    fi
-    if ! grep -q '^tss:' "$dracutsysrootdir"/etc/passwd \
-        || ! grep -q '^tss:' "$dracutsysrootdir"/etc/group; then
-        derror "hpcs: api_key = TPM needs the tss user and group"
-        return 1
-    fi
+	local conf=$1 kd=$2 blob tcsd_conf ps
+	blob=$(_hpcs_ini_get "$conf" HFL tpm_blob) || blob=
+	blob=${blob:-$kd/api-key-blob.txt}
+	if [[ ! -f $blob ]]; then
+		derror "hpcs: api_key = TPM but the sealed API key '$blob' is missing"
+		return 1
+	fi
+	tcsd_conf=${hpcs_tcsd_conf:-/etc/tcsd.conf}
+	if ! require_binaries tcsd; then
+		derror "hpcs: api_key = TPM needs tcsd (package trousers)"
+		return 1
+	fi
+	if ! grep -q '^tss:' "$dracutsysrootdir"/etc/passwd ||
+		! grep -q '^tss:' "$dracutsysrootdir"/etc/group; then
+		derror "hpcs: api_key = TPM needs the tss user and group"
+		return 1
+	fi
 
-    inst_simple "$blob" "$hpcs_i_blob"
-    chmod 0600 "$initdir$hpcs_i_blob"
-    inst_multiple tcsd
+	inst_simple "$blob" "$hpcs_i_blob"
+	chmod 0600 "$initdir$hpcs_i_blob"
+	inst_multiple tcsd
 
-    # tcsd refuses a config that is not root:tss 0640.
-    mkdir -p "$initdir/etc" "$initdir$hpcs_i_tpm_dir"
-    if [[ -r $tcsd_conf ]]; then
-        ps=$(sed -n 's/^[[:space:]]*system_ps_file[[:space:]]*=[[:space:]]*//p' "$tcsd_conf" | tail -n 1)
-        grep -v '^[[:space:]]*system_ps_file[[:space:]]*=' "$tcsd_conf" > "$initdir/etc/tcsd.conf"
-    else
-        : > "$initdir/etc/tcsd.conf"
-    fi
-    ps=${ps:-/var/lib/tpm/system.data}
-    printf 'system_ps_file = %s/system.data\n' "$hpcs_i_tpm_dir" >> "$initdir/etc/tcsd.conf"
-    [[ -f $ps ]] && cp -a "$ps" "$initdir$hpcs_i_tpm_dir/system.data"
+	# tcsd refuses a config that is not root:tss 0640.
+	mkdir -p "$initdir/etc" "$initdir$hpcs_i_tpm_dir"
+	if [[ -r $tcsd_conf ]]; then
+		ps=$(sed -n 's/^[[:space:]]*system_ps_file[[:space:]]*=[[:space:]]*//p' "$tcsd_conf" | tail -n 1)
+		grep -v '^[[:space:]]*system_ps_file[[:space:]]*=' "$tcsd_conf" >"$initdir/etc/tcsd.conf"
+	else
+		: >"$initdir/etc/tcsd.conf"
+	fi
+	ps=${ps:-/var/lib/tpm/system.data}
+	printf 'system_ps_file = %s/system.data\n' "$hpcs_i_tpm_dir" >>"$initdir/etc/tcsd.conf"
+	[[ -f $ps ]] && cp -a "$ps" "$initdir$hpcs_i_tpm_dir/system.data"
 
-    # The tss user (tcsd drops to it; udev gives it /dev/tpm0).
-    local f
-    for f in passwd group; do
-        touch "$initdir/etc/$f"
-        grep -q '^tss:' "$initdir/etc/$f" \
-            || grep '^tss:' "$dracutsysrootdir/etc/$f" >> "$initdir/etc/$f"
-    done
-    chown root:tss "$initdir/etc/tcsd.conf"
-    chmod 0640 "$initdir/etc/tcsd.conf"
-    chown -R tss:tss "$initdir$hpcs_i_tpm_dir"
-    chmod 0700 "$initdir$hpcs_i_tpm_dir"
+	# The tss user (tcsd drops to it; udev gives it /dev/tpm0).
+	local f
+	for f in passwd group; do
+		touch "$initdir/etc/$f"
+		grep -q '^tss:' "$initdir/etc/$f" ||
+			grep '^tss:' "$dracutsysrootdir/etc/$f" >>"$initdir/etc/$f"
+	done
+	chown root:tss "$initdir/etc/tcsd.conf"
+	chmod 0640 "$initdir/etc/tcsd.conf"
+	chown -R tss:tss "$initdir$hpcs_i_tpm_dir"
+	chmod 0700 "$initdir$hpcs_i_tpm_dir"
 
-    # tcsd resolves "localhost" and users through NSS: without these two it
-    # crashes after its first client.
-    [[ -e $initdir/etc/hosts ]] \
-        || printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > "$initdir/etc/hosts"
-    if [[ ! -e $initdir/etc/nsswitch.conf ]]; then
-        printf 'passwd: files\ngroup: files\nhosts: files dns\n' > "$initdir/etc/nsswitch.conf"
-    elif ! grep -q '^hosts:' "$initdir/etc/nsswitch.conf"; then
-        printf 'hosts: files dns\n' >> "$initdir/etc/nsswitch.conf"
-    fi
+	# tcsd resolves "localhost" and users through NSS: without these two it
+	# crashes after its first client.
+	[[ -e $initdir/etc/hosts ]] ||
+		printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$initdir/etc/hosts"
+	if [[ ! -e $initdir/etc/nsswitch.conf ]]; then
+		printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$initdir/etc/nsswitch.conf"
+	elif ! grep -q '^hosts:' "$initdir/etc/nsswitch.conf"; then
+		printf 'hosts: files dns\n' >>"$initdir/etc/nsswitch.conf"
+	fi
 
-    if [[ -e $dracutsysrootdir$udevrulesdir/60-tpm-udev.rules ]]; then
-        inst_rules 60-tpm-udev.rules
-    else
-        mkdir -p "$initdir$udevrulesdir"
-        printf '%s\n' 'KERNEL=="tpm[0-9]*", TAG+="systemd", MODE="0660", OWNER="tss"' \
-            > "$initdir$udevrulesdir/60-hpcs-tpm.rules"
-    fi
+	if [[ -e $dracutsysrootdir$udevrulesdir/60-tpm-udev.rules ]]; then
+		inst_rules 60-tpm-udev.rules
+	else
+		mkdir -p "$initdir$udevrulesdir"
+		printf '%s\n' 'KERNEL=="tpm[0-9]*", TAG+="systemd", MODE="0660", OWNER="tss"' \
+			>"$initdir$udevrulesdir/60-hpcs-tpm.rules"
+	fi
 
-    inst_simple "$moddir/hpcs-tcsd.service" "$systemdsystemunitdir/hpcs-tcsd.service"
-    mkdir -p "$initdir$systemdsystemunitdir/hpcs-unlock.service.d"
-    printf '[Unit]\nWants=hpcs-tcsd.service\nAfter=hpcs-tcsd.service\n' \
-        > "$initdir$systemdsystemunitdir/hpcs-unlock.service.d/tpm.conf"
-    return 0
+	inst_simple "$moddir/hpcs-tcsd.service" "$systemdsystemunitdir/hpcs-tcsd.service"
+	mkdir -p "$initdir$systemdsystemunitdir/hpcs-unlock.service.d"
+	printf '[Unit]\nWants=hpcs-tcsd.service\nAfter=hpcs-tcsd.service\n' \
+		>"$initdir$systemdsystemunitdir/hpcs-unlock.service.d/tpm.conf"
+	return 0
 }
 
 # called by dracut
 install() {
-    local conf bin kd api_key plain ca f rel blob=
+	local conf bin kd api_key plain ca f rel blob=
 
-    conf=$(_hpcs_config)
-    if [[ ! -r $conf ]]; then
-        dwarn "hpcs: no config '$conf'; hpcs-unlock not installed"
-        return 0
-    fi
-    kd=$(_hpcs_key_dir)
-    if [[ -z "$(_hpcs_key_files)" ]]; then
-        dwarn "hpcs: no wrapped keys under '$kd'; hpcs-unlock not installed"
-        return 0
-    fi
+	conf=$(_hpcs_config)
+	if [[ ! -r $conf ]]; then
+		dwarn "hpcs: no config '$conf'; hpcs-unlock not installed"
+		return 0
+	fi
+	kd=$(_hpcs_key_dir)
+	if [[ -z "$(_hpcs_key_files)" ]]; then
+		dwarn "hpcs: no wrapped keys under '$kd'; hpcs-unlock not installed"
+		return 0
+	fi
 
-    api_key=$(_hpcs_ini_get "$conf" KP api_key) || api_key=
-    if [[ -z $api_key ]]; then
-        derror "hpcs: '$conf' has no [KP] api_key; hpcs-unlock not installed"
-        return 0
-    elif [[ ${api_key^^} == TPM ]]; then
-        blob=$hpcs_i_blob
-    else
-        plain=$(_hpcs_ini_get "$conf" HFL initramfs_plain_api_key) || plain=
-        if ! _hpcs_is_yes "$plain"; then
-            dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
-            dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
-            dwarn "hpcs: [HFL] initramfs_plain_api_key = yes. hpcs-unlock not installed."
-            return 0
-        fi
-    fi
+	api_key=$(_hpcs_ini_get "$conf" KP api_key) || api_key=
+	if [[ -z $api_key ]]; then
+		derror "hpcs: '$conf' has no [KP] api_key; hpcs-unlock not installed"
+		return 0
+	elif [[ ${api_key^^} == TPM ]]; then
+		blob=$hpcs_i_blob
+	else
+		plain=$(_hpcs_ini_get "$conf" HFL initramfs_plain_api_key) || plain=
+		if ! _hpcs_is_yes "$plain"; then
+			dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
+			dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
+			dwarn "hpcs: [HFL] initramfs_plain_api_key = yes. hpcs-unlock not installed."
+			return 0
+		fi
+	fi
 
-    bin=$(_hpcs_unlock_bin)
-    inst_simple "$bin" /usr/sbin/hpcs-unlock || return 1
+	bin=$(_hpcs_unlock_bin)
+	inst_simple "$bin" /usr/sbin/hpcs-unlock || return 1
 
-    mkdir -p "$initdir${hpcs_i_config%/*}" "$initdir${hpcs_i_ca%/*}"
-    (umask 077 && _hpcs_write_config "$conf" "$initdir$hpcs_i_config" "$blob")
+	mkdir -p "$initdir${hpcs_i_config%/*}" "$initdir${hpcs_i_ca%/*}"
+	(umask 077 && _hpcs_write_config "$conf" "$initdir$hpcs_i_config" "$blob")
 
-    ca=$(_hpcs_ini_get "$conf" KP ca_file) || ca=
-    if [[ -z $ca ]]; then
-        for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
-            [[ -r $dracutsysrootdir$f ]] && ca=$f && break
-        done
-    fi
-    if [[ -z $ca ]] || ! inst_simple "$ca" "$hpcs_i_ca"; then
-        derror "hpcs: no CA bundle to install (ca_file '${ca}')"
-        return 1
-    fi
+	ca=$(_hpcs_ini_get "$conf" KP ca_file) || ca=
+	if [[ -z $ca ]]; then
+		for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+			[[ -r $dracutsysrootdir$f ]] && ca=$f && break
+		done
+	fi
+	if [[ -z $ca ]] || ! inst_simple "$ca" "$hpcs_i_ca"; then
+		derror "hpcs: no CA bundle to install (ca_file '${ca}')"
+		return 1
+	fi
 
-    while read -r f; do
-        rel=${f#"$kd"/}
-        inst_simple "$f" "$hpcs_i_key_dir/$rel"
-        chmod 0600 "$initdir$hpcs_i_key_dir/$rel"
-    done < <(_hpcs_key_files)
-    chmod 0700 "$initdir$hpcs_i_key_dir"
+	while read -r f; do
+		rel=${f#"$kd"/}
+		inst_simple "$f" "$hpcs_i_key_dir/$rel"
+		chmod 0600 "$initdir$hpcs_i_key_dir/$rel"
+	done < <(_hpcs_key_files)
+	chmod 0700 "$initdir$hpcs_i_key_dir"
 
-    if [[ $blob ]]; then
-        _hpcs_install_tpm "$conf" "$kd" || return 1
-    fi
+	if [[ $blob ]]; then
+		_hpcs_install_tpm "$conf" "$kd" || return 1
+	fi
 
-    inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"
-    $SYSTEMCTL -q --root "$initdir" enable hpcs-unlock.service
+	inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"
+	$SYSTEMCTL -q --root "$initdir" enable hpcs-unlock.service
 
-    if [[ $hostonly_cmdline == "yes" ]]; then
-        mkdir -p "$initdir/etc/cmdline.d"
-        cmdline > "$initdir/etc/cmdline.d/99hpcs.conf"
-    fi
-    return 0
+	if [[ $hostonly_cmdline == "yes" ]]; then
+		mkdir -p "$initdir/etc/cmdline.d"
+		cmdline >"$initdir/etc/cmdline.d/99hpcs.conf"
+	fi
+	return 0
 }

@@ -62,7 +62,7 @@ teardown() {
 	# The service holds the very bytes we sent.
 	emu_api GET "/api/v2/keys/$id"
 	[ "$(jq -r '.resources[0].payload' <<<"$EMU_BODY" | base64 -d | od -An -tx1 -v)" = \
-	  "$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/material")" ]
+		"$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/material")" ]
 	# A standard key cannot wrap.
 	run bash -c "echo x | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' wrap --uuid $id"
 	[ "$status" -eq 1 ]
@@ -181,7 +181,10 @@ teardown() {
 	printf 'new value' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-pass"
 	hpcs process
 	[ "$(key_bytes "$HPCS_TAG-pass")" = "$(printf 'new value' | od -An -tx1 -v | tr -d ' \n')" ]
-	[ "$(keyctl rlist @u | tr ' ' '\n' | while read -r k; do keyctl rdescribe "$k"; echo; done | grep -c ";$HPCS_TAG-pass$")" -eq 1 ]
+	[ "$(keyctl rlist @u | tr ' ' '\n' | while read -r k; do
+		keyctl rdescribe "$k"
+		echo
+	done | grep -c ";$HPCS_TAG-pass$")" -eq 1 ]
 }
 
 @test "one corrupt key file among good ones: the good ones land, the bad one is named" {
@@ -328,7 +331,7 @@ teardown() {
 	emulator_stop
 	start=$(date +%s)
 	run hpcs --timeout 5 list
-	took=$(( $(date +%s) - start ))
+	took=$(($(date +%s) - start))
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
 	[ "$took" -le 8 ]

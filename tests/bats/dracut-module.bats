@@ -108,7 +108,7 @@ run_module() {
 	sed -i "s|/var/lib/hpcs-for-luks|$initdir/var/lib/hpcs-for-luks|" "$conf"
 	echo "rd.hpcs.timeout=1" >"$BATS_TEST_TMPDIR/cmdline"
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$conf" --cmdline "$BATS_TEST_TMPDIR/cmdline"
-	[ "$status" -ne 2 ]  # not a configuration error (the KMS is unreachable here)
+	[ "$status" -ne 2 ] # not a configuration error (the KMS is unreachable here)
 }
 
 @test "api_key = TPM without the sealed blob: install() fails with a clear error" {

@@ -717,7 +717,7 @@ now_ms() {
 	[[ $output == *"<html>"* ]]
 	grep -qi '^content-type: text/html' "$BATS_TEST_TMPDIR/h"
 	run jq . <<<"${lines[0]}"
-	[ "$status" -ne 0 ] # not JSON
+	[ "$status" -ne 0 ]  # not JSON
 	emu_token >/dev/null # the one-shot fault is used up
 }
 

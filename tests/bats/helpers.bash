@@ -69,8 +69,8 @@ emulator_start() {
 	local -a args=()
 	for arg in "$@"; do
 		case $arg in
-		--state-dir=*) dir=${arg#--state-dir=} ;;
-		*) [ "$prev" = --state-dir ] && dir=$arg ;;
+			--state-dir=*) dir=${arg#--state-dir=} ;;
+			*) [ "$prev" = --state-dir ] && dir=$arg ;;
 		esac
 		prev=$arg
 	done
@@ -263,7 +263,10 @@ hpcs_teardown() {
 	local id
 	for id in $(keyctl rlist @u 2>/dev/null); do
 		case "$(keyctl rdescribe "$id" 2>/dev/null)" in
-		*";$HPCS_TAG"*) keyctl revoke "$id" 2>/dev/null; keyctl unlink "$id" @u 2>/dev/null ;;
+			*";$HPCS_TAG"*)
+				keyctl revoke "$id" 2>/dev/null
+				keyctl unlink "$id" @u 2>/dev/null
+				;;
 		esac
 	done
 	emulator_stop

@@ -16,9 +16,15 @@ TPM_ENV=$BATS_TEST_DIRNAME/../tpm/tpm-env
 
 _tpm_missing() {
 	local c
-	[ "$(id -u)" = 0 ] || { echo "needs root (tcsd)"; return; }
+	[ "$(id -u)" = 0 ] || {
+		echo "needs root (tcsd)"
+		return
+	}
 	for c in swtpm swtpm_setup tcsd tpm_takeownership tpm_sealdata tpm_unsealdata cc ss; do
-		command -v "$c" >/dev/null || { echo "needs $c (swtpm, swtpm-tools, trousers, tpm-tools, gcc, iproute2)"; return; }
+		command -v "$c" >/dev/null || {
+			echo "needs $c (swtpm, swtpm-tools, trousers, tpm-tools, gcc, iproute2)"
+			return
+		}
 	done
 	[ -e /usr/include/trousers/tss.h ] || echo "needs libtspi-dev (to extend PCRs)"
 }
@@ -310,7 +316,7 @@ refute_api_key_in_output() {
 	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
 		--keys "$KEYRING_DESC" --deadline 30
-	echo "hpcs-unlock: $output"  # shown if a check below fails
+	echo "hpcs-unlock: $output" # shown if a check below fails
 	[ "$status" -eq 0 ]
 	refute_api_key_in_output
 	[[ "$output" != *"$secret"* ]]

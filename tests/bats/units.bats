@@ -12,8 +12,8 @@ setup() {
 	# Fill the templates as CMake does, pointing at the built binaries.
 	for f in "$top"/systemd/*.service.in; do
 		sed -e "s|@CMAKE_INSTALL_FULL_SBINDIR@|$HPCS_BIN_DIR|g" \
-		    -e "s|@CMAKE_INSTALL_FULL_DOCDIR@|$top|g" \
-		    "$f" >"$UNITS/$(basename "$f" .in)"
+			-e "s|@CMAKE_INSTALL_FULL_DOCDIR@|$top|g" \
+			"$f" >"$UNITS/$(basename "$f" .in)"
 	done
 }
 

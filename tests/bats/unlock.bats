@@ -84,7 +84,7 @@ free_port() {
 	emulator_stop
 	start=$(date +%s%N)
 	run unlock --deadline 5
-	took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	took_ms=$((($(date +%s%N) - start) / 1000000))
 	echo "$output"
 	[ "$status" -eq 3 ]
 	[ "$took_ms" -le 7000 ]
@@ -152,7 +152,7 @@ free_port() {
 	emu_ctl POST reset-stats >/dev/null
 	run unlock --skip-loaded
 	[ "$status" -eq 0 ]
-	[ "$(emu_stat by_op.unwrap)" -eq 2 ]  # u2 and the logon key, not u1
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ] # u2 and the logon key, not u1
 	[[ "$output" == *"(1 already in the keyring)"* ]]
 	keys_landed 2
 }

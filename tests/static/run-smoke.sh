@@ -129,8 +129,8 @@ else
 	got=$(sed -n 's/^dns-servers: //p' run.log)
 	for ns in $expected; do
 		case " $got " in
-		*" $ns "*) ;;
-		*) fail "c-ares DNS servers '$got' lack $ns from /etc/resolv.conf" ;;
+			*" $ns "*) ;;
+			*) fail "c-ares DNS servers '$got' lack $ns from /etc/resolv.conf" ;;
 		esac
 	done
 	echo "ok: c-ares uses the DNS servers of /etc/resolv.conf ($got)"

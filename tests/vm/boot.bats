@@ -43,7 +43,10 @@ setup_file() {
 	if [ -z "${HPCS_UNLOCK:-}" ]; then
 		cmake -S "$REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF >"$BATS_FILE_TMPDIR/cmake.log" 2>&1 &&
 			cmake --build "$build" --target hpcs-unlock hpcs-for-luks -j2 >>"$BATS_FILE_TMPDIR/cmake.log" 2>&1 ||
-			{ tail -n 30 "$BATS_FILE_TMPDIR/cmake.log" >&2; return 1; }
+			{
+				tail -n 30 "$BATS_FILE_TMPDIR/cmake.log" >&2
+				return 1
+			}
 		HPCS_UNLOCK=$build/hpcs-unlock
 	fi
 	export HPCS_UNLOCK HFL=${HPCS_CLI:-$build/hpcs-for-luks}
@@ -123,7 +126,10 @@ boot() {
 	local initrd=$1 until=$2 timeout=$3
 	shift 3
 	local -a opts=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
 	[ "${1:-}" = -- ] && shift
 	BOOT_START=$SECONDS
 	# shellcheck disable=SC2046  # the command line is meant to split into words
@@ -142,16 +148,27 @@ show_log() {
 }
 
 assert_log() {
-	grep -aqE -- "$1" "$LOG" || { echo "serial log lacks /$1/"; show_log; return 1; }
+	grep -aqE -- "$1" "$LOG" || {
+		echo "serial log lacks /$1/"
+		show_log
+		return 1
+	}
 }
 
 refute_log() {
-	! grep -aqE -- "$1" "$LOG" || { echo "serial log has /$1/:"; grep -aE -- "$1" "$LOG"; return 1; }
+	! grep -aqE -- "$1" "$LOG" || {
+		echo "serial log has /$1/:"
+		grep -aE -- "$1" "$LOG"
+		return 1
+	}
 }
 
 @test "(a) the LUKS2 root opens by itself through the keyring token" {
 	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
-	[ "$status" -eq 0 ] || { show_log; false; }
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks'
@@ -159,7 +176,10 @@ refute_log() {
 	refute_log 'Please enter passphrase'
 	refute_log 'hpcs-unlock\[[0-9]+\]: .*(not loaded|failed)'
 	# The emulator did the work: one token, two unwraps.
-	[ "$(emu_stat by_op.unwrap)" -ge 2 ] || { echo "emulator saw $(emu_stat by_op.unwrap) unwraps"; false; }
+	[ "$(emu_stat by_op.unwrap)" -ge 2 ] || {
+		echo "emulator saw $(emu_stat by_op.unwrap) unwraps"
+		false
+	}
 	cp "$LOG" "$BATS_FILE_TMPDIR/plain.serial.log"
 }
 
@@ -170,7 +190,10 @@ refute_log() {
 		cp "$BATS_FILE_TMPDIR/plain.serial.log" "$LOG"
 	else
 		boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
-		[ "$status" -eq 0 ] || { show_log; false; }
+		[ "$status" -eq 0 ] || {
+			show_log
+			false
+		}
 	fi
 	assert_log 'systemd\[1\]: Finished hpcs-vmtest-logon\.service'
 	assert_log 'HPCS-LOGON-DATA: HPCS-LOGON-PLAINTEXT sector0 of the logon-key volume'
@@ -185,7 +208,10 @@ refute_log() {
 		false
 	fi
 	boot "$INITRD_TPM" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --tpm "$FIX/tpm/state" --
-	[ "$status" -eq 0 ] || { show_log; false; }
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
 	assert_log 'tpm_tis .*1\.2 TPM'
 	assert_log 'systemd\[1\]: Started hpcs-tcsd\.service'
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
@@ -199,7 +225,10 @@ refute_log() {
 	local timeout=20 slack=40
 	emulator_stop
 	boot "$INITRD_PLAIN" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 -- rd.hpcs.timeout=$timeout
-	[ "$status" -eq 0 ] || { show_log; false; }
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
 	assert_log 'Please enter passphrase for disk'
 	assert_log 'systemd\[1\]: Failed to start hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\.service: Main process exited, code=exited, status=3/'
@@ -207,17 +236,29 @@ refute_log() {
 	# The unlocker gave up within its deadline (+ slack for TCG).
 	local t
 	t=$("$VM/parse-log.sh" "$LOG" | sed -n 's/.*unlock_run=\([0-9.]*\).*/\1/p')
-	[ -n "$t" ] || { show_log; false; }
+	[ -n "$t" ] || {
+		show_log
+		false
+	}
 	awk -v t="$t" -v max=$((timeout + slack)) 'BEGIN { exit !(t <= max) }' ||
-		{ echo "hpcs-unlock ran ${t} s, more than $timeout + $slack"; false; }
+		{
+			echo "hpcs-unlock ran ${t} s, more than $timeout + $slack"
+			false
+		}
 }
 
 @test "(e) rd.hpcs=0 skips the unit: no KMS request, the prompt comes" {
 	boot "$INITRD_PLAIN" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 -- rd.hpcs=0
-	[ "$status" -eq 0 ] || { show_log; false; }
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
 	assert_log 'Please enter passphrase for disk'
 	assert_log 'hpcs-unlock\.service.*(skipped|unmet condition).*rd\.hpcs=0'
 	refute_log 'systemd\[1\]: Starting hpcs-unlock\.service'
 	refute_log 'HPCS-ROOT-OK'
-	[ "$(emu_stat requests)" -eq 0 ] || { echo "emulator saw $(emu_stat requests) requests"; false; }
+	[ "$(emu_stat requests)" -eq 0 ] || {
+		echo "emulator saw $(emu_stat requests) requests"
+		false
+	}
 }

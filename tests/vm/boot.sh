@@ -15,71 +15,113 @@ set -eu
 kernel='' initrd='' log='' until='' timeout=240 accel='' tpm=''
 disks=()
 while [[ $# -gt 0 ]]; do
-    case $1 in
-        --kernel) kernel=$2; shift 2 ;;
-        --initrd) initrd=$2; shift 2 ;;
-        --disk) disks+=("$2"); shift 2 ;;
-        --tpm) tpm=$2; shift 2 ;;
-        --log) log=$2; shift 2 ;;
-        --until) until=$2; shift 2 ;;
-        --timeout) timeout=$2; shift 2 ;;
-        --accel) accel=$2; shift 2 ;;
-        --) shift; break ;;
-        *) echo "boot.sh: unknown option '$1'" >&2; exit 2 ;;
-    esac
+	case $1 in
+		--kernel)
+			kernel=$2
+			shift 2
+			;;
+		--initrd)
+			initrd=$2
+			shift 2
+			;;
+		--disk)
+			disks+=("$2")
+			shift 2
+			;;
+		--tpm)
+			tpm=$2
+			shift 2
+			;;
+		--log)
+			log=$2
+			shift 2
+			;;
+		--until)
+			until=$2
+			shift 2
+			;;
+		--timeout)
+			timeout=$2
+			shift 2
+			;;
+		--accel)
+			accel=$2
+			shift 2
+			;;
+		--)
+			shift
+			break
+			;;
+		*)
+			echo "boot.sh: unknown option '$1'" >&2
+			exit 2
+			;;
+	esac
 done
-[[ $kernel && $log ]] || { echo "boot.sh: --kernel and --log are required" >&2; exit 2; }
+[[ $kernel && $log ]] || {
+	echo "boot.sh: --kernel and --log are required" >&2
+	exit 2
+}
 [[ $accel ]] || accel=$("$VM_HERE/probe-accel.sh" "$kernel")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hpcs-vm-boot.XXXXXX")
 qpid='' tpid=''
 # shellcheck disable=SC2317  # called through the trap
 cleanup() {
-    [[ $qpid ]] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
-    [[ $tpid ]] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
-    rm -rf "$work"
+	[[ $qpid ]] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+	[[ $tpid ]] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
+	rm -rf "$work"
 }
 trap cleanup EXIT
 
 # shellcheck disable=SC2054  # the commas are qemu's, inside single arguments
 args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m 768 -smp 1
-      -display none -monitor none -no-reboot -serial "file:$log"
-      -kernel "$kernel" -nic user,model=virtio-net-pci -append "$*")
+	-display none -monitor none -no-reboot -serial "file:$log"
+	-kernel "$kernel" -nic user,model=virtio-net-pci -append "$*")
 [[ $initrd ]] && args+=(-initrd "$initrd")
 for d in "${disks[@]}"; do
-    args+=(-drive "file=$d,if=virtio,format=raw,snapshot=on")
+	args+=(-drive "file=$d,if=virtio,format=raw,snapshot=on")
 done
 if [[ $tpm ]]; then
-    # A fresh copy of the TPM each boot: PCRs reset, the state the host saw.
-    cp -a "$tpm" "$work/tpm"
-    swtpm socket --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm.sock" \
-        --log "file=$work/swtpm.log" 3>&- &
-    tpid=$!
-    for _ in $(seq 1 50); do [[ -S $work/tpm.sock ]] && break; sleep 0.1; done
-    [[ -S $work/tpm.sock ]] || { cat "$work/swtpm.log" >&2; vm_die "swtpm did not start"; }
-    # shellcheck disable=SC2054  # as above
-    args+=(-chardev "socket,id=chrtpm,path=$work/tpm.sock"
-           -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
+	# A fresh copy of the TPM each boot: PCRs reset, the state the host saw.
+	cp -a "$tpm" "$work/tpm"
+	swtpm socket --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm.sock" \
+		--log "file=$work/swtpm.log" 3>&- &
+	tpid=$!
+	for _ in $(seq 1 50); do
+		[[ -S $work/tpm.sock ]] && break
+		sleep 0.1
+	done
+	[[ -S $work/tpm.sock ]] || {
+		cat "$work/swtpm.log" >&2
+		vm_die "swtpm did not start"
+	}
+	# shellcheck disable=SC2054  # as above
+	args+=(-chardev "socket,id=chrtpm,path=$work/tpm.sock"
+		-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
 fi
 
-: > "$log"
+: >"$log"
 qemu-system-x86_64 "${args[@]}" 3>&- &
 qpid=$!
 end=$((SECONDS + timeout))
 rc=1
 while :; do
-    if [[ $until ]] && grep -aqE -- "$until" "$log"; then rc=0; break; fi
-    if ! kill -0 "$qpid" 2>/dev/null; then
-        wait "$qpid" 2>/dev/null || true
-        qpid=
-        [[ $until ]] && grep -aqE -- "$until" "$log" && rc=0
-        [[ $until ]] || rc=0
-        break
-    fi
-    if [[ $SECONDS -ge $end ]]; then
-        echo "boot.sh: no match for '$until' within ${timeout}s" >&2
-        break
-    fi
-    sleep 0.5
+	if [[ $until ]] && grep -aqE -- "$until" "$log"; then
+		rc=0
+		break
+	fi
+	if ! kill -0 "$qpid" 2>/dev/null; then
+		wait "$qpid" 2>/dev/null || true
+		qpid=
+		[[ $until ]] && grep -aqE -- "$until" "$log" && rc=0
+		[[ $until ]] || rc=0
+		break
+	fi
+	if [[ $SECONDS -ge $end ]]; then
+		echo "boot.sh: no match for '$until' within ${timeout}s" >&2
+		break
+	fi
+	sleep 0.5
 done
 exit $rc

@@ -16,7 +16,10 @@ set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
 umask 077
 
-[[ $# -eq 1 && -x $1 ]] || { echo "usage: $0 HFL_CLI" >&2; exit 2; }
+[[ $# -eq 1 && -x $1 ]] || {
+	echo "usage: $0 HFL_CLI" >&2
+	exit 2
+}
 hfl=$1
 emu_bin=$VM_REPO/tests/emulator/kp-emulator
 tpm_env=$VM_REPO/tests/tpm/tpm-env
@@ -24,21 +27,21 @@ tpm_env=$VM_REPO/tests/tpm/tpm-env
 key=$(vm_hash "$0" "$emu_bin" "$tpm_env")
 dir=$VM_CACHE/fixture/$key
 if [[ -f $dir/ready ]]; then
-    echo "$dir"
-    exit 0
+	echo "$dir"
+	exit 0
 fi
 mkdir -p "$VM_CACHE/fixture"
 rm -rf "$VM_CACHE/fixture"/*
 tmp=$(mktemp -d "$VM_CACHE/fixture/.tmp.XXXXXX")
 tpmd=
 cleanup() {
-    emulator_stop
-    if [[ $tpmd ]]; then
-        "$tpm_env" stop-tcsd "$tpmd" || true
-        [[ -f $tpmd/swtpm.pid ]] && kill "$(cat "$tpmd/swtpm.pid")" 2>/dev/null
-        rm -rf "$tpmd"
-    fi
-    rm -rf "$tmp"
+	emulator_stop
+	if [[ $tpmd ]]; then
+		"$tpm_env" stop-tcsd "$tpmd" || true
+		[[ -f $tpmd/swtpm.pid ]] && kill "$(cat "$tpmd/swtpm.pid")" 2>/dev/null
+		rm -rf "$tpmd"
+	fi
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -51,15 +54,15 @@ emulator_start --state-dir "$tmp/emu"
 export EMU_TOKEN
 EMU_TOKEN=$(emu_token "$EMU_API_KEY")
 crk=$(emu_create_key hpcs-vm-root-key false)
-echo "$crk" > "$tmp/crk"
-printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\n' "$EMU_API_KEY" "$EMU_INSTANCE" > "$tmp/env"
+echo "$crk" >"$tmp/crk"
+printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\n' "$EMU_API_KEY" "$EMU_INSTANCE" >"$tmp/env"
 
-mkdir -p "$tmp/secret" "$tmp/keys/user" "$tmp/keys/logon"   # 0700: umask
-head -c 30 /dev/urandom | base64 | tr -d '\n/+=' > "$tmp/secret/passphrase"
-head -c 32 /dev/urandom > "$tmp/secret/logon.key"
+mkdir -p "$tmp/secret" "$tmp/keys/user" "$tmp/keys/logon" # 0700: umask
+head -c 30 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/secret/passphrase"
+head -c 32 /dev/urandom >"$tmp/secret/logon.key"
 
 conf=$tmp/host.ini
-cat > "$conf" <<EOC
+cat >"$conf" <<EOC
 [KP]
 region = us-south
 endpoint_url = $EMU_URL
@@ -73,29 +76,32 @@ ca_file = $EMU_CA
 key_dir = $tmp/keys
 EOC
 chmod 0600 "$conf"
-"$hfl" --config "$conf" wrap --uuid "$crk" < "$tmp/secret/passphrase" > "$tmp/keys/user/hpcs-vm:root"
-"$hfl" --config "$conf" wrap --uuid "$crk" < "$tmp/secret/logon.key" > "$tmp/keys/logon/hpcs-vm:logon"
+"$hfl" --config "$conf" wrap --uuid "$crk" <"$tmp/secret/passphrase" >"$tmp/keys/user/hpcs-vm:root"
+"$hfl" --config "$conf" wrap --uuid "$crk" <"$tmp/secret/logon.key" >"$tmp/keys/logon/hpcs-vm:logon"
 # What the initramfs will do, checked on the host first.
-"$hfl" --config "$conf" unwrap --uuid "$crk" < "$tmp/keys/user/hpcs-vm:root" \
-    | cmp - "$tmp/secret/passphrase" || vm_die "wrap/unwrap round trip failed"
+"$hfl" --config "$conf" unwrap --uuid "$crk" <"$tmp/keys/user/hpcs-vm:root" |
+	cmp - "$tmp/secret/passphrase" || vm_die "wrap/unwrap round trip failed"
 
 # The TPM: owned, the API key sealed to PCR 15.
 tpmd=$(mktemp -d /tmp/hpcs-vm-tpm.XXXXXX)
 rmdir "$tpmd"
 eval "$("$tpm_env" start "$tpmd")"
 mkdir -p "$tmp/tpm"
-printf '%s' "$EMU_API_KEY" \
-    | "$hfl" --config "$conf" seal-api-key --pcr 15 --output "$tmp/tpm/api-key-blob.txt"
+printf '%s' "$EMU_API_KEY" |
+	"$hfl" --config "$conf" seal-api-key --pcr 15 --output "$tmp/tpm/api-key-blob.txt"
 "$tpm_env" stop-tcsd "$tpmd"
 kill "$(cat "$tpmd/swtpm.pid")"
-for _ in $(seq 1 50); do kill -0 "$(cat "$tpmd/swtpm.pid")" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 50); do
+	kill -0 "$(cat "$tpmd/swtpm.pid")" 2>/dev/null || break
+	sleep 0.1
+done
 cp -a "$tpmd/swtpm" "$tmp/tpm/state"
 cp "$tpmd/tcsd/system.data" "$tmp/tpm/system.data" 2>/dev/null || true
 unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT
 
 # The configs for the initramfs, with the paths the fixture will have.
 rm -f "$conf"
-cat > "$tmp/plain.ini" <<EOC
+cat >"$tmp/plain.ini" <<EOC
 [KP]
 region = us-south
 endpoint_url = https://kms.test
@@ -109,9 +115,9 @@ ca_file = $dir/emu/ca.pem
 key_dir = $dir/keys
 initramfs_plain_api_key = yes
 EOC
-sed -e 's/^api_key = .*/api_key = TPM/' -e '/^initramfs_plain_api_key/d' "$tmp/plain.ini" > "$tmp/tpm.ini"
-echo "tpm_blob = $dir/tpm/api-key-blob.txt" >> "$tmp/tpm.ini"
-printf 'port = 30003\nsystem_ps_file = %s/tpm/system.data\n' "$dir" > "$tmp/tcsd.conf"
+sed -e 's/^api_key = .*/api_key = TPM/' -e '/^initramfs_plain_api_key/d' "$tmp/plain.ini" >"$tmp/tpm.ini"
+echo "tpm_blob = $dir/tpm/api-key-blob.txt" >>"$tmp/tpm.ini"
+printf 'port = 30003\nsystem_ps_file = %s/tpm/system.data\n' "$dir" >"$tmp/tcsd.conf"
 
 emulator_stop
 touch "$tmp/ready"

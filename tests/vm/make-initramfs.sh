@@ -8,7 +8,10 @@
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
 
-[[ $# -ge 2 ]] || { echo "usage: $0 KERNEL_DIR NAME [--without-hpcs]" >&2; exit 2; }
+[[ $# -ge 2 ]] || {
+	echo "usage: $0 KERNEL_DIR NAME [--without-hpcs]" >&2
+	exit 2
+}
 kdir=$1 name=$2 with_hpcs=1
 [[ ${3:-} == --without-hpcs ]] && with_hpcs=
 kver=$(cat "$kdir/kver")
@@ -20,34 +23,34 @@ drivers="virtio_pci virtio_net virtio_blk dm_crypt ext4 af_packet"
 
 # The cache key: everything the image is made from.
 inputs=("$0" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers"
-        "$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_HERE/dracut")")
+"$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_HERE/dracut")")
 if [[ $with_hpcs ]]; then
-    conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
-    inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_tcsd_conf:-}")
-    # The files the config points at.
-    for k in key_dir ca_file tpm_blob; do
-        v=$(sed -n "s/^[[:space:]]*${k}[[:space:]]*[=:][[:space:]]*//p" "$conf" | tail -n 1)
-        if [[ -d $v ]]; then inputs+=("$(vm_hash_dir "$v")"); elif [[ $v ]]; then inputs+=("$v"); fi
-    done
-    if [[ ${hpcs_tcsd_conf:-} ]]; then
-        ps=$(sed -n 's/^[[:space:]]*system_ps_file[[:space:]]*=[[:space:]]*//p' "$hpcs_tcsd_conf" | tail -n 1)
-        [[ $ps ]] && inputs+=("$ps")
-    fi
+	conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
+	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_tcsd_conf:-}")
+	# The files the config points at.
+	for k in key_dir ca_file tpm_blob; do
+		v=$(sed -n "s/^[[:space:]]*${k}[[:space:]]*[=:][[:space:]]*//p" "$conf" | tail -n 1)
+		if [[ -d $v ]]; then inputs+=("$(vm_hash_dir "$v")"); elif [[ $v ]]; then inputs+=("$v"); fi
+	done
+	if [[ ${hpcs_tcsd_conf:-} ]]; then
+		ps=$(sed -n 's/^[[:space:]]*system_ps_file[[:space:]]*=[[:space:]]*//p' "$hpcs_tcsd_conf" | tail -n 1)
+		[[ $ps ]] && inputs+=("$ps")
+	fi
 fi
 key=$(vm_hash "${inputs[@]}")
 out=$VM_CACHE/initramfs/$name-$key.img
 if [[ -f $out ]]; then
-    echo "$out"
-    exit 0
+	echo "$out"
+	exit 0
 fi
 mkdir -p "$VM_CACHE/initramfs"
-rm -f "$VM_CACHE/initramfs/$name"-*.img   # older builds of this name
+rm -f "$VM_CACHE/initramfs/$name"-*.img # older builds of this name
 
 # A private dracut tree: the system's, plus our modules.
 base=$(mktemp -d "$VM_CACHE/initramfs/.dracut.XXXXXX")
 trap 'rm -rf "$base" "$out.tmp"' EXIT
 for f in /usr/lib/dracut/*; do
-    [[ ${f##*/} == modules.d ]] || ln -s "$f" "$base/${f##*/}"
+	[[ ${f##*/} == modules.d ]] || ln -s "$f" "$base/${f##*/}"
 done
 mkdir "$base/modules.d"
 ln -s /usr/lib/dracut/modules.d/* "$base/modules.d/"
@@ -59,11 +62,11 @@ vm_log "dracut: building $name initramfs for $kver"
 start=$SECONDS
 # shellcheck disable=SC2086  # word splitting of the module/driver lists is meant
 dracutbasedir=$base dracut --force --quiet --no-hostonly --no-hostonly-cmdline \
-    --conf /dev/null --confdir "$base/conf.d" \
-    --kver "$kver" --kmoddir "$kdir/lib/modules/$kver" \
-    --modules "$modules" --add-drivers "$drivers" \
-    --no-early-microcode --zstd \
-    "$out.tmp" >&2
+	--conf /dev/null --confdir "$base/conf.d" \
+	--kver "$kver" --kmoddir "$kdir/lib/modules/$kver" \
+	--modules "$modules" --add-drivers "$drivers" \
+	--no-early-microcode --zstd \
+	"$out.tmp" >&2
 mv "$out.tmp" "$out"
 vm_log "dracut: $name done in $((SECONDS - start)) s, $(stat -c %s "$out") bytes"
 echo "$out"

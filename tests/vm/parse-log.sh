@@ -7,12 +7,15 @@
 #   finished) and unlock_run (hpcs-unlock.service start -> end)
 set -eu
 
-[[ $# -eq 1 ]] || { echo "usage: $0 LOG" >&2; exit 2; }
+[[ $# -eq 1 ]] || {
+	echo "usage: $0 LOG" >&2
+	exit 2
+}
 log=$1
 
 # ts REGEX: the kernel timestamp of the first line matching REGEX.
 ts() {
-    grep -aE -- "$1" "$log" | sed -n 's/^\[ *\([0-9][0-9]*\.[0-9]*\)\].*/\1/p' | head -n 1
+	grep -aE -- "$1" "$log" | sed -n 's/^\[ *\([0-9][0-9]*\.[0-9]*\)\].*/\1/p' | head -n 1
 }
 
 online=$(ts 'systemd\[1\]: Reached target network-online\.target')
@@ -23,5 +26,5 @@ root=$(ts 'HPCS-ROOT-OK')
 
 sub() { [[ $1 && $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }' || printf -- '-'; }
 printf 'network_online=%s unlock_start=%s unlock_end=%s root_unlocked=%s root_marker=%s online_to_unlocked=%s unlock_run=%s\n' \
-    "${online:--}" "${u_start:--}" "${u_end:--}" "${unlocked:--}" "${root:--}" \
-    "$(sub "$online" "$unlocked")" "$(sub "$u_start" "$u_end")"
+	"${online:--}" "${u_start:--}" "${u_end:--}" "${unlocked:--}" "${root:--}" \
+	"$(sub "$online" "$unlocked")" "$(sub "$u_start" "$u_end")"

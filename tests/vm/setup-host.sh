@@ -4,17 +4,17 @@
 set -eu
 
 pkgs=(dracut-core dracut-network qemu-system-x86 busybox-static cryptsetup-bin
-      dmsetup e2fsprogs cpio zstd swtpm swtpm-tools trousers tpm-tools openssl
-      keyutils systemd)
+	dmsetup e2fsprogs cpio zstd swtpm swtpm-tools trousers tpm-tools openssl
+	keyutils systemd)
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=("$p")
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 if [[ $(id -u) -ne 0 ]]; then
-    echo "setup-host.sh: missing packages (${missing[*]}) and not root" >&2
-    exit 1
+	echo "setup-host.sh: missing packages (${missing[*]}) and not root" >&2
+	exit 1
 fi
 echo "setup-host.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive

@@ -7,18 +7,18 @@
 # shellcheck disable=SC2154
 
 check() {
-    return 255
+	return 255
 }
 
 depends() {
-    echo dm
-    return 0
+	echo dm
+	return 0
 }
 
 install() {
-    inst_multiple dmsetup
-    inst_simple "$moddir/hpcs-vmtest-logon.service" \
-        "$systemdsystemunitdir/hpcs-vmtest-logon.service"
-    $SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-logon.service
-    return 0
+	inst_multiple dmsetup
+	inst_simple "$moddir/hpcs-vmtest-logon.service" \
+		"$systemdsystemunitdir/hpcs-vmtest-logon.service"
+	$SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-logon.service
+	return 0
 }
