@@ -39,9 +39,8 @@ tests/tpm/tpm-env stop "$HPCS_TPM_DIR"
 unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
 [ "$rc" -eq 0 ]
 
-step "Shell scripts (shellcheck)"
-mapfile -t scripts < <(git ls-files '*.sh' '*.bash' 'tests/tpm/tpm-env' 'crypttab-helpers/hpcs-*' 'bench/*.sh')
-shellcheck -x -P SCRIPTDIR "${scripts[@]}"
+step "Static checks (clang-format, shfmt, shellcheck)"
+tests/lint.sh
 
 step "bats suites"
 export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"

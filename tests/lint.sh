@@ -1,0 +1,30 @@
+#!/bin/bash
+# Static checks of the tree, run by tests/run-all.sh (and by hand before a
+# commit): C/C++ formatting (clang-format, .clang-format), shell formatting
+# (shfmt, settings in .editorconfig) and shellcheck over every shell script.
+# Exit 1 with the offending files and a diff when something is off.
+set -eu
+cd "$(dirname "$0")/.."
+
+rc=0
+mapfile -t cxx < <(git ls-files '*.cc' '*.h' '*.c')
+if ! clang-format --dry-run --Werror "${cxx[@]}"; then
+	echo "lint: C/C++ formatting differs from .clang-format; run: clang-format -i FILES" >&2
+	rc=1
+fi
+
+mapfile -t shells < <(git ls-files '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' \
+	'tests/vm/rootfs-init' 'crypttab-helpers/hpcs-*')
+if ! shfmt -d "${shells[@]}"; then
+	echo "lint: shell formatting differs from .editorconfig; run: shfmt -w FILES" >&2
+	rc=1
+fi
+
+# shellcheck reads no .bats files; every other script is checked with the
+# sources beside it resolved.
+mapfile -t checked < <(printf '%s\n' "${shells[@]}" | grep -v '\.bats$')
+if ! shellcheck -x -P SCRIPTDIR "${checked[@]}"; then
+	echo "lint: shellcheck found problems (above)" >&2
+	rc=1
+fi
+exit "$rc"
