@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +17,7 @@
 #include "keyring.h"
 #include "kms.h"
 #include "log.h"
+#include "random.h"
 #include "strutil.h"
 #include "unlock.h"
 #include "version.h"
@@ -119,18 +119,11 @@ bool ReadStdin(const char* what, Secret* out) {
 }
 
 bool Random(size_t n, Secret* out) {
-  Secret s(n);
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = getrandom(s.data() + got, n - got, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      LogError(std::string("getrandom failed: ") + strerror(errno));
-      return false;
-    }
-    got += static_cast<size_t>(r);
+  std::string err;
+  if (RandomSecret(n, out, &err) < 0) {
+    LogError("Failed to generate key material: " + err);
+    return false;
   }
-  *out = std::move(s);
   return true;
 }
 

@@ -5,8 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <type_traits>
+
+#include "random.h"
 
 namespace hpcs {
 namespace {
@@ -118,8 +119,7 @@ int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   // A dot-file: readers of the key directory skip it while it is incomplete.
-  std::random_device rd;
-  std::string tmp = dir + "/." + base + ".tmp" + std::to_string(rd() % 1000000);
+  std::string tmp = dir + "/." + base + ".tmp" + RandomHex(4);
   Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
   if (fd.get() < 0) return Fail(err, "cannot create '" + tmp + "'", errno);
   std::string werr;

@@ -1,7 +1,5 @@
 #include "kp_client.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -10,6 +8,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "random.h"
 #include "strutil.h"
 
 namespace hpcs {
@@ -34,23 +33,6 @@ std::string Unexpected(std::string_view op, const Json& parsed, const Secret& bo
 }
 
 }  // namespace
-
-std::string NewUuid4() {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != sizeof b) {
-    for (auto& c : b) c = static_cast<unsigned char>(RandomU32());
-  }
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-    s.push_back(hex[b[i] >> 4]);
-    s.push_back(hex[b[i] & 15]);
-  }
-  return s;
-}
 
 std::string DescribeHttpError(long status, std::string_view body) {
   std::string msg = "HTTP " + std::to_string(status);

@@ -101,9 +101,6 @@ class KpClient {
 // body; non-JSON bodies are shown by their first printable bytes.
 std::string DescribeHttpError(long status, std::string_view body);
 
-// A random RFC 4122 version 4 UUID.
-std::string NewUuid4();
-
 }  // namespace hpcs
 
 #endif  // HPCS_KP_CLIENT_H_

@@ -1,7 +1,5 @@
 #include "retry.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 
 namespace hpcs {
@@ -18,12 +16,6 @@ std::chrono::milliseconds BackoffDelay(const RetryPolicy& p, int retry,
   long long delay = half + (half > 0 ? static_cast<long long>(random % (half + 1)) : 0);
   if (retry_after_s) delay = std::max<long long>(delay, *retry_after_s * 1000LL);
   return milliseconds(std::min<long long>(delay, p.cap.count()));
-}
-
-uint32_t RandomU32() {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof v, 0) != sizeof v) v = 0x9e3779b9u;
-  return v;
 }
 
 }  // namespace hpcs

@@ -27,9 +27,6 @@ bool IsRetryableStatus(long http_status);
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, int retry,
                                        std::optional<long> retry_after_s, uint32_t random);
 
-// A uniformly random 32-bit value from the kernel's CSPRNG.
-uint32_t RandomU32();
-
 }  // namespace hpcs
 
 #endif  // HPCS_RETRY_H_

@@ -45,7 +45,5 @@ TEST(RetryTest, HonoursRetryAfterUpToCap) {
   EXPECT_EQ(BackoffDelay(p, 1, 0L, 0), milliseconds(50));
 }
 
-TEST(RetryTest, RandomLooksRandom) { EXPECT_NE(RandomU32() ^ RandomU32() ^ RandomU32(), 0u); }
-
 }  // namespace
 }  // namespace hpcs
