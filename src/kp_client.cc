@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "base64.h"
 #include "json.h"
 #include "log.h"
 #include "random.h"
