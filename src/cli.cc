@@ -62,7 +62,8 @@ int Usage(const std::string& msg) {
   return kExitUsage;
 }
 
-int Fail(const std::string& msg) {
+// Logs the failure of a command; returns its exit code.
+int CommandFailed(const std::string& msg) {
   LogError(msg);
   return kExitFail;
 }
@@ -142,7 +143,7 @@ int CmdList(const Args& a) {
   if (!Load(a, &c) || !Connect(a, c, &kms)) return kExitFail;
   std::vector<KeyInfo> keys;
   std::string err;
-  if (kms.client->List(&keys, &err) < 0) return Fail("Failed to list keys: " + err);
+  if (kms.client->List(&keys, &err) < 0) return CommandFailed("Failed to list keys: " + err);
   std::string out;
   for (const auto& k : keys) out += k.id + "\t" + k.name + "\n";
   return WriteOut(out) ? kExitOk : kExitFail;
@@ -163,7 +164,7 @@ int CmdCreate(const Args& a) {
   if (!Connect(a, c, &kms)) return kExitFail;
   std::string id, err;
   if (kms.client->Create(name, crk, gen ? nullptr : &material, &id, &err) < 0) {
-    return Fail("Failed to create key '" + name + "': " + err);
+    return CommandFailed("Failed to create key '" + name + "': " + err);
   }
   LogInfo(std::string("Created ") + (crk ? "root" : "standard") + " key '" + name + "'");
   return WriteOut(id + "\n") ? kExitOk : kExitFail;
@@ -176,7 +177,8 @@ int CmdGet(const Args& a) {
   Kms kms;
   if (!Load(a, &c) || !Connect(a, c, &kms)) return kExitFail;
   std::string json, err;
-  if (kms.client->Get(id, &json, &err) < 0) return Fail("Failed to get key '" + id + "': " + err);
+  if (kms.client->Get(id, &json, &err) < 0)
+    return CommandFailed("Failed to get key '" + id + "': " + err);
   return WriteOut(json + "\n") ? kExitOk : kExitFail;
 }
 
@@ -187,7 +189,8 @@ int CmdDelete(const Args& a) {
   Kms kms;
   if (!Load(a, &c) || !Connect(a, c, &kms)) return kExitFail;
   std::string err;
-  if (kms.client->Delete(id, &err) < 0) return Fail("Failed to delete key '" + id + "': " + err);
+  if (kms.client->Delete(id, &err) < 0)
+    return CommandFailed("Failed to delete key '" + id + "': " + err);
   LogInfo("Deleted key '" + id + "'");
   return kExitOk;
 }
@@ -204,16 +207,16 @@ int CmdWrap(const Args& a) {
   if (!Connect(a, c, &kms)) return kExitFail;
   std::string ct, err;
   if (kms.client->Wrap(crk, plain, &ct, &err) < 0) {
-    return Fail("Failed to wrap with root key '" + crk + "': " + err);
+    return CommandFailed("Failed to wrap with root key '" + crk + "': " + err);
   }
   // Prove the ciphertext opens to what we sent before anyone relies on it.
   Secret check;
   if (kms.client->Unwrap(crk, ct, &check, &err) < 0) {
-    return Fail("Failed to verify the wrapped key with root key '" + crk + "': " + err);
+    return CommandFailed("Failed to verify the wrapped key with root key '" + crk + "': " + err);
   }
   if (!check.Equals(plain)) {
-    return Fail("The wrapped key does not unwrap to the input (root key '" + crk +
-                "'); nothing was printed");
+    return CommandFailed("The wrapped key does not unwrap to the input (root key '" + crk +
+                         "'); nothing was printed");
   }
   return WriteOut(ct + "\n") ? kExitOk : kExitFail;
 }
@@ -225,13 +228,13 @@ int CmdUnwrap(const Args& a) {
   Secret in;
   if (!ReadStdin("ciphertext", &in)) return kExitFail;
   std::string_view ct = Trim(in.view());
-  if (ct.empty()) return Fail("No ciphertext on standard input (only white space)");
+  if (ct.empty()) return CommandFailed("No ciphertext on standard input (only white space)");
   Kms kms;
   if (!Connect(a, c, &kms)) return kExitFail;
   Secret plain;
   std::string err;
   if (kms.client->Unwrap(crk, ct, &plain, &err) < 0) {
-    return Fail("Failed to unwrap with root key '" + crk + "': " + err);
+    return CommandFailed("Failed to unwrap with root key '" + crk + "': " + err);
   }
   return WriteOut(plain.view()) ? kExitOk : kExitFail;
 }
@@ -247,7 +250,7 @@ int CmdProcess(const Args& a) {
   std::vector<KeyOutcome> outcomes;
   std::string err;
   if (UnlockKeys(req, *kms.client, *keyring, &outcomes, &err) < 0) {
-    return Fail("Failed to process keys: " + err);
+    return CommandFailed("Failed to process keys: " + err);
   }
   int failed = 0;
   for (const auto& o : outcomes) {
@@ -262,7 +265,8 @@ int CmdProcess(const Args& a) {
   }
   if (outcomes.empty()) LogWarning("No wrapped keys in '" + c.key_dir + "/{logon,user}'");
   if (failed) {
-    return Fail(std::to_string(failed) + " of " + std::to_string(outcomes.size()) + " keys failed");
+    return CommandFailed(std::to_string(failed) + " of " + std::to_string(outcomes.size()) +
+                         " keys failed");
   }
   return kExitOk;
 }
@@ -303,18 +307,19 @@ int CmdSealApiKey(const Args& a) {
   std::string_view trimmed = Trim(key.view());
   Secret api_key = Secret::FromString(trimmed);
   key.Clear();
-  if (api_key.empty()) return Fail("The API key on standard input is empty");
+  if (api_key.empty()) return CommandFailed("The API key on standard input is empty");
   auto tpm = MakeTrousersTpm();
   std::string blob, err;
-  if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) return Fail("Failed to seal the API key: " + err);
+  if (tpm->Seal(api_key, pcrs, &blob, &err) < 0)
+    return CommandFailed("Failed to seal the API key: " + err);
   if (WriteFileAtomic(output, blob, 0600, &err) < 0)
-    return Fail("Failed to save the sealed API key: " + err);
+    return CommandFailed("Failed to save the sealed API key: " + err);
   LogInfo("Sealed the API key to the TPM into '" + output + "'; set api_key = TPM in [KP] of '" +
           c.path + "'");
   return kExitOk;
 #else
   (void)a;
-  return Fail("seal-api-key: this build has no TPM support (built without trousers)");
+  return CommandFailed("seal-api-key: this build has no TPM support (built without trousers)");
 #endif
 }
 
@@ -455,7 +460,7 @@ int CliMain(int argc, char** argv) {
   if (!verb) return Usage("no command given");
   if (a.debug) LogSetup({LogLevel::kDebug, false, "hpcs-for-luks"});
   std::string err;
-  if (HttpGlobalInit(&err) < 0) return Fail(err);
+  if (HttpGlobalInit(&err) < 0) return CommandFailed(err);
   JsonInit();
   return verb->run(a);
 }

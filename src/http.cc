@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "error.h"
 #include "strutil.h"
 
 namespace hpcs {
@@ -243,8 +244,7 @@ void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline
 int HttpGlobalInit(std::string* err) {
   CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (c != CURLE_OK) {
-    if (err) *err = std::string("libcurl initialisation failed: ") + curl_easy_strerror(c);
-    return -EIO;
+    return Fail(err, -EIO, std::string("libcurl initialisation failed: ") + curl_easy_strerror(c));
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "error.h"
 #include "fileio.h"
 #include "strutil.h"
 #ifdef HPCS_HAVE_TPM
@@ -18,19 +19,16 @@ int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
 #ifdef HPCS_HAVE_TPM
   std::string blob;
   if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
-    if (err) *err = "api_key = TPM: " + *err;
-    return r;
+    return WithContext(err, r, "api_key = TPM: ");
   }
   auto tpm = MakeTrousersTpm();
   if (int r = UnsealApiKey(*tpm, blob, out, err); r < 0) {
-    if (err) *err = "api_key = TPM: cannot unseal '" + c.tpm_blob + "': " + *err;
-    return r;
+    return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }
   return 0;
 #else
-  if (err)
-    *err = c.path + ": api_key = TPM is not supported by this build (built without trousers)";
-  return -ENOTSUP;
+  return Fail(err, -ENOTSUP,
+              c.path + ": api_key = TPM is not supported by this build (built without trousers)");
 #endif
 }
 
@@ -41,8 +39,7 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
     std::string host = pin.substr(0, colon);
     std::string addr = colon == std::string::npos ? "" : pin.substr(colon + 1);
     if (host.empty() || addr.empty()) {
-      if (err) *err = "resolve pin '" + pin + "' is not HOST:ADDRESS";
-      return -EINVAL;
+      return Fail(err, -EINVAL, "resolve pin '" + pin + "' is not HOST:ADDRESS");
     }
     // An IPv6 address goes in brackets for curl.
     if (addr.find(':') != std::string::npos && addr.front() != '[') addr = "[" + addr + "]";
@@ -64,8 +61,7 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   Secret api_key;
   if (int r = ObtainApiKey(c, &api_key, err); r < 0) return r;
   if (api_key.empty()) {
-    if (err) *err = c.path + ": the API key is empty";
-    return -EINVAL;
+    return Fail(err, -EINVAL, c.path + ": the API key is empty");
   }
   HttpOptions ho;
   ho.ca_file = c.ca_file;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base64.h"
+#include "error.h"
 #include "json.h"
 #include "log.h"
 #include "random.h"
@@ -102,18 +103,15 @@ int KpClient::Authenticate(std::string* err) {
   RunSlots(slots, /*with_token=*/false, {});
   auth_unreachable_ = call.unreachable;
   if (call.result < 0) {
-    if (err)
-      *err = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": " + call.error;
-    return call.result;
+    return Fail(err, call.result,
+                "cannot get an IAM token from " + settings_.iam_endpoint_url + ": " + call.error);
   }
   Json j = JsonParse(call.response.view());
   auto token = j ? JsonString(j.get(), "access_token") : std::nullopt;
   if (!token || token->empty()) {
-    if (err) {
-      *err = "cannot get an IAM token from " + settings_.iam_endpoint_url +
-             ": the response has no access_token";
-    }
-    return -EPROTO;
+    return Fail(err, -EPROTO,
+                "cannot get an IAM token from " + settings_.iam_endpoint_url +
+                    ": the response has no access_token");
   }
   auth_header_.Append("Authorization: Bearer ");
   auth_header_.Append(*token);
@@ -290,8 +288,7 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (!res) {
       // An empty collection may omit "resources".
       if (j && JsonObject(j.get(), "metadata")) break;
-      if (err) *err = Unexpected("list", j, call.response);
-      return -EPROTO;
+      return Fail(err, -EPROTO, Unexpected("list", j, call.response));
     }
     int n = 0, fresh = 0;
     const cJSON* item = nullptr;
@@ -305,10 +302,9 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (n < kListPage) break;
     if (fresh == 0) {
       // A full page of keys we already have: the service ignores offset.
-      if (err)
-        *err =
-            "list: the service returned the same keys again for offset=" + std::to_string(offset);
-      return -EPROTO;
+      return Fail(
+          err, -EPROTO,
+          "list: the service returned the same keys again for offset=" + std::to_string(offset));
     }
   }
   *out = std::move(keys);
@@ -344,8 +340,7 @@ int KpClient::Create(std::string_view name, bool root_key, const Secret* payload
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   auto new_id = rs ? JsonString(cJSON_GetArrayItem(rs, 0), "id") : std::nullopt;
   if (!new_id || new_id->empty()) {
-    if (err) *err = Unexpected("create", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("create", j, call.response));
   }
   *id = std::string(*new_id);
   return 0;
@@ -359,8 +354,7 @@ int KpClient::Get(std::string_view id, std::string* json, std::string* err) {
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   cJSON* key = rs ? cJSON_GetArrayItem(rs, 0) : nullptr;
   if (!key) {
-    if (err) *err = Unexpected("get", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("get", j, call.response));
   }
   // Metadata only: a standard key's material stays out of the output.
   cJSON_DeleteItemFromObjectCaseSensitive(key, "payload");
@@ -393,8 +387,7 @@ int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* c
   Json j = JsonParse(call.response.view());
   auto ct = j ? JsonString(j.get(), "ciphertext") : std::nullopt;
   if (!ct || ct->empty()) {
-    if (err) *err = Unexpected("wrap", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("wrap", j, call.response));
   }
   *ciphertext = std::string(*ct);
   return 0;
@@ -413,18 +406,15 @@ KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertex
 
 int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err) {
   if (call.result < 0) {
-    if (err) *err = call.error;
-    return call.result;
+    return Fail(err, call.result, call.error);
   }
   Json j = JsonParse(call.response.view());
   auto pt = j ? JsonString(j.get(), "plaintext") : std::nullopt;
   if (!pt) {
-    if (err) *err = Unexpected("unwrap", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("unwrap", j, call.response));
   }
   if (Base64Decode(*pt, plaintext) < 0) {
-    if (err) *err = "unwrap: the plaintext in the response is not base64";
-    return -EPROTO;
+    return Fail(err, -EPROTO, "unwrap: the plaintext in the response is not base64");
   }
   return 0;
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "error.h"
+
 namespace hpcs {
 namespace {
 
@@ -41,8 +43,7 @@ int RandomBytes(void* buf, size_t n, std::string* err) {
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       int e = errno;
-      if (err) *err = std::string("getrandom failed: ") + strerror(e);
-      return -e;
+      return FailErrno(err, e, "getrandom failed");
     }
     got += static_cast<size_t>(r);
   }
