@@ -85,7 +85,6 @@ bool Load(const Args& a, Config* c) {
 bool Connect(const Args& a, const Config& c, Kms* kms) {
   KmsOptions o;
   o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
-  o.verbose_http = false;
   std::string err;
   if (OpenKms(c, o, kms, &err) < 0) {
     LogError(err);

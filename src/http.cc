@@ -152,7 +152,6 @@ void CurlTransport::Setup(Transfer& t, Deadline deadline) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_VERBOSE, options_.verbose ? 1L : 0L);
   // Body: POSTFIELDS points into our Secret; curl does not copy it.
   if (rq.method == "POST") {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -286,10 +285,6 @@ bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
     h = rest.substr(0, close + 1);
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest[0] != ':') return false;
-    if (!rest.empty())
-      rest = rest.substr(0);
-    else
-      rest = {};
   } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
     h = rest.substr(0, colon);
     rest = rest.substr(colon);

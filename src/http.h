@@ -52,7 +52,6 @@ struct HttpOptions {
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;
   std::string user_agent = "hpcs-for-luks";
-  bool verbose = false;  // curl's trace (never headers: see http.cc)
 };
 
 class HttpTransport {

@@ -66,7 +66,6 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   HttpOptions ho;
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
-  ho.verbose = options.verbose_http;
   if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
   Kms k;
   k.http = MakeCurlTransport(ho);

@@ -15,7 +15,6 @@ namespace hpcs {
 struct KmsOptions {
   Deadline deadline;
   RetryPolicy retry;
-  bool verbose_http = false;
 };
 
 struct Kms {
