@@ -264,7 +264,7 @@ std::optional<long> ParseRetryAfter(std::string_view line) {
   }
   unsigned long long secs = 0;
   if (!ParseUint(Trim(line.substr(kName.size())), &secs)) return std::nullopt;
-  return static_cast<long>(std::min<unsigned long long>(secs, 86400));
+  return static_cast<long>(std::min<unsigned long long>(secs, kMaxSeconds));
 }
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options) {

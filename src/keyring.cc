@@ -80,6 +80,10 @@ class KernelKeyring : public Keyring {
 
 std::string_view KeyTypeName(KeyType t) { return t == KeyType::kLogon ? "logon" : "user"; }
 
+std::string KeyLabel(KeyType t, std::string_view desc) {
+  return std::string(KeyTypeName(t)) + "/" + std::string(desc);
+}
+
 std::optional<KeyType> KeyTypeFromName(std::string_view name) {
   if (name == "logon") return KeyType::kLogon;
   if (name == "user") return KeyType::kUser;

@@ -71,6 +71,28 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   return 0;
 }
 
+UnlockSummary SummarizeUnlock(const UnlockRequest& req, const std::vector<KeyOutcome>& outcomes) {
+  UnlockSummary s;
+  for (const auto& o : outcomes) {
+    if (o.already_loaded) {
+      ++s.already_loaded;
+    } else if (o.result == 0) {
+      ++s.loaded;
+    } else {
+      ++s.failed;
+      s.unreachable += o.unreachable;
+    }
+  }
+  for (const auto& desc : req.only) {
+    if (std::none_of(outcomes.begin(), outcomes.end(),
+                     [&](const KeyOutcome& o) { return o.key.desc == desc; })) {
+      s.missing.push_back(desc);
+      ++s.failed;
+    }
+  }
+  return s;
+}
+
 int WipeKeys(const std::string& key_dir, Keyring& keyring, int* revoked, int* kept,
              std::vector<std::string>* errors) {
   std::vector<StoredKey> stored;
