@@ -1,12 +1,18 @@
 // Test doubles for the interfaces of the core library, shared by every unit
 // test (ninja's src/test.h): a fake clock, a scripted HTTP transport that runs
-// on it, and an in-memory kernel keyring. A fake TPM joins them with the TPM
-// interface split.
+// on it, an in-memory kernel keyring, and a scratch directory. A fake TPM
+// joins them with the TPM interface split.
 #ifndef HPCS_TEST_DOUBLES_H_
 #define HPCS_TEST_DOUBLES_H_
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
@@ -130,6 +136,37 @@ class FakeKeyring : public Keyring {
 
  private:
   long last_serial_ = 0;
+};
+
+// A fresh directory under $TMPDIR (or /tmp), removed with all it holds.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = std::filesystem::temp_directory_path() / "hpcs-test-XXXXXX";
+    if (!mkdtemp(tmpl.data())) abort();
+    path_ = tmpl;
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Writes `rel` (parent directories made) with the given mode; its path.
+  std::string Write(const std::string& rel, std::string_view content, mode_t mode = 0600) {
+    std::filesystem::path p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+    chmod(p.c_str(), mode);
+    return p;
+  }
+  std::string Mkdir(const std::string& rel) {
+    std::filesystem::path p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p);
+    return p;
+  }
+
+ private:
+  std::string path_;
 };
 
 }  // namespace hpcs
