@@ -20,7 +20,7 @@ if ! shfmt -d "${shells[@]}"; then
 	rc=1
 fi
 
-# shellcheck reads no .bats files; every other script is checked with the
+# .bats files are left out of shellcheck; every other script is checked with the
 # sources beside it resolved.
 mapfile -t checked < <(printf '%s\n' "${shells[@]}" | grep -v '\.bats$')
 if ! shellcheck -x -P SCRIPTDIR "${checked[@]}"; then
