@@ -7,13 +7,13 @@ set -eu
 cd "$(dirname "$0")/.."
 
 rc=0
-mapfile -t cxx < <(git ls-files '*.cc' '*.h' '*.c')
+mapfile -t cxx < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h' '*.c')
 if ! clang-format --dry-run --Werror "${cxx[@]}"; then
 	echo "lint: C/C++ formatting differs from .clang-format; run: clang-format -i FILES" >&2
 	rc=1
 fi
 
-mapfile -t shells < <(git ls-files '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' \
+mapfile -t shells < <(git ls-files --cached --others --exclude-standard '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' \
 	'tests/vm/rootfs-init' 'crypttab-helpers/hpcs-*')
 if ! shfmt -d "${shells[@]}"; then
 	echo "lint: shell formatting differs from .editorconfig; run: shfmt -w FILES" >&2
