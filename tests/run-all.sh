@@ -38,8 +38,8 @@ if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 fi
 
 step "Building (shared libraries, with tests)"
-cmake -S . -B build -DBUILD_TESTING=ON -DHPCS_WERROR=ON >build.log 2>&1 || {
-	cat build.log
+cmake -S . -B build -DBUILD_TESTING=ON -DHPCS_WERROR=ON >"$logs/cmake.log" 2>&1 || {
+	cat "$logs/cmake.log"
 	exit 1
 }
 cmake --build build -j "$jobs"
