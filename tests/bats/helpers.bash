@@ -64,8 +64,20 @@ _emu_alive() {
 	[ "$state" != Z ]
 }
 
+# _wait_port_file FILE PID: wait up to 10 s until FILE has been written (the
+# port a server listens on); fail at once if PID is gone.
+_wait_port_file() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$1" ] && return 0
+		_emu_alive "$2" || return 1
+		sleep 0.05
+	done
+	[ -s "$1" ]
+}
+
 emulator_start() {
-	local dir="" prev="" arg i
+	local dir="" prev="" arg
 	local -a args=()
 	for arg in "$@"; do
 		case $arg in
@@ -87,21 +99,17 @@ emulator_start() {
 	# 3>&-: bats waits for fd 3 to close; a background child must not hold it.
 	"$EMU_BIN" "${args[@]}" --port-file "$dir/port" "$@" >>"$EMU_LOG" 2>&1 3>&- &
 	EMU_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -s "$dir/port" ] && break
-		if ! _emu_alive "$EMU_PID"; then
+	if ! _wait_port_file "$dir/port" "$EMU_PID"; then
+		if _emu_alive "$EMU_PID"; then
+			echo "kp-emulator did not listen within 10 s; log:" >&2
+			cat "$EMU_LOG" >&2
+			emulator_stop
+		else
 			echo "kp-emulator exited during startup; log:" >&2
 			cat "$EMU_LOG" >&2
 			wait "$EMU_PID" 2>/dev/null
 			EMU_PID=""
-			return 1
 		fi
-		sleep 0.05
-	done
-	if [ ! -s "$dir/port" ]; then
-		echo "kp-emulator did not listen within 10 s; log:" >&2
-		cat "$EMU_LOG" >&2
-		emulator_stop
 		return 1
 	fi
 	EMU_PORT=$(<"$dir/port")
@@ -374,18 +382,13 @@ refute_secrets() {
 : "${PROXY_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../proxy" && pwd)/connect-proxy}"
 
 proxy_start() {
-	local dir i
+	local dir
 	dir=$(mktemp -d "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/proxy.XXXXXX") || return 1
 	PROXY_LOG=$dir/connect.log
 	: >"$PROXY_LOG"
 	"$PROXY_BIN" --port-file "$dir/port" --log "$PROXY_LOG" >"$dir/stderr" 2>&1 3>&- &
 	PROXY_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -s "$dir/port" ] && break
-		_emu_alive "$PROXY_PID" || break
-		sleep 0.05
-	done
-	if [ ! -s "$dir/port" ]; then
+	if ! _wait_port_file "$dir/port" "$PROXY_PID"; then
 		echo "connect-proxy did not start; its output:" >&2
 		cat "$dir/stderr" >&2
 		proxy_stop
