@@ -262,6 +262,9 @@ void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
       ++s->retries;
       s->due = at + BackoffDelay(retry_, s->retries, r.retry_after_s, RandomU32());
       if (s->due >= deadline_) {
+        // Nothing but answers worth retrying until the deadline: the KMS
+        // could not be used in time, which counts as not reached.
+        c.unreachable = true;
         finish(*s, r.status == 0 ? -ETIMEDOUT : -EPROTO,
                s->last_error + " (gave up after " + std::to_string(c.attempts) +
                    " attempts: the deadline was reached)");

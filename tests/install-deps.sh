@@ -9,7 +9,8 @@ build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyut
 	libsystemd-dev libmbedtls-dev libtspi-dev libgtest-dev libc-ares-dev libnghttp2-dev
 	libssl-dev file)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
-	swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2 util-linux)
+	swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2 util-linux
+	strace)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (it uses apt-get)" >&2

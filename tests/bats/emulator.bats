@@ -735,6 +735,49 @@ now_ms() {
 	emu_expect 200
 }
 
+@test "faults: expire_tokens voids the tokens so far, then serves the request (401)" {
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"expire_tokens","count":1}]}' >/dev/null
+	emu_api GET "/api/v2/keys/no-such-key"
+	emu_expect 404 # other ops are not affected
+	emu_api GET /api/v2/keys
+	emu_expect 401
+	[ "$(body '.resources[0] | keys | join(",")')" = errorMsg ]
+	emu_api GET "/api/v2/keys/no-such-key"
+	emu_expect 401 # the token is void for every op now
+	EMU_TOKEN=$(emu_token)
+	emu_api GET /api/v2/keys
+	emu_expect 200 # a new token works, and the rule is used up
+	[ "$(emu_ctl GET faults | jq -r '.rules[0].count')" = 0 ]
+}
+
+@test "faults: wrong_plaintext changes the first byte of an unwrapped plaintext; unwrap only" {
+	id=$(emu_create_key pt-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	ct=$(body .ciphertext)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"wrong_plaintext","count":1}]}' >/dev/null
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	got=$(body .plaintext | base64 -d | od -An -tx1 -v | tr -d ' \n')
+	want=$(base64 -d <<<"$pt" | od -An -tx1 -v | tr -d ' \n')
+	[ "${#got}" -eq 64 ]
+	[ "${got:0:2}" != "${want:0:2}" ]
+	[ "${got:2}" = "${want:2}" ]
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	run emu_ctl POST faults '{"rules":[{"op":"wrap","action":"wrong_plaintext"}]}'
+	[ "$status" -ne 0 ]
+	[[ $output == *"only goes with op unwrap"* ]]
+}
+
+@test "control: GET tokens lists every access token issued" {
+	first=$EMU_TOKEN
+	second=$(emu_token)
+	[ "$second" != "$first" ]
+	[ "$(emu_tokens | tr '\n' ' ')" = "$first $second " ]
+}
+
 @test "faults: bad fault specifications are refused and leave the fault set alone" {
 	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"drop","count":3}]}' >/dev/null
 	for bad in '{"rules":[{"op":"nope","action":"drop"}]}' \
