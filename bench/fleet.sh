@@ -198,7 +198,7 @@ boot() {
 			fi
 		done
 	fi
-	printf '%s %s %s %s %s %s %s\n' "$ok" "$loaded" "$last" \
+	printf '%s %s %s %s %s\n' "$ok" "$loaded" "$last" \
 		"$(jq -r '"\(.rate_limit.served) \(.rate_limit.refused) \(.rate_limit.peak_per_second)"' <<<"$stats")" \
 		"$(jq -r .iam_requests <<<"$stats")"
 }
