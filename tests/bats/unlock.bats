@@ -368,3 +368,45 @@ wrong_host_refused() {
 	[ "$(emu_stat requests)" -eq 6 ] # the token and five unwraps
 	[ "$(emu_stat connections)" -eq 1 ]
 }
+
+@test "a fleet: 30 unlockers at once against 20 requests/s all load their keys before the deadline" {
+	make_keys 3
+	local s f n=30
+	local -a pids=()
+	for ((s = 1; s <= n; s++)); do
+		mkdir -p "$BATS_TEST_TMPDIR/srv$s/user" "$BATS_TEST_TMPDIR/srv$s/logon"
+		for f in "$HPCS_KEYS"/user/*; do
+			cp "$f" "$BATS_TEST_TMPDIR/srv$s/user/${f##*/}-s$s"
+		done
+		HPCS_CONF=$BATS_TEST_TMPDIR/srv$s.ini hpcs_write_conf "HFL.key_dir=$BATS_TEST_TMPDIR/srv$s"
+	done
+	emu_ctl POST rate-limit '{"rate": 20, "burst": 20}' >/dev/null
+	for ((s = 1; s <= n; s++)); do
+		"$UNLOCK" --config "$BATS_TEST_TMPDIR/srv$s.ini" --cmdline "$CMDLINE" --deadline 90 \
+			2>"$BATS_TEST_TMPDIR/srv$s.err" 3>&- &
+		pids+=($!)
+	done
+	local failed=0
+	for s in "${!pids[@]}"; do
+		wait "${pids[$s]}" || failed=$((failed + 1))
+	done
+	[ "$failed" -eq 0 ] || {
+		cat "$BATS_TEST_TMPDIR"/srv*.err >&2
+		false
+	}
+	# Every server's keys are in the keyring, byte for byte.
+	local i want got
+	for ((s = 1; s <= n; s++)); do
+		for i in 1 2 3; do
+			want=$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/plain-$i" | tr -d ' \n')
+			got=$(key_bytes "$HPCS_TAG-u$i-s$s")
+			[ "$got" = "$want" ] || {
+				echo "server $s: key $i missing or wrong" >&2
+				false
+			}
+		done
+	done
+	# The limit really bit: the emulator refused some requests.
+	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
+	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
+}
