@@ -369,6 +369,13 @@ run make -C "$tss2_src" -j"$jobs" "${tss2_targets[@]}"
 for l in "${tss2_libs[@]}"; do
 	cp "$tss2_src/src/${l%/*}/.libs/${l#*/}.a" "$stage/lib/"
 done
+# Every TCTI defines Tss2_Tcti_Info, the entry point tctildr looks up after a
+# dlopen(); linked statically side by side they collide. Nothing here calls
+# it (tctildr without dlopen calls the Tss2_Tcti_*_Init functions), so make
+# it local to each archive.
+for t in device swtpm mssim; do
+	run objcopy --localize-symbol=Tss2_Tcti_Info "$stage/lib/libtss2-tcti-$t.a"
+done
 mkdir -p "$stage/include/tss2"
 cp "$tss2_src"/include/tss2/*.h "$stage/include/tss2/"
 
