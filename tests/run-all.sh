@@ -30,13 +30,15 @@ cmake -S . -B build-static -DHPCS_STATIC=ON -DBUILD_TESTING=OFF -DHPCS_WERROR=ON
 cmake --build build-static -j "$jobs" --target hpcs-unlock
 file build-static/hpcs-unlock
 
-step "Unit tests (GoogleTest via CTest), with a TPM 1.2 on swtpm for the TPM cases"
+step "Unit tests (GoogleTest via CTest), with a TPM 1.2 and a TPM 2.0 on swtpm for the TPM cases"
 eval "$(tests/tpm/tpm-env start)"
+eval "$(tests/tpm/tpm-env start --tpm2)"
 rc=0
-# Not in parallel: the TPM cases share one swtpm and extend its PCRs.
+# Not in parallel: the TPM cases share one swtpm of each kind and extend their PCRs.
 (cd build && ctest --output-on-failure) || rc=$?
 tests/tpm/tpm-env stop "$HPCS_TPM_DIR"
-unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
+tests/tpm/tpm-env stop "$HPCS_TPM2_DIR"
+unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR HPCS_TPM2_TCTI TPM2TOOLS_TCTI HPCS_TPM2_DIR
 [ "$rc" -eq 0 ]
 
 step "Static checks (clang-format, shfmt, shellcheck)"
