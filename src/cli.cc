@@ -301,10 +301,15 @@ int CmdSealApiKey(const Args& a) {
   auto it = a.values.find("--pcr");
   if (it != a.values.end()) {
     for (const auto& v : it->second) {
-      unsigned long long n = 0;
-      if (!ParseUint(v, &n) || n > 23)
-        return Usage("seal-api-key: --pcr takes a number from 0 to 23");
-      pcrs.push_back(static_cast<unsigned>(n));
+      unsigned pcr = 0;
+      std::optional<std::array<uint8_t, 32>> value;
+      std::string perr;
+      if (ParsePcrArgument(v, &pcr, &value, &perr) < 0) return Usage("seal-api-key: " + perr);
+      if (value && kind == TpmKind::kTpm1) {
+        return Usage("seal-api-key: --pcr N=VALUE is for a TPM 2.0 only");
+      }
+      if (value) to.seal_pcr_values[pcr] = *value;
+      pcrs.push_back(pcr);
     }
   } else {
     pcrs = DefaultPcrs(kind);
@@ -364,7 +369,7 @@ const Verb kVerbs[] = {
      {},
      CmdWipe},
     {"seal-api-key",
-     "seal-api-key [--tpm1|--tpm2] [--pcr N]... [--output FILE]   (API key on stdin)",
+     "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
      {"--pcr", "--output"},
      {"--tpm1", "--tpm2"},
      CmdSealApiKey},

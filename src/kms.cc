@@ -21,7 +21,10 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
     if (err) *err = "api_key = TPM: " + *err;
     return r;
   }
-  TpmOptions to{ResolveTpm2Tcti(c.tpm2_tcti), options.deadline, options.tpm_device_wait, ""};
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  to.deadline = options.deadline;
+  to.device_wait = options.tpm_device_wait;
   if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
     if (err) *err = "api_key = TPM: cannot unseal '" + c.tpm_blob + "': " + *err;
     return r;

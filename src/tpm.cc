@@ -115,6 +115,28 @@ std::vector<unsigned> DefaultPcrs(TpmKind kind) {
   return {7, 8};
 }
 
+int ParsePcrArgument(std::string_view arg, unsigned* pcr,
+                     std::optional<std::array<uint8_t, 32>>* value, std::string* err) {
+  size_t eq = arg.find('=');
+  unsigned long long n = 0;
+  if (!ParseUint(arg.substr(0, eq), &n) || n > kMaxTpm2Pcr) {
+    return TpmFail(err, -EINVAL, "--pcr takes a number from 0 to 23 (or N=SHA256-HEX)");
+  }
+  std::optional<PcrValue> v;
+  if (eq != std::string_view::npos) {
+    PcrValue parsed;
+    if (!ParsePcrValue(arg.substr(eq + 1), &parsed)) {
+      return TpmFail(err, -EINVAL,
+                     "--pcr " + std::to_string(n) +
+                         "=VALUE: the value must be 64 hex digits (a SHA-256 PCR value)");
+    }
+    v = parsed;
+  }
+  *pcr = static_cast<unsigned>(n);
+  *value = v;
+  return 0;
+}
+
 std::string PcrList(std::span<const unsigned> pcrs) {
   std::vector<std::string> parts;
   for (unsigned pcr : pcrs) parts.push_back(std::to_string(pcr));

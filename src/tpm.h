@@ -9,7 +9,10 @@
 #ifndef HPCS_TPM_H_
 #define HPCS_TPM_H_
 
+#include <array>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -56,6 +59,10 @@ struct TpmOptions {
   std::chrono::milliseconds device_wait{0};
   // Prefix for /dev and /sys, for tests; empty on a real system.
   std::string fs_root;
+  // TPM 2.0 sealing: the SHA-256 values these PCRs must hold when the key is
+  // unsealed, instead of their current values (seal-api-key --pcr N=HEX:
+  // sealing for a state known from another boot).
+  std::map<unsigned, std::array<uint8_t, 32>> seal_pcr_values;
 };
 
 // The TCTI to use: $HPCS_TPM2_TCTI when set, else the configured one
@@ -69,7 +76,8 @@ class Tpm {  // interface so tests can substitute one
   // blob_text: the whole blob file. On success *out holds the data.
   virtual int Unseal(std::string_view blob_text, Secret* out, std::string* err) = 0;
   // Seals data to the current values of the given PCRs (TPM 2.0: of the
-  // SHA-256 bank); *blob_text gets the file contents.
+  // SHA-256 bank, or TpmOptions::seal_pcr_values); *blob_text gets the file
+  // contents.
   virtual int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
                    std::string* err) = 0;
 };
@@ -96,6 +104,11 @@ std::vector<unsigned> DefaultPcrs(TpmKind kind);
 // the kernel command line (GRUB: PCR 8; systemd-stub UKI: 11 and 12) and
 // the initramfs (GRUB: PCR 9; UKI: 11).
 std::vector<std::string> PcrCoverageWarnings(std::span<const unsigned> pcrs);
+
+// One seal-api-key --pcr argument: "N", or "N=HEX" with the SHA-256 value
+// (64 hex digits) the PCR must hold at unseal time. -EINVAL with the reason.
+int ParsePcrArgument(std::string_view arg, unsigned* pcr,
+                     std::optional<std::array<uint8_t, 32>>* value, std::string* err);
 
 // "7, 8" for messages.
 std::string PcrList(std::span<const unsigned> pcrs);

@@ -461,6 +461,12 @@ int EsysTpm::Seal(const Secret& data, std::span<const unsigned> pcr_span, std::s
                 "PCR index " + std::to_string(pcrs.back()) +
                     " is out of range (a TPM 2.0 has PCRs 0 to 23)");
   }
+  for (const auto& [pcr, value] : o_.seal_pcr_values) {
+    if (!std::binary_search(pcrs.begin(), pcrs.end(), pcr)) {
+      return Fail(err, -EINVAL,
+                  "a value is given for PCR " + std::to_string(pcr) + ", which is not sealed to");
+    }
+  }
   if (data.empty() || data.size() > kMaxTpm2SealedData) {
     return Fail(err, -EINVAL,
                 "a TPM 2.0 seals 1 to " + std::to_string(kMaxTpm2SealedData) +
@@ -474,6 +480,10 @@ int EsysTpm::Seal(const Secret& data, std::span<const unsigned> pcr_span, std::s
   Flush primary(s.esys());
   if (int rc = s.CreatePrimary(blob.primary_template, &primary, err)) return rc;
   if (int rc = s.ReadPcrs(pcrs, &blob.pcr_values, err)) return rc;
+  for (size_t i = 0; i < pcrs.size(); ++i) {
+    auto it = o_.seal_pcr_values.find(pcrs[i]);
+    if (it != o_.seal_pcr_values.end()) blob.pcr_values[i] = it->second;
+  }
   Flush session(s.esys());
   if (int rc = s.StartSaltedSession(primary.get(), TPMA_SESSION_DECRYPT, &session, err)) return rc;
 

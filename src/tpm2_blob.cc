@@ -52,7 +52,9 @@ std::string Marshal(const T& t, F marshal) {
   return Base64Encode(std::as_bytes(std::span(buf)));
 }
 
-bool ParseHex(std::string_view s, PcrValue* out) {
+}  // namespace
+
+bool ParsePcrValue(std::string_view s, PcrValue* out) {
   if (s.size() != 2 * out->size()) return false;
   PcrValue v{};
   for (size_t i = 0; i < s.size(); ++i) {
@@ -67,6 +69,8 @@ bool ParseHex(std::string_view s, PcrValue* out) {
   *out = v;
   return true;
 }
+
+namespace {
 
 int ParsePcrList(std::string_view s, std::vector<unsigned>* out) {
   std::vector<unsigned> pcrs;
@@ -219,7 +223,7 @@ int ParseTpm2Blob(std::string_view text, Tpm2Blob* out, std::string* err) {
     PcrValue value;
     std::string name = "pcr " + std::to_string(pcr);
     if (!take(name, &v)) return Corrupt(err, "the '" + name + "' part is missing");
-    if (!ParseHex(v, &value)) {
+    if (!ParsePcrValue(v, &value)) {
       return Corrupt(err, "the '" + name + "' part is not 64 hex digits (a SHA-256 value)");
     }
     blob.pcr_values.push_back(value);

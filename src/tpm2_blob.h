@@ -69,6 +69,9 @@ PcrValue PcrPolicyDigest(std::span<const unsigned> pcrs, std::span<const PcrValu
 // Lower-case hex.
 std::string HexString(std::span<const uint8_t> bytes);
 
+// 64 hex digits (either case) to a SHA-256 value.
+bool ParsePcrValue(std::string_view hex, PcrValue* out);
+
 }  // namespace hpcs
 
 #endif  // HPCS_TPM2_BLOB_H_

@@ -4,6 +4,7 @@
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_tcti_swtpm.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -249,6 +250,33 @@ TEST_F(Tpm2Test, ExtendedPcrStopsTheUnsealAndIsNamed) {
   ASSERT_EQ(Tools("tpm2_pcrreset 16"), 0);
   ASSERT_EQ(Unseal(blob, &out, &err), 0) << err;
   EXPECT_EQ(Str(out), kApiKey);
+}
+
+TEST_F(Tpm2Test, SealsAgainstGivenValuesForAStateToCome) {
+  // The value PCR 16 will have after one Extend(16), read from the TPM.
+  Extend(16);
+  const std::string value_file = dir_.path() + "/pcr16.bin";
+  ASSERT_EQ(Tools("tpm2_pcrread sha256:16 -o '" + value_file + "'"), 0);
+  std::string bytes = ReadFile(value_file);
+  ASSERT_EQ(bytes.size(), 32u);
+  ASSERT_EQ(Tools("tpm2_pcrreset 16"), 0);
+
+  TpmOptions o = options_;
+  std::copy(bytes.begin(), bytes.end(), o.seal_pcr_values[16].begin());
+  std::string blob, err;
+  const unsigned pcrs[] = {7, 16};
+  ASSERT_EQ(MakeTpm2(o)->Seal(ApiKey(), pcrs, &blob, &err), 0) << err;
+  Secret out;
+  EXPECT_EQ(Unseal(blob, &out, &err), -EKEYREJECTED);  // not yet
+  EXPECT_NE(err.find("PCR 16 (SHA-256) changed"), std::string::npos) << err;
+  Extend(16);
+  ASSERT_EQ(Unseal(blob, &out, &err), 0) << err;
+  EXPECT_EQ(Str(out), kApiKey);
+
+  // A value for a PCR that is not sealed to is a mistake.
+  const unsigned other[] = {7};
+  EXPECT_EQ(MakeTpm2(o)->Seal(ApiKey(), other, &blob, &err), -EINVAL);
+  EXPECT_NE(err.find("PCR 16, which is not sealed to"), std::string::npos) << err;
 }
 
 TEST_F(Tpm2Test, EveryChangedPcrIsNamed) {

@@ -236,6 +236,37 @@ TEST(PcrChoiceTest, Defaults) {
   EXPECT_EQ(PcrList(std::vector<unsigned>{7, 8, 16}), "7, 8, 16");
 }
 
+TEST(PcrChoiceTest, ParsesPcrArguments) {
+  unsigned pcr = 99;
+  std::optional<std::array<uint8_t, 32>> value;
+  std::string err;
+  ASSERT_EQ(ParsePcrArgument("7", &pcr, &value, &err), 0) << err;
+  EXPECT_EQ(pcr, 7u);
+  EXPECT_FALSE(value);
+  const std::string hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+  ASSERT_EQ(ParsePcrArgument("23=" + hex, &pcr, &value, &err), 0) << err;
+  EXPECT_EQ(pcr, 23u);
+  ASSERT_TRUE(value);
+  EXPECT_EQ((*value)[0], 0x00);
+  EXPECT_EQ((*value)[9], 0x99);
+  EXPECT_EQ((*value)[31], 0xff);
+  const std::vector<std::string> bads = {"24",
+                                         "-1",
+                                         "x",
+                                         "",
+                                         "7=",
+                                         "7=" + hex.substr(2),
+                                         "7=" + hex + "00",
+                                         "7=zz" + hex.substr(2),
+                                         "=" + hex};
+  for (const auto& bad : bads) {
+    pcr = 99;
+    EXPECT_EQ(ParsePcrArgument(bad, &pcr, &value, &err), -EINVAL) << bad;
+    EXPECT_NE(err.find("--pcr"), std::string::npos) << err;
+    EXPECT_EQ(pcr, 99u) << bad;
+  }
+}
+
 bool Mentions(const std::vector<std::string>& warnings, std::string_view what) {
   for (const auto& w : warnings) {
     if (w.find(what) != std::string::npos) return true;
