@@ -31,6 +31,7 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
   }
   return 0;
 #else
+  (void)options;
   if (err)
     *err = c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)";
   return -ENOTSUP;

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -176,17 +177,23 @@ int UnsealApiKey(std::shared_ptr<Tpm> tpm, std::string_view blob_text,
   }
   if (SteadyClock::now() >= deadline) return TimedOut(tpm->kind(), err);
   auto result = std::make_shared<UnsealResult>();
-  std::thread worker([tpm, blob = std::string(blob_text), result] {
-    Secret key;
-    std::string e;
-    int rc = tpm->Unseal(blob, &key, &e);
-    std::lock_guard<std::mutex> lock(result->mu);
-    result->rc = rc;
-    result->key = std::move(key);
-    result->err = std::move(e);
-    result->done = true;
-    result->done_cv.notify_all();
-  });
+  std::thread worker;
+  try {
+    worker = std::thread([tpm, blob = std::string(blob_text), result] {
+      Secret key;
+      std::string e;
+      int rc = tpm->Unseal(blob, &key, &e);
+      std::lock_guard<std::mutex> lock(result->mu);
+      result->rc = rc;
+      result->key = std::move(key);
+      result->err = std::move(e);
+      result->done = true;
+      result->done_cv.notify_all();
+    });
+  } catch (const std::system_error&) {
+    // No thread to be had (memory limits): unseal here, unbounded.
+    return UnsealApiKey(std::move(tpm), blob_text, SteadyClock::time_point::max(), out, err);
+  }
   std::unique_lock<std::mutex> lock(result->mu);
   if (!result->done_cv.wait_until(lock, deadline, [&] { return result->done; })) {
     lock.unlock();
