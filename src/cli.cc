@@ -289,20 +289,32 @@ int CmdWipe(const Args& a) {
 
 int CmdSealApiKey(const Args& a) {
 #ifdef HPCS_HAVE_TPM
+  if (a.Has("--tpm1") && a.Has("--tpm2")) return Usage("seal-api-key: --tpm1 or --tpm2, not both");
   Config c;
   if (!Load(a, &c)) return kExitFail;
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  TpmKind kind = a.Has("--tpm1")   ? TpmKind::kTpm1
+                 : a.Has("--tpm2") ? TpmKind::kTpm2
+                                   : DetectTpmKind(to);
   std::vector<unsigned> pcrs;
   auto it = a.values.find("--pcr");
   if (it != a.values.end()) {
     for (const auto& v : it->second) {
-      unsigned long long n = 0;
-      if (!ParseUint(v, &n) || n > 23)
-        return Usage("seal-api-key: --pcr takes a number from 0 to 23");
-      pcrs.push_back(static_cast<unsigned>(n));
+      unsigned pcr = 0;
+      std::optional<std::array<uint8_t, 32>> value;
+      std::string perr;
+      if (ParsePcrArgument(v, &pcr, &value, &perr) < 0) return Usage("seal-api-key: " + perr);
+      if (value && kind == TpmKind::kTpm1) {
+        return Usage("seal-api-key: --pcr N=VALUE is for a TPM 2.0 only");
+      }
+      if (value) to.seal_pcr_values[pcr] = *value;
+      pcrs.push_back(pcr);
     }
   } else {
-    pcrs = {4, 5};
+    pcrs = DefaultPcrs(kind);
   }
+  for (const auto& w : PcrCoverageWarnings(pcrs)) LogWarning("seal-api-key: " + w);
   std::string output = a.Value("--output");
   if (output.empty()) output = c.tpm_blob;
   Secret key;
@@ -311,17 +323,19 @@ int CmdSealApiKey(const Args& a) {
   Secret api_key = Secret::FromString(trimmed);
   key.Clear();
   if (api_key.empty()) return Fail("The API key on standard input is empty");
-  auto tpm = MakeTrousersTpm();
+  auto tpm = MakeTpm(kind, to);
   std::string blob, err;
-  if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) return Fail("Failed to seal the API key: " + err);
+  if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) {
+    return Fail(std::string("Failed to seal the API key to the ") + TpmKindName(kind) + ": " + err);
+  }
   if (WriteFileAtomic(output, blob, 0600, &err) < 0)
     return Fail("Failed to save the sealed API key: " + err);
-  LogInfo("Sealed the API key to the TPM into '" + output + "'; set api_key = TPM in [KP] of '" +
-          c.path + "'");
+  LogInfo(std::string("Sealed the API key to the ") + TpmKindName(kind) + " (PCR " + PcrList(pcrs) +
+          ") into '" + output + "'; set api_key = TPM in [KP] of '" + c.path + "'");
   return kExitOk;
 #else
   (void)a;
-  return Fail("seal-api-key: this build has no TPM support (built without trousers)");
+  return Fail("seal-api-key: this build has no TPM support (built with HPCS_TPM=OFF)");
 #endif
 }
 
@@ -355,9 +369,9 @@ const Verb kVerbs[] = {
      {},
      CmdWipe},
     {"seal-api-key",
-     "seal-api-key [--pcr N]... [--output FILE]   (API key on stdin)",
+     "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
      {"--pcr", "--output"},
-     {},
+     {"--tpm1", "--tpm2"},
      CmdSealApiKey},
 };
 

@@ -10,7 +10,7 @@
 
 namespace hpcs {
 
-int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
   if (!c.api_key_from_tpm) {
     *out = Secret(c.api_key.data(), c.api_key.size());
     return 0;
@@ -21,15 +21,19 @@ int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
     if (err) *err = "api_key = TPM: " + *err;
     return r;
   }
-  auto tpm = MakeTrousersTpm();
-  if (int r = UnsealApiKey(*tpm, blob, out, err); r < 0) {
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  to.deadline = options.deadline;
+  to.device_wait = options.tpm_device_wait;
+  if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
     if (err) *err = "api_key = TPM: cannot unseal '" + c.tpm_blob + "': " + *err;
     return r;
   }
   return 0;
 #else
+  (void)options;
   if (err)
-    *err = c.path + ": api_key = TPM is not supported by this build (built without trousers)";
+    *err = c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)";
   return -ENOTSUP;
 #endif
 }
@@ -62,7 +66,7 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err) {
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
   Secret api_key;
-  if (int r = ObtainApiKey(c, &api_key, err); r < 0) return r;
+  if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
   if (api_key.empty()) {
     if (err) *err = c.path + ": the API key is empty";
     return -EINVAL;

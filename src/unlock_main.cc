@@ -191,6 +191,7 @@ int UnlockMain(int argc, char** argv) {
   ko.deadline = deadline;
   ko.retry.max_retries = -1;  // at boot: keep trying until the deadline
   ko.retry.cap = std::chrono::seconds(5);
+  ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
   Kms kms;
   if (OpenKms(config, ko, &kms, &err) < 0) {
     LogError(err);

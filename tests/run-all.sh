@@ -49,18 +49,24 @@ cmake -S . -B build-static -DHPCS_STATIC=ON -DBUILD_TESTING=OFF -DHPCS_WERROR=ON
 cmake --build build-static -j "$jobs" --target hpcs-unlock
 file build-static/hpcs-unlock
 
-step "Unit tests (GoogleTest via CTest), with a TPM 1.2 on swtpm for the TPM cases"
+step "Unit tests (GoogleTest via CTest), with a TPM 1.2 and a TPM 2.0 on swtpm for the TPM cases"
 # A TPM that did not start stops the run here (the TPM cases would skip).
 tpm_env=$(tests/tpm/tpm-env start) || {
-	echo "run-all: the TPM test environment did not start (see above)" >&2
+	echo "run-all: the TPM 1.2 test environment did not start (see above)" >&2
+	exit 1
+}
+eval "$tpm_env"
+tpm_env=$(tests/tpm/tpm-env start --tpm2) || {
+	echo "run-all: the TPM 2.0 test environment did not start (see above)" >&2
 	exit 1
 }
 eval "$tpm_env"
 rc=0
-# Not in parallel: the TPM cases share one swtpm and extend its PCRs.
+# Not in parallel: the TPM cases share one swtpm of each kind and extend their PCRs.
 (cd build && ctest --output-on-failure) | tee "$logs/ctest.log" || rc=$?
 tests/tpm/tpm-env stop "$HPCS_TPM_DIR"
-unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR
+tests/tpm/tpm-env stop "$HPCS_TPM2_DIR"
+unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT HPCS_TPM_DIR HPCS_TPM2_TCTI TPM2TOOLS_TCTI HPCS_TPM2_DIR
 [ "$rc" -eq 0 ]
 skips "the unit tests" "$logs/ctest.log" "$ctest_skip"
 

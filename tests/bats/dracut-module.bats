@@ -136,3 +136,59 @@ run_module() {
 	[[ "$output" == *"no wrapped keys"* ]]
 	[ -z "$(find "$initdir" -type f)" ]
 }
+
+# ---- The TPM part (dracut/99hpcs/hpcs-tpm.sh) ----
+
+@test "a TPM 2.0 blob: the blob (0600) and the tpm_tis and tpm_crb drivers, nothing of trousers" {
+	write_ini TPM
+	printf -- '-----BEGIN HPCS TPM2 SEALED DATA-----\nversion: 1\n' >"$host/keys/api-key-blob.txt"
+	run_module installkernel
+	[ "$status" -eq 0 ]
+	[ "$output" = "INSTMODS: tpm_tis tpm_crb" ]
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cmp "$host/keys/api-key-blob.txt" "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt"
+	[ "$(stat -c %a "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt")" = 600 ]
+	grep -qx 'api_key = TPM' "$initdir/etc/hpcs-for-luks.ini"
+	# No daemon and nothing it would need.
+	[ ! -e "$initdir/etc/tcsd.conf" ]
+	[ ! -e "$initdir/etc/passwd" ]
+	[ ! -e "$initdir/var/lib/tpm" ]
+	[ -z "$(find "$initdir" -name '*tcsd*')" ]
+	[ ! -e "$initdir/usr/lib/systemd/system/hpcs-unlock.service.d" ]
+}
+
+@test "a TPM 1.2 blob: tcsd, its config (root:tss 0640), and the shipped unit, drop-in and udev rule" {
+	getent group tss >/dev/null || skip "needs the tss user and group (package trousers)"
+	command -v tcsd >/dev/null || skip "needs tcsd (package trousers)"
+	write_ini TPM
+	printf -- '-----BEGIN TSS-----\n-----TSS KEY-----\n' >"$host/keys/api-key-blob.txt"
+	printf 'port = 30003\nsystem_ps_file = %s\n' "$host/system.data" >"$host/tcsd.conf"
+	printf 'ps\n' >"$host/system.data"
+	run_module installkernel
+	[ "$output" = "INSTMODS: =drivers/char/tpm" ]
+	# Where the system has no 60-tpm-udev.rules, ours goes in.
+	hpcs_tcsd_conf=$host/tcsd.conf run_module eval 'udevrulesdir=/nonexistent/rules.d; install'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c '%U:%G %a' "$initdir/etc/tcsd.conf")" = "root:tss 640" ]
+	grep -qx 'port = 30003' "$initdir/etc/tcsd.conf"
+	grep -qx 'system_ps_file = /var/lib/tpm/system.data' "$initdir/etc/tcsd.conf"
+	cmp "$host/system.data" "$initdir/var/lib/tpm/system.data"
+	grep -q '^tss:' "$initdir/etc/passwd"
+	local units=$initdir/usr/lib/systemd/system
+	cmp "$MOD/hpcs-tcsd.service" "$units/hpcs-tcsd.service"
+	cmp "$MOD/hpcs-unlock-tcsd.conf" "$units/hpcs-unlock.service.d/tcsd.conf"
+	cmp "$MOD/60-hpcs-tpm.rules" "$initdir/nonexistent/rules.d/60-hpcs-tpm.rules"
+}
+
+@test "a tpm_blob that is no sealed API key is refused" {
+	write_ini TPM
+	printf 'plaintext-api-key\n' >"$host/keys/api-key-blob.txt"
+	run_module install
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"is not a sealed API key"* ]]
+	[[ "$output" != *plaintext-api-key* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt" ]
+}
