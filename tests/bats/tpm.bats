@@ -133,7 +133,7 @@ refute_api_key_in_output() {
 }
 
 @test "seal-api-key writes a 0600 blob that tpm_unsealdata reads and list uses" {
-	run_hfl seal-api-key <<<"$EMU_API_KEY"
+	run_hfl seal-api-key --tpm1 <<<"$EMU_API_KEY"
 	[ "$status" -eq 0 ]
 	refute_api_key_in_output
 	[ -f "$BLOB" ]
@@ -154,7 +154,7 @@ refute_api_key_in_output() {
 
 @test "seal-api-key --pcr and --output: only the chosen PCRs bind the blob" {
 	local out=$BATS_TEST_TMPDIR/pcr7.blob
-	run_hfl seal-api-key --pcr 7 --output "$out" <<<"$EMU_API_KEY"
+	run_hfl seal-api-key --tpm1 --pcr 7 --output "$out" <<<"$EMU_API_KEY"
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %a "$out")" = 600 ]
 	[ ! -e "$BLOB" ]
@@ -171,11 +171,11 @@ refute_api_key_in_output() {
 }
 
 @test "seal-api-key refuses an empty key and a PCR out of range" {
-	run_hfl seal-api-key </dev/null
+	run_hfl seal-api-key --tpm1 </dev/null
 	[ "$status" -ne 0 ]
 	[[ "$output" == *empty* ]]
 	[ ! -e "$BLOB" ]
-	run_hfl seal-api-key --pcr 24 <<<"$EMU_API_KEY"
+	run_hfl seal-api-key --tpm1 --pcr 24 <<<"$EMU_API_KEY"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"seal-api-key: --pcr takes a number from 0 to 23"* ]]
 	[ ! -e "$BLOB" ]
@@ -202,7 +202,7 @@ refute_api_key_in_output() {
 	[ "$(emu_stat by_op.list)" = 0 ]
 
 	# The remedy the message gives.
-	run_hfl seal-api-key <<<"$EMU_API_KEY"
+	run_hfl seal-api-key --tpm1 <<<"$EMU_API_KEY"
 	[ "$status" -eq 0 ]
 	run_hfl list
 	[ "$status" -eq 0 ]
@@ -218,7 +218,7 @@ refute_api_key_in_output() {
 	[[ "$output" == *"must be running"* ]]
 	refute_api_key_in_output
 
-	run_hfl seal-api-key --output "$BATS_TEST_TMPDIR/new.blob" <<<"$EMU_API_KEY"
+	run_hfl seal-api-key --tpm1 --output "$BATS_TEST_TMPDIR/new.blob" <<<"$EMU_API_KEY"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"cannot reach tcsd"* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/new.blob" ]
@@ -306,7 +306,7 @@ refute_api_key_in_output() {
 	run "$HFL" --debug --config "$CONF" list
 	[ "$status" -eq 0 ]
 	refute_api_key_in_output
-	run "$HFL" --debug --config "$CONF" seal-api-key --output "$BATS_TEST_TMPDIR/d.blob" <<<"$EMU_API_KEY"
+	run "$HFL" --debug --config "$CONF" seal-api-key --tpm1 --output "$BATS_TEST_TMPDIR/d.blob" <<<"$EMU_API_KEY"
 	[ "$status" -eq 0 ]
 	refute_api_key_in_output
 	"$TPM_ENV" extend "$HPCS_TPM_DIR" 4 >/dev/null

@@ -70,31 +70,16 @@ setup() {
 teardown() {
 	emulator_stop
 	if [ -n "${HANG_PID:-}" ]; then kill "$HANG_PID" 2>/dev/null || true; fi
-	if [ -n "${KEYRING_DESC:-}" ]; then
-		local id
-		id=$(keyctl search @u user "$KEYRING_DESC" 2>/dev/null) && keyctl unlink "$id" @u >/dev/null
-	fi
+	if [ -n "${KEYRING_DESC:-}" ]; then hpcs_keyring_clean "$KEYRING_DESC" >/dev/null; fi
 	return 0
 }
 
-# write_config [EXTRA_HFL_LINE]: api_key = TPM, the emulator, KEY_DIR, and
-# default_crk_uuid = $CRK when CRK is set.
+# write_config [TCTI]: the suites' config (hpcs_write_conf) with api_key =
+# TPM, KEY_DIR, default_crk_uuid = $CRK, and [HFL] tpm2_tcti = TCTI if given.
 write_config() {
-	cat >"$CONF" <<-EOF
-		[KP]
-		region = us-south
-		endpoint_url = $EMU_URL
-		iam_endpoint_url = $EMU_URL
-		service_instance_id = $EMU_INSTANCE
-		api_key = TPM
-		ca_file = $EMU_CA
-		${CRK:+default_crk_uuid = $CRK}
-
-		[HFL]
-		key_dir = $KEY_DIR
-		${1:-}
-	EOF
-	chmod 0600 "$CONF"
+	local -a set=(KP.api_key=TPM)
+	if [ -n "${1:-}" ]; then set+=("HFL.tpm2_tcti=$1"); fi
+	HPCS_CONF=$CONF HPCS_KEYS=$KEY_DIR HPCS_CRK=$CRK hpcs_write_conf "${set[@]}"
 }
 
 run_hfl() {
@@ -207,14 +192,14 @@ extend16() {
 }
 
 @test "[HFL] tpm2_tcti names the TPM; HPCS_TPM2_TCTI beats it" {
-	write_config "tpm2_tcti = $TCTI"
+	write_config "$TCTI"
 	HPCS_TPM2_TCTI='' seal --tpm2 --pcr 16
 	HPCS_TPM2_TCTI='' run_hfl list
 	[ "$status" -eq 0 ]
 
 	local dead
 	dead="swtpm:host=127.0.0.1,port=$(unused_port)"
-	write_config "tpm2_tcti = $dead"
+	write_config "$dead"
 	run_hfl list # the environment's TCTI wins
 	[ "$status" -eq 0 ]
 	HPCS_TPM2_TCTI='' run_hfl list
@@ -323,7 +308,7 @@ extend16() {
 	local secret id
 	CRK=$(emu_create_key tpm2-bats-static-root)
 	# The TCTI from the config: nothing at all in the environment.
-	write_config "tpm2_tcti = $TCTI"
+	write_config "$TCTI"
 	seal --tpm2 --pcr 16
 	KEYRING_DESC=hpcs-bats-tpm2-static-$$-$BATS_TEST_NUMBER
 	secret=passphrase-$RANDOM-$RANDOM
@@ -368,7 +353,7 @@ extend16() {
 	HANG_PID=$!
 	sleep 0.5
 	CRK=$(emu_create_key tpm2-bats-hang-root)
-	write_config "tpm2_tcti = swtpm:host=127.0.0.1,port=$port"
+	write_config "swtpm:host=127.0.0.1,port=$port"
 	seal --tpm2 --pcr 16 # on the real swtpm (the environment's TCTI)
 	printf 'x\n' >"$KEY_DIR/user/hpcs-bats-tpm2-hang-$$"
 	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
@@ -434,7 +419,7 @@ extend16() {
 	EOF
 	HANG_PID=$!
 	sleep 0.5
-	write_config "tpm2_tcti = swtpm:host=127.0.0.1,port=$port"
+	write_config "swtpm:host=127.0.0.1,port=$port"
 	HPCS_TPM2_TCTI='' seal --tpm2 --pcr 16
 	HPCS_TPM2_TCTI='' run_hfl list
 	[ "$status" -eq 0 ]
