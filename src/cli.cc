@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -218,51 +220,69 @@ int CmdWipe(Context& ctx) {
   return failed ? kExitFail : kExitOk;
 }
 
-// --pcr N... (default 4 and 5), each from 0 to 23.
-bool ParsePcrs(const Args& a, std::vector<unsigned>* pcrs) {
+std::string CheckSealApiKey(const Args& a) {
+  return a.Has("--tpm1") && a.Has("--tpm2") ? "--tpm1 or --tpm2, not both" : "";
+}
+
+#ifdef HPCS_HAVE_TPM
+// --pcr N or N=SHA256, repeated (default: the TPM kind's); the values to seal
+// against go into *to. False with the reason in *why.
+bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptions* to,
+              std::string* why) {
   auto it = a.values.find("--pcr");
   if (it == a.values.end()) {
-    *pcrs = {4, 5};
+    *pcrs = DefaultPcrs(kind);
     return true;
   }
   for (const auto& v : it->second) {
-    unsigned long long n = 0;
-    if (!ParseUint(v, &n) || n > 23) return false;
-    pcrs->push_back(static_cast<unsigned>(n));
+    unsigned pcr = 0;
+    std::optional<std::array<uint8_t, 32>> value;
+    if (ParsePcrArgument(v, &pcr, &value, why) < 0) return false;
+    if (value && kind == TpmKind::kTpm1) {
+      *why = "--pcr N=VALUE is for a TPM 2.0 only";
+      return false;
+    }
+    if (value) to->seal_pcr_values[pcr] = *value;
+    pcrs->push_back(pcr);
   }
   return true;
 }
-
-std::string CheckSealApiKey(const Args& a) {
-  std::vector<unsigned> pcrs;
-  return ParsePcrs(a, &pcrs) ? "" : "--pcr takes a number from 0 to 23";
-}
+#endif
 
 int CmdSealApiKey(Context& ctx) {
 #ifdef HPCS_HAVE_TPM
+  const Args& a = ctx.args;
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(ctx.config.tpm2_tcti);
+  TpmKind kind = a.Has("--tpm1")   ? TpmKind::kTpm1
+                 : a.Has("--tpm2") ? TpmKind::kTpm2
+                                   : DetectTpmKind(to);
   std::vector<unsigned> pcrs;
-  ParsePcrs(ctx.args, &pcrs);
-  std::string output = ctx.args.Value("--output");
+  std::string why;
+  if (!SealPcrs(a, kind, &pcrs, &to, &why)) return Usage("seal-api-key: " + why);
+  for (const auto& w : PcrCoverageWarnings(pcrs)) LogWarning("seal-api-key: " + w);
+  std::string output = a.Value("--output");
   if (output.empty()) output = ctx.config.tpm_blob;
   Secret key;
   if (!ReadStdin("API key", &key)) return kExitFail;
   Secret api_key = Secret::FromString(Trim(key.view()));
   key.Clear();
   if (api_key.empty()) return CommandFailed("The API key on standard input is empty");
-  auto tpm = MakeTrousersTpm();
+  auto tpm = MakeTpm(kind, to);
   std::string blob, err;
   if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) {
-    return CommandFailed("Failed to seal the API key: " + err);
+    return CommandFailed(std::string("Failed to seal the API key to the ") + TpmKindName(kind) +
+                         ": " + err);
   }
   if (WriteFileAtomic(output, blob, 0600, &err) < 0) {
     return CommandFailed("Failed to save the sealed API key: " + err);
   }
-  LogInfo("Sealed the API key to the TPM into '" + output + "'; set api_key = TPM in [KP] of '" +
-          ctx.config.path + "'");
+  LogInfo(std::string("Sealed the API key to the ") + TpmKindName(kind) + " (PCR " + PcrList(pcrs) +
+          ") into '" + output + "'; set api_key = TPM in [KP] of '" + ctx.config.path + "'");
   return kExitOk;
 #else
   (void)ctx;
-  return CommandFailed("seal-api-key: this build has no TPM support (built without trousers)");
+  return CommandFailed("seal-api-key: this build has no TPM support (built with HPCS_TPM=OFF)");
 #endif
 }
 
@@ -309,10 +329,12 @@ const Verb kVerbs[] = {
      .run = CmdWipe,
      .value_options = {"--uuid"}},
     {.name = "seal-api-key",
-     .synopsis = "seal-api-key [--pcr N]... [--output FILE]   (API key on stdin)",
+     .synopsis =
+         "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
      .needs = Needs::kConfig,
      .run = CmdSealApiKey,
      .value_options = {"--pcr", "--output"},
+     .flag_options = {"--tpm1", "--tpm2"},
      .check = CheckSealApiKey},
 };
 

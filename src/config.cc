@@ -135,6 +135,7 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   }
   c.tpm_blob = get("HFL", "tpm_blob");
   if (c.tpm_blob.empty()) c.tpm_blob = c.key_dir + "/api-key-blob.txt";
+  c.tpm2_tcti = get("HFL", "tpm2_tcti");
   if (!ParseBool(get("HFL", "initramfs_plain_api_key"), &c.initramfs_plain_api_key)) {
     return Fail(err, -EINVAL, path + ": [HFL] initramfs_plain_api_key must be yes or no");
   }

@@ -11,7 +11,7 @@
 
 namespace hpcs {
 
-int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
   if (!c.api_key_from_tpm) {
     *out = Secret(c.api_key.data(), c.api_key.size());
     return 0;
@@ -21,14 +21,18 @@ int ObtainApiKey(const Config& c, Secret* out, std::string* err) {
   if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: ");
   }
-  auto tpm = MakeTrousersTpm();
-  if (int r = UnsealApiKey(*tpm, blob, out, err); r < 0) {
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  to.deadline = options.deadline;
+  to.device_wait = options.tpm_device_wait;
+  if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }
   return 0;
 #else
+  (void)options;
   return Fail(err, -ENOTSUP,
-              c.path + ": api_key = TPM is not supported by this build (built without trousers)");
+              c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)");
 #endif
 }
 
@@ -59,7 +63,7 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err) {
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
   Secret api_key;
-  if (int r = ObtainApiKey(c, &api_key, err); r < 0) return r;
+  if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
   if (api_key.empty()) {
     return Fail(err, -EINVAL, c.path + ": the API key is empty");
   }

@@ -69,7 +69,7 @@ TEST(OpenKmsTest, RefusesIncompleteSettingsAndEmptyKeys) {
   ASSERT_EQ(OpenKms(c, {}, &kms, &err), 0) << err;
   EXPECT_TRUE(kms.client && kms.http);
   Secret key;
-  ASSERT_EQ(ObtainApiKey(c, &key, &err), 0);
+  ASSERT_EQ(ObtainApiKey(c, {}, &key, &err), 0);
   EXPECT_EQ(key.view(), "api-key-Mn3v");
 }
 

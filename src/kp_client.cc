@@ -276,6 +276,9 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
       ++s.tries.retries;
       break;
     default: {
+      // Nothing but answers worth retrying until the deadline: the KMS could
+      // not be used in time, which counts as not reached.
+      if (v.gave_up == Verdict::GaveUp::kPastDeadline) c.unreachable = true;
       std::string attempts = std::to_string(c.attempts) + " attempts";
       std::string why = v.gave_up == Verdict::GaveUp::kNoRetriesLeft ? " (after " + attempts + ")"
                         : v.gave_up == Verdict::GaveUp::kPastDeadline

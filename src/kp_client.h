@@ -39,7 +39,7 @@ struct KpCall {
   std::string error;           // a message for people, without secrets
   std::string correlation_id;  // of the last attempt
   int attempts = 0;
-  bool unreachable = false;  // failed without ever getting an HTTP answer
+  bool unreachable = false;  // no HTTP answer, or only retryable ones until the deadline
 };
 
 struct KeyInfo {

@@ -1,7 +1,7 @@
 // Test doubles for the interfaces of the core library, shared by every unit
 // test (ninja's src/test.h): a fake clock, a scripted HTTP transport that runs
-// on it, an in-memory kernel keyring, and a scratch directory. A fake TPM
-// joins them with the TPM interface split.
+// on it, an in-memory kernel keyring, and a scratch directory. (The TPM
+// tests run on swtpm; their helpers are in tpm_testing.h.)
 #ifndef HPCS_TEST_DOUBLES_H_
 #define HPCS_TEST_DOUBLES_H_
 

@@ -19,7 +19,7 @@ struct KeyOutcome {
   bool already_loaded = false;  // skipped: it was in @u before we started
   int result = 0;               // 0: in the keyring
   std::string error;            // why not, naming the file
-  bool unreachable = false;     // the KMS never answered for this key
+  bool unreachable = false;     // the KMS never answered usably for this key before the deadline
 };
 
 struct UnlockRequest {

@@ -187,7 +187,8 @@ bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, K
   KmsOptions ko;
   ko.deadline = deadline;
   ko.retry.max_retries = -1;
-  ko.retry.cap = std::chrono::seconds(5);  // a server that comes back is found quickly
+  ko.retry.cap = std::chrono::seconds(5);         // a server that comes back is found quickly
+  ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
   if (OpenKms(config, ko, kms, &err) < 0) {
     LogError(err);
     return false;

@@ -3,6 +3,7 @@
 # Usage: boot.sh [options] -- KERNEL_CMDLINE...
 #   --kernel FILE --initrd FILE --disk FILE (repeatable, virtio, snapshot)
 #   --tpm STATE_DIR   attach a TPM 1.2 (swtpm on a copy of STATE_DIR, tpm-tis)
+#   --tpm2 STATE_DIR  attach a TPM 2.0 (swtpm --tpm2 on a copy, tpm-crb)
 #   --log FILE        serial log (required)
 #   --until REGEX     stop the VM once a serial line matches (extended regex)
 #   --timeout SEC     give up after this long (default 240)
@@ -12,7 +13,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' until='' timeout=240 accel='' tpm=''
+kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind=''
 disks=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -28,8 +29,8 @@ while [[ $# -gt 0 ]]; do
 			disks+=("$2")
 			shift 2
 			;;
-		--tpm)
-			tpm=$2
+		--tpm | --tpm2)
+			tpm=$2 tpm_kind=$1
 			shift 2
 			;;
 		--log)
@@ -85,8 +86,12 @@ done
 if [[ $tpm ]]; then
 	# A fresh copy of the TPM each boot: PCRs reset, the state the host saw.
 	cp -a "$tpm" "$work/tpm"
-	swtpm socket --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm.sock" \
-		--log "file=$work/swtpm.log" 3>&- &
+	swtpm_args=() tpm_device=tpm-tis
+	if [[ $tpm_kind == --tpm2 ]]; then
+		swtpm_args=(--tpm2) tpm_device=tpm-crb
+	fi
+	swtpm socket "${swtpm_args[@]}" --tpmstate "dir=$work/tpm" \
+		--ctrl "type=unixio,path=$work/tpm.sock" --log "file=$work/swtpm.log" 3>&- &
 	tpid=$!
 	for _ in $(seq 1 50); do
 		[[ -S $work/tpm.sock ]] && break
@@ -98,7 +103,7 @@ if [[ $tpm ]]; then
 	}
 	# shellcheck disable=SC2054  # as above
 	args+=(-chardev "socket,id=chrtpm,path=$work/tpm.sock"
-		-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
+		-tpmdev emulator,id=tpm0,chardev=chrtpm -device "$tpm_device,tpmdev=tpm0")
 fi
 
 : >"$log"
