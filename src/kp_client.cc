@@ -263,7 +263,7 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
   Verdict v = ClassifyAnswer(r, s.tries, retry_, now, deadline_, RandomU32());
   if (!s.is_token) {
     // The host's share of the service: an overload holds every request back.
-    if (r.status == 429 || r.status == 503) {
+    if (r.status == 429) {
       kms_throttle_.OnOverload(now, s.sent_at, kms_running_, r.retry_after_s, retry_, RandomU32());
       if (v.next == Verdict::Next::kRetry && kms_throttle_.hold_until() > v.retry_at) {
         v.retry_at = kms_throttle_.hold_until();
@@ -276,7 +276,7 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
       kms_throttle_.OnSuccess(s.sent_at);
     }
     --kms_running_;
-  } else if (r.status == 429 || r.status == 503) {
+  } else if (r.status == 429) {
     kms_throttle_.Narrow();  // IAM is overloaded: so, most likely, is the KMS
   }
   if (v.next == Next::kDone) return Finish(s, 0, "", on_done);

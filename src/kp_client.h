@@ -80,7 +80,7 @@ class KpClient {
   static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err);
 
   // At most this many requests in flight at once (0: no limit). An
-  // overloaded service (429, 503) makes the client send fewer for a while:
+  // overloaded service (429) makes the client send fewer for a while:
   // see throttle.h.
   void set_max_parallel(size_t n) { kms_throttle_ = HostThrottle(n); }
 

@@ -31,9 +31,10 @@ void HostThrottle::OnOverload(Clock::time_point now, Clock::time_point sent_at, 
     successes_ = 0;
     floor_ms_ = retry_after_s ? std::clamp<long long>(*retry_after_s, 0, cap / 1000) * 1000 : 0;
     // The spread doubles with every overload in a row, from the Retry-After
-    // (or the policy's base when there is none).
+    // (or the policy's base when there is none), up to the policy's cap.
     long long unit = std::max<long long>(floor_ms_, policy.base.count());
-    spread_ms_ = std::min<long long>(unit << std::clamp(overloads_ - 1, 0, 20), cap);
+    spread_ms_ = std::min<long long>(unit << std::clamp(overloads_ - 1, 0, 20),
+                                     std::max<long long>(unit, policy.cap.count()));
   }
   long long spread = std::min<long long>(spread_ms_ * burst_units_, cap);
   long long delay = policy.jitter ? floor_ms_ + static_cast<long long>(random % (spread + 1))

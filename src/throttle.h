@@ -1,16 +1,15 @@
 // A host's share of a rate-limited service.
 //
-// When Key Protect or IAM answers 429 (or 503), it is overloaded: often
-// because a whole fleet booted at once. A client that has many requests in
-// flight must not answer with as many retries at the same moment, or the
-// fleet keeps the service saturated and most of its requests are refused.
-// So the whole host backs off, not each request on its own: after an
-// overload answer no new request starts until the hold is over (at least the
-// Retry-After the service gave, plus a random spread that doubles with every
-// overload in a row), and then only one request is in flight, one more per
-// round of successes (TCP's congestion avoidance, applied to a rate limit).
-// Answers to requests that were already in flight at an overload count as
-// part of it: no second overload, no growth.
+// When Key Protect or IAM answers 429, the instance is over its rate limit:
+// often because a whole fleet booted at once. (A 503 says the service is in
+// trouble, not that we send too much: it is retried per request, retry.h.) A client that has many
+// requests in flight must not answer with as many retries at the same moment, or the fleet keeps
+// the service saturated and most of its requests are refused. So the whole host backs off, not each
+// request on its own: after an overload answer no new request starts until the hold is over (at
+// least the Retry-After the service gave, plus a random spread that doubles with every overload in
+// a row), and then only one request is in flight, one more per round of successes (TCP's congestion
+// avoidance, applied to a rate limit). Answers to requests that were already in flight at an
+// overload count as part of it: no second overload, no growth.
 //
 // Pure: the caller passes the time and the random value.
 #ifndef HPCS_THROTTLE_H_
@@ -39,12 +38,13 @@ class HostThrottle {
   // Overload answers in a row without a success in between.
   int overloads() const { return overloads_; }
 
-  // An overload answer (429, 503) at `now` to a request sent at `sent_at`,
+  // An overload answer (429) at `now` to a request sent at `sent_at`,
   // with `running` requests in flight including it. A request sent before
   // the last overload brings the same news and changes nothing. The hold:
   // retry_after (or nothing), plus a random spread of up to
-  // max(retry_after, policy.base) * 2^(overloads - 1); without jitter the
-  // whole spread. At most kMaxHold.
+  // max(retry_after, policy.base) * 2^(overloads - 1), at most policy.cap,
+  // times the number of refusals in the burst (up to kMaxBurstUnits);
+  // without jitter the whole spread. At most kMaxHold in all.
   void OnOverload(Clock::time_point now, Clock::time_point sent_at, size_t running,
                   std::optional<long> retry_after_s, const RetryPolicy& policy, uint32_t random);
   // The same service is overloaded elsewhere (IAM turned the token request

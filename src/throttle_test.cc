@@ -74,17 +74,23 @@ TEST(HostThrottleTest, EveryRefusalOfABurstWidensTheSpreadUpToEightFold) {
 TEST(HostThrottleTest, OverloadsInARowSpreadFurtherWithinTheCap) {
   HostThrottle t;
   Clock::time_point now = kT0;
-  // Retry-After 1 and the highest draws: 2, 3, 5, 9, 17 s, then the cap.
-  const int want_s[] = {2, 3, 5, 9, 17, 30, 30};
+  // Retry-After 1; the largest spreads (no jitter): 1, 2, 4 s, then the
+  // policy's cap of 5 s, on top of the Retry-After... without jitter the
+  // hold is the larger of the two: 1, 2, 4, 5, 5 s.
+  const int want_s[] = {1, 2, 4, 5, 5};
   for (int expected : want_s) {
-    t.OnOverload(now, now, 1, 1L, Policy(), 0xffffffffu);
-    auto hold = std::chrono::duration_cast<milliseconds>(t.hold_until() - now);
-    EXPECT_GE(hold, seconds(1));
-    EXPECT_LE(hold, seconds(expected));
-    EXPECT_GT(hold, seconds(expected) / 2);
+    t.OnOverload(now, now, 1, 1L, Policy(false), 0);
+    EXPECT_EQ(t.hold_until() - now, seconds(expected));
     now = t.hold_until();
   }
-  EXPECT_EQ(t.overloads(), 7);
+  EXPECT_EQ(t.overloads(), 5);
+  // With jitter, within [Retry-After, Retry-After + cap].
+  for (uint32_t r = 0; r < 50'000; r += 977) {
+    t.OnOverload(now, now, 1, 1L, Policy(), r);
+    EXPECT_GE(t.hold_until() - now, seconds(1));
+    EXPECT_LE(t.hold_until() - now, seconds(6));
+    now = t.hold_until();
+  }
 }
 
 TEST(HostThrottleTest, JitterSpreadsHostsAcrossTheInterval) {
