@@ -49,4 +49,7 @@ bats tests/bats
 if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 	step "VM boot test"
 	HPCS_STATIC_BUILD_DIR="$top/build-static" bats tests/vm/boot.bats
+
+	step "Real-system test (packages, a Debian root with the .deb, three boots)"
+	HPCS_STATIC_BUILD_DIR="$top/build-static" HPCS_BUILD_DIR="$top/build" bats tests/vm/system.bats
 fi

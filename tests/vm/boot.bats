@@ -17,6 +17,7 @@
 # cannot run at all.
 
 load ../bats/helpers
+load lib.sh
 
 VM=$BATS_TEST_DIRNAME
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -25,28 +26,13 @@ REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 note() { echo "# $*" >&3; }
 
 setup_file() {
-	export VM_SKIP=""
-	if [ "$(id -u)" != 0 ]; then
-		VM_SKIP="needs root (cryptsetup on images, swtpm, tcsd, apt-get)"
-		return 0
-	fi
-	"$VM/setup-host.sh"
-	if ! command -v qemu-system-x86_64 >/dev/null ||
-		! qemu-system-x86_64 -accel tcg -machine none -display none -nodefaults -S \
-			-monitor none -daemonize -pidfile "$BATS_FILE_TMPDIR/q.pid" 2>"$BATS_FILE_TMPDIR/q.err"; then
-		VM_SKIP="qemu-system-x86_64 cannot run here: $(cat "$BATS_FILE_TMPDIR/q.err" 2>/dev/null)"
-		return 0
-	fi
-	kill "$(cat "$BATS_FILE_TMPDIR/q.pid")" 2>/dev/null || true
+	VM_SKIP=$(vm_preflight "$BATS_FILE_TMPDIR" "cryptsetup on images, swtpm, tcsd, apt-get") || return 1
+	export VM_SKIP
+	[ -z "$VM_SKIP" ] || return 0
 
 	local build=${HPCS_STATIC_BUILD_DIR:-$REPO/build-static}
 	if [ -z "${HPCS_UNLOCK:-}" ]; then
-		cmake -S "$REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF >"$BATS_FILE_TMPDIR/cmake.log" 2>&1 &&
-			cmake --build "$build" --target hpcs-unlock hpcs-for-luks -j2 >>"$BATS_FILE_TMPDIR/cmake.log" 2>&1 ||
-			{
-				tail -n 30 "$BATS_FILE_TMPDIR/cmake.log" >&2
-				return 1
-			}
+		vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-unlock hpcs-for-luks || return 1
 		HPCS_UNLOCK=$build/hpcs-unlock
 	fi
 	export HPCS_UNLOCK HFL=${HPCS_CLI:-$build/hpcs-for-luks}
