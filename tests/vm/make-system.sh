@@ -22,7 +22,7 @@
 # Usage: make-system.sh ROOT_TAR PACKAGES_DIR FIXTURE_DIR
 #   prints the directory: boot.img root.img data{1,2,3}.img (raw disks, in
 #   this order vda..vde), vmlinuz, initrd.img (the initramfs dracut made),
-#   root.uuid, data{1,2,3}.uuid, pass (the typed passphrase of every volume),
+#   root.uuid, data{1,2,3}.uuid, pass (the root's typed passphrase),
 #   kver, times (prep timings), prep.log
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
@@ -145,19 +145,23 @@ install -m 0755 "$guest_files/hpcs-systest" "$r/usr/local/sbin/hpcs-systest"
 install -m 0644 "$guest_files/hpcs-systest.service" "$r/etc/systemd/system/hpcs-systest.service"
 in_root systemctl enable hpcs-systest.service >>"$log" 2>&1
 mkdir -m 0700 "$r/root/systest" "$r/run/prep"
+# The typed passphrases: one for the root, another for the data volumes (a
+# passphrase typed at boot is cached and tried on the next volumes).
 head -c 24 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/pass"
-cp "$tmp/pass" "$r/root/systest/pass"
+head -c 24 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/pass-data"
 cp "$tmp/pass" "$r/run/prep/pass"
+cp "$tmp/pass-data" "$r/run/prep/pass-data"
+cp "$tmp/pass-data" "$r/root/systest/pass"
 
-# encrypt IMG [VOLUME_KEY_FILE]: LUKS2 in place (the header goes into the
-# first half of the 16 MiB the filesystem leaves free), the typed passphrase
-# in key slot 0.
+# encrypt IMG PASSPHRASE_FILE [VOLUME_KEY_FILE]: LUKS2 in place (the header
+# goes into the first half of the 16 MiB the filesystem leaves free), the
+# passphrase in key slot 0.
 encrypt() {
 	local vk=()
-	[[ $# -lt 2 ]] || vk=(--volume-key-file "$2" --key-size 512)
+	[[ $# -lt 3 ]] || vk=(--volume-key-file "$3" --key-size 512)
 	cryptsetup reencrypt -q --encrypt --type luks2 --reduce-device-size 16M \
 		--sector-size 4096 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --batch-mode \
-		--key-file "$tmp/pass" "${vk[@]}" "$1"
+		--key-file "$2" "${vk[@]}" "$1"
 }
 # mkfs IMG SIZE DIR: ext4 of SIZE with DIR's files, 16 MiB left for LUKS2.
 mkfs() {
@@ -171,7 +175,7 @@ root_size=2G
 # device"); the filesystem is packed and encrypted with the same volume key
 # at the end, and gets this header.
 truncate -s 32M "$r/run/prep/root.luks"
-encrypt "$r/run/prep/root.luks"
+encrypt "$r/run/prep/root.luks" "$tmp/pass"
 root_uuid=$(cryptsetup luksUUID "$r/run/prep/root.luks")
 in_root hpcs-enroll --key-file /run/prep/pass /run/prep/root.luks >"$tmp/enroll-root.log" 2>&1 || {
 	cat "$tmp/enroll-root.log" >&2
@@ -203,14 +207,14 @@ step "data2, set up by hand after the initramfs was made"
 mkdir -p "$tmp/d2"
 echo "HPCS-DATA2-MARKER" >"$tmp/d2/marker"
 mkfs "$r/run/prep/data2.img" 64M "$tmp/d2"
-encrypt "$r/run/prep/data2.img"
+encrypt "$r/run/prep/data2.img" "$tmp/pass-data"
 data2_uuid=$(cryptsetup luksUUID "$r/run/prep/data2.img")
 head -c 32 /dev/urandom | base64 -w0 >"$r/run/prep/data2.key"
 echo "data2 UUID=$data2_uuid none _netdev,timeout=1" >>"$r/etc/crypttab"
 echo "/dev/mapper/data2 /mnt/data2 ext4 defaults,_netdev 0 2" >>"$r/etc/fstab"
 {
 	in_root sh -c 'umask 077 && hpcs-for-luks wrap </run/prep/data2.key >/var/lib/hpcs-for-luks/user/luks:data2'
-	in_root cryptsetup luksAddKey --batch-mode --key-file /run/prep/pass /run/prep/data2.img /run/prep/data2.key
+	in_root cryptsetup luksAddKey --batch-mode --key-file /run/prep/pass-data /run/prep/data2.img /run/prep/data2.key
 	in_root cryptsetup token add --key-description luks:data2 /run/prep/data2.img
 	in_root systemctl enable hpcs-for-luks.service hpcs-for-luks-wipe.service
 } >>"$log" 2>&1
@@ -225,7 +229,7 @@ for n in 1 3; do
 	mkdir -p "$tmp/d$n"
 	echo "HPCS-DATA$n-MARKER" >"$tmp/d$n/marker"
 	mkfs "$tmp/data$n.img" 64M "$tmp/d$n"
-	encrypt "$tmp/data$n.img"
+	encrypt "$tmp/data$n.img" "$tmp/pass-data"
 done
 printf 'DATA1_UUID=%s\nDATA3_UUID=%s\n' "$(cryptsetup luksUUID "$tmp/data1.img")" \
 	"$(cryptsetup luksUUID "$tmp/data3.img")" >"$r/root/systest/env"
@@ -251,7 +255,7 @@ mkfs "$out/root.img" "$root_size" "$r"
 # header (everything before the data offset) over the new one.
 cryptsetup luksDump -q --dump-volume-key --volume-key-file "$tmp/vk" --key-file "$tmp/pass" \
 	"$tmp/root.luks" >/dev/null
-encrypt "$out/root.img" "$tmp/vk"
+encrypt "$out/root.img" "$tmp/pass" "$tmp/vk"
 shred -u "$tmp/vk"
 off=$(cryptsetup luksDump "$tmp/root.luks" | sed -n 's/^[[:space:]]*offset: \([0-9]*\) \[bytes\].*/\1/p' | head -n 1)
 [[ $off ]] || vm_die "no data offset in the root header"
