@@ -78,8 +78,9 @@ if [ -z "${EPOCHREALTIME:-}" ]; then
 	die "needs bash >= 5 (EPOCHREALTIME)"
 fi
 
-# The emulator helpers of the bats suites: emulator_start, emulator_stop,
-# emu_ctl. They read BATS_TEST_TMPDIR only with a fallback.
+# The helpers of the bats suites: emulator_start, emulator_stop, emu_ctl,
+# hpcs_write_conf, hpcs_keyring_clean. They read BATS_TEST_TMPDIR only with a
+# fallback.
 # shellcheck source=SCRIPTDIR/../tests/bats/helpers.bash
 . "$top/tests/bats/helpers.bash"
 
@@ -89,17 +90,7 @@ tag=hpcsbench$$k
 
 # Revokes and unlinks this run's keys in @u; prints how many there were.
 clean_keys() {
-	local id count=0
-	for id in $(keyctl rlist @u 2>/dev/null); do
-		case "$(keyctl rdescribe "$id" 2>/dev/null)" in
-			*";$tag"*)
-				keyctl revoke "$id" >/dev/null 2>&1 || true
-				keyctl unlink "$id" @u >/dev/null 2>&1 || true
-				count=$((count + 1))
-				;;
-		esac
-	done
-	echo "$count"
+	hpcs_keyring_clean "$tag"
 }
 
 cleanup() {

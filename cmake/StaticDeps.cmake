@@ -24,6 +24,15 @@
 #                            The rest of libtspi's OpenSSL references stay
 #                            undefined: the link needs --gc-sections, and fails
 #                            with "undefined reference" if one becomes reachable.
+#   hpcs_static::tss2_esys   libtss2-esys.a (tpm2-tss, mbedTLS crypto back end,
+#                            tctildr without dlopen), #include <tss2/tss2_esys.h>;
+#                            links hpcs_static::tss2_sys, the TCTIs below,
+#                            hpcs_static::tss2_mu, hpcs_static::mbedcrypto
+#   hpcs_static::tss2_sys, hpcs_static::tss2_mu, hpcs_static::tss2_rc
+#   hpcs_static::tss2_tcti_device, hpcs_static::tss2_tcti_swtpm,
+#   hpcs_static::tss2_tcti_mssim
+#                            the SAPI, marshalling, response-code texts and the
+#                            TCTIs linked straight in
 #   hpcs_static::keyutils    Debian's libkeyutils.a, #include <keyutils.h>
 #
 # The executable itself still has to be linked with -static; add
@@ -136,4 +145,16 @@ _hpcs_static_target(tspi_openssl_shim "${_p}/lib/libtspi-openssl-shim.a"
 _hpcs_static_target(tspi "${_p}/lib/libtspi.a"
   INCLUDE "${_p}/include"
   LINK hpcs_static::tspi_openssl_shim Threads::Threads)
+foreach(_lib mu rc)
+  _hpcs_static_target(tss2_${_lib} "${_p}/lib/libtss2-${_lib}.a" INCLUDE "${_p}/include")
+endforeach()
+foreach(_tcti device swtpm mssim)
+  _hpcs_static_target(tss2_tcti_${_tcti} "${_p}/lib/libtss2-tcti-${_tcti}.a"
+    INCLUDE "${_p}/include" LINK hpcs_static::tss2_mu)
+endforeach()
+_hpcs_static_target(tss2_sys "${_p}/lib/libtss2-sys.a" INCLUDE "${_p}/include"
+  LINK hpcs_static::tss2_mu)
+_hpcs_static_target(tss2_esys "${_p}/lib/libtss2-esys.a" INCLUDE "${_p}/include"
+  LINK hpcs_static::tss2_sys hpcs_static::tss2_tcti_device hpcs_static::tss2_tcti_swtpm
+       hpcs_static::tss2_tcti_mssim hpcs_static::tss2_mu hpcs_static::mbedcrypto)
 unset(_p)

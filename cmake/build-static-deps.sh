@@ -7,6 +7,9 @@
 #   libtspi-openssl-shim.a  cmake/tspi-openssl-shim.c: the few OpenSSL functions
 #              libtspi needs (SHA-1, HMAC-SHA1, MGF1), over mbedTLS, so that
 #              OpenSSL's libcrypto.a is not linked (see the file's header)
+#   libtss2-{esys,sys,mu,rc,tcti-device,tcti-swtpm,tcti-mssim}.a  tpm2-tss
+#              (Debian source, see below): ESAPI with its mbedTLS crypto back
+#              end, the TCTIs linked directly (no tctildr dlopen), no logging
 # mbedTLS, c-ares, nghttp2 and keyutils come as Debian's own .a files;
 # cmake/StaticDeps.cmake links them from /usr/lib.
 #
@@ -47,8 +50,9 @@ jobs=2 # the build machines have 2 cores, shared
 # Libraries the sources are compiled against, whose .a files the final link uses;
 # libssl-dev for its headers only (trousers' configure and sources, the shim).
 dev_pkgs=(libmbedtls-dev libkeyutils-dev libc-ares-dev libnghttp2-dev libssl-dev)
-# Tools the build needs (dpkg-dev unpacks source packages).
-tool_pkgs=(autoconf automake libtool make pkgconf dpkg-dev)
+# Tools the build needs (dpkg-dev unpacks source packages; autoconf-archive and
+# libltdl-dev hold m4 macros that tpm2-tss's bootstrap needs).
+tool_pkgs=(autoconf automake libtool make pkgconf dpkg-dev autoconf-archive libltdl-dev)
 
 cache_key() {
 	sha256sum <"$script" | cut -d' ' -f1
@@ -312,6 +316,69 @@ run "$cc" "${tspi_cflags[@]}" -std=c99 -Wall -Wextra -c "$shim_src" \
 	-o "$work/tspi-openssl-shim.o"
 run ar rcs "$stage/lib/libtspi-openssl-shim.a" "$work/tspi-openssl-shim.o"
 
+### tpm2-tss (ESAPI) #########################################################
+# Bookworm's tpm2-tss 3.2.1 source cannot be had: both of its tarballs 404 on
+# the Debian mirror (its .dsc downloads). Trixie's tpm2-tss 4.1.3 source
+# package downloads whole, so it is fetched through a private apt source list
+# (its own lists directory; the system's sources are not touched). The ESAPI
+# calls hpcs uses are the same in 3.2 and 4.1: the shared build links
+# Debian 12's libtss2 3.2.1, the static one this 4.1.3.
+step "fetching tpm2-tss source (apt-get source, trixie)"
+tss2_apt=$work/tss2-apt
+mkdir -p "$tss2_apt/parts" "$tss2_apt/lists/partial" "$tss2_apt/cache/archives/partial"
+cat >"$tss2_apt/parts/trixie-src.sources" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+tss2_apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tss2_apt/parts"
+	-o "Dir::State::Lists=$tss2_apt/lists" -o "Dir::Cache=$tss2_apt/cache"
+	-o APT::Sandbox::User=root)
+run apt-get "${tss2_apt_opts[@]}" update
+(cd "$work" && run apt-get "${tss2_apt_opts[@]}" source --only-source tpm2-tss)
+tss2_src=$(find "$work" -maxdepth 1 -type d -name 'tpm2-tss-*' | head -n 1)
+case ${tss2_src##*/} in
+	tpm2-tss-4.1.*) ;;
+	*)
+		echo "expected tpm2-tss 4.1.x (the configure line is written for it); got '$tss2_src'" >>"$log"
+		exit 1
+		;;
+esac
+
+step "configuring tpm2-tss (ESAPI, mbedTLS, device/swtpm/mssim TCTIs, no dlopen)"
+(cd "$tss2_src" && run ./bootstrap)
+# --with-maxloglevel=none: the library never writes to stderr (hpcs reports
+# TSS errors itself) and is smaller. --enable-nodl: tctildr (which
+# Esys_Initialize references) links the TCTIs instead of dlopen()ing them.
+(cd "$tss2_src" && CFLAGS="${tspi_cflags[*]}" run ./configure --prefix=/usr \
+	--disable-shared --enable-static --with-pic \
+	--with-crypto=mbed --enable-nodl --with-maxloglevel=none \
+	--disable-fapi --disable-policy --disable-defaultflags --disable-doxygen-doc \
+	--disable-tcti-pcap --disable-tcti-libtpms --disable-tcti-cmd \
+	--disable-tcti-spi-helper --disable-tcti-spi-ltt2go --disable-tcti-spidev \
+	--disable-tcti-spi-ftdi --disable-tcti-i2c-helper --disable-tcti-i2c-ftdi)
+
+step "building libtss2-*.a"
+tss2_libs=(tss2-mu/libtss2-mu tss2-sys/libtss2-sys tss2-esys/libtss2-esys tss2-rc/libtss2-rc
+	tss2-tcti/libtss2-tcti-device tss2-tcti/libtss2-tcti-swtpm tss2-tcti/libtss2-tcti-mssim)
+tss2_targets=()
+for l in "${tss2_libs[@]}"; do tss2_targets+=("src/$l.la"); done
+run make -C "$tss2_src" -j"$jobs" "${tss2_targets[@]}"
+for l in "${tss2_libs[@]}"; do
+	cp "$tss2_src/src/${l%/*}/.libs/${l#*/}.a" "$stage/lib/"
+done
+# Every TCTI defines Tss2_Tcti_Info, the entry point tctildr looks up after a
+# dlopen(); linked statically side by side they collide. Nothing here calls
+# it (tctildr without dlopen calls the Tss2_Tcti_*_Init functions), so make
+# it local to each archive.
+for t in device swtpm mssim; do
+	run objcopy --localize-symbol=Tss2_Tcti_Info "$stage/lib/libtss2-tcti-$t.a"
+done
+mkdir -p "$stage/include/tss2"
+cp "$tss2_src"/include/tss2/*.h "$stage/include/tss2/"
+
 ### install ##################################################################
 step "installing into $prefix"
 {
@@ -323,6 +390,7 @@ step "installing into $prefix"
 	echo "#   $(dsc_version cjson)"
 	echo "#   $(dsc_version curl)"
 	echo "#   trousers $trousers_version (upstream .orig tarball)"
+	echo "#   $(dsc_version tpm2-tss) (trixie)"
 } >"$stage/.stamp"
 if [ -e "$prefix" ]; then
 	mv -T "$prefix" "$prefix.old.$$"

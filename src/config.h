@@ -2,7 +2,7 @@
 //
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
-//   [HFL] key_dir, tpm_blob, initramfs_plain_api_key
+//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key
 #ifndef HPCS_CONFIG_H_
 #define HPCS_CONFIG_H_
 
@@ -48,7 +48,8 @@ struct Config {
   std::string default_crk_uuid;
   std::string ca_file;  // empty: the system store
   std::string key_dir = kDefaultKeyDir;
-  std::string tpm_blob;  // default <key_dir>/api-key-blob.txt
+  std::string tpm_blob;   // default <key_dir>/api-key-blob.txt
+  std::string tpm2_tcti;  // TPM 2.0 TCTI; empty: /dev/tpmrm0, else /dev/tpm0
   bool initramfs_plain_api_key = false;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).

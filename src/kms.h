@@ -15,7 +15,9 @@ namespace hpcs {
 struct KmsOptions {
   Deadline deadline;
   RetryPolicy retry;
-  bool verbose_http = false;
+  // api_key = TPM with a TPM 2.0 blob: how long to wait for the TPM device
+  // node to appear (at boot its driver may still be loading).
+  std::chrono::milliseconds tpm_device_wait{0};
 };
 
 struct Kms {
@@ -24,8 +26,8 @@ struct Kms {
 };
 
 // The API key: the config's literal one, or with `api_key = TPM` the blob
-// unsealed through tcsd.
-int ObtainApiKey(const Config& c, Secret* out, std::string* err);
+// unsealed by the TPM (1.2 or 2.0, as the blob says), within the deadline.
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err);
 
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err);
 

@@ -6,10 +6,11 @@
 set -eu
 
 build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyutils-dev
-	libsystemd-dev libmbedtls-dev libtspi-dev libgtest-dev libc-ares-dev libnghttp2-dev
-	libssl-dev file scdoc)
+	libsystemd-dev libmbedtls-dev libtspi-dev libtss2-dev libgtest-dev libc-ares-dev
+	libnghttp2-dev libssl-dev file scdoc)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
-	swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2 util-linux)
+	tpm2-tools swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2
+	util-linux strace)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (it uses apt-get)" >&2

@@ -7,7 +7,9 @@
 # Host-side knobs (dracut.conf.d or the environment):
 #   hpcs_config=FILE      config to package (default /etc/hpcs-for-luks.ini)
 #   hpcs_unlock=FILE      the static unlocker (default: hpcs-unlock in PATH)
-#   hpcs_tcsd_conf=FILE   tcsd config for api_key = TPM (default /etc/tcsd.conf)
+#   hpcs_tcsd_conf=FILE   tcsd config for a TPM 1.2 blob (default /etc/tcsd.conf)
+#
+# The TPM part (api_key = TPM) is in hpcs-tpm.sh beside this file.
 #
 # In the initramfs everything sits at fixed places, whatever the host uses:
 #   /etc/hpcs-for-luks.ini                (key_dir, ca_file, tpm_blob rewritten)
@@ -24,7 +26,9 @@ hpcs_i_config=/etc/hpcs-for-luks.ini
 hpcs_i_key_dir=/var/lib/hpcs-for-luks
 hpcs_i_ca=/etc/hpcs-for-luks/ca.pem
 hpcs_i_blob=/var/lib/hpcs-for-luks/api-key-blob.txt
-hpcs_i_tpm_dir=/var/lib/tpm
+
+# shellcheck source=hpcs-tpm.sh
+. "${moddir:-$(dirname "${BASH_SOURCE[0]}")}/hpcs-tpm.sh"
 
 # _hpcs_ini_get FILE SECTION KEY: print the value, as Python's configparser
 # reads it ('=' or ':' separates, keys are case-insensitive, '#'/';' comment).
@@ -115,7 +119,7 @@ depends() {
 # called by dracut
 installkernel() {
 	if _hpcs_uses_tpm; then
-		hostonly='' instmods '=drivers/char/tpm'
+		_hpcs_tpm_installkernel
 	fi
 	return 0
 }
@@ -160,78 +164,6 @@ _hpcs_write_config() {
             if (!had_hfl) { print ""; print "[HFL]"; sec = "HFL"; close_section() }
         }
     ' "$src" >"$dst"
-}
-
-_hpcs_install_tpm() {
-	local conf=$1 kd=$2 blob tcsd_conf ps
-	blob=$(_hpcs_ini_get "$conf" HFL tpm_blob) || blob=
-	blob=${blob:-$kd/api-key-blob.txt}
-	if [[ ! -f $blob ]]; then
-		derror "hpcs: api_key = TPM but the sealed API key '$blob' is missing"
-		return 1
-	fi
-	tcsd_conf=${hpcs_tcsd_conf:-/etc/tcsd.conf}
-	if ! require_binaries tcsd; then
-		derror "hpcs: api_key = TPM needs tcsd (package trousers)"
-		return 1
-	fi
-	if ! grep -q '^tss:' "$dracutsysrootdir"/etc/passwd ||
-		! grep -q '^tss:' "$dracutsysrootdir"/etc/group; then
-		derror "hpcs: api_key = TPM needs the tss user and group"
-		return 1
-	fi
-
-	inst_simple "$blob" "$hpcs_i_blob"
-	chmod 0600 "$initdir$hpcs_i_blob"
-	inst_multiple tcsd
-
-	# tcsd refuses a config that is not root:tss 0640.
-	mkdir -p "$initdir/etc" "$initdir$hpcs_i_tpm_dir"
-	if [[ -r $tcsd_conf ]]; then
-		ps=$(sed -n 's/^[[:space:]]*system_ps_file[[:space:]]*=[[:space:]]*//p' "$tcsd_conf" | tail -n 1)
-		grep -v '^[[:space:]]*system_ps_file[[:space:]]*=' "$tcsd_conf" >"$initdir/etc/tcsd.conf"
-	else
-		: >"$initdir/etc/tcsd.conf"
-	fi
-	ps=${ps:-/var/lib/tpm/system.data}
-	printf 'system_ps_file = %s/system.data\n' "$hpcs_i_tpm_dir" >>"$initdir/etc/tcsd.conf"
-	[[ -f $ps ]] && cp -a "$ps" "$initdir$hpcs_i_tpm_dir/system.data"
-
-	# The tss user (tcsd drops to it; udev gives it /dev/tpm0).
-	local f
-	for f in passwd group; do
-		touch "$initdir/etc/$f"
-		grep -q '^tss:' "$initdir/etc/$f" ||
-			grep '^tss:' "$dracutsysrootdir/etc/$f" >>"$initdir/etc/$f"
-	done
-	chown root:tss "$initdir/etc/tcsd.conf"
-	chmod 0640 "$initdir/etc/tcsd.conf"
-	chown -R tss:tss "$initdir$hpcs_i_tpm_dir"
-	chmod 0700 "$initdir$hpcs_i_tpm_dir"
-
-	# tcsd resolves "localhost" and users through NSS: without these two it
-	# crashes after its first client.
-	[[ -e $initdir/etc/hosts ]] ||
-		printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$initdir/etc/hosts"
-	if [[ ! -e $initdir/etc/nsswitch.conf ]]; then
-		printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$initdir/etc/nsswitch.conf"
-	elif ! grep -q '^hosts:' "$initdir/etc/nsswitch.conf"; then
-		printf 'hosts: files dns\n' >>"$initdir/etc/nsswitch.conf"
-	fi
-
-	if [[ -e $dracutsysrootdir$udevrulesdir/60-tpm-udev.rules ]]; then
-		inst_rules 60-tpm-udev.rules
-	else
-		mkdir -p "$initdir$udevrulesdir"
-		printf '%s\n' 'KERNEL=="tpm[0-9]*", TAG+="systemd", MODE="0660", OWNER="tss"' \
-			>"$initdir$udevrulesdir/60-hpcs-tpm.rules"
-	fi
-
-	inst_simple "$moddir/hpcs-tcsd.service" "$systemdsystemunitdir/hpcs-tcsd.service"
-	mkdir -p "$initdir$systemdsystemunitdir/hpcs-unlock.service.d"
-	printf '[Unit]\nWants=hpcs-tcsd.service\nAfter=hpcs-tcsd.service\n' \
-		>"$initdir$systemdsystemunitdir/hpcs-unlock.service.d/tpm.conf"
-	return 0
 }
 
 # called by dracut
@@ -290,7 +222,7 @@ install() {
 	chmod 0700 "$initdir$hpcs_i_key_dir"
 
 	if [[ $blob ]]; then
-		_hpcs_install_tpm "$conf" "$kd" || return 1
+		_hpcs_tpm_install "$conf" "$kd" || return 1
 	fi
 
 	inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"

@@ -69,6 +69,36 @@ teardown() {
 	[[ "$output" == *"HTTP 400 KEY_ROOT_REQ_ERR"* ]]
 }
 
+@test "create --crk imports root key material from stdin; wrap works with it" {
+	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/material"
+	id=$(hpcs create --crk --name "imp-$HPCS_TAG" <"$BATS_TEST_TMPDIR/material")
+	emu_api GET "/api/v2/keys/$id"
+	emu_expect 200
+	# Imported: the service took our bytes instead of making its own.
+	[ "$(jq -r '.resources[0].imported' <<<"$EMU_BODY")" = true ]
+	[ "$(jq -r '.resources[0].extractable' <<<"$EMU_BODY")" = false ]
+	[ "$(echo imported | hpcs wrap --uuid "$id" | hpcs unwrap --uuid "$id")" = imported ]
+	# Material the service refuses (20 bytes) is an error naming the key.
+	run bash -c "head -c 20 /dev/zero | '$HPCS_BIN_DIR/hpcs-for-luks' --config '$HPCS_CONF' create --crk --name 'bad-$HPCS_TAG'"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Failed to create key 'bad-$HPCS_TAG': HTTP 400 BAD_BODY_ERR"* ]]
+}
+
+@test "create --std --gen: the service makes the material; nothing is read from stdin" {
+	# stdin holds bytes that must not become the key.
+	printf 'not-the-key-material-0123456789ab' >"$BATS_TEST_TMPDIR/stdin"
+	run --separate-stderr hpcs create --std --name "gen-$HPCS_TAG" --gen <"$BATS_TEST_TMPDIR/stdin"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+	emu_api GET "/api/v2/keys/$output"
+	emu_expect 200
+	[ "$(jq -r '.resources[0].extractable' <<<"$EMU_BODY")" = true ]
+	[ "$(jq -r '.resources[0].imported' <<<"$EMU_BODY")" = false ]
+	payload=$(jq -r '.resources[0].payload' <<<"$EMU_BODY")
+	[ "$(base64 -d <<<"$payload" | wc -c)" -eq 32 ]
+	[ "$payload" != "$(base64 -w0 <"$BATS_TEST_TMPDIR/stdin")" ]
+}
+
 @test "list returns every key across pages (more than 200)" {
 	# 205 keys in one curl run over one connection, then list through the CLI.
 	EMU_TOKEN=$(emu_token)
@@ -86,6 +116,9 @@ teardown() {
 	printf '%s\n' "${lines[@]}" | grep -q $'\tbulk-205$'
 	printf '%s\n' "${lines[@]}" | grep -q $'\tbulk-001$'
 	[ "$(emu_stat by_op.list)" -eq 2 ]
+	# Both pages and the token over one kept-alive connection.
+	[ "$(emu_stat iam_requests)" -eq 1 ]
+	[ "$(emu_stat connections)" -eq 1 ]
 }
 
 @test "delete removes the key; a deleted key answers 410" {
@@ -104,14 +137,33 @@ teardown() {
 	printf "$(printf '\\%03o' $(seq 0 255))" >"$BATS_TEST_TMPDIR/plain"
 	printf '\n\n\r\n' >>"$BATS_TEST_TMPDIR/plain"
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/plain")" -eq 260 ]
+	emu_ctl POST reset-stats >/dev/null
 	hpcs wrap <"$BATS_TEST_TMPDIR/plain" >"$BATS_TEST_TMPDIR/wrapped"
+	# The token, the wrap and its verifying unwrap: one connection.
+	[ "$(emu_stat requests)" -eq 3 ]
+	[ "$(emu_stat by_op.unwrap)" -eq 1 ]
+	[ "$(emu_stat connections)" -eq 1 ]
 	# The ciphertext and exactly one newline.
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/wrapped")" -eq 1 ]
 	[ "$(tail -c1 "$BATS_TEST_TMPDIR/wrapped" | od -An -tx1)" = " 0a" ]
 	hpcs unwrap <"$BATS_TEST_TMPDIR/wrapped" >"$BATS_TEST_TMPDIR/back"
 	cmp "$BATS_TEST_TMPDIR/plain" "$BATS_TEST_TMPDIR/back"
-	# The wrap was verified with an unwrap before printing.
-	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+}
+
+@test "wrap checks that the ciphertext unwraps to its input: a mismatch prints nothing" {
+	printf 'verify-me' >"$BATS_TEST_TMPDIR/plain"
+	# The verifying unwrap answers with other bytes than were wrapped.
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"wrong_plaintext","count":1}]}' >/dev/null
+	run --separate-stderr hpcs wrap <"$BATS_TEST_TMPDIR/plain"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"The wrapped key does not unwrap to the input (root key '$HPCS_CRK'); nothing was printed"* ]]
+	[ "$(emu_stat by_op.wrap)" -eq 1 ]
+	[ "$(emu_stat by_op.unwrap)" -eq 1 ]
+	# The fault is used up: the same wrap now succeeds.
+	run --separate-stderr hpcs wrap <"$BATS_TEST_TMPDIR/plain"
+	[ "$status" -eq 0 ]
+	[ -n "$output" ]
 }
 
 @test "wrap --gen wraps 32 random bytes; two runs differ" {
@@ -120,7 +172,8 @@ teardown() {
 	hpcs unwrap <"$BATS_TEST_TMPDIR/a" >"$BATS_TEST_TMPDIR/a.plain"
 	hpcs unwrap <"$BATS_TEST_TMPDIR/b" >"$BATS_TEST_TMPDIR/b.plain"
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/a.plain")" -eq 32 ]
-	! cmp -s "$BATS_TEST_TMPDIR/a.plain" "$BATS_TEST_TMPDIR/b.plain"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/b.plain")" -eq 32 ]
+	run ! cmp -s "$BATS_TEST_TMPDIR/a.plain" "$BATS_TEST_TMPDIR/b.plain"
 }
 
 @test "wrap with empty stdin is an error, not a generated key" {
@@ -169,11 +222,24 @@ teardown() {
 	# Logon keys cannot be read back from user space, by design.
 	run keyctl pipe "$(key_id logon "$HPCS_TAG:dm")"
 	[ "$status" -ne 0 ]
-	! key_id user "$HPCS_TAG-x.tmp"
-	! key_id user "$HPCS_TAG-y~"
-	! key_id user ".$HPCS_TAG-hidden"
+	run ! key_id user "$HPCS_TAG-x.tmp"
+	run ! key_id user "$HPCS_TAG-y~"
+	run ! key_id user ".$HPCS_TAG-hidden"
 	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
 	[ "$(emu_stat iam_requests)" -eq 1 ]
+}
+
+@test "process --uuid unwraps with that root key instead of default_crk_uuid" {
+	other=$(hpcs create --crk --name "other-$HPCS_TAG" --gen)
+	printf 'other root' | hpcs wrap --uuid "$other" >"$HPCS_KEYS/user/$HPCS_TAG-o"
+	# With the default root key the ciphertext does not open.
+	run hpcs process
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot unwrap '$HPCS_KEYS/user/$HPCS_TAG-o': HTTP 422"* ]]
+	run ! key_id user "$HPCS_TAG-o"
+	run hpcs process --uuid "$other"
+	[ "$status" -eq 0 ]
+	[ "$(key_bytes "$HPCS_TAG-o")" = "$(printf 'other root' | od -An -tx1 -v | tr -d ' \n')" ]
 }
 
 @test "process replaces an older key of the same type and description" {
@@ -198,7 +264,7 @@ teardown() {
 	[[ "$output" == *"1 of 3 keys failed"* ]]
 	[ "$(key_bytes "$HPCS_TAG-k1")" = "$(printf 'secret 1' | od -An -tx1 -v | tr -d ' \n')" ]
 	[ "$(key_bytes "$HPCS_TAG-k3")" = "$(printf 'secret 3' | od -An -tx1 -v | tr -d ' \n')" ]
-	! key_id user "$HPCS_TAG-k2"
+	run ! key_id user "$HPCS_TAG-k2"
 }
 
 @test "a logon key file without a 'prefix:' name is refused with the reason" {
@@ -213,15 +279,29 @@ teardown() {
 	echo two | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-stay"
 	echo three | hpcs wrap >"$HPCS_KEYS/logon/$HPCS_TAG:gone"
 	hpcs process
+	user_gone=$(key_id user "$HPCS_TAG-gone")
+	logon_gone=$(key_id logon "$HPCS_TAG:gone")
+	# A second link to both keys (from a session that possesses @u, as
+	# linking needs), so that the kernel keeps them once wipe has unlinked
+	# them from @u: then we can tell revoked from merely unlinked.
+	hold=$(keyctl newring "$HPCS_TAG-hold" @u)
+	keyctl session - sh -c 'keyctl link @u @s && keyctl link "$1" "$3" && keyctl link "$2" "$3"' \
+		_ "$user_gone" "$logon_gone" "$hold" >/dev/null
 	mkdir -p "$HPCS_KEYS/linger/user"
 	touch "$HPCS_KEYS/linger/user/$HPCS_TAG-stay"
 	emulator_stop
-	printf '[HFL]\nkey_dir = %s\n' "$HPCS_KEYS" >"$HPCS_CONF"
+	hpcs_write_conf -KP
 	run hpcs wipe
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Revoked 2 keys, kept 1 lingering"* ]]
-	! key_id user "$HPCS_TAG-gone"
-	! key_id logon "$HPCS_TAG:gone"
+	run ! key_id user "$HPCS_TAG-gone"
+	run ! key_id logon "$HPCS_TAG:gone"
+	# Revoked, not only unlinked: a holder of the old serial cannot use it.
+	for id in "$user_gone" "$logon_gone"; do
+		run keyctl rdescribe "$id"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Key has been revoked"* ]]
+	done
 	[ "$(key_bytes "$HPCS_TAG-stay")" = "$(echo two | od -An -tx1 -v | tr -d ' \n')" ]
 }
 
@@ -269,33 +349,56 @@ teardown() {
 # --- errors from the service -------------------------------------------------
 
 @test "a wrong API key is reported with IAM's reason, and never printed" {
-	hpcs_write_conf
-	sed -i "s/^api_key = .*/api_key = wrong-key-ABCDEF123/" "$HPCS_CONF"
+	hpcs_write_conf KP.api_key=wrong-key-ABCDEF123
 	run hpcs list
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"HTTP 400 BXNIM0415E"* ]]
 	[[ "$output" != *"wrong-key-ABCDEF123"* ]]
 }
 
-@test "the API key and tokens never appear in any output, even with --debug" {
-	printf 'x' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-s"
-	run hpcs --debug process
-	[[ "$output" != *"$EMU_API_KEY"* ]]
+@test "--debug never prints the API key, a token or the plaintext" {
+	marker=HPCS-DEBUG-PLAINTEXT-$RANDOM$RANDOM
+	printf '%s' "$marker" >"$BATS_TEST_TMPDIR/plain"
+	all=""
+	run --separate-stderr hpcs --debug wrap <"$BATS_TEST_TMPDIR/plain"
+	[ "$status" -eq 0 ]
+	all+=$output$stderr
+	printf '%s\n' "$output" >"$HPCS_KEYS/user/$HPCS_TAG-s"
 	# --debug shows each request with its outcome and correlation id.
-	[[ "$output" == *"POST $EMU_URL/identity/token -> HTTP 200, attempt 1"* ]]
-	[[ "$output" == *"POST $EMU_URL/api/v2/keys/$HPCS_CRK/actions/unwrap -> HTTP 200 (correlation id "*", attempt 1"* ]]
-	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
-	run hpcs --debug list
-	[[ "$output" != *"$EMU_API_KEY"* ]]
-	[[ "$output" != *"Bearer"* ]]
+	[[ "$stderr" == *"POST $EMU_URL/identity/token -> HTTP 200, attempt 1"* ]]
+	[[ "$stderr" == *"POST $EMU_URL/api/v2/keys/$HPCS_CRK/actions/unwrap -> HTTP 200 (correlation id "*", attempt 1"* ]]
+	run --separate-stderr hpcs --debug process
+	[ "$status" -eq 0 ]
+	all+=$output$stderr
+	# unwrap prints the plaintext on stdout by design; nowhere else.
+	run --separate-stderr hpcs --debug unwrap <"$HPCS_KEYS/user/$HPCS_TAG-s"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$marker" ]
+	all+=$stderr
+	# A token that expires mid-run: the 401 and the new token, in debug too.
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"expire_tokens","count":1}]}' >/dev/null
+	run --separate-stderr hpcs --debug list
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"-> HTTP 401"* ]]
+	all+=$output$stderr
+	mapfile -t tokens < <(emu_tokens)
+	[ "${#tokens[@]}" -ge 5 ] # setup, wrap, process, unwrap, list twice
+	refute_secrets "$all" "$EMU_API_KEY" "$marker" "$(base64 -w0 <"$BATS_TEST_TMPDIR/plain")" "${tokens[@]}"
 }
 
-@test "a 429 storm with Retry-After, then success" {
-	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"status","status":429,"retry_after":1,"count":3}]}' >/dev/null
-	ct=$(echo storm | hpcs wrap --uuid "$HPCS_CRK" 2>/dev/null || true)
-	# The wrap's own verification unwrap met the storm and still succeeded.
-	[ "$(echo "$ct" | hpcs unwrap)" = storm ]
-	[ "$(emu_stat by_op.unwrap)" -ge 4 ]
+@test "Retry-After is waited for: two 429s with Retry-After: 2 take at least 4 s" {
+	printf 'storm' >"$BATS_TEST_TMPDIR/plain"
+	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"status","status":429,"retry_after":2,"count":2}]}' >/dev/null
+	start=$(date +%s%N)
+	run --separate-stderr hpcs wrap <"$BATS_TEST_TMPDIR/plain"
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	echo "took $took_ms ms"
+	[ "$status" -eq 0 ]
+	# A lower bound only: the client cannot be that fast unless it ignores
+	# Retry-After (its own backoff starts at a quarter of a second).
+	[ "$took_ms" -ge 4000 ]
+	[ "$(emu_stat by_op.wrap)" -eq 3 ]
+	[ "$(hpcs unwrap <<<"$output")" = storm ]
 }
 
 @test "500 and 503 are retried; 501 is not" {
@@ -321,10 +424,21 @@ teardown() {
 	[[ "$output" == *"non-JSON"* ]]
 }
 
-@test "an expired token is replaced once and the call succeeds" {
-	emu_ctl POST faults '{"expire_tokens":true}' >/dev/null
+@test "a token that expires between IAM and the request is replaced once, not forever" {
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"expire_tokens","count":1}]}' >/dev/null
 	run hpcs list
 	[ "$status" -eq 0 ]
+	[ "$(emu_stat iam_requests)" -eq 2 ]
+	[ "$(emu_stat by_op.list)" -eq 2 ]
+	# Every request meets an expired token: one new token, then the 401 is the answer.
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"expire_tokens","count":-1}]}' >/dev/null
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Failed to list keys: HTTP 401"* ]]
+	[ "$(emu_stat iam_requests)" -eq 2 ]
+	[ "$(emu_stat by_op.list)" -eq 2 ]
 }
 
 @test "server down: a clear error within the deadline" {
@@ -340,11 +454,22 @@ teardown() {
 @test "TLS is verified: a CA that did not sign the server is refused" {
 	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=other -days 1 \
 		-keyout "$BATS_TEST_TMPDIR/o.key" -out "$BATS_TEST_TMPDIR/o.pem" 2>/dev/null
-	sed -i "s|^ca_file = .*|ca_file = $BATS_TEST_TMPDIR/o.pem|" "$HPCS_CONF"
+	hpcs_write_conf KP.ca_file="$BATS_TEST_TMPDIR/o.pem"
 	emu_ctl POST reset-stats >/dev/null
 	run hpcs list
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
 	[[ "$output" == *"certificate"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+}
+
+@test "http:// is refused for the KMS and the IAM endpoint, before any request" {
+	emu_ctl POST reset-stats >/dev/null
+	for key in endpoint_url iam_endpoint_url; do
+		hpcs_write_conf "KP.$key=http://localhost:$EMU_PORT"
+		run hpcs list
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$HPCS_CONF: 'http://localhost:$EMU_PORT' is not an https:// URL"* ]]
+	done
 	[ "$(emu_stat requests)" -eq 0 ]
 }

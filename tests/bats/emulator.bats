@@ -735,6 +735,49 @@ now_ms() {
 	emu_expect 200
 }
 
+@test "faults: expire_tokens voids the tokens so far, then serves the request (401)" {
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"expire_tokens","count":1}]}' >/dev/null
+	emu_api GET "/api/v2/keys/no-such-key"
+	emu_expect 404 # other ops are not affected
+	emu_api GET /api/v2/keys
+	emu_expect 401
+	[ "$(body '.resources[0] | keys | join(",")')" = errorMsg ]
+	emu_api GET "/api/v2/keys/no-such-key"
+	emu_expect 401 # the token is void for every op now
+	EMU_TOKEN=$(emu_token)
+	emu_api GET /api/v2/keys
+	emu_expect 200 # a new token works, and the rule is used up
+	[ "$(emu_ctl GET faults | jq -r '.rules[0].count')" = 0 ]
+}
+
+@test "faults: wrong_plaintext changes the first byte of an unwrapped plaintext; unwrap only" {
+	id=$(emu_create_key pt-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	ct=$(body .ciphertext)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"wrong_plaintext","count":1}]}' >/dev/null
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	got=$(body .plaintext | base64 -d | od -An -tx1 -v | tr -d ' \n')
+	want=$(base64 -d <<<"$pt" | od -An -tx1 -v | tr -d ' \n')
+	[ "${#got}" -eq 64 ]
+	[ "${got:0:2}" != "${want:0:2}" ]
+	[ "${got:2}" = "${want:2}" ]
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	run emu_ctl POST faults '{"rules":[{"op":"wrap","action":"wrong_plaintext"}]}'
+	[ "$status" -ne 0 ]
+	[[ $output == *"only goes with op unwrap"* ]]
+}
+
+@test "control: GET tokens lists every access token issued" {
+	first=$EMU_TOKEN
+	second=$(emu_token)
+	[ "$second" != "$first" ]
+	[ "$(emu_tokens | tr '\n' ' ')" = "$first $second " ]
+}
+
 @test "faults: bad fault specifications are refused and leave the fault set alone" {
 	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"drop","count":3}]}' >/dev/null
 	for bad in '{"rules":[{"op":"nope","action":"drop"}]}' \
@@ -817,4 +860,59 @@ now_ms() {
 	start=$(now_ms)
 	emu_token >/dev/null
 	[ $(($(now_ms) - start)) -ge 300 ]
+}
+
+@test "rate limit: a bucket lets its burst through, then 429 with Retry-After; buckets refill" {
+	emu_ctl POST rate-limit '{"rate": 2, "burst": 3}' >/dev/null
+	local i codes=""
+	for i in 1 2 3 4 5; do
+		codes+="$(emu_curl -o "$BATS_TEST_TMPDIR/iam$i" -D "$BATS_TEST_TMPDIR/h$i" -w '%{http_code}' \
+			--data 'grant_type=urn:ibm:params:oauth:grant-type:apikey' \
+			--data-urlencode "apikey=$EMU_API_KEY" "$EMU_URL/identity/token") "
+	done
+	[ "$codes" = "200 200 200 429 429 " ]
+	grep -qi '^Retry-After: [1-9]' "$BATS_TEST_TMPDIR/h4"
+	[ "$(jq -r .errorCode "$BATS_TEST_TMPDIR/iam4")" = BXNIM0429E ]
+	# The key endpoints of an instance have their own bucket: still served.
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	# After a refill the IAM bucket serves again.
+	sleep 1.1
+	run emu_token
+	[ "$status" -eq 0 ]
+	[ -n "$output" ]
+	run emu_ctl GET rate-limit
+	[ "$(jq -r '.served, .refused' <<<"$output" | tr '\n' ' ')" = "5 2 " ]
+}
+
+@test "rate limit: per instance, KMS 429 body of the service's kind, counters, off again" {
+	EMU_INSTANCE="" emulator_stop
+	EMU_INSTANCE="" emulator_start --rate-limit 1 --rate-burst 2
+	EMU_TOKEN=$(emu_token)
+	EMU_INSTANCE=inst-a
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	emu_api GET /api/v2/keys
+	emu_expect 429 TOO_MANY_REQUESTS_ERR
+	[ "$(header Retry-After)" -ge 1 ]
+	# Another instance has a full bucket of its own.
+	EMU_INSTANCE=inst-b
+	emu_api GET /api/v2/keys
+	emu_expect 200
+	[ "$(emu_stat rate_limit.refused)" -eq 1 ]
+	[ "$(emu_stat rate_limit.served)" -ge 4 ]
+	[ "$(emu_stat by_op.list)" -eq 4 ]
+	# Turned off at run time: the drained bucket no longer matters.
+	emu_ctl POST rate-limit '{"rate": 0}' >/dev/null
+	EMU_INSTANCE=inst-a
+	for _ in 1 2 3 4; do
+		emu_api GET /api/v2/keys
+		emu_expect 200
+	done
+	run emu_ctl POST rate-limit '{"rate": -1}'
+	[ "$status" -ne 0 ]
+	run emu_ctl POST rate-limit '{"rate": 1, "bogus": 2}'
+	[ "$status" -ne 0 ]
 }

@@ -92,6 +92,7 @@ state() {
 	run --separate-stderr enroll --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
+	printed=$output$stderr
 	[[ "$output" == *"key slot 1, luks2-keyring token 0 for the user key '$DESC'"* ]]
 	# The wrapped key: one line, mode 0600, and no temporary file left beside it.
 	f=$HPCS_KEYS/user/$DESC
@@ -106,7 +107,7 @@ state() {
 	cryptsetup open --test-passphrase --key-slot 0 --key-file "$OLD" "$IMG"
 	run ! cryptsetup open --test-passphrase --key-slot 0 --key-file "$BATS_TEST_TMPDIR/pass" "$IMG"
 	# The passphrase is nowhere in what the script printed.
-	! grep -qF -- "$(cat "$BATS_TEST_TMPDIR/pass")" <<<"$output$stderr"
+	refute_secrets "$printed" "$(cat "$BATS_TEST_TMPDIR/pass")"
 	# Exactly one token: luks2-keyring, bound to slot 1, for DESC.
 	[ "$(tokens)" = "0: " ]
 	run cryptsetup token export --token-id 0 "$IMG"
@@ -268,10 +269,13 @@ state() {
 	hpcs unwrap <"$HPCS_KEYS/user/$DESC" >"$BATS_TEST_TMPDIR/pass"
 	pass=$(cat "$BATS_TEST_TMPDIR/pass")
 	[ "${#pass}" -eq 44 ]
+	printed=$output
 	grep -q "cryptsetup luksAddKey" "$BATS_TEST_TMPDIR/argv.log"
 	grep -q "hpcs-for-luks.* wrap" "$BATS_TEST_TMPDIR/argv.log"
-	! grep -qF -- "$pass" "$BATS_TEST_TMPDIR/argv.log" "$BATS_TEST_TMPDIR/env.log"
-	! grep -qF -- "$pass" <<<"$output"
+	# (status 1: read and not found; 2 would be a missing log)
+	run grep -qF -- "$pass" "$BATS_TEST_TMPDIR/argv.log" "$BATS_TEST_TMPDIR/env.log"
+	[ "$status" -eq 1 ]
+	refute_secrets "$printed" "$pass"
 	# The new passphrase went to cryptsetup as a file in a private tmpfs
 	# directory, shredded and removed afterwards.
 	file=$(sed -n 's/^.*cryptsetup luksAddKey .* \(\/[^ ]*\/pass\)$/\1/p' "$BATS_TEST_TMPDIR/argv.log")

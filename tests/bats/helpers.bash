@@ -64,8 +64,20 @@ _emu_alive() {
 	[ "$state" != Z ]
 }
 
+# _wait_port_file FILE PID: wait up to 10 s until FILE has been written (the
+# port a server listens on); fail at once if PID is gone.
+_wait_port_file() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$1" ] && return 0
+		_emu_alive "$2" || return 1
+		sleep 0.05
+	done
+	[ -s "$1" ]
+}
+
 emulator_start() {
-	local dir="" prev="" arg i
+	local dir="" prev="" arg
 	local -a args=()
 	for arg in "$@"; do
 		case $arg in
@@ -87,21 +99,17 @@ emulator_start() {
 	# 3>&-: bats waits for fd 3 to close; a background child must not hold it.
 	"$EMU_BIN" "${args[@]}" --port-file "$dir/port" "$@" >>"$EMU_LOG" 2>&1 3>&- &
 	EMU_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -s "$dir/port" ] && break
-		if ! _emu_alive "$EMU_PID"; then
+	if ! _wait_port_file "$dir/port" "$EMU_PID"; then
+		if _emu_alive "$EMU_PID"; then
+			echo "kp-emulator did not listen within 10 s; log:" >&2
+			cat "$EMU_LOG" >&2
+			emulator_stop
+		else
 			echo "kp-emulator exited during startup; log:" >&2
 			cat "$EMU_LOG" >&2
 			wait "$EMU_PID" 2>/dev/null
 			EMU_PID=""
-			return 1
 		fi
-		sleep 0.05
-	done
-	if [ ! -s "$dir/port" ]; then
-		echo "kp-emulator did not listen within 10 s; log:" >&2
-		cat "$EMU_LOG" >&2
-		emulator_stop
 		return 1
 	fi
 	EMU_PORT=$(<"$dir/port")
@@ -208,36 +216,80 @@ emu_expect() {
 }
 
 # ---------------------------------------------------------------------------
-# hpcs-for-luks binaries and configuration
+# hpcs-for-luks binaries, configuration and keyring
 #
 #   HPCS_BIN_DIR   where hpcs-for-luks and hpcs-unlock are (default: build/)
-#   hpcs_setup     emulator_start, then write $HPCS_CONF (mode 0600) pointing at
-#                  it with ca_file and key_dir=$HPCS_KEYS, create a root key
-#                  ($HPCS_CRK) and make the key directories. Each test gets its
-#                  own key description prefix $HPCS_TAG so tests never share keys
-#                  in root's user keyring.
-#   hpcs_teardown  revoke this test's keys from @u, stop the emulator.
-#   hpcs ARGS...   run the CLI with --config $HPCS_CONF.
+#   hpcs_setup [EMULATOR_ARGS...]
+#       emulator_start, then: $HPCS_CONF, $HPCS_KEYS (with logon/ and user/)
+#       and $HPCS_TAG under this test; a root key ($HPCS_CRK) made with the
+#       CLI; the config written by hpcs_write_conf.  Each test gets its own
+#       key description prefix $HPCS_TAG so that tests never share keys in
+#       root's user keyring.
+#   hpcs_teardown  hpcs_keyring_clean "$HPCS_TAG", then emulator_stop.
+#   hpcs ARGS...   the CLI with --config $HPCS_CONF.
+#   hpcs_write_conf [SECTION.KEY=VALUE | -SECTION.KEY | -SECTION]...
+#       The one config writer of the suites (and of bench/run.sh): writes
+#       $HPCS_CONF, mode 0600, from
+#           [KP]  region = us-south, endpoint_url = $EMU_URL,
+#                 iam_endpoint_url = $EMU_URL, service_instance_id =
+#                 $EMU_INSTANCE, api_key = $EMU_API_KEY, default_crk_uuid =
+#                 $HPCS_CRK, ca_file = $EMU_CA
+#           [HFL] key_dir = $HPCS_KEYS
+#       Each argument changes that: KP.api_key=TPM sets a value (also an
+#       empty one; a key not listed above is added to its section),
+#       -KP.endpoint_url leaves a key out, -KP leaves the whole section out.
+#       Deliberately malformed files (parser tests) are written by hand.
+#   hpcs_keyring_clean PREFIX
+#       Revoke and unlink every key in @u whose description starts with
+#       PREFIX; print how many there were.  The one keyring clean-up of the
+#       suites and of bench/run.sh.  Never clear keyrings wholesale: other
+#       test runs use @u at the same time.
 #   key_id TYPE DESC     serial of the key in @u, or fail.
 #   key_bytes DESC       the payload of user key DESC in @u, hex-encoded.
-#   hpcs_write_conf      rewrite $HPCS_CONF from the variables above.
 
 : "${HPCS_BIN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
 export HPCS_BIN_DIR
 
+# shellcheck disable=SC2120  # the arguments are optional
 hpcs_write_conf() {
-	{
-		echo "[KP]"
-		echo "region = us-south"
-		echo "endpoint_url = $EMU_URL"
-		echo "iam_endpoint_url = $EMU_URL"
-		echo "service_instance_id = $EMU_INSTANCE"
-		echo "api_key = $EMU_API_KEY"
-		echo "default_crk_uuid = ${HPCS_CRK:-}"
-		echo "ca_file = $EMU_CA"
-		echo "[HFL]"
-		echo "key_dir = $HPCS_KEYS"
-	} >"$HPCS_CONF"
+	local -a order=(KP.region KP.endpoint_url KP.iam_endpoint_url KP.service_instance_id
+		KP.api_key KP.default_crk_uuid KP.ca_file HFL.key_dir)
+	local -A val=([KP.region]=us-south [KP.endpoint_url]=${EMU_URL:-}
+		[KP.iam_endpoint_url]=${EMU_URL:-} [KP.service_instance_id]=${EMU_INSTANCE:-}
+		[KP.api_key]=${EMU_API_KEY:-} [KP.default_crk_uuid]=${HPCS_CRK:-}
+		[KP.ca_file]=${EMU_CA:-} [HFL.key_dir]=${HPCS_KEYS:-})
+	local arg name section header
+	for arg in "$@"; do
+		case $arg in
+			-*.*) unset "val[${arg#-}]" ;;
+			-*)
+				for name in "${order[@]}"; do
+					if [ "${name%%.*}" = "${arg#-}" ]; then unset "val[$name]"; fi
+				done
+				;;
+			[A-Z]*.*=*)
+				name=${arg%%=*}
+				[[ " ${order[*]} " == *" $name "* ]] || order+=("$name")
+				val[$name]=${arg#*=}
+				;;
+			*)
+				echo "hpcs_write_conf: '$arg' is not SECTION.KEY=VALUE, -SECTION.KEY or -SECTION" >&2
+				return 1
+				;;
+		esac
+	done
+	(
+		umask 077
+		for section in KP HFL; do
+			header=no
+			for name in "${order[@]}"; do
+				[ "${name%%.*}" = "$section" ] && [ -v "val[$name]" ] || continue
+				[ "$header" = yes ] || echo "[$section]"
+				header=yes
+				echo "${name#*.} = ${val[$name]}"
+			done
+		done >"$HPCS_CONF"
+	) || return 1
 	chmod 600 "$HPCS_CONF"
 }
 
@@ -246,7 +298,7 @@ hpcs() {
 }
 
 hpcs_setup() {
-	emulator_start "$@"
+	emulator_start "$@" || return 1
 	HPCS_CONF="$BATS_TEST_TMPDIR/hpcs.ini"
 	HPCS_KEYS="$BATS_TEST_TMPDIR/keys"
 	HPCS_TAG="bats$$t${BATS_TEST_NUMBER}"
@@ -254,21 +306,29 @@ hpcs_setup() {
 	HPCS_CRK=""
 	hpcs_write_conf
 	HPCS_CRK=$(hpcs create --crk --name "root-$HPCS_TAG" --gen 2>/dev/null)
-	[ -n "$HPCS_CRK" ]
+	[ -n "$HPCS_CRK" ] || return 1
 	hpcs_write_conf
 	export HPCS_CONF HPCS_KEYS HPCS_TAG HPCS_CRK
 }
 
-hpcs_teardown() {
-	local id
+hpcs_keyring_clean() {
+	local id desc count=0
+	[ -n "$1" ] || return 1
 	for id in $(keyctl rlist @u 2>/dev/null); do
-		case "$(keyctl rdescribe "$id" 2>/dev/null)" in
-			*";$HPCS_TAG"*)
-				keyctl revoke "$id" 2>/dev/null
-				keyctl unlink "$id" @u 2>/dev/null
+		desc=$(keyctl rdescribe "$id" 2>/dev/null) || continue
+		case ${desc#*;*;*;*;} in
+			"$1"*)
+				keyctl revoke "$id" >/dev/null 2>&1 || true
+				keyctl unlink "$id" @u >/dev/null 2>&1 || true
+				count=$((count + 1))
 				;;
 		esac
 	done
+	echo "$count"
+}
+
+hpcs_teardown() {
+	if [ -n "${HPCS_TAG:-}" ]; then hpcs_keyring_clean "$HPCS_TAG" >/dev/null; fi
 	emulator_stop
 }
 
@@ -280,4 +340,68 @@ key_bytes() {
 	local id
 	id=$(keyctl search @u user "$1") || return 1
 	keyctl pipe "$id" | od -An -tx1 -v | tr -d ' \n'
+}
+
+# ---------------------------------------------------------------------------
+# Secrets in output
+#
+#   emu_tokens     every access token the emulator has issued, one a line.
+#   refute_secrets TEXT SECRET...
+#       Fail if any non-empty SECRET occurs in TEXT; the message names the
+#       secret by its position and first characters, never in full.  For
+#       "never printed" checks: pass the real secrets (the API key, the
+#       tokens, a distinctive plaintext and its base64), not words such as
+#       "Bearer" that a leak need not contain.
+
+emu_tokens() {
+	emu_ctl GET tokens | jq -er '.tokens[]'
+}
+
+refute_secrets() {
+	local text=$1 secret n=0
+	shift
+	for secret in "$@"; do
+		n=$((n + 1))
+		[ -n "$secret" ] || continue
+		if [[ "$text" == *"$secret"* ]]; then
+			echo "secret #$n (${secret:0:6}...) appears in the output" >&2
+			return 1
+		fi
+	done
+}
+
+# ---------------------------------------------------------------------------
+# HTTP CONNECT proxy on loopback (tests/proxy/connect-proxy)
+#
+#   proxy_start    start it on a free port; sets PROXY_PORT, PROXY_URL
+#                  (http://127.0.0.1:PORT), PROXY_LOG (one line per CONNECT:
+#                  "CONNECT host:port STATUS") and PROXY_PID.  Call it
+#                  directly, not under `run` (as emulator_start).
+#   proxy_stop     stop it; harmless when none runs.
+
+: "${PROXY_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../proxy" && pwd)/connect-proxy}"
+
+proxy_start() {
+	local dir
+	dir=$(mktemp -d "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/proxy.XXXXXX") || return 1
+	PROXY_LOG=$dir/connect.log
+	: >"$PROXY_LOG"
+	"$PROXY_BIN" --port-file "$dir/port" --log "$PROXY_LOG" >"$dir/stderr" 2>&1 3>&- &
+	PROXY_PID=$!
+	if ! _wait_port_file "$dir/port" "$PROXY_PID"; then
+		echo "connect-proxy did not start; its output:" >&2
+		cat "$dir/stderr" >&2
+		proxy_stop
+		return 1
+	fi
+	PROXY_PORT=$(<"$dir/port")
+	PROXY_URL=http://127.0.0.1:$PROXY_PORT
+	export PROXY_PORT PROXY_URL PROXY_LOG PROXY_PID
+}
+
+proxy_stop() {
+	[ -n "${PROXY_PID:-}" ] || return 0
+	kill -TERM "$PROXY_PID" 2>/dev/null
+	wait "$PROXY_PID" 2>/dev/null
+	PROXY_PID=""
 }

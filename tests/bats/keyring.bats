@@ -26,7 +26,9 @@ teardown() {
 @test "keys added from a private session are owned by root with our permissions" {
 	id=$(key_id user "$HPCS_TAG-p")
 	IFS=';' read -r type uid gid perm desc <<<"$(keyctl rdescribe "$id")"
-	[ "$type" = user ] && [ "$uid" = 0 ] && [ "$desc" = "$HPCS_TAG-p" ]
+	[ "$type" = user ]
+	[ "$uid" = 0 ]
+	[ "$desc" = "$HPCS_TAG-p" ]
 	[ "$perm" = 3f0f0000 ]
 	id=$(key_id logon "$HPCS_TAG:dm")
 	[ "$(keyctl rdescribe "$id" | cut -d';' -f4)" = 3f0f0000 ]
@@ -43,7 +45,7 @@ teardown() {
 	[ "${lines[-1]}" = sesame ]
 	run keyctl session - "$HPCS_BIN_DIR/hpcs-for-luks" --config "$HPCS_CONF" wipe
 	[ "$status" -eq 0 ]
-	! key_id user "$HPCS_TAG-p"
+	run ! key_id user "$HPCS_TAG-p"
 }
 
 @test "a private session keyring alone does not see @u (why the units link it)" {

@@ -37,14 +37,18 @@ setup() {
 	# The unlocker's own deadline ends before systemd's timeout.
 	deadline=$(sed -n 's/^ExecStart=.*--deadline \([0-9]*\).*/\1/p' "$u")
 	timeout=$(sed -n 's/^TimeoutStartSec=//p' "$u")
-	[ -n "$deadline" ] && [ -n "$timeout" ]
+	[ -n "$deadline" ]
+	[ -n "$timeout" ]
 	[ "$deadline" -lt "$timeout" ]
 }
 
 @test "hpcs-for-luks-wipe.service runs after the volumes are open, without network" {
 	u="$UNITS/hpcs-for-luks-wipe.service"
-	grep -q '^After=.*cryptsetup.target' "$u"
-	grep -q '^After=.*remote-cryptsetup.target' "$u"
+	# Whole unit names: "cryptsetup.target" must not match inside
+	# "remote-cryptsetup.target".
+	after=" $(sed -n 's/^After=//p' "$u" | tr '\n' ' ') "
+	[[ "$after" == *" cryptsetup.target "* ]]
+	[[ "$after" == *" remote-cryptsetup.target "* ]]
 	grep -qx 'PrivateNetwork=yes' "$u"
 	grep -q '^ExecStart=.*hpcs-for-luks wipe$' "$u"
 }

@@ -15,6 +15,7 @@ setup() {
 }
 
 teardown() {
+	proxy_stop
 	hpcs_teardown
 }
 
@@ -49,16 +50,30 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The static hpcs-unlock: $HPCS_STATIC_BIN, else build-static/ of this tree.
+static_bin() {
+	STATIC=${HPCS_STATIC_BIN:-$BATS_TEST_DIRNAME/../../build-static/hpcs-unlock}
+	[ -x "$STATIC" ] || skip "no static hpcs-unlock at $STATIC (build it, or set HPCS_STATIC_BIN)"
+	file -L "$STATIC" | grep -q "statically linked"
+}
+
+# now_ms: milliseconds since the epoch.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
 @test "all keys land byte for byte, with one IAM token, all unwraps in flight at once" {
 	make_keys 16
 	emu_ctl POST reset-stats >/dev/null
-	emu_ctl POST faults '{"latency_ms":100}' >/dev/null
+	# Each request is held for a second: long enough that all 17 overlap
+	# even on a busy machine, if the client sends them at once.
+	emu_ctl POST faults '{"latency_ms":1000}' >/dev/null
 	run --separate-stderr unlock
 	[ "$status" -eq 0 ]
 	keys_landed 16
 	[ "$(emu_stat iam_requests)" -eq 1 ]
 	[ "$(emu_stat by_op.unwrap)" -eq 17 ]
-	[ "$(emu_stat max_concurrent)" -gt 1 ]
+	[ "$(emu_stat max_concurrent)" -eq 17 ]
 	# journal priority prefixes on stderr
 	[[ "$stderr" == *"<6>loaded 17 of 17 keys in "* ]]
 }
@@ -116,7 +131,7 @@ free_port() {
 	run unlock
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"rd.hpcs=0"* ]]
-	! key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u1"
 	[ "$(emu_stat requests)" -eq 0 ]
 }
 
@@ -133,17 +148,38 @@ free_port() {
 	[[ "$output" == *"<4>kernel command line: ignoring unknown option 'rd.hpcs.frobnicate'"* ]]
 }
 
-@test "rd.hpcs.keys and --keys load a subset; a missing one is named" {
+@test "rd.hpcs.keys loads a subset; a missing one is named" {
 	make_keys 3
+	emu_ctl POST reset-stats >/dev/null
 	echo "rd.hpcs.keys=$HPCS_TAG-u2,$HPCS_TAG-nosuch" >"$CMDLINE"
 	run unlock
 	[ "$status" -eq 1 ]
-	key_id user "$HPCS_TAG-u2"
-	! key_id user "$HPCS_TAG-u1"
 	[[ "$output" == *"key '$HPCS_TAG-nosuch' was asked for but there is no such file"* ]]
-	run unlock --keys "$HPCS_TAG-u3"
+	[[ "$output" == *"loaded 1 of 2 keys"* ]]
+	key_id user "$HPCS_TAG-u2"
+	run ! key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u3"
+	run ! key_id logon "$HPCS_TAG:dm"
+	[ "$(emu_stat by_op.unwrap)" -eq 1 ]
+}
+
+@test "--keys loads a subset, and beats rd.hpcs.keys" {
+	make_keys 3
+	emu_ctl POST reset-stats >/dev/null
+	run unlock --keys "$HPCS_TAG-u3,$HPCS_TAG:dm"
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"loaded 2 of 2 keys"* ]]
 	key_id user "$HPCS_TAG-u3"
+	key_id logon "$HPCS_TAG:dm"
+	run ! key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u2"
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+	# With both, the option given to the unit wins.
+	echo "rd.hpcs.keys=$HPCS_TAG-u2" >"$CMDLINE"
+	run unlock --keys "$HPCS_TAG-u1"
+	[ "$status" -eq 0 ]
+	key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u2"
 }
 
 @test "--skip-loaded leaves keys already in the keyring alone" {
@@ -157,14 +193,28 @@ free_port() {
 	keys_landed 2
 }
 
-@test "rd.hpcs.debug shows progress but never the API key or a token" {
-	make_keys 2
-	echo "rd.hpcs.debug" >"$CMDLINE"
-	run unlock
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"<7>added user key '$HPCS_TAG-u1'"* ]]
-	[[ "$output" != *"$EMU_API_KEY"* ]]
-	[[ "$output" != *"Bearer"* ]]
+@test "--debug, rd.hpcs.debug and rd.debug show progress, never the API key, a token or a key" {
+	marker=HPCS-DEBUG-PLAINTEXT-$RANDOM$RANDOM
+	printf '%s' "$marker" | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-m"
+	all=""
+	for how in --debug rd.hpcs.debug rd.debug; do
+		hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+		echo quiet >"$CMDLINE"
+		args=()
+		if [ "$how" = --debug ]; then args=(--debug); else echo "quiet $how" >"$CMDLINE"; fi
+		# A token that expires mid-run: the 401 and the new token are logged too.
+		emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"expire_tokens","count":1}]}' >/dev/null
+		run --separate-stderr unlock "${args[@]}"
+		echo "$how: $output$stderr"
+		[ "$status" -eq 0 ]
+		[[ "$stderr" == *"<7>added user key '$HPCS_TAG-m'"* ]]
+		[[ "$stderr" == *"actions/unwrap -> HTTP 401"* ]]
+		all+=$output$stderr
+	done
+	[ "$(key_bytes "$HPCS_TAG-m")" = "$(printf '%s' "$marker" | od -An -tx1 -v | tr -d ' \n')" ]
+	mapfile -t tokens < <(emu_tokens)
+	[ "${#tokens[@]}" -ge 7 ] # setup, wrap, and two in each run
+	refute_secrets "$all" "$EMU_API_KEY" "$marker" "$(printf '%s' "$marker" | base64 -w0)" "${tokens[@]}"
 }
 
 @test "configuration errors exit 2 and name the file" {
@@ -176,15 +226,187 @@ free_port() {
 	[ "$status" -eq 2 ]
 }
 
-@test "the static hpcs-unlock runs with no shared library at all (env -i)" {
-	[ -n "${HPCS_STATIC_BIN:-}" ] && [ -x "$HPCS_STATIC_BIN" ] ||
-		skip "HPCS_STATIC_BIN is not set to a built static hpcs-unlock"
-	file "$HPCS_STATIC_BIN" | grep -q "statically linked"
+@test "the static hpcs-unlock runs with an empty environment and opens no shared object" {
+	static_bin
+	command -v strace >/dev/null || {
+		echo "strace is missing (tests/install-deps.sh installs it)" >&2
+		return 1
+	}
 	make_keys 3
-	run env -i LD_LIBRARY_PATH= "$HPCS_STATIC_BIN" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	run env -i "$(command -v strace)" -f -qq -e trace=open,openat -o "$BATS_TEST_TMPDIR/trace" \
+		"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	rc=$status
+	# The trace works (it shows the config being read), and no library is
+	# opened: no ld.so.cache, no libc, no NSS module.
+	grep -qF "\"$HPCS_CONF\"" "$BATS_TEST_TMPDIR/trace"
+	run grep -E '\.so([.][0-9]+)*"|ld\.so\.cache' "$BATS_TEST_TMPDIR/trace"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$rc" -eq 0 ]
+	keys_landed 3
+}
+
+# wrong_host_refused BINARY: the KMS and IAM names pinned with rd.hpcs.resolve
+# to our emulator; a name in its certificate works, one that is not is refused.
+wrong_host_refused() {
+	make_keys 1
+	echo "rd.hpcs.endpoint=https://kms.test:$EMU_PORT rd.hpcs.iam=https://kms.test:$EMU_PORT rd.hpcs.resolve=kms.test:127.0.0.1" >"$CMDLINE"
+	run "$1" --config "$HPCS_CONF" --cmdline "$CMDLINE"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	keys_landed 3
-	# Name resolution without NSS: kms.test comes from a resolve pin here;
-	# localhost and /etc/hosts names are covered by the cases above.
+	keys_landed 1
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	# wrong.test reaches the same server, whose certificate does not name it.
+	echo "rd.hpcs.endpoint=https://wrong.test:$EMU_PORT rd.hpcs.iam=https://wrong.test:$EMU_PORT rd.hpcs.resolve=wrong.test:127.0.0.1 rd.hpcs.timeout=10" >"$CMDLINE"
+	emu_ctl POST reset-stats >/dev/null
+	run "$1" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"cannot reach wrong.test:$EMU_PORT"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
+}
+
+@test "a certificate for another host name is refused (shared build)" {
+	wrong_host_refused "$UNLOCK"
+}
+
+@test "a certificate for another host name is refused (static build, mbedTLS)" {
+	static_bin
+	wrong_host_refused "$STATIC"
+}
+
+@test "a token that expires during the run is fetched again and every key lands" {
+	make_keys 8
+	# Tokens live 2 s; nine unwraps one at a time, 400 ms each, take longer.
+	emulator_stop
+	emulator_start --state-dir "$EMU_DIR" --token-ttl 2
+	hpcs_write_conf
+	emu_ctl POST faults '{"latency_ms":400}' >/dev/null
+	run unlock --max-parallel 1
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 8
+	[ "$(emu_stat iam_requests)" -ge 2 ]
+	[ "$(emu_stat by_op.unwrap)" -ge 9 ]
+}
+
+@test "Retry-After is waited for; a deadline shorter than the waits ends at once with exit 3" {
+	printf 'one' | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-one"
+	fault='{"rules":[{"op":"unwrap","action":"status","status":429,"retry_after":2,"count":2}]}'
+	emu_ctl POST faults "$fault" >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	start=$(now_ms)
+	run unlock --deadline 30
+	took=$(($(now_ms) - start))
+	echo "took $took ms: $output"
+	[ "$status" -eq 0 ]
+	# A lower bound only: two waits of 2 s, unless Retry-After is ignored.
+	[ "$took" -ge 4000 ]
+	[ "$(emu_stat by_op.unwrap)" -eq 3 ]
+	[ "$(key_bytes "$HPCS_TAG-one")" = "$(printf one | od -An -tx1 -v | tr -d ' \n')" ]
+	# With 3 s, the second Retry-After would end past the deadline: no wait.
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	emu_ctl POST faults "$fault" >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	start=$(now_ms)
+	run unlock --deadline 3
+	took=$(($(now_ms) - start))
+	echo "took $took ms: $output"
+	[ "$status" -eq 3 ]
+	[ "$took" -lt 3000 ]
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+	[[ "$output" == *"HTTP 429"*"deadline"* ]]
+	run ! key_id user "$HPCS_TAG-one"
+}
+
+@test "rd.hpcs.proxy sends every connection through the CONNECT proxy" {
+	make_keys 2
+	proxy_start
+	echo "rd.hpcs.proxy=$PROXY_URL" >"$CMDLINE"
+	emu_ctl POST reset-stats >/dev/null
+	run unlock
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 2
+	proxy_stop
+	cat "$PROXY_LOG"
+	# As many tunnels as the emulator saw connections: none went around.
+	n=$(grep -c "^CONNECT localhost:$EMU_PORT 200$" "$PROXY_LOG")
+	[ "$n" -ge 1 ]
+	[ "$n" -eq "$(emu_stat connections)" ]
+	[ "$(grep -vc "^CONNECT localhost:$EMU_PORT 200$" "$PROXY_LOG")" -eq 0 ]
+}
+
+@test "http:// is refused for every endpoint, in the config and on the kernel command line" {
+	make_keys 1
+	emu_ctl POST reset-stats >/dev/null
+	for key in endpoint_url iam_endpoint_url; do
+		hpcs_write_conf "KP.$key=http://localhost:$EMU_PORT"
+		run unlock
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"'http://localhost:$EMU_PORT' is not an https:// URL"* ]]
+	done
+	hpcs_write_conf
+	for opt in rd.hpcs.endpoint rd.hpcs.iam; do
+		echo "$opt=http://localhost:$EMU_PORT" >"$CMDLINE"
+		run unlock
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"'http://localhost:$EMU_PORT' is not an https:// URL"* ]]
+	done
+	[ "$(emu_stat requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
+}
+
+@test "connections are reused: one at a time, every request goes over one connection" {
+	make_keys 4
+	emu_ctl POST reset-stats >/dev/null
+	run unlock --max-parallel 1
+	[ "$status" -eq 0 ]
+	keys_landed 4
+	[ "$(emu_stat requests)" -eq 6 ] # the token and five unwraps
+	[ "$(emu_stat connections)" -eq 1 ]
+}
+
+@test "a fleet: 30 unlockers at once against 20 requests/s all load their keys before the deadline" {
+	make_keys 3
+	local s f n=30
+	local -a pids=()
+	for ((s = 1; s <= n; s++)); do
+		mkdir -p "$BATS_TEST_TMPDIR/srv$s/user" "$BATS_TEST_TMPDIR/srv$s/logon"
+		for f in "$HPCS_KEYS"/user/*; do
+			cp "$f" "$BATS_TEST_TMPDIR/srv$s/user/${f##*/}-s$s"
+		done
+		HPCS_CONF=$BATS_TEST_TMPDIR/srv$s.ini hpcs_write_conf "HFL.key_dir=$BATS_TEST_TMPDIR/srv$s"
+	done
+	emu_ctl POST rate-limit '{"rate": 20, "burst": 20}' >/dev/null
+	for ((s = 1; s <= n; s++)); do
+		"$UNLOCK" --config "$BATS_TEST_TMPDIR/srv$s.ini" --cmdline "$CMDLINE" --deadline 90 \
+			2>"$BATS_TEST_TMPDIR/srv$s.err" 3>&- &
+		pids+=($!)
+	done
+	local failed=0
+	for s in "${!pids[@]}"; do
+		wait "${pids[$s]}" || failed=$((failed + 1))
+	done
+	[ "$failed" -eq 0 ] || {
+		cat "$BATS_TEST_TMPDIR"/srv*.err >&2
+		false
+	}
+	# Every server's keys are in the keyring, byte for byte.
+	local i want got
+	for ((s = 1; s <= n; s++)); do
+		for i in 1 2 3; do
+			want=$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/plain-$i" | tr -d ' \n')
+			got=$(key_bytes "$HPCS_TAG-u$i-s$s")
+			[ "$got" = "$want" ] || {
+				echo "server $s: key $i missing or wrong" >&2
+				false
+			}
+		done
+	done
+	# The limit really bit: the emulator refused some requests.
+	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
+	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
 }

@@ -6,6 +6,7 @@
 #                     appear in the order given, vda first); raw, or qcow2
 #                     when the name ends in .qcow2
 #   --tpm STATE_DIR   attach a TPM 1.2 (swtpm on a copy of STATE_DIR, tpm-tis)
+#   --tpm2 STATE_DIR  attach a TPM 2.0 (swtpm --tpm2 on a copy, tpm-crb)
 #   --smp N --mem MB  CPUs (default 1) and memory (default 768)
 #   --guestfwd SPEC   qemu user networking guestfwd= (repeatable), e.g.
 #                     tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:PORT
@@ -20,7 +21,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' smp=1 mem=768
+kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768
 answer_re='' answer_file=''
 disks=() fwds=()
 while [[ $# -gt 0 ]]; do
@@ -59,8 +60,8 @@ while [[ $# -gt 0 ]]; do
 			answer_re=$2 answer_file=$3
 			shift 3
 			;;
-		--tpm)
-			tpm=$2
+		--tpm | --tpm2)
+			tpm=$2 tpm_kind=$1
 			shift 2
 			;;
 		--log)
@@ -129,8 +130,12 @@ done
 if [[ $tpm ]]; then
 	# A fresh copy of the TPM each boot: PCRs reset, the state the host saw.
 	cp -a "$tpm" "$work/tpm"
-	swtpm socket --tpmstate "dir=$work/tpm" --ctrl "type=unixio,path=$work/tpm.sock" \
-		--log "file=$work/swtpm.log" 3>&- &
+	swtpm_args=() tpm_device=tpm-tis
+	if [[ $tpm_kind == --tpm2 ]]; then
+		swtpm_args=(--tpm2) tpm_device=tpm-crb
+	fi
+	swtpm socket "${swtpm_args[@]}" --tpmstate "dir=$work/tpm" \
+		--ctrl "type=unixio,path=$work/tpm.sock" --log "file=$work/swtpm.log" 3>&- &
 	tpid=$!
 	for _ in $(seq 1 50); do
 		[[ -S $work/tpm.sock ]] && break
@@ -142,7 +147,7 @@ if [[ $tpm ]]; then
 	}
 	# shellcheck disable=SC2054  # as above
 	args+=(-chardev "socket,id=chrtpm,path=$work/tpm.sock"
-		-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
+		-tpmdev emulator,id=tpm0,chardev=chrtpm -device "$tpm_device,tpmdev=tpm0")
 fi
 
 [[ $cpid ]] || : >"$log"

@@ -63,3 +63,21 @@ vm_build_static() {
 		return 1
 	fi
 }
+
+# For the VM bats suites, on the serial log $LOG; a failure shows the suite's
+# show_log. assert_log REGEX: a line matches. refute_log REGEX: none does.
+assert_log() {
+	grep -aqE -- "$1" "$LOG" || {
+		echo "serial log lacks /$1/"
+		show_log
+		return 1
+	}
+}
+
+refute_log() {
+	if grep -aqE -- "$1" "$LOG"; then
+		echo "serial log has /$1/:"
+		grep -aE -- "$1" "$LOG"
+		return 1
+	fi
+}

@@ -7,8 +7,14 @@
 #   tpm/            swtpm TPM 1.2 state (owned), tcsd's system.data, and
 #                   api-key-blob.txt: the API key sealed to PCR 15 (which
 #                   neither SeaBIOS nor the kernel extends: zero in the guest)
+#   tpm2/           swtpm TPM 2.0 state, and api-key-blob.txt: the API key
+#                   sealed to the default PCRs 7 and 8 at the host swtpm's
+#                   values (zero); the guest's firmware extends 7 (SeaBIOS)
+#                   and not 8 (no GRUB): unsealing it in the guest must fail,
+#                   naming PCR 7 only. boot.bats seals again against the
+#                   guest's own values.
 #   crk, env        the CRK id; EMU_API_KEY and EMU_INSTANCE
-#   plain.ini, tpm.ini, tcsd.conf   what the initramfs images are built from
+#   plain.ini, tpm.ini, tpm2.ini, tcsd.conf   what the initramfs images are built from
 #                   (the KMS endpoints come from rd.hpcs.endpoint/iam/resolve)
 # Usage: make-fixture.sh HFL_CLI      (the admin CLI, to wrap and seal)
 #   prints the fixture directory
@@ -34,14 +40,11 @@ fi
 mkdir -p "$VM_CACHE/fixture"
 vm_prune "$VM_CACHE/fixture"
 tmp=$(mktemp -d "$VM_CACHE/fixture/.tmp.XXXXXX")
-tpmd=
+tpmd='' tpm2d=''
 cleanup() {
 	emulator_stop
-	if [[ $tpmd ]]; then
-		"$tpm_env" stop-tcsd "$tpmd" || true
-		[[ -f $tpmd/swtpm.pid ]] && kill "$(cat "$tpmd/swtpm.pid")" 2>/dev/null
-		rm -rf "$tpmd"
-	fi
+	if [[ $tpm2d ]]; then "$tpm_env" stop "$tpm2d" || true; fi
+	if [[ $tpmd ]]; then "$tpm_env" stop "$tpmd" || true; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -86,19 +89,29 @@ chmod 0600 "$conf"
 # The TPM: owned, the API key sealed to PCR 15.
 tpmd=$(mktemp -d /tmp/hpcs-vm-tpm.XXXXXX)
 rmdir "$tpmd"
-eval "$("$tpm_env" start "$tpmd")"
+tpm_vars=$("$tpm_env" start "$tpmd") || vm_die "the TPM 1.2 environment did not start"
+eval "$tpm_vars"
 mkdir -p "$tmp/tpm"
 printf '%s' "$EMU_API_KEY" |
-	"$hfl" --config "$conf" seal-api-key --pcr 15 --output "$tmp/tpm/api-key-blob.txt"
-"$tpm_env" stop-tcsd "$tpmd"
-kill "$(cat "$tpmd/swtpm.pid")"
-for _ in $(seq 1 50); do
-	kill -0 "$(cat "$tpmd/swtpm.pid")" 2>/dev/null || break
-	sleep 0.1
-done
+	"$hfl" --config "$conf" seal-api-key --tpm1 --pcr 15 --output "$tmp/tpm/api-key-blob.txt"
+"$tpm_env" stop --keep "$tpmd"
 cp -a "$tpmd/swtpm" "$tmp/tpm/state"
 cp "$tpmd/tcsd/system.data" "$tmp/tpm/system.data" 2>/dev/null || true
 unset TSS_TCSD_HOSTNAME TSS_TCSD_PORT
+
+# The TPM 2.0, sealed at the host's PCR values (see above). The swtpm state
+# keeps the owner seed, so the guest derives the same primary key.
+tpm2d=$(mktemp -d /tmp/hpcs-vm-tpm2.XXXXXX)
+tpm_vars=$("$tpm_env" start --tpm2 "$tpm2d") || vm_die "the TPM 2.0 environment did not start"
+eval "$tpm_vars"
+mkdir -p "$tmp/tpm2"
+printf '%s' "$EMU_API_KEY" |
+	"$hfl" --config "$conf" seal-api-key --tpm2 --output "$tmp/tpm2/api-key-blob.txt"
+"$tpm_env" stop --keep "$tpm2d"
+cp -a "$tpm2d/swtpm" "$tmp/tpm2/state"
+rm -rf "$tpm2d"
+tpm2d=''
+unset HPCS_TPM2_TCTI TPM2TOOLS_TCTI HPCS_TPM2_DIR
 
 # The configs for the initramfs, with the paths the fixture will have.
 rm -f "$conf"
@@ -118,6 +131,8 @@ initramfs_plain_api_key = yes
 EOC
 sed -e 's/^api_key = .*/api_key = TPM/' -e '/^initramfs_plain_api_key/d' "$tmp/plain.ini" >"$tmp/tpm.ini"
 echo "tpm_blob = $dir/tpm/api-key-blob.txt" >>"$tmp/tpm.ini"
+sed '$d' "$tmp/tpm.ini" >"$tmp/tpm2.ini"
+echo "tpm_blob = $dir/tpm2/api-key-blob.txt" >>"$tmp/tpm2.ini"
 printf 'port = 30003\nsystem_ps_file = %s/tpm/system.data\n' "$dir" >"$tmp/tcsd.conf"
 
 emulator_stop

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Test-only dracut module for the VM boot test (never installed): opens the
 # second disk as a plain dm-crypt volume whose key is the logon key that
-# hpcs-unlock put in root's user keyring, with the table ":32:logon:DESC".
+# hpcs-unlock put in root's user keyring, with the table ":32:logon:DESC";
+# prints the TPM's PCRs when asked (hpcs_vmtest.pcrs).
 
 # dracut sets initdir, moddir, systemdsystemunitdir and SYSTEMCTL.
 # shellcheck disable=SC2154
@@ -20,5 +21,11 @@ install() {
 	inst_simple "$moddir/hpcs-vmtest-logon.service" \
 		"$systemdsystemunitdir/hpcs-vmtest-logon.service"
 	$SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-logon.service
+	# The guest's PCR values, for the TPM 2.0 case (hpcs_vmtest.pcrs).
+	inst_multiple cat sleep
+	inst_simple "$moddir/hpcs-vmtest-pcrs.sh" /usr/bin/hpcs-vmtest-pcrs
+	inst_simple "$moddir/hpcs-vmtest-pcrs.service" \
+		"$systemdsystemunitdir/hpcs-vmtest-pcrs.service"
+	$SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-pcrs.service
 	return 0
 }
