@@ -117,17 +117,12 @@ cmdline() {
 boot() {
 	local initrd=$1 until=$2 timeout=$3
 	shift 3
-	local -a opts=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts+=("$1")
-		shift
-	done
-	[ "${1:-}" = -- ] && shift
+	vm_split_opts "$@"
 	BOOT_START=$SECONDS
 	# shellcheck disable=SC2046  # the command line is meant to split into words
 	run "$VM/boot.sh" --accel "$ACCEL" --kernel "$KDIR/vmlinuz" --initrd "$initrd" \
-		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${opts[@]}" \
-		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "$@")
+		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${VM_OPTS[@]}" \
+		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	BOOT_SECONDS=$((SECONDS - BOOT_START))
 	note "$BATS_TEST_DESCRIPTION: boot took ${BOOT_SECONDS} s (wall);" \
 		"$("$VM/parse-log.sh" "$LOG")"

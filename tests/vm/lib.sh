@@ -81,3 +81,15 @@ refute_log() {
 		return 1
 	fi
 }
+
+# vm_split_opts ARGS...: VM_OPTS gets the arguments before "--" (options for
+# boot.sh), VM_ARGS those after it (the kernel command line's extras).
+vm_split_opts() {
+	VM_OPTS=()
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		VM_OPTS+=("$1")
+		shift
+	done
+	[[ ${1:-} != -- ]] || shift
+	VM_ARGS=("$@")
+}

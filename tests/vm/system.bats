@@ -94,12 +94,7 @@ cmdline() {
 sysboot() {
 	local name=$1 until=$2 timeout=$3
 	shift 3
-	local -a opts=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts+=("$1")
-		shift
-	done
-	[ "${1:-}" = -- ] && shift
+	vm_split_opts "$@"
 	LOG=$BATS_FILE_TMPDIR/$name.log
 	local start=$SECONDS port=${EMU_PORT:-1}
 	# shellcheck disable=SC2046  # the command line is meant to split into words
@@ -108,7 +103,7 @@ sysboot() {
 		--disk-rw "$DISKS/boot.qcow2" --disk-rw "$DISKS/root.qcow2" --disk-rw "$DISKS/data1.qcow2" \
 		--disk-rw "$DISKS/data2.qcow2" --disk-rw "$DISKS/data3.qcow2" \
 		--guestfwd "tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:$port" \
-		"${opts[@]}" --log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "$@")
+		"${VM_OPTS[@]}" --log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	mkdir -p "$VM_LOGS"
 	cp "$LOG" "$VM_LOGS/system-$name.serial.log"
 	note "$name: $((SECONDS - start)) s (wall); $("$VM/parse-log.sh" "$LOG")"
