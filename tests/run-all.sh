@@ -1,11 +1,13 @@
 #!/bin/bash
 # The whole test suite on a fresh Debian 12 machine, as root:
 #   installs what it needs, builds (shared and static), runs the GoogleTest
-#   units through CTest, the bats suites, and the VM boot test.
+#   units through CTest, the bats suites, the VM boot test and the
+#   real-system test (packages, a stock Debian root, three boots).
 # A skipped test fails the run (after all steps): a green run has run every
 # test. Environment (CI sets none of these; for quick local runs only):
 #   HPCS_ALLOW_SKIPS=1  skipped tests are listed but do not fail the run
-#   HPCS_SKIP_VM=1      leaves out the VM boot test (it is part of the suite)
+#   HPCS_SKIP_VM=1      leaves out the VM boot and real-system tests (they are
+#                       part of the suite)
 #   JOBS=N              build jobs (default 2)
 set -eu -o pipefail
 
@@ -83,6 +85,11 @@ if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 	HPCS_STATIC_BUILD_DIR="$top/build-static" bats --formatter tap tests/vm/boot.bats |
 		tee "$logs/vm.log"
 	skips "the VM boot test" "$logs/vm.log" "$bats_skip"
+
+	step "Real-system test (packages, a Debian root with the .deb, three boots)"
+	HPCS_STATIC_BUILD_DIR="$top/build-static" HPCS_BUILD_DIR="$top/build" \
+		bats --formatter tap tests/vm/system.bats | tee "$logs/system.log"
+	skips "the real-system test" "$logs/system.log" "$bats_skip"
 fi
 
 step "Summary"

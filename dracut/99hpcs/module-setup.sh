@@ -100,8 +100,11 @@ check() {
 	local conf
 	conf=$(_hpcs_config)
 	require_binaries "$(_hpcs_unlock_bin)" || return 1
-	# Included by default only when this host is set up for it.
-	if [[ $hostonly ]] && [[ -r $conf ]] && [[ -n "$(_hpcs_key_files)" ]]; then
+	# Included by itself whenever this system is set up for it (a config and
+	# at least one wrapped key), in host-only and in generic images alike:
+	# Debian's dracut makes generic ones, and `dracut --regenerate-all` must
+	# not drop the module there. Otherwise only on request (--add hpcs).
+	if [[ -r $conf ]] && [[ -n "$(_hpcs_key_files)" ]]; then
 		return 0
 	fi
 	return 255

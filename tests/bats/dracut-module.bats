@@ -54,14 +54,18 @@ run_module() {
 	' _ "$MOD" "$@"
 }
 
-@test "check(): 255 unless hostonly with a config and a key; 1 without the binary" {
+@test "check(): 0 with a config and a key, generic or hostonly; else 255; 1 without the binary" {
 	write_ini TPM
 	run_module check
-	[ "$status" -eq 255 ]
+	[ "$status" -eq 0 ]
 	hostonly=yes run_module check
 	[ "$status" -eq 0 ]
 	rm "$host"/keys/user/* "$host"/keys/logon/*
+	run_module check
+	[ "$status" -eq 255 ]
 	hostonly=yes run_module check
+	[ "$status" -eq 255 ]
+	hpcs_config="$host/none.ini" run_module check
 	[ "$status" -eq 255 ]
 	hpcs_unlock="$host/nope" run_module check
 	[ "$status" -eq 1 ]

@@ -18,6 +18,7 @@
 # the product test must not go missing from a green run.
 
 load ../bats/helpers
+load lib.sh
 
 VM=$BATS_TEST_DIRNAME
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -26,32 +27,13 @@ REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 note() { echo "# $*" >&3; }
 
 setup_file() {
-	export VM_SKIP=""
-	if [ "$(id -u)" != 0 ]; then
-		VM_SKIP="needs root (cryptsetup on images, swtpm, tcsd, apt-get)"
-		return 0
-	fi
-	"$VM/setup-host.sh"
-	local qemu=no
-	if command -v qemu-system-x86_64 >/dev/null &&
-		qemu-system-x86_64 -accel tcg -machine none -display none -nodefaults -S \
-			-monitor none -daemonize -pidfile "$BATS_FILE_TMPDIR/q.pid" 2>"$BATS_FILE_TMPDIR/q.err"; then
-		qemu=yes
-	fi
-	if [ "$qemu" = no ]; then
-		VM_SKIP="qemu-system-x86_64 cannot run here: $(cat "$BATS_FILE_TMPDIR/q.err" 2>/dev/null)"
-		return 0
-	fi
-	kill "$(cat "$BATS_FILE_TMPDIR/q.pid")" 2>/dev/null || true
+	VM_SKIP=$(vm_preflight "$BATS_FILE_TMPDIR" "cryptsetup on images, swtpm, tcsd, apt-get") || return 1
+	export VM_SKIP
+	[ -z "$VM_SKIP" ] || return 0
 
 	local build=${HPCS_STATIC_BUILD_DIR:-$REPO/build-static}
 	if [ -z "${HPCS_UNLOCK:-}" ]; then
-		cmake -S "$REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF >"$BATS_FILE_TMPDIR/cmake.log" 2>&1 &&
-			cmake --build "$build" --target hpcs-unlock hpcs-for-luks -j2 >>"$BATS_FILE_TMPDIR/cmake.log" 2>&1 ||
-			{
-				tail -n 30 "$BATS_FILE_TMPDIR/cmake.log" >&2
-				return 1
-			}
+		vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-unlock hpcs-for-luks || return 1
 		HPCS_UNLOCK=$build/hpcs-unlock
 	fi
 	export HPCS_UNLOCK HFL=${HPCS_CLI:-$build/hpcs-for-luks}
@@ -135,17 +117,12 @@ cmdline() {
 boot() {
 	local initrd=$1 until=$2 timeout=$3
 	shift 3
-	local -a opts=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts+=("$1")
-		shift
-	done
-	[ "${1:-}" = -- ] && shift
+	vm_split_opts "$@"
 	BOOT_START=$SECONDS
 	# shellcheck disable=SC2046  # the command line is meant to split into words
 	run "$VM/boot.sh" --accel "$ACCEL" --kernel "$KDIR/vmlinuz" --initrd "$initrd" \
-		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${opts[@]}" \
-		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "$@")
+		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${VM_OPTS[@]}" \
+		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	BOOT_SECONDS=$((SECONDS - BOOT_START))
 	note "$BATS_TEST_DESCRIPTION: boot took ${BOOT_SECONDS} s (wall);" \
 		"$("$VM/parse-log.sh" "$LOG")"
@@ -155,22 +132,6 @@ boot() {
 show_log() {
 	echo "--- serial log (filtered; the full one is kept in $VM_LOGS) ---"
 	grep -aE 'hpcs|HPCS|tcsd|cryptsetup|passphrase|network-online|Kernel panic|emergency' "$LOG" | tail -n 60
-}
-
-assert_log() {
-	grep -aqE -- "$1" "$LOG" || {
-		echo "serial log lacks /$1/"
-		show_log
-		return 1
-	}
-}
-
-refute_log() {
-	if grep -aqE -- "$1" "$LOG"; then
-		echo "serial log has /$1/:"
-		grep -aE -- "$1" "$LOG"
-		return 1
-	fi
 }
 
 @test "(a) the LUKS2 root opens by itself through the keyring token" {

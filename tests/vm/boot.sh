@@ -2,8 +2,16 @@
 # Boot the test VM under qemu and wait for a line in its serial log.
 # Usage: boot.sh [options] -- KERNEL_CMDLINE...
 #   --kernel FILE --initrd FILE --disk FILE (repeatable, virtio, snapshot)
+#   --disk-rw FILE    a virtio disk whose writes are kept (repeatable; disks
+#                     appear in the order given, vda first); raw, or qcow2
+#                     when the name ends in .qcow2
 #   --tpm STATE_DIR   attach a TPM 1.2 (swtpm on a copy of STATE_DIR, tpm-tis)
 #   --tpm2 STATE_DIR  attach a TPM 2.0 (swtpm --tpm2 on a copy, tpm-crb)
+#   --smp N --mem MB  CPUs (default 1) and memory (default 768)
+#   --guestfwd SPEC   qemu user networking guestfwd= (repeatable), e.g.
+#                     tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:PORT
+#   --answer REGEX FILE  once a serial line matches REGEX, type FILE's first
+#                     line and Enter on the serial console
 #   --log FILE        serial log (required)
 #   --until REGEX     stop the VM once a serial line matches (extended regex)
 #   --timeout SEC     give up after this long (default 240)
@@ -13,8 +21,9 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind=''
-disks=()
+kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768
+answer_re='' answer_file=''
+disks=() fwds=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
 		--kernel)
@@ -26,8 +35,30 @@ while [[ $# -gt 0 ]]; do
 			shift 2
 			;;
 		--disk)
-			disks+=("$2")
+			disks+=("file=$2,if=virtio,format=raw,snapshot=on")
 			shift 2
+			;;
+		--disk-rw)
+			fmt=raw
+			[[ $2 == *.qcow2 ]] && fmt=qcow2
+			disks+=("file=$2,if=virtio,format=$fmt")
+			shift 2
+			;;
+		--smp)
+			smp=$2
+			shift 2
+			;;
+		--mem)
+			mem=$2
+			shift 2
+			;;
+		--guestfwd)
+			fwds+=("$2")
+			shift 2
+			;;
+		--answer)
+			answer_re=$2 answer_file=$3
+			shift 3
 			;;
 		--tpm | --tpm2)
 			tpm=$2 tpm_kind=$1
@@ -66,22 +97,35 @@ done
 [[ $accel ]] || accel=$("$VM_HERE/probe-accel.sh" "$kernel")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hpcs-vm-boot.XXXXXX")
-qpid='' tpid=''
+qpid='' tpid='' cpid=''
 # shellcheck disable=SC2317  # called through the trap
 cleanup() {
 	[[ $qpid ]] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+	[[ $cpid ]] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
 	[[ $tpid ]] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
+nic=user,model=virtio-net-pci
+for f in "${fwds[@]}"; do nic+=",guestfwd=$f"; done
 # shellcheck disable=SC2054  # the commas are qemu's, inside single arguments
-args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m 768 -smp 1
-	-display none -monitor none -no-reboot -serial "file:$log"
-	-kernel "$kernel" -nic user,model=virtio-net-pci -append "$*")
+args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m "$mem" -smp "$smp"
+	-display none -monitor none -no-reboot
+	-kernel "$kernel" -nic "$nic" -append "$*")
+if [[ $answer_re ]]; then
+	# A serial line that can be typed into: a pair of FIFOs (qemu opens both
+	# read-write, so neither side blocks), the output copied into the log.
+	mkfifo "$work/ser.in" "$work/ser.out"
+	cat "$work/ser.out" >"$log" 3>&- &
+	cpid=$!
+	args+=(-serial "pipe:$work/ser")
+else
+	args+=(-serial "file:$log")
+fi
 [[ $initrd ]] && args+=(-initrd "$initrd")
 for d in "${disks[@]}"; do
-	args+=(-drive "file=$d,if=virtio,format=raw,snapshot=on")
+	args+=(-drive "$d")
 done
 if [[ $tpm ]]; then
 	# A fresh copy of the TPM each boot: PCRs reset, the state the host saw.
@@ -106,12 +150,20 @@ if [[ $tpm ]]; then
 		-tpmdev emulator,id=tpm0,chardev=chrtpm -device "$tpm_device,tpmdev=tpm0")
 fi
 
-: >"$log"
+[[ $cpid ]] || : >"$log"
 qemu-system-x86_64 "${args[@]}" 3>&- &
 qpid=$!
 end=$((SECONDS + timeout))
 rc=1
 while :; do
+	if [[ $answer_re ]] && grep -aqE -- "$answer_re" "$log"; then
+		# Typed as a person would: the line, then Enter.
+		{
+			head -n 1 "$answer_file" | tr -d '\n'
+			printf '\r'
+		} >"$work/ser.in"
+		answer_re=''
+	fi
 	if [[ $until ]] && grep -aqE -- "$until" "$log"; then
 		rc=0
 		break

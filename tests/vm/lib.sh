@@ -27,3 +27,69 @@ vm_hash_dir() {
 		find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum) |
 		sha256sum | cut -c1-16
 }
+
+# vm_prune DIR: remove the cache entries under DIR not used for a day (other
+# checkouts may be using the newer ones at the same time).
+vm_prune() {
+	find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -mtime +0 -exec rm -rf {} +
+}
+
+# vm_preflight TMPDIR WHY_ROOT: for the VM bats suites. Installs what they
+# need (setup-host.sh; fails if that fails) and prints why they cannot run
+# here, or nothing: not root (WHY_ROOT says what for), or no working qemu.
+vm_preflight() {
+	if [[ $(id -u) != 0 ]]; then
+		echo "needs root ($2)"
+		return 0
+	fi
+	"$VM_HERE/setup-host.sh" >&2 || return 1
+	if ! command -v qemu-system-x86_64 >/dev/null ||
+		! qemu-system-x86_64 -accel tcg -machine none -display none -nodefaults -S \
+			-monitor none -daemonize -pidfile "$1/q.pid" 2>"$1/q.err"; then
+		echo "qemu-system-x86_64 cannot run here: $(cat "$1/q.err" 2>/dev/null)"
+		return 0
+	fi
+	kill "$(cat "$1/q.pid")" 2>/dev/null || true
+}
+
+# vm_build_static BUILD_DIR LOG TARGET...: configure this tree with
+# HPCS_STATIC=ON into BUILD_DIR and build TARGETs; the log's end on failure.
+vm_build_static() {
+	local build=$1 log=$2
+	shift 2
+	if ! cmake -S "$VM_REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF >"$log" 2>&1 ||
+		! cmake --build "$build" --target "$@" -j2 >>"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		return 1
+	fi
+}
+
+# For the VM bats suites, on the serial log $LOG; a failure shows the suite's
+# show_log. assert_log REGEX: a line matches. refute_log REGEX: none does.
+assert_log() {
+	grep -aqE -- "$1" "$LOG" || {
+		echo "serial log lacks /$1/"
+		show_log
+		return 1
+	}
+}
+
+refute_log() {
+	if grep -aqE -- "$1" "$LOG"; then
+		echo "serial log has /$1/:"
+		grep -aE -- "$1" "$LOG"
+		return 1
+	fi
+}
+
+# vm_split_opts ARGS...: VM_OPTS gets the arguments before "--" (options for
+# boot.sh), VM_ARGS those after it (the kernel command line's extras).
+vm_split_opts() {
+	VM_OPTS=()
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		VM_OPTS+=("$1")
+		shift
+	done
+	[[ ${1:-} != -- ]] || shift
+	VM_ARGS=("$@")
+}

@@ -5,7 +5,10 @@ set -eu
 
 pkgs=(dracut-core dracut-network qemu-system-x86 busybox-static cryptsetup-bin
 	dmsetup e2fsprogs cpio zstd swtpm swtpm-tools trousers tpm-tools openssl
-	keyutils systemd)
+	keyutils systemd
+	# the real-system test (system.bats): the guest root, its disks, the KMS
+	# forwarding, and the package builds
+	mmdebstrap qemu-utils socat debhelper scdoc bash-completion lintian rpm)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
