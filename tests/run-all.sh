@@ -1,7 +1,7 @@
 #!/bin/bash
 # The whole test suite on a fresh Debian 12 machine, as root:
 #   installs what it needs, builds (shared and static), runs the GoogleTest
-#   units through CTest, the bats suites, and the VM boot test.
+#   units through CTest, the fuzz targets, the bats suites, and the VM boot test.
 # A skipped test fails the run (after all steps): a green run has run every
 # test. Environment (CI sets none of these; for quick local runs only):
 #   HPCS_ALLOW_SKIPS=1  skipped tests are listed but do not fail the run
@@ -72,6 +72,9 @@ skips "the unit tests" "$logs/ctest.log" "$ctest_skip"
 
 step "Static checks (clang-format, shfmt, shellcheck)"
 tests/lint.sh
+
+step "Fuzzing (libFuzzer with ASan and UBSan, 60 s per target; fails on any crash)"
+tests/fuzz/run.sh
 
 step "bats suites"
 export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"
