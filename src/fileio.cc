@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <type_traits>
@@ -35,17 +36,28 @@ int Fail(std::string* err, const std::string& what, int e) {
   return -e;
 }
 
+enum class Trust { kAny, kTrusted, kTrustedNoFollow };
+
 template <typename Buf>
-int ReadInto(const std::string& path, size_t max_size, Buf* out, struct stat* st_out,
+int ReadInto(const std::string& path, size_t max_size, Trust trust, Buf* out, struct stat* st_out,
              std::string* err) {
   // O_NONBLOCK: opening a FIFO must not hang; we refuse it right after.
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  if (trust == Trust::kTrustedNoFollow) flags |= O_NOFOLLOW;
+  Fd fd(open(path.c_str(), flags));
+  if (fd.get() < 0 && errno == ELOOP && trust == Trust::kTrustedNoFollow) {
+    if (err) *err = "'" + path + "' is a symbolic link, which is not followed (put the file there)";
+    return -ELOOP;
+  }
   if (fd.get() < 0) return Fail(err, "cannot open '" + path + "'", errno);
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
   if (!S_ISREG(st.st_mode)) {
     if (err) *err = "'" + path + "' is not a regular file";
     return -EINVAL;
+  }
+  if (trust != Trust::kAny) {
+    if (int r = CheckTrusted(path, st, err); r < 0) return r;
   }
   if (static_cast<unsigned long long>(st.st_size) > max_size) {
     if (err) *err = "'" + path + "' is larger than " + std::to_string(max_size) + " bytes";
@@ -105,12 +117,50 @@ int WriteAllFd(int fd, std::string_view data, std::string* err) {
 
 int ReadRegularFile(const std::string& path, size_t max_size, std::string* out, struct stat* st,
                     std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
+  return ReadInto(path, max_size, Trust::kAny, out, st, err);
 }
 
 int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out, struct stat* st,
                           std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
+  return ReadInto(path, max_size, Trust::kAny, out, st, err);
+}
+
+int ReadTrustedFile(const std::string& path, size_t max_size, Follow follow, std::string* out,
+                    struct stat* st, std::string* err) {
+  return ReadInto(path, max_size, follow == Follow::kNo ? Trust::kTrustedNoFollow : Trust::kTrusted,
+                  out, st, err);
+}
+
+int CheckTrusted(const std::string& path, const struct stat& st, std::string* err) {
+  uid_t me = geteuid();
+  if (st.st_uid != 0 && st.st_uid != me) {
+    if (err) {
+      *err = "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not root" +
+             (me != 0 ? " or uid " + std::to_string(me) : "") +
+             ", so that user could change it (fix: chown root:root '" + path + "')";
+    }
+    return -EPERM;
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    if (err) {
+      char mode[8];
+      snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      *err = "'" + path + "' is writable by group or others (mode " + mode +
+             "), so they could change it (fix: chmod go-w '" + path + "')";
+    }
+    return -EPERM;
+  }
+  return 0;
+}
+
+int CheckTrustedDir(const std::string& path, std::string* err) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
+  if (!S_ISDIR(st.st_mode)) {
+    if (err) *err = "'" + path + "' is not a directory";
+    return -ENOTDIR;
+  }
+  return CheckTrusted(path, st, err);
 }
 
 int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, std::string* err) {

@@ -17,7 +17,7 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
   }
 #ifdef HPCS_HAVE_TPM
   std::string blob;
-  if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
+  if (int r = ReadTrustedFile(c.tpm_blob, 64 * 1024, Follow::kYes, &blob, nullptr, err); r < 0) {
     if (err) *err = "api_key = TPM: " + *err;
     return r;
   }

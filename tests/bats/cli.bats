@@ -340,6 +340,22 @@ teardown() {
 	[[ "$output" != *"readable by group or others"* ]]
 }
 
+@test "a config writable by group or others, or owned by another user, is refused" {
+	chmod 664 "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_CONF' is writable by group or others (mode 0664)"* ]]
+	[[ "$output" == *"chmod go-w '$HPCS_CONF'"* ]]
+	chmod 600 "$HPCS_CONF"
+	chown nobody "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"chown root:root '$HPCS_CONF'"* ]]
+	chown root "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 0 ]
+}
+
 @test "comments after values and odd case in keys are understood" {
 	sed -i 's/^api_key = \(.*\)$/API_KEY = \1   # the key/; s/^service_instance_id/Service_Instance_ID/' "$HPCS_CONF"
 	run hpcs list

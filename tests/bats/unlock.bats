@@ -410,3 +410,87 @@ wrong_host_refused() {
 	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
 	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
 }
+
+# --- Files are trusted only when they deserve it (issue 10, item 5)
+
+@test "a config writable by group or others is refused, naming the file and the chmod" {
+	make_keys 1
+	chmod 0620 "$HPCS_CONF"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$HPCS_CONF' is writable by group or others (mode 0620)"* ]]
+	[[ "$output" == *"chmod go-w '$HPCS_CONF'"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
+	chmod 0602 "$HPCS_CONF"
+	run unlock
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"chmod go-w '$HPCS_CONF'"* ]]
+}
+
+@test "a config owned by another user is refused, naming the chown" {
+	make_keys 1
+	chown nobody "$HPCS_CONF"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$HPCS_CONF' is owned by uid $(id -u nobody), not root"* ]]
+	[[ "$output" == *"chown root:root '$HPCS_CONF'"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
+}
+
+@test "a key directory writable by group or others is refused, naming the chmod" {
+	make_keys 1
+	for dir in "$HPCS_KEYS" "$HPCS_KEYS/user" "$HPCS_KEYS/logon"; do
+		chmod 0777 "$dir"
+		run unlock
+		echo "$output"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"'$dir' is writable by group or others (mode 0777)"* ]]
+		[[ "$output" == *"chmod go-w '$dir'"* ]]
+		run ! key_id user "$HPCS_TAG-u1"
+		chmod 0755 "$dir"
+	done
+}
+
+@test "a key file that is a symbolic link is not followed; one writable by others is refused" {
+	make_keys 2
+	mv "$HPCS_KEYS/user/$HPCS_TAG-u1" "$BATS_TEST_TMPDIR/elsewhere"
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$HPCS_KEYS/user/$HPCS_TAG-u1"
+	chmod 0666 "$HPCS_KEYS/user/$HPCS_TAG-u2"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_KEYS/user/$HPCS_TAG-u1' is a symbolic link, which is not followed"* ]]
+	[[ "$output" == *"'$HPCS_KEYS/user/$HPCS_TAG-u2' is writable by group or others (mode 0666)"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u2"
+	key_id logon "$HPCS_TAG:dm"
+}
+
+@test "a TPM blob writable by group or others is refused, naming the chmod" {
+	echo "-----BEGIN TSS-----" >"$BATS_TEST_TMPDIR/blob"
+	chmod 0664 "$BATS_TEST_TMPDIR/blob"
+	hpcs_write_conf KP.api_key=TPM "HFL.tpm_blob=$BATS_TEST_TMPDIR/blob"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$BATS_TEST_TMPDIR/blob' is writable by group or others (mode 0664)"* ]]
+	[[ "$output" == *"chmod go-w '$BATS_TEST_TMPDIR/blob'"* ]]
+}
+
+@test "a newline in a key's file name cannot forge a log line" {
+	make_keys 1
+	bad=$'x\n<2>hpcs-unlock: FORGED'
+	echo "Y29ycnVwdA==" >"$HPCS_KEYS/user/$HPCS_TAG-$bad"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c 'FORGED' <<<"$output")" -ge 1 ]
+	run grep -c '^<2>hpcs-unlock: FORGED' <<<"$output"
+	[ "$output" -eq 0 ]
+	# Every line is one message with its priority.
+	run unlock
+	run grep -vc '^<[0-7]>' <<<"$output"
+	[ "$output" -eq 0 ]
+}
