@@ -494,3 +494,58 @@ wrong_host_refused() {
 	run grep -vc '^<[0-7]>' <<<"$output"
 	[ "$output" -eq 0 ]
 }
+
+# --- A clock that is behind (issue 10, item 4; the VM test boots with the
+# clock at 2001, tests/vm/boot.bats (h))
+
+# future_tls DIR: a test CA and server certificate in DIR, as the emulator
+# makes them, but valid only from 30 days from now.
+future_tls() {
+	python3 - "$1" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d = sys.argv[1]
+start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+end = start + datetime.timedelta(days=365)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def pem(k):
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+ca_key, srv_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("future CA")).issuer_name(name("future CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(start).not_valid_after(end)
+      .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+srv = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+       .public_key(srv_key.public_key()).serial_number(x509.random_serial_number())
+       .not_valid_before(start).not_valid_after(end)
+       .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+       .sign(ca_key, hashes.SHA256()))
+for f, data in (("ca.key", pem(ca_key)), ("server.key", pem(srv_key)),
+                ("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+                ("server.pem", srv.public_bytes(serialization.Encoding.PEM))):
+    with open(f"{d}/{f}", "wb") as out:
+        out.write(data)
+PY
+}
+
+@test "with the clock right, a certificate that starts in the future is refused (static build)" {
+	static_bin
+	make_keys 1
+	emulator_stop
+	future_tls "$EMU_DIR"
+	emulator_start --state-dir "$EMU_DIR" --port "$EMU_PORT"
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"cannot reach localhost:$EMU_PORT: Cert verify failed: BADCERT_FUTURE"* ]]
+	[[ "$output" != *"the clock"* ]]
+	# (emu_stat checks the certificate too)
+	[ "$(curl -sSk --max-time 20 "$EMU_URL/_emulator/stats" | jq -er .requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
+}

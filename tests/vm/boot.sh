@@ -8,12 +8,13 @@
 #   --until REGEX     stop the VM once a serial line matches (extended regex)
 #   --timeout SEC     give up after this long (default 240)
 #   --accel ACCEL     kvm or tcg (default: probe-accel.sh's answer)
+#   --rtc DATE        start the guest's real-time clock at DATE (qemu -rtc base=)
 # Exit status: 0 the regex matched (or the VM powered off when no --until),
 # 1 timeout or the VM ended without a match, 2 misuse.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind=''
+kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' rtc=''
 disks=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -49,6 +50,10 @@ while [[ $# -gt 0 ]]; do
 			accel=$2
 			shift 2
 			;;
+		--rtc)
+			rtc=$2
+			shift 2
+			;;
 		--)
 			shift
 			break
@@ -80,6 +85,7 @@ args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m 768 -smp 1
 	-display none -monitor none -no-reboot -serial "file:$log"
 	-kernel "$kernel" -nic user,model=virtio-net-pci -append "$*")
 [[ $initrd ]] && args+=(-initrd "$initrd")
+[[ $rtc ]] && args+=(-rtc "base=$rtc")
 for d in "${disks[@]}"; do
 	args+=(-drive "file=$d,if=virtio,format=raw,snapshot=on")
 done
