@@ -1,9 +1,12 @@
-// The kernel command line (cmdline.cc): any bytes, as /proc/cmdline.
+// The kernel command line (cmdline.cc): any bytes, as /proc/cmdline, and
+// what becomes of the URLs and resolve pins it gives (http.cc, kms.cc).
 #include <string>
 
 #include "cmdline.h"
 #include "config.h"
 #include "fuzz_check.h"
+#include "http.h"
+#include "kms.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;
@@ -19,6 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   Config c;
   c.endpoint_url = "https://us-south.kms.cloud.ibm.com";
   c.path = "/etc/hpcs-for-luks.ini";
+  c.iam_endpoint_url = "https://iam.cloud.ibm.com";
   ApplyBootOptions(b, &c);
+  // What the transport makes of the URLs and pins the command line gave.
+  for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
+    std::string host;
+    int port = 0;
+    if (SplitHttpsUrl(*url, &host, &port)) {
+      FUZZ_CHECK(!host.empty() && port > 0 && port <= 65535, "a host and a port");
+    }
+  }
+  std::vector<std::string> pins;
+  std::string err;
+  if (ExpandResolvePins(c, &pins, &err) < 0) FUZZ_CHECK(!err.empty(), "a refusal says why");
   return 0;
 }
