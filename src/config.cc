@@ -143,6 +143,10 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
     if (err) *err = path + ": [HFL] initramfs_plain_api_key must be yes or no";
     return -EINVAL;
   }
+  if (!ParseBool(get("HFL", "allow_boot_endpoints"), &c.allow_boot_endpoints)) {
+    if (err) *err = path + ": [HFL] allow_boot_endpoints must be yes or no";
+    return -EINVAL;
+  }
   *out = std::move(c);
   return 0;
 }

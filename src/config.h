@@ -2,7 +2,8 @@
 //
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
-//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key
+//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
+//         allow_boot_endpoints
 #ifndef HPCS_CONFIG_H_
 #define HPCS_CONFIG_H_
 
@@ -51,6 +52,9 @@ struct Config {
   std::string tpm_blob;   // default <key_dir>/api-key-blob.txt
   std::string tpm2_tcti;  // TPM 2.0 TCTI; empty: /dev/tpmrm0, else /dev/tpm0
   bool initramfs_plain_api_key = false;
+  // rd.hpcs.endpoint= and rd.hpcs.iam= may name any host, not only the
+  // configured one or IBM Cloud's (cmdline.h).
+  bool allow_boot_endpoints = false;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;

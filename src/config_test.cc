@@ -92,6 +92,17 @@ TEST(ConfigTest, HostileInput) {
   EXPECT_EQ(ParseConfig("[KP]\nregion=" + std::string(100000, 'a'), "f", &c, &err), 0);
 }
 
+TEST(ConfigTest, AllowBootEndpointsIsOffUnlessSaid) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = x\n", "f", &c, &err), 0);
+  EXPECT_FALSE(c.allow_boot_endpoints);
+  ASSERT_EQ(ParseConfig("[hfl]\nALLOW_BOOT_ENDPOINTS = Yes\n", "f", &c, &err), 0);
+  EXPECT_TRUE(c.allow_boot_endpoints);
+  EXPECT_LT(ParseConfig("[HFL]\nallow_boot_endpoints = sometimes\n", "f", &c, &err), 0);
+  EXPECT_EQ(err, "f: [HFL] allow_boot_endpoints must be yes or no");
+}
+
 TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
   Config c;
   std::string err;

@@ -16,6 +16,7 @@ setup() {
 
 teardown() {
 	proxy_stop
+	second_emulator_stop
 	hpcs_teardown
 }
 
@@ -409,6 +410,60 @@ wrong_host_refused() {
 	# The limit really bit: the emulator refused some requests.
 	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
 	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
+}
+
+# --- The kernel command line cannot redirect secrets (issue 10, item 1)
+
+# second_emulator: another emulator on a port of its own, on a copy of this
+# one's state (the same CA, names, API key and keys): a host that would
+# answer exactly as the real one. Sets EMU2_PORT.
+second_emulator() {
+	local dir=$BATS_TEST_TMPDIR/emu2
+	cp -a "$EMU_DIR" "$dir"
+	rm -f "$dir/port"
+	"$EMU_BIN" --state-dir "$dir" --port-file "$dir/port" --api-key "$EMU_API_KEY" \
+		--instance-id "$EMU_INSTANCE" >"$dir/log" 2>&1 3>&- &
+	EMU2_PID=$!
+	_wait_port_file "$dir/port" "$EMU2_PID"
+	EMU2_PORT=$(<"$dir/port")
+}
+
+second_emulator_stop() {
+	if [ -n "${EMU2_PID:-}" ]; then
+		kill "$EMU2_PID" 2>/dev/null || true
+		wait "$EMU2_PID" 2>/dev/null || true
+		EMU2_PID=""
+	fi
+}
+
+emu2_stat() {
+	curl -sS --max-time 20 --cacert "$EMU_CA" "https://localhost:$EMU2_PORT/_emulator/stats" |
+		jq -er ".$1"
+}
+
+@test "rd.hpcs.iam and rd.hpcs.endpoint cannot send the API key or a token to another host" {
+	make_keys 1
+	second_emulator
+	echo "rd.hpcs.iam=https://iam.test:$EMU2_PORT rd.hpcs.endpoint=https://kms.test:$EMU2_PORT" \
+		"rd.hpcs.resolve=iam.test:127.0.0.1 rd.hpcs.resolve=kms.test:127.0.0.1" >"$CMDLINE"
+	emu_ctl POST reset-stats >/dev/null
+	run unlock
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	[ "$(emu2_stat requests)" -eq 0 ]
+	[ "$(emu_stat iam_requests)" -eq 1 ]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=https://iam.test:$EMU2_PORT': its host 'iam.test' is neither the configured one ('localhost') nor an IBM Cloud host; using https://localhost:$EMU_PORT (to allow any host: [HFL] allow_boot_endpoints = yes in $HPCS_CONF)"* ]]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.endpoint=https://kms.test:$EMU2_PORT': its host 'kms.test' is neither"* ]]
+	# The administrator can allow it.
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	hpcs_write_conf HFL.allow_boot_endpoints=yes
+	run unlock
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	[ "$(emu2_stat iam_requests)" -eq 1 ]
+	[ "$(emu2_stat by_op.unwrap)" -eq 2 ]
+	[[ "$output" != *"ignoring 'rd.hpcs"* ]]
 }
 
 # --- Files are trusted only when they deserve it (issue 10, item 5)

@@ -23,7 +23,14 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   c.endpoint_url = "https://us-south.kms.cloud.ibm.com";
   c.path = "/etc/hpcs-for-luks.ini";
   c.iam_endpoint_url = "https://iam.cloud.ibm.com";
-  ApplyBootOptions(b, &c);
+  const std::string endpoint = c.endpoint_url, iam = c.iam_endpoint_url;
+  std::vector<std::string> refused;
+  ApplyBootOptions(b, &c, &refused);
+  // Secrets never go to a host the administrator did not name.
+  FUZZ_CHECK(BootUrlAllowed(endpoint, c.endpoint_url, nullptr),
+             "the endpoint is the configured host or IBM Cloud's");
+  FUZZ_CHECK(BootUrlAllowed(iam, c.iam_endpoint_url, nullptr),
+             "the IAM endpoint is the configured host or IBM Cloud's");
   // What the transport makes of the URLs and pins the command line gave.
   for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
     std::string host;
