@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <type_traits>
+
+#include "error.h"
+#include "random.h"
 
 namespace hpcs {
 namespace {
@@ -31,11 +33,6 @@ class Fd {
   int fd_;
 };
 
-int Fail(std::string* err, const std::string& what, int e) {
-  if (err) *err = what + ": " + strerror(e);
-  return -e;
-}
-
 enum class Trust { kAny, kTrusted, kTrustedNoFollow };
 
 template <typename Buf>
@@ -46,27 +43,25 @@ int ReadInto(const std::string& path, size_t max_size, Trust trust, Buf* out, st
   if (trust == Trust::kTrustedNoFollow) flags |= O_NOFOLLOW;
   Fd fd(open(path.c_str(), flags));
   if (fd.get() < 0 && errno == ELOOP && trust == Trust::kTrustedNoFollow) {
-    if (err) *err = "'" + path + "' is a symbolic link, which is not followed (put the file there)";
-    return -ELOOP;
+    return Fail(err, -ELOOP,
+                "'" + path + "' is a symbolic link, which is not followed (put the file there)");
   }
-  if (fd.get() < 0) return Fail(err, "cannot open '" + path + "'", errno);
+  if (fd.get() < 0) return FailErrno(err, errno, "cannot open '" + path + "'");
   struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
+  if (fstat(fd.get(), &st) != 0) return FailErrno(err, errno, "cannot stat '" + path + "'");
   if (!S_ISREG(st.st_mode)) {
-    if (err) *err = "'" + path + "' is not a regular file";
-    return -EINVAL;
+    return Fail(err, -EINVAL, "'" + path + "' is not a regular file");
   }
   if (trust != Trust::kAny) {
     if (int r = CheckTrusted(path, st, err); r < 0) return r;
   }
   if (static_cast<unsigned long long>(st.st_size) > max_size) {
-    if (err) *err = "'" + path + "' is larger than " + std::to_string(max_size) + " bytes";
-    return -EFBIG;
+    return Fail(err, -EFBIG,
+                "'" + path + "' is larger than " + std::to_string(max_size) + " bytes");
   }
   Secret data;
   if (int r = ReadAllFd(fd.get(), max_size, &data, err); r < 0) {
-    if (err) *err = "cannot read '" + path + "': " + *err;
-    return r;
+    return WithContext(err, r, "cannot read '" + path + "': ");
   }
   if constexpr (std::is_same_v<Buf, Secret>) {
     *out = std::move(data);
@@ -79,8 +74,6 @@ int ReadInto(const std::string& path, size_t max_size, Trust trust, Buf* out, st
 
 }  // namespace
 
-std::string ErrnoString(int negative_errno) { return strerror(-negative_errno); }
-
 int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err) {
   Secret data;
   unsigned char buf[4096];
@@ -90,13 +83,12 @@ int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err) {
     if (n < 0) {
       int e = errno;
       Wipe(buf, sizeof buf);
-      return Fail(err, "read error", e);
+      return FailErrno(err, e, "read error");
     }
     if (n == 0) break;
     if (data.size() + static_cast<size_t>(n) > max_size) {
       Wipe(buf, sizeof buf);
-      if (err) *err = "input larger than " + std::to_string(max_size) + " bytes";
-      return -EFBIG;
+      return Fail(err, -EFBIG, "input larger than " + std::to_string(max_size) + " bytes");
     }
     data.Append(buf, static_cast<size_t>(n));
   }
@@ -109,7 +101,7 @@ int WriteAllFd(int fd, std::string_view data, std::string* err) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail(err, "write error", errno);
+    if (n < 0) return FailErrno(err, errno, "write error");
     data.remove_prefix(static_cast<size_t>(n));
   }
   return 0;
@@ -134,32 +126,25 @@ int ReadTrustedFile(const std::string& path, size_t max_size, Follow follow, std
 int CheckTrusted(const std::string& path, const struct stat& st, std::string* err) {
   uid_t me = geteuid();
   if (st.st_uid != 0 && st.st_uid != me) {
-    if (err) {
-      *err = "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not root" +
-             (me != 0 ? " or uid " + std::to_string(me) : "") +
-             ", so that user could change it (fix: chown root:root '" + path + "')";
-    }
-    return -EPERM;
+    return Fail(err, -EPERM,
+                "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not root" +
+                    (me != 0 ? " or uid " + std::to_string(me) : "") +
+                    ", so that user could change it (fix: chown root:root '" + path + "')");
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    if (err) {
-      char mode[8];
-      snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      *err = "'" + path + "' is writable by group or others (mode " + mode +
-             "), so they could change it (fix: chmod go-w '" + path + "')";
-    }
-    return -EPERM;
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Fail(err, -EPERM,
+                "'" + path + "' is writable by group or others (mode " + mode +
+                    "), so they could change it (fix: chmod go-w '" + path + "')");
   }
   return 0;
 }
 
 int CheckTrustedDir(const std::string& path, std::string* err) {
   struct stat st;
-  if (stat(path.c_str(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
-  if (!S_ISDIR(st.st_mode)) {
-    if (err) *err = "'" + path + "' is not a directory";
-    return -ENOTDIR;
-  }
+  if (stat(path.c_str(), &st) != 0) return FailErrno(err, errno, "cannot stat '" + path + "'");
+  if (!S_ISDIR(st.st_mode)) return Fail(err, -ENOTDIR, "'" + path + "' is not a directory");
   return CheckTrusted(path, st, err);
 }
 
@@ -168,23 +153,21 @@ int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   // A dot-file: readers of the key directory skip it while it is incomplete.
-  std::random_device rd;
-  std::string tmp = dir + "/." + base + ".tmp" + std::to_string(rd() % 1000000);
+  std::string tmp = dir + "/." + base + ".tmp" + RandomHex(4);
   Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (fd.get() < 0) return Fail(err, "cannot create '" + tmp + "'", errno);
+  if (fd.get() < 0) return FailErrno(err, errno, "cannot create '" + tmp + "'");
   std::string werr;
   int r = 0;
   if (fchmod(fd.get(), mode) != 0) {
-    r = Fail(&werr, "fchmod", errno);
+    r = FailErrno(&werr, errno, "fchmod");
   } else if ((r = WriteAllFd(fd.get(), data, &werr)) == 0 && fsync(fd.get()) != 0) {
-    r = Fail(&werr, "fsync", errno);
+    r = FailErrno(&werr, errno, "fsync");
   }
-  if (r == 0 && close(fd.Release()) != 0) r = Fail(&werr, "close", errno);
-  if (r == 0 && rename(tmp.c_str(), path.c_str()) != 0) r = Fail(&werr, "rename", errno);
+  if (r == 0 && close(fd.Release()) != 0) r = FailErrno(&werr, errno, "close");
+  if (r == 0 && rename(tmp.c_str(), path.c_str()) != 0) r = FailErrno(&werr, errno, "rename");
   if (r < 0) {
     unlink(tmp.c_str());
-    if (err) *err = "cannot write '" + path + "': " + werr;
-    return r;
+    return Fail(err, r, "cannot write '" + path + "': " + werr);
   }
   Fd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) fsync(dfd.get());

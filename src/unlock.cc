@@ -2,15 +2,58 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 
 namespace hpcs {
+
+namespace {
+
+// Settles a key that needs no KMS call: a description the kernel refuses, a
+// key already in the keyring (skip_loaded), a file that holds no wrapped key.
+// False when the key is to be unwrapped; *ciphertext then holds it.
+bool SettleWithoutKms(const UnlockRequest& req, Keyring& keyring, KeyOutcome* o,
+                      std::string* ciphertext) {
+  std::string why;
+  if (!ValidDescription(o->key.type, o->key.desc, &why)) {
+    o->result = -EINVAL;
+    o->error = "'" + o->key.path + "': " + why;
+  } else if (req.skip_loaded && keyring.Has(o->key.type, o->key.desc)) {
+    o->already_loaded = true;
+  } else if (int r = ReadWrappedKey(o->key.path, ciphertext, &why); r < 0) {
+    o->result = r;
+    o->error = why;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Puts the plaintext of a finished unwrap call into the keyring.
+void Land(KpCall& call, Keyring& keyring, KeyOutcome* o) {
+  Secret plain;
+  std::string why;
+  o->unreachable = call.result < 0 && call.unreachable;
+  if (int r = KpClient::ParseUnwrap(call, &plain, &why); r < 0) {
+    o->result = r;
+    o->error = "cannot unwrap '" + o->key.path + "': " + why;
+  } else if (plain.empty()) {
+    o->result = -EINVAL;
+    o->error = "cannot load '" + o->key.path + "': the unwrapped key is empty";
+  } else if (r = keyring.Add(o->key.type, o->key.desc, plain.bytes(), nullptr, &why); r < 0) {
+    o->result = r;
+    o->error = "cannot load '" + o->key.path + "': " + why;
+  }
+  call.response.Clear();
+  call.body.Clear();
+}
+
+}  // namespace
 
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key) {
   std::vector<StoredKey> stored;
-  std::vector<std::string> skipped;
-  if (int r = ListStoredKeys(req.key_dir, &stored, &skipped, err); r < 0) return r;
+  if (int r = ListStoredKeys(req.key_dir, &stored, nullptr, err); r < 0) return r;
   if (!req.only.empty()) {
     std::erase_if(stored, [&](const StoredKey& k) {
       return std::find(req.only.begin(), req.only.end(), k.desc) == req.only.end();
@@ -18,57 +61,49 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   }
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
+  std::map<const KpCall*, KeyOutcome*> owner;
   std::vector<KpCall*> batch;
-  auto report = [&](KeyOutcome& o) {
-    if (on_key) on_key(o);
-  };
   for (size_t i = 0; i < stored.size(); ++i) {
-    KeyOutcome& o = out[i];
-    o.key = stored[i];
-    std::string why;
+    out[i].key = stored[i];
     std::string ct;
-    if (!ValidDescription(o.key.type, o.key.desc, &why)) {
-      o.result = -EINVAL;
-      o.error = "'" + o.key.path + "': " + why;
-      report(o);
-      continue;
-    }
-    if (req.skip_loaded && keyring.Has(o.key.type, o.key.desc)) {
-      o.already_loaded = true;
-      report(o);
-      continue;
-    }
-    if (int r = ReadWrappedKey(o.key.path, &ct, &why); r < 0) {
-      o.result = r;
-      o.error = why;
-      report(o);
+    if (SettleWithoutKms(req, keyring, &out[i], &ct)) {
+      if (on_key) on_key(out[i]);
       continue;
     }
     calls[i] = KpClient::MakeUnwrapCall(req.crk, ct);
+    owner[&calls[i]] = &out[i];
     batch.push_back(&calls[i]);
   }
+  // Each key goes into the keyring as soon as its answer arrives.
   kp.Run(batch, [&](KpCall& call) {
-    size_t i = static_cast<size_t>(&call - calls.data());
-    KeyOutcome& o = out[i];
-    Secret plain;
-    std::string why;
-    o.unreachable = call.result < 0 && call.unreachable;
-    if (int r = KpClient::ParseUnwrap(call, &plain, &why); r < 0) {
-      o.result = r;
-      o.error = "cannot unwrap '" + o.key.path + "': " + why;
-    } else if (plain.empty()) {
-      o.result = -EINVAL;
-      o.error = "cannot load '" + o.key.path + "': the unwrapped key is empty";
-    } else if (int r2 = keyring.Add(o.key.type, o.key.desc, plain.bytes(), nullptr, &why); r2 < 0) {
-      o.result = r2;
-      o.error = "cannot load '" + o.key.path + "': " + why;
-    }
-    call.response.Clear();
-    call.body.Clear();
-    report(o);
+    KeyOutcome* o = owner.at(&call);
+    Land(call, keyring, o);
+    if (on_key) on_key(*o);
   });
   *outcomes = std::move(out);
   return 0;
+}
+
+UnlockSummary SummarizeUnlock(const UnlockRequest& req, const std::vector<KeyOutcome>& outcomes) {
+  UnlockSummary s;
+  for (const auto& o : outcomes) {
+    if (o.already_loaded) {
+      ++s.already_loaded;
+    } else if (o.result == 0) {
+      ++s.loaded;
+    } else {
+      ++s.failed;
+      s.unreachable += o.unreachable;
+    }
+  }
+  for (const auto& desc : req.only) {
+    if (std::none_of(outcomes.begin(), outcomes.end(),
+                     [&](const KeyOutcome& o) { return o.key.desc == desc; })) {
+      s.missing.push_back(desc);
+      ++s.failed;
+    }
+  }
+  return s;
 }
 
 int WipeKeys(const std::string& key_dir, Keyring& keyring, int* revoked, int* kept,
