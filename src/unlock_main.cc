@@ -166,7 +166,9 @@ bool ReadBootOptions(const Options& o, BootOptions* boot) {
 // The config with the kernel command line applied; it must name a root key.
 bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
   if (!LoadConfigAndWarn(o.config_path, config)) return false;
-  ApplyBootOptions(boot, config);
+  std::vector<std::string> refused;
+  ApplyBootOptions(boot, config, &refused);
+  for (const auto& r : refused) LogWarning("kernel command line: " + r);
   if (config->default_crk_uuid.empty()) {
     LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
              "' or rd.hpcs.crk= on the kernel command line");
