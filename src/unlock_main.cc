@@ -48,7 +48,9 @@ void PrintHelp() {
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
       "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
-      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration.\n"
+      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
+      "and IAM URLs only with the configured host or an IBM Cloud host, unless\n"
+      "[HFL] allow_boot_endpoints = yes.\n"
       "\n"
       "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
       "error, 3 the KMS could not be reached before the deadline.\n",
