@@ -70,6 +70,7 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   HttpOptions ho;
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
+  ho.forgive_future_start = options.forgive_future_start;
   if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
   Kms k;
   k.http = MakeCurlTransport(ho);

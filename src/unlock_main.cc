@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cert_time.h"
 #include "cmdline.h"
 #include "command.h"
 #include "config.h"
@@ -179,6 +180,24 @@ bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
   return true;
 }
 
+// An initramfs on a machine without a working RTC starts with the clock at
+// systemd's build date: every current certificate is then "not yet valid".
+// True when the clock is behind and the TLS library can make an allowance.
+bool AllowForAClockBehind() {
+  std::time_t now = std::time(nullptr);
+  if (!ClockBehindBuild(now)) return false;
+  std::string clock = "the clock (" + FormatUtc(now) + ") is before this hpcs-unlock was built (" +
+                      FormatUtc(BuildTime()) + ")";
+  if (!CurlForgiveFutureStart()) {
+    LogWarning(clock + ": certificates may be refused as not yet valid; set the clock");
+    return false;
+  }
+  LogWarning(clock +
+             ", so it is wrong: a certificate whose only fault is a start date in the "
+             "future is accepted (chain, host name and expiry are still checked)");
+  return true;
+}
+
 // A client that keeps trying until the deadline, as befits a boot.
 bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, Kms* kms) {
   std::string err;
@@ -193,6 +212,7 @@ bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, K
   ko.retry.max_retries = -1;
   ko.retry.cap = std::chrono::seconds(5);         // a server that comes back is found quickly
   ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
+  ko.forgive_future_start = AllowForAClockBehind();
   if (OpenKms(config, ko, kms, &err) < 0) {
     LogError(err);
     return false;

@@ -437,7 +437,42 @@ teardown() {
 	emu_ctl POST faults '{"rules":[{"op":"list","action":"garbage","count":1}]}' >/dev/null
 	run hpcs list
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"non-JSON"* ]]
+	[[ "$output" == *"list: unusable answer (HTTP 200, "*" bytes of text/html; charset=utf-8): not JSON"* ]]
+}
+
+@test "an unusable 2xx answer is described by length and type, never by its body (item 10.2)" {
+	marker=HPCS-ANSWER-PLAINTEXT-$RANDOM$RANDOM
+	b64=$(printf '%s' "$marker" | base64 -w0)
+	# wrap: a server that sends the request back (the plaintext) with a 200.
+	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"echo","count":1}]}' >/dev/null
+	run hpcs wrap < <(printf '%s' "$marker")
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"wrap: unusable answer (HTTP 200, $((${#b64} + 16)) bytes of application/vnd.ibm.kms.key_action_wrap+json): no ciphertext"* ]]
+	all=$output
+	# unwrap: the plaintext is there, under another name.
+	ct=$(printf '%s' "$marker" | hpcs wrap)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs unwrap <<<"$ct"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unwrap: unusable answer (HTTP 200, "*" bytes of application/json): no plaintext"* ]]
+	all+=$output
+	# IAM: the token is there, under another name.
+	emu_ctl POST faults '{"rules":[{"op":"iam","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs list
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot get an IAM token from $EMU_URL: unusable answer (HTTP 200, "*" bytes of application/json): no access_token"* ]]
+	all+=$output
+	# create: the answer holds no id.
+	emu_ctl POST faults '{"rules":[{"op":"create","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs create --std --name "std-$HPCS_TAG" < <(printf '%s' "$marker")
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"create: unusable answer (HTTP 2"*" bytes of application/json): no resources[0].id"* ]]
+	all+=$output
+	mapfile -t tokens < <(emu_tokens)
+	refute_secrets "$all" "$marker" "$b64" "$EMU_API_KEY" "${tokens[@]}"
 }
 
 @test "a token that expires between IAM and the request is replaced once, not forever" {

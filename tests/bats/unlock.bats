@@ -466,6 +466,66 @@ emu2_stat() {
 	[[ "$output" != *"ignoring 'rd.hpcs"* ]]
 }
 
+# --- A hostile server (issue 10, items 2 and 3)
+
+@test "an answer that never ends is cut at 1 MiB: each key fails cleanly, nothing aborts" {
+	make_keys 1
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"stream","count":-1}]}' >/dev/null
+	# 1 GB of address space: far more than an unlock needs, far less than the
+	# server would send.
+	run bash -c 'ulimit -v 1000000 && exec "$@"' unlock "$UNLOCK" --config "$HPCS_CONF" \
+		--cmdline "$CMDLINE" --deadline 30
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c "^<3>.* key '$HPCS_TAG.*' not loaded: cannot unwrap .*: the answer is larger than 1048576 bytes" <<<"$output")" -eq 2 ]
+	[[ "$output" == *"<6>loaded 0 of 2 keys"* ]]
+	# Not retried: a server that sends this is not worth asking again.
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+}
+
+@test "a server that offers nothing newer than TLS 1.1 is refused (shared and static build)" {
+	make_keys 1
+	emulator_stop
+	emulator_start --state-dir "$EMU_DIR" --port "$EMU_PORT" --tls-max 1.1
+	local bins=("$UNLOCK")
+	if static_bin; then bins+=("$STATIC"); fi
+	for bin in "${bins[@]}"; do
+		emu_ctl POST reset-stats >/dev/null 2>&1 || true
+		run "$bin" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 5
+		echo "$bin: $output"
+		[ "$status" -eq 3 ]
+		[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
+		# The version is why: OpenSSL's alert, or mbedTLS's own check.
+		[[ "$output" == *"alert protocol version"* || "$output" == *"not within min/max boundaries"* ]]
+		run ! key_id user "$HPCS_TAG-u1"
+	done
+}
+
+@test "static build, no ca_file: the system CA bundle of RHEL or SUSE is found" {
+	static_bin
+	command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+	make_keys 1
+	hpcs_write_conf -KP.ca_file
+	# A private copy of /etc where the test CA is the system's bundle, at
+	# RHEL's place and then at SUSE's, and Debian's is missing.
+	local bundle
+	for bundle in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem; do
+		hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+		run unshare -m sh -euc '
+			etc=$1/etc; shift; bundle=$1; ca=$2; shift 2
+			rm -rf "$etc"; cp -a /etc "$etc"
+			rm -f "$etc/ssl/certs/ca-certificates.crt"
+			mkdir -p "$etc${bundle%/*}"; cp "$ca" "$etc$bundle"
+			mount --make-rprivate / && mount --bind "$etc" /etc
+			exec "$@"' sh "$BATS_TEST_TMPDIR" "${bundle#/etc}" "$EMU_CA" \
+			"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
+		echo "$bundle: $output"
+		[ "$status" -eq 0 ]
+		keys_landed 1
+	done
+}
+
 # --- Files are trusted only when they deserve it (issue 10, item 5)
 
 @test "a config writable by group or others is refused, naming the file and the chmod" {
