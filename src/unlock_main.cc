@@ -241,13 +241,18 @@ int UnlockMain(int argc, char** argv) {
   long total_s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   Config config;
-  Kms kms;
-  if (!LoadBootConfig(o, boot, &config) || !OpenBootKms(config, deadline, o.max_parallel, &kms)) {
-    return kUnlockConfigError;
-  }
+  if (!LoadBootConfig(o, boot, &config)) return kUnlockConfigError;
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
                     o.skip_loaded};
+  // In the real root after the initramfs: the API key is unsealed only when
+  // there is something to unwrap.
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(req, *keyring, &n)) {
+    LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
+    return kUnlockOk;
+  }
+  Kms kms;
+  if (!OpenBootKms(config, deadline, o.max_parallel, &kms)) return kUnlockConfigError;
   switch (UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug)) {
     case UnlockStatus::kAllLoaded:
       return kUnlockOk;

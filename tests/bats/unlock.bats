@@ -194,6 +194,24 @@ now_ms() {
 	keys_landed 2
 }
 
+@test "--skip-loaded with every key loaded neither unseals the API key nor calls the KMS (item 10.7)" {
+	make_keys 2
+	unlock
+	# From now on the API key could only come from a TPM, which cannot work here.
+	hpcs_write_conf KP.api_key=TPM "HFL.tpm_blob=$BATS_TEST_TMPDIR/no-such-blob"
+	emu_ctl POST reset-stats >/dev/null
+	run unlock --skip-loaded
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"<6>all 3 keys are in the keyring already: nothing to unwrap"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	# One missing key: now the API key is needed, and its absence is an error.
+	keyctl unlink "$(key_id user "$HPCS_TAG-u2")" @u >/dev/null
+	run unlock --skip-loaded
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no-such-blob"* ]]
+}
+
 @test "--debug, rd.hpcs.debug and rd.debug show progress, never the API key, a token or a key" {
 	marker=HPCS-DEBUG-PLAINTEXT-$RANDOM$RANDOM
 	printf '%s' "$marker" | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-m"
