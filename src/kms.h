@@ -18,6 +18,8 @@ struct KmsOptions {
   // api_key = TPM with a TPM 2.0 blob: how long to wait for the TPM device
   // node to appear (at boot its driver may still be loading).
   std::chrono::milliseconds tpm_device_wait{0};
+  // TPM 1.2: wait (until the deadline) for a tcsd that refuses connections.
+  bool wait_for_tcsd = false;
   // The clock is behind the build date (cert_time.h): HttpOptions.
   bool forgive_future_start = false;
 };

@@ -39,6 +39,9 @@ void PrintHelp() {
       "\n"
       "  --config FILE       configuration (default /etc/hpcs-for-luks.ini)\n"
       "  --deadline SECONDS  give up after this long in all (default 120)\n"
+      "  --max-deadline SECONDS\n"
+      "                      never run longer, whatever rd.hpcs.timeout says (for\n"
+      "                      units: less than their TimeoutStartSec)\n"
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
@@ -87,16 +90,35 @@ struct Options {
   std::string config_path = kDefaultConfigPath;
   std::string cmdline_path = "/proc/cmdline";
   std::optional<long> deadline_s;
+  std::optional<long> max_deadline_s;  // the unit's TimeoutStartSec, less a margin
   std::vector<std::string> keys;
   bool debug = false;
   bool skip_loaded = false;
   size_t max_parallel = 0;
 };
 
+// How long the run may take: rd.hpcs.timeout (set at boot by a person)
+// beats --deadline (set by the unit), which beats the default; but nothing
+// goes past --max-deadline, or systemd would kill the unit mid-run.
+long RunSeconds(const Options& o, const BootOptions& boot) {
+  long s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
+  if (o.max_deadline_s && s > *o.max_deadline_s) {
+    if (boot.timeout_s && *boot.timeout_s == s) {
+      LogWarning("kernel command line: rd.hpcs.timeout=" + std::to_string(s) +
+                 " is longer than this service may run (--max-deadline " +
+                 std::to_string(*o.max_deadline_s) + "); giving up after " +
+                 std::to_string(*o.max_deadline_s) + " s");
+    }
+    s = *o.max_deadline_s;
+  }
+  return s;
+}
+
 // nullopt when the run should go on; otherwise the exit code.
 std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
   static const struct option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                            {"deadline", required_argument, nullptr, 'd'},
+                                           {"max-deadline", required_argument, nullptr, 'M'},
                                            {"keys", required_argument, nullptr, 'k'},
                                            {"cmdline", required_argument, nullptr, 'l'},
                                            {"debug", no_argument, nullptr, 'D'},
@@ -138,6 +160,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
           break;
         }
         return UsageError(std::string("--deadline needs ") + kSecondsRange);
+      case 'M':
+        if (long n = 0; ParseSeconds(optarg, &n)) {
+          o->max_deadline_s = n;
+          break;
+        }
+        return UsageError(std::string("--max-deadline needs ") + kSecondsRange);
       case 'V':
         printf("hpcs-unlock %s\n", kHpcsVersion);
         return kUnlockOk;
@@ -212,6 +240,7 @@ bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, K
   ko.retry.max_retries = -1;
   ko.retry.cap = std::chrono::seconds(5);         // a server that comes back is found quickly
   ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
+  ko.wait_for_tcsd = true;                        // tcsd may still be starting
   ko.forgive_future_start = AllowForAClockBehind();
   if (OpenKms(config, ko, kms, &err) < 0) {
     LogError(err);
@@ -236,9 +265,7 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockOk;
   }
   ProtectMemory();
-  // rd.hpcs.timeout (set at boot by a person) beats --deadline (set by the
-  // unit), which beats the default.
-  long total_s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
+  long total_s = RunSeconds(o, boot);
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   Config config;
   if (!LoadBootConfig(o, boot, &config)) return kUnlockConfigError;

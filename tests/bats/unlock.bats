@@ -95,6 +95,20 @@ now_ms() {
 	keys_landed 2
 }
 
+@test "rd.hpcs.timeout cannot keep hpcs-unlock running past --max-deadline (item 10.7)" {
+	make_keys 1
+	emulator_stop
+	echo "quiet rd.hpcs.timeout=600" >"$CMDLINE"
+	start=$(date +%s%N)
+	run timeout 60 "$UNLOCK" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 2 --max-deadline 4
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[ "$took_ms" -ge 3000 ] # rd.hpcs.timeout still beats the shorter --deadline
+	[ "$took_ms" -le 6000 ]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.timeout=600 is longer than this service may run (--max-deadline 4); giving up after 4 s"* ]]
+}
+
 @test "the server never comes: exit 3 within the deadline + 2 s, one line per key" {
 	make_keys 2
 	emulator_stop
