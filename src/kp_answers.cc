@@ -120,8 +120,11 @@ int ParseKeyMetadata(const KmsAnswer& a, std::string* json, std::string* err) {
   if (!cJSON_IsObject(key)) {
     return Fail(err, -EPROTO, DescribeUnusable("get", a, "no resources[0]"));
   }
-  // Metadata only: a standard key's material stays out of the output.
-  cJSON_DeleteItemFromObjectCaseSensitive(key, "payload");
+  // Metadata only: a standard key's material stays out of the output, every
+  // copy of it (a JSON object may repeat a name).
+  while (cJSON_GetObjectItemCaseSensitive(key, "payload")) {
+    cJSON_DeleteItemFromObjectCaseSensitive(key, "payload");
+  }
   char* text = cJSON_Print(key);
   *json = text ? text : "{}";
   cJSON_free(text);

@@ -61,6 +61,18 @@ TEST(KpAnswersTest, AnUnusableAnswerNamesLengthAndTypeNotItsBody) {
   EXPECT_EQ(err.find("not base64!"), std::string::npos);
 }
 
+TEST(KpAnswersTest, KeyMaterialStaysOutEvenWhenAServerRepeatsIt) {
+  // Found by the kp_answers fuzz target: a second "payload" member survived.
+  std::string json, err;
+  ASSERT_EQ(ParseKeyMetadata(
+                Ok(R"({"resources":[{"id":"k","payload":"Zmlyc3Q=","payload":"c2Vjb25k"}]})"),
+                &json, &err),
+            0)
+      << err;
+  EXPECT_EQ(json.find("payload"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"k\""), std::string::npos) << json;
+}
+
 TEST(KpAnswersTest, WhatTheServiceAnswers) {
   std::vector<KeyInfo> keys;
   std::string err, s;
