@@ -362,6 +362,48 @@ teardown() {
 	[ "$status" -eq 0 ]
 }
 
+@test "config --get prints resolved values, whatever the case of sections and keys (item 10.8)" {
+	hpcs_write_conf -KP.endpoint_url
+	sed -i 's/^\[KP\]/[kp]/; s/^\[HFL\]/[hfl]/; s/^key_dir/KEY_DIR/' "$HPCS_CONF"
+	run --separate-stderr hpcs config --get key_dir --get endpoint_url --get api_key_source --get tpm_blob
+	echo "$output$stderr"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$HPCS_KEYS" ]
+	[ "${lines[1]}" = "https://us-south.kms.cloud.ibm.com" ] # from the region
+	[ "${lines[2]}" = literal ]
+	[ "${lines[3]}" = "$HPCS_KEYS/api-key-blob.txt" ]
+	[ "${#lines[@]}" -eq 4 ]
+	# The API key itself is not a value it prints; an unknown name is a usage error.
+	run hpcs config --get api_key
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"api_key is a secret"* ]]
+	refute_secrets "$output" "$EMU_API_KEY"
+	run hpcs config --get no_such_thing
+	[ "$status" -eq 2 ]
+	hpcs_write_conf KP.api_key=TPM
+	run hpcs config --get api_key_source
+	[ "$output" = tpm ]
+}
+
+@test "config --print writes the config back for another place, the API key only when asked" {
+	run --separate-stderr hpcs config --print --key-dir /var/lib/hpcs-for-luks \
+		--ca-file /etc/hpcs-for-luks/ca.pem --tpm-blob /var/lib/hpcs-for-luks/api-key-blob.txt
+	[ "$status" -eq 0 ]
+	refute_secrets "$output" "$EMU_API_KEY"
+	grep -qx 'key_dir = /var/lib/hpcs-for-luks' <<<"$output"
+	grep -qx 'ca_file = /etc/hpcs-for-luks/ca.pem' <<<"$output"
+	grep -qx 'tpm_blob = /var/lib/hpcs-for-luks/api-key-blob.txt' <<<"$output"
+	run ! grep -q '^api_key' <<<"$output"
+	# With the key, the copy works as the original does (here: ca_file kept).
+	hpcs config --print --with-api-key --key-dir "$HPCS_KEYS" >"$BATS_TEST_TMPDIR/copy.ini"
+	chmod 600 "$BATS_TEST_TMPDIR/copy.ini"
+	grep -qx "api_key = $EMU_API_KEY" "$BATS_TEST_TMPDIR/copy.ini"
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$BATS_TEST_TMPDIR/copy.ini" list
+	[ "$status" -eq 0 ]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$BATS_TEST_TMPDIR/copy.ini" config --get default_crk_uuid
+	[ "$output" = "$HPCS_CRK" ]
+}
+
 # --- errors from the service -------------------------------------------------
 
 @test "a wrong API key is reported with IAM's reason, and never printed" {

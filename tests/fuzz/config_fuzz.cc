@@ -1,4 +1,5 @@
-// The configuration file parser (config.cc): any bytes, as /etc/hpcs-for-luks.ini.
+// The configuration file parser (config.cc): any bytes, as /etc/hpcs-for-luks.ini;
+// what parses is written back (FormatConfig) and read again to the same values.
 #include <string>
 
 #include "config.h"
@@ -23,5 +24,15 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   FUZZ_CHECK(!(c.api_key_from_tpm && !c.api_key.empty()), "api_key is the word TPM or a key");
   std::string kerr;
   if (CheckKmsSettings(c, &kerr) < 0) FUZZ_CHECK(!kerr.empty(), "a refusal says why");
+  // `hpcs-for-luks config --print` writes what ParseConfig reads back alike
+  // (the dracut module builds the initramfs's config that way).
+  Config again;
+  std::string printed = FormatConfig(c, /*with_api_key=*/true);
+  FUZZ_CHECK(ParseConfig(printed, c.path, &again, &err) == 0, err.c_str());
+  for (const char* name : kConfigValueNames) {
+    FUZZ_CHECK(ConfigValue(again, name) == ConfigValue(c, name), name);
+  }
+  FUZZ_CHECK(again.api_key.view() == c.api_key.view(), "the API key");
+  FUZZ_CHECK(FormatConfig(again, true) == printed, "formatting is stable");
   return 0;
 }
