@@ -70,11 +70,11 @@ setup_file() {
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
-	INITRD_PLAIN=$(hpcs_config=$FIX/plain.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_PLAIN=$(hpcs_config=$FIX/plain.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM/make-initramfs.sh" "$KDIR" plain)
-	INITRD_TPM=$(hpcs_config=$FIX/tpm.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_TPM=$(hpcs_config=$FIX/tpm.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		hpcs_tcsd_conf=$FIX/tcsd.conf "$VM/make-initramfs.sh" "$KDIR" tpm)
-	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM/make-initramfs.sh" "$KDIR" tpm2)
 	INITRD_NONE=$("$VM/make-initramfs.sh" "$KDIR" none --without-hpcs)
 	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_NONE
