@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -224,6 +225,45 @@ int CmdSealApiKey(Context& ctx) {
 #endif
 }
 
+int CmdConfig(Context& ctx) {
+  std::string out;
+  if (ctx.args.Has("--print")) {
+    Config c = std::move(ctx.config);
+    if (auto d = ctx.args.Value("--key-dir"); !d.empty()) c.key_dir = d;
+    if (auto f = ctx.args.Value("--ca-file"); !f.empty()) c.ca_file = f;
+    if (auto b = ctx.args.Value("--tpm-blob"); !b.empty()) c.tpm_blob = b;
+    Secret text = Secret::FromString(FormatConfig(c, ctx.args.Has("--with-api-key")));
+    return WriteOut(text.view()) ? kExitOk : kExitFail;
+  }
+  auto it = ctx.args.values.find("--get");
+  for (const std::string& name : it->second) out += *ConfigValue(ctx.config, name) + "\n";
+  return WriteOut(out) ? kExitOk : kExitFail;
+}
+
+std::string CheckConfig(const Args& a) {
+  auto it = a.values.find("--get");
+  bool get = it != a.values.end() && !it->second.empty();
+  if (get == a.Has("--print")) return "give --get NAME (repeatable) or --print";
+  if (get) {
+    for (const std::string& name : it->second) {
+      if (name == "api_key")
+        return "api_key is a secret and is not printed; ask for api_key_source";
+      if (!std::count_if(std::begin(kConfigValueNames), std::end(kConfigValueNames),
+                         [&](const char* n) { return name == n; })) {
+        std::string known;
+        for (const char* n : kConfigValueNames) known += std::string(known.empty() ? "" : ", ") + n;
+        return "no setting '" + Printable(name, 64) + "'; one of " + known;
+      }
+    }
+  }
+  for (const char* o : {"--key-dir", "--ca-file", "--tpm-blob", "--with-api-key"}) {
+    if (!a.Has("--print") && (a.Has(o) || !a.Value(o).empty())) {
+      return std::string(o) + " goes with --print";
+    }
+  }
+  return "";
+}
+
 const Verb kVerbs[] = {
     {.name = "list", .synopsis = "list", .needs = Needs::kKms, .run = CmdList},
     {.name = "create",
@@ -274,6 +314,14 @@ const Verb kVerbs[] = {
      .value_options = {"--pcr", "--output"},
      .flag_options = {"--tpm1", "--tpm2"},
      .check = CheckSealApiKey},
+    {.name = "config",
+     .synopsis = "config --get NAME... | --print [--key-dir D] [--ca-file F] [--tpm-blob B] "
+                 "[--with-api-key]   (the configuration as read)",
+     .needs = Needs::kConfig,
+     .run = CmdConfig,
+     .value_options = {"--get", "--key-dir", "--ca-file", "--tpm-blob"},
+     .flag_options = {"--print", "--with-api-key"},
+     .check = CheckConfig},
 };
 
 }  // namespace

@@ -3,8 +3,8 @@
 //   rd.hpcs=0                 do nothing
 //   rd.hpcs.debug, rd.debug   debug messages
 //   rd.hpcs.timeout=SECONDS   deadline for the whole run
-//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint
-//   rd.hpcs.iam=URL           IAM endpoint
+//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } the configured host or
+//   rd.hpcs.iam=URL           IAM endpoint                 } IBM Cloud's only
 //   rd.hpcs.crk=UUID          root key
 //   rd.hpcs.proxy=URL         HTTPS proxy
 //   rd.hpcs.keys=DESC,...     only these keys
@@ -41,8 +41,23 @@ std::vector<std::string> SplitKernelCmdline(std::string_view text);
 // The last occurrence of an option wins, as for the kernel's own options.
 BootOptions ParseBootOptions(std::string_view cmdline);
 
-// Command line beats config.
-void ApplyBootOptions(const BootOptions& b, Config* c);
+// Command line beats config, except where secrets go: rd.hpcs.endpoint= (the
+// bearer token goes there) and rd.hpcs.iam= (the API key goes there) replace
+// the configured URL only when BootUrlAllowed or the config says
+// allow_boot_endpoints; a refusal, with its reason, goes into *refused and
+// the configured URL stays. (The kernel command line is not covered by the
+// PCRs the API key is usually sealed to, and anyone at the boot prompt can
+// edit it.) rd.hpcs.resolve and rd.hpcs.proxy need no such rule: TLS checks
+// the configured host name end to end.
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr);
+
+// Whether `url` may replace `configured` from the kernel command line: its
+// host is the configured URL's host (any port) or IsIbmCloudHost. Else false
+// with the reason in *why.
+bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why);
+
+// *.cloud.ibm.com and *.hs-crypto.appdomain.cloud (HPCS instance endpoints).
+bool IsIbmCloudHost(std::string_view host);
 
 }  // namespace hpcs
 

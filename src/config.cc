@@ -96,7 +96,12 @@ std::optional<std::string_view> IniFile::Get(std::string_view section, std::stri
 }
 
 std::string TrimUrl(std::string_view url) {
-  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  // White space before a '/' too: what is left must read back the same.
+  for (size_t n = 0; n != url.size();) {
+    n = url.size();
+    url = Trim(url);
+    while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  }
   return std::string(url);
 }
 
@@ -118,7 +123,7 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   c.region = get("KP", "region");
   c.endpoint_url = TrimUrl(get("KP", "endpoint_url"));
   if (c.endpoint_url.empty() && !c.region.empty()) c.endpoint_url = EndpointForRegion(c.region);
-  if (auto iam = get("KP", "iam_endpoint_url"); !iam.empty()) c.iam_endpoint_url = TrimUrl(iam);
+  if (auto iam = TrimUrl(get("KP", "iam_endpoint_url")); !iam.empty()) c.iam_endpoint_url = iam;
   c.service_instance_id = get("KP", "service_instance_id");
   if (auto key = ini.Get("KP", "api_key"); key && !key->empty()) {
     if (*key == "TPM") {
@@ -130,14 +135,17 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   c.default_crk_uuid = get("KP", "default_crk_uuid");
   c.ca_file = get("KP", "ca_file");
   if (auto dir = get("HFL", "key_dir"); !dir.empty()) {
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    c.key_dir = dir;
+    c.key_dir = TrimUrl(dir);  // the same trimming: slashes and white space
+    if (c.key_dir.empty()) c.key_dir = "/";
   }
   c.tpm_blob = get("HFL", "tpm_blob");
   if (c.tpm_blob.empty()) c.tpm_blob = c.key_dir + "/api-key-blob.txt";
   c.tpm2_tcti = get("HFL", "tpm2_tcti");
   if (!ParseBool(get("HFL", "initramfs_plain_api_key"), &c.initramfs_plain_api_key)) {
     return Fail(err, -EINVAL, path + ": [HFL] initramfs_plain_api_key must be yes or no");
+  }
+  if (!ParseBool(get("HFL", "allow_boot_endpoints"), &c.allow_boot_endpoints)) {
+    return Fail(err, -EINVAL, path + ": [HFL] allow_boot_endpoints must be yes or no");
   }
   *out = std::move(c);
   return 0;
@@ -146,13 +154,58 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
 int LoadConfig(const std::string& path, Config* out, std::string* err) {
   std::string text;
   struct stat st {};
-  if (int r = ReadRegularFile(path, kMaxConfigSize, &text, &st, err); r < 0) return r;
+  // It names the endpoints the API key is sent to: only root may change it.
+  if (int r = ReadTrustedFile(path, kMaxConfigSize, Follow::kYes, &text, &st, err); r < 0) return r;
   // The file may hold the API key: parse from a buffer we wipe afterwards.
   Secret wipe_later = Secret::FromString(text);
   Wipe(text.data(), text.size());
   if (int r = ParseConfig(wipe_later.view(), path, out, err); r < 0) return r;
   out->api_key_exposed = !out->api_key.empty() && (st.st_mode & 0044) != 0;
   return 0;
+}
+
+std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
+  auto yes_no = [](bool b) { return std::string(b ? "yes" : "no"); };
+  if (name == "region") return c.region;
+  if (name == "endpoint_url") return c.endpoint_url;
+  if (name == "iam_endpoint_url") return c.iam_endpoint_url;
+  if (name == "service_instance_id") return c.service_instance_id;
+  if (name == "api_key_source") {
+    return std::string(c.api_key_from_tpm ? "tpm" : c.api_key.empty() ? "none" : "literal");
+  }
+  if (name == "default_crk_uuid") return c.default_crk_uuid;
+  if (name == "ca_file") return c.ca_file;
+  if (name == "key_dir") return c.key_dir;
+  if (name == "tpm_blob") return c.tpm_blob;
+  if (name == "tpm2_tcti") return c.tpm2_tcti;
+  if (name == "initramfs_plain_api_key") return yes_no(c.initramfs_plain_api_key);
+  if (name == "allow_boot_endpoints") return yes_no(c.allow_boot_endpoints);
+  return std::nullopt;
+}
+
+std::string FormatConfig(const Config& c, bool with_api_key) {
+  std::string s = "[KP]\n";
+  auto line = [&](const char* name) {
+    s.append(name).append(" = ").append(*ConfigValue(c, name)).push_back('\n');
+  };
+  for (const char* n : {"region", "endpoint_url", "iam_endpoint_url", "service_instance_id"}) {
+    line(n);
+  }
+  if (c.api_key_from_tpm) {
+    s += "api_key = TPM\n";
+  } else if (!c.api_key.empty() && with_api_key) {
+    s.append("api_key = ").append(c.api_key.view()).push_back('\n');
+  } else if (!c.api_key.empty()) {
+    s += "; api_key: left out (a literal key)\n";
+  }
+  line("default_crk_uuid");
+  line("ca_file");
+  s += "\n[HFL]\n";
+  for (const char* n :
+       {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key", "allow_boot_endpoints"}) {
+    line(n);
+  }
+  return s;
 }
 
 int CheckKmsSettings(const Config& c, std::string* err) {

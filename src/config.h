@@ -2,7 +2,8 @@
 //
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
-//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key
+//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
+//         allow_boot_endpoints
 #ifndef HPCS_CONFIG_H_
 #define HPCS_CONFIG_H_
 
@@ -51,6 +52,9 @@ struct Config {
   std::string tpm_blob;   // default <key_dir>/api-key-blob.txt
   std::string tpm2_tcti;  // TPM 2.0 TCTI; empty: /dev/tpmrm0, else /dev/tpm0
   bool initramfs_plain_api_key = false;
+  // rd.hpcs.endpoint= and rd.hpcs.iam= may name any host, not only the
+  // configured one or IBM Cloud's (cmdline.h).
+  bool allow_boot_endpoints = false;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
@@ -69,7 +73,29 @@ int CheckKmsSettings(const Config& c, std::string* err);
 // "https://<region>.kms.cloud.ibm.com" for a Key Protect region.
 std::string EndpointForRegion(std::string_view region);
 
-// Strips trailing '/' characters.
+// The names ConfigValue knows: every setting, resolved (endpoint_url from the
+// region, tpm_blob from key_dir), and api_key_source ("tpm", "literal" or
+// "none") in place of the API key itself, which it never gives.
+inline constexpr const char* kConfigValueNames[] = {"region",
+                                                    "endpoint_url",
+                                                    "iam_endpoint_url",
+                                                    "service_instance_id",
+                                                    "api_key_source",
+                                                    "default_crk_uuid",
+                                                    "ca_file",
+                                                    "key_dir",
+                                                    "tpm_blob",
+                                                    "tpm2_tcti",
+                                                    "initramfs_plain_api_key",
+                                                    "allow_boot_endpoints"};
+std::optional<std::string> ConfigValue(const Config& c, std::string_view name);
+
+// The config as a file again: [KP] and [HFL] with every setting, resolved, so
+// that ParseConfig reads it back to the same values. The API key is left out
+// (a comment says so) unless with_api_key; "api_key = TPM" is always there.
+std::string FormatConfig(const Config& c, bool with_api_key);
+
+// Strips trailing '/' characters and white space (also in turn: "x/ /").
 std::string TrimUrl(std::string_view url);
 
 }  // namespace hpcs

@@ -106,6 +106,34 @@ TEST(ConfigTest, HostileInput) {
   EXPECT_EQ(ParseConfig("[KP]\nregion=" + std::string(100000, 'a'), "f", &c, &err), 0);
 }
 
+TEST(ConfigTest, SlashesAndSpacesAtTheEndAreOneThing) {
+  // Found by the config fuzz target: "/v ///" became "/v " (a space at the
+  // end), which a copy of the config written back reads as "/v".
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url = https://kms.test/ /\n[HFL]\nkey_dir = /v ///\n", "f",
+                        &c, &err),
+            0);
+  EXPECT_EQ(c.key_dir, "/v");
+  EXPECT_EQ(c.endpoint_url, "https://kms.test");
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = / /\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.key_dir, "/");
+  // "/" alone is no URL at all: the default stays (the fuzz target again).
+  ASSERT_EQ(ParseConfig("[KP]\niam_endpoint_url = /\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.iam_endpoint_url, kDefaultIamEndpoint);
+}
+
+TEST(ConfigTest, AllowBootEndpointsIsOffUnlessSaid) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = x\n", "f", &c, &err), 0);
+  EXPECT_FALSE(c.allow_boot_endpoints);
+  ASSERT_EQ(ParseConfig("[hfl]\nALLOW_BOOT_ENDPOINTS = Yes\n", "f", &c, &err), 0);
+  EXPECT_TRUE(c.allow_boot_endpoints);
+  EXPECT_LT(ParseConfig("[HFL]\nallow_boot_endpoints = sometimes\n", "f", &c, &err), 0);
+  EXPECT_EQ(err, "f: [HFL] allow_boot_endpoints must be yes or no");
+}
+
 TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
   Config c;
   std::string err;

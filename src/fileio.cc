@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 
@@ -32,16 +33,27 @@ class Fd {
   int fd_;
 };
 
+enum class Trust { kAny, kTrusted, kTrustedNoFollow };
+
 template <typename Buf>
-int ReadInto(const std::string& path, size_t max_size, Buf* out, struct stat* st_out,
+int ReadInto(const std::string& path, size_t max_size, Trust trust, Buf* out, struct stat* st_out,
              std::string* err) {
   // O_NONBLOCK: opening a FIFO must not hang; we refuse it right after.
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  if (trust == Trust::kTrustedNoFollow) flags |= O_NOFOLLOW;
+  Fd fd(open(path.c_str(), flags));
+  if (fd.get() < 0 && errno == ELOOP && trust == Trust::kTrustedNoFollow) {
+    return Fail(err, -ELOOP,
+                "'" + path + "' is a symbolic link, which is not followed (put the file there)");
+  }
   if (fd.get() < 0) return FailErrno(err, errno, "cannot open '" + path + "'");
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return FailErrno(err, errno, "cannot stat '" + path + "'");
   if (!S_ISREG(st.st_mode)) {
     return Fail(err, -EINVAL, "'" + path + "' is not a regular file");
+  }
+  if (trust != Trust::kAny) {
+    if (int r = CheckTrusted(path, st, err); r < 0) return r;
   }
   if (static_cast<unsigned long long>(st.st_size) > max_size) {
     return Fail(err, -EFBIG,
@@ -97,12 +109,43 @@ int WriteAllFd(int fd, std::string_view data, std::string* err) {
 
 int ReadRegularFile(const std::string& path, size_t max_size, std::string* out, struct stat* st,
                     std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
+  return ReadInto(path, max_size, Trust::kAny, out, st, err);
 }
 
 int ReadRegularFileSecret(const std::string& path, size_t max_size, Secret* out, struct stat* st,
                           std::string* err) {
-  return ReadInto(path, max_size, out, st, err);
+  return ReadInto(path, max_size, Trust::kAny, out, st, err);
+}
+
+int ReadTrustedFile(const std::string& path, size_t max_size, Follow follow, std::string* out,
+                    struct stat* st, std::string* err) {
+  return ReadInto(path, max_size, follow == Follow::kNo ? Trust::kTrustedNoFollow : Trust::kTrusted,
+                  out, st, err);
+}
+
+int CheckTrusted(const std::string& path, const struct stat& st, std::string* err) {
+  uid_t me = geteuid();
+  if (st.st_uid != 0 && st.st_uid != me) {
+    return Fail(err, -EPERM,
+                "'" + path + "' is owned by uid " + std::to_string(st.st_uid) + ", not root" +
+                    (me != 0 ? " or uid " + std::to_string(me) : "") +
+                    ", so that user could change it (fix: chown root:root '" + path + "')");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Fail(err, -EPERM,
+                "'" + path + "' is writable by group or others (mode " + mode +
+                    "), so they could change it (fix: chmod go-w '" + path + "')");
+  }
+  return 0;
+}
+
+int CheckTrustedDir(const std::string& path, std::string* err) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return FailErrno(err, errno, "cannot stat '" + path + "'");
+  if (!S_ISDIR(st.st_mode)) return Fail(err, -ENOTDIR, "'" + path + "' is not a directory");
+  return CheckTrusted(path, st, err);
 }
 
 int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, std::string* err) {

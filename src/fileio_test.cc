@@ -101,5 +101,57 @@ TEST(FileioTest, DescriptorsWholeAndCapped) {
   close(fds[0]);
 }
 
+// --- Files we take instructions from (issue 10, item 5)
+
+struct stat StatOf(uid_t uid, mode_t mode) {
+  struct stat st {};
+  st.st_uid = uid;
+  st.st_mode = S_IFREG | mode;
+  return st;
+}
+
+TEST(FileTrustTest, RootsFileNotWritableByOthersIsTrusted) {
+  std::string err;
+  EXPECT_EQ(CheckTrusted("/etc/f", StatOf(0, 0600), &err), 0);
+  EXPECT_EQ(CheckTrusted("/etc/f", StatOf(0, 0644), &err), 0);
+  EXPECT_EQ(CheckTrusted("/etc/f", StatOf(geteuid(), 0600), &err), 0);
+}
+
+TEST(FileTrustTest, GroupOrOtherWritableIsRefusedNamingTheChmod) {
+  for (mode_t mode : {0620, 0602, 0666, 0777, 01777}) {
+    std::string err;
+    EXPECT_EQ(CheckTrusted("/etc/f", StatOf(0, mode), &err), -EPERM) << mode;
+    char m[8];
+    snprintf(m, sizeof m, "%04o", static_cast<unsigned>(mode));
+    EXPECT_EQ(err, std::string("'/etc/f' is writable by group or others (mode ") + m +
+                       "), so they could change it (fix: chmod go-w '/etc/f')");
+  }
+}
+
+TEST(FileTrustTest, AnotherUsersFileIsRefusedNamingTheChown) {
+  std::string err;
+  uid_t me = geteuid(), other = me == 65534 ? 65533 : 65534;
+  EXPECT_EQ(CheckTrusted("/etc/f", StatOf(other, 0600), &err), -EPERM);
+  EXPECT_EQ(err, "'/etc/f' is owned by uid " + std::to_string(other) + ", not root" +
+                     (me != 0 ? " or uid " + std::to_string(me) : "") +
+                     ", so that user could change it (fix: chown root:root '/etc/f')");
+}
+
+TEST(FileTrustTest, ReadTrustedFileRefusesSymbolicLinksWhenAsked) {
+  ScratchDir dir;
+  std::string target = dir.Write("target", "ciphertext");
+  std::string link = dir.path() + "/link";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  std::string text = "untouched", err;
+  EXPECT_EQ(ReadTrustedFile(link, 100, Follow::kNo, &text, nullptr, &err), -ELOOP);
+  EXPECT_EQ(err, "'" + link + "' is a symbolic link, which is not followed (put the file there)");
+  EXPECT_EQ(text, "untouched");
+  ASSERT_EQ(ReadTrustedFile(link, 100, Follow::kYes, &text, nullptr, &err), 0) << err;
+  EXPECT_EQ(text, "ciphertext");
+  chmod(target.c_str(), 0620);
+  EXPECT_EQ(ReadTrustedFile(link, 100, Follow::kYes, &text, nullptr, &err), -EPERM);
+  EXPECT_NE(err.find("chmod go-w '" + link + "'"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace hpcs

@@ -1,13 +1,16 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "cert_time.h"
 #include "error.h"
 #include "strutil.h"
+#include "wipe_alloc.h"
 
 namespace hpcs {
 namespace {
@@ -27,14 +30,31 @@ struct CurlSlistDeleter {
 using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
 using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 
-size_t WriteBody(char* p, size_t size, size_t n, void* user) {
-  static_cast<HttpResponse*>(user)->body.Append(p, size * n);
-  return size * n;
+// curl's callbacks are called from C: no exception may leave them. Returning
+// anything but the size given fails the transfer (CURLE_WRITE_ERROR).
+size_t WriteBody(char* p, size_t size, size_t n, void* user) noexcept {
+  auto* resp = static_cast<HttpResponse*>(user);
+  const size_t len = size * n;
+  if (resp->body.size() + len > kMaxAnswerBody) {
+    resp->too_large = true;
+    return 0;
+  }
+  try {
+    resp->body.Append(p, len);
+  } catch (...) {
+    return 0;
+  }
+  return len;
 }
 
-size_t ReadHeader(char* p, size_t size, size_t n, void* user) {
-  if (auto secs = ParseRetryAfter(std::string_view(p, size * n))) {
-    static_cast<HttpResponse*>(user)->retry_after_s = secs;
+size_t ReadHeader(char* p, size_t size, size_t n, void* user) noexcept {
+  auto* resp = static_cast<HttpResponse*>(user);
+  try {
+    std::string_view line(p, size * n);
+    if (auto secs = ParseRetryAfter(line)) resp->retry_after_s = secs;
+    if (auto type = HeaderValue(line, "content-type")) resp->content_type = Printable(*type, 100);
+  } catch (...) {
+    return 0;
   }
   return size * n;
 }
@@ -74,7 +94,13 @@ struct Transfer {
 
 class CurlTransport : public HttpTransport {
  public:
-  explicit CurlTransport(const HttpOptions& o) : options_(o) {
+  explicit CurlTransport(const HttpOptions& o) : options_(o), ca_file_(o.ca_file) {
+#ifdef HPCS_CURL_MBEDTLS
+    // The static libcurl knows Debian's bundle only; other systems keep theirs elsewhere.
+    if (ca_file_.empty()) {
+      ca_file_ = FindCaBundle([](const std::string& p) { return access(p.c_str(), R_OK) == 0; });
+    }
+#endif
     multi_.reset(curl_multi_init());
     share_.reset(curl_share_init());
     curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
@@ -113,6 +139,7 @@ class CurlTransport : public HttpTransport {
   void Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done);
 
   HttpOptions options_;
+  std::string ca_file_;  // empty: libcurl's own default
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
   std::unique_ptr<CURLSH, CurlShareDeleter> share_;
   CurlSlist resolve_list_;
@@ -137,7 +164,11 @@ void CurlTransport::Setup(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (options_.forgive_future_start && CurlForgiveFutureStart()) {
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, CurlForgiveFutureStart());
+  }
+  if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
   // An explicit proxy, or none at all: environment proxy variables must not
   // silently reroute key material.
   curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str());
@@ -156,7 +187,8 @@ void CurlTransport::Setup(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  // Body: POSTFIELDS points into our Secret; curl does not copy it.
+  // Body: POSTFIELDS points into our Secret. curl copies a small one into its
+  // request buffer, which our allocator wipes when freed (HttpGlobalInit).
   if (rq.method == "POST") {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(rq.body.size()));
@@ -192,6 +224,11 @@ void CurlTransport::Finish(Transfer& t, CURLcode code) {
     return;
   }
   rs.status = 0;
+  if (rs.too_large) {
+    rs.transport_error = "the answer is larger than " + std::to_string(kMaxAnswerBody) + " bytes";
+    rs.body.Clear();
+    return;
+  }
   rs.timed_out = code == CURLE_OPERATION_TIMEDOUT;
   rs.transport_retryable = IsRetryableCurlCode(code);
   std::string detail = t.error[0] ? std::string(t.error) : curl_easy_strerror(code);
@@ -250,20 +287,35 @@ void CurlTransport::Wait(Clock::time_point wake, std::vector<HttpExchange*>* don
 }  // namespace
 
 int HttpGlobalInit(std::string* err) {
-  CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
+  // libcurl copies small POST bodies (the IAM apikey= form, a wrap
+  // plaintext) into its request buffer: all its memory is wiped when freed.
+  CURLcode c = curl_global_init_mem(CURL_GLOBAL_DEFAULT, WipingMalloc, WipingFree, WipingRealloc,
+                                    WipingStrdup, WipingCalloc);
   if (c != CURLE_OK) {
     return Fail(err, -EIO, std::string("libcurl initialisation failed: ") + curl_easy_strerror(c));
   }
   return 0;
 }
 
-std::optional<long> ParseRetryAfter(std::string_view line) {
-  constexpr std::string_view kName = "retry-after:";
-  if (line.size() <= kName.size() || ToLower(line.substr(0, kName.size())) != kName) {
+std::string FindCaBundle(const std::function<bool(const std::string&)>& readable) {
+  for (const char* p : kCaBundlePaths) {
+    if (readable(p)) return p;
+  }
+  return "";
+}
+
+std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size() || line[name.size()] != ':' ||
+      ToLower(line.substr(0, name.size())) != ToLower(name)) {
     return std::nullopt;
   }
+  return Trim(line.substr(name.size() + 1));
+}
+
+std::optional<long> ParseRetryAfter(std::string_view line) {
+  auto value = HeaderValue(line, "retry-after");
   unsigned long long secs = 0;
-  if (!ParseUint(Trim(line.substr(kName.size())), &secs)) return std::nullopt;
+  if (!value || !ParseUint(*value, &secs)) return std::nullopt;
   return static_cast<long>(std::min<unsigned long long>(secs, kMaxSeconds));
 }
 

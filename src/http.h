@@ -8,6 +8,7 @@
 #ifndef HPCS_HTTP_H_
 #define HPCS_HTTP_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +37,15 @@ struct HttpResponse {
   bool transport_retryable = false;
   bool timed_out = false;
   std::optional<long> retry_after_s;  // Retry-After in seconds, if sent
+  std::string content_type;           // Content-Type, printable, if sent
+  // The body passed kMaxAnswerBody: the transfer was cut off (status 0, not
+  // worth retrying), though the server did answer.
+  bool too_large = false;
 };
+
+// No answer of the KMS or IAM comes near this; a server that sends more is
+// cut off rather than read into (locked) memory.
+inline constexpr size_t kMaxAnswerBody = 1 << 20;
 
 struct HttpExchange {
   HttpRequest request;
@@ -51,6 +60,9 @@ struct HttpOptions {
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;
   std::string user_agent = "hpcs-for-luks";
+  // The clock is behind (cert_time.h): accept a certificate whose only fault
+  // is a start date in the future (libcurl over mbedTLS only).
+  bool forgive_future_start = false;
 };
 
 class HttpTransport {
@@ -69,10 +81,25 @@ class HttpTransport {
   virtual size_t Running() const = 0;
 };
 
+// The system CA bundles of Debian/Ubuntu, RHEL/Fedora (two names) and SUSE,
+// in that order.
+inline constexpr const char* kCaBundlePaths[] = {
+    "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", "/etc/ssl/ca-bundle.pem",
+    "/var/lib/ca-certificates/ca-bundle.pem"};
+
+// The first of kCaBundlePaths that is readable; "" when none is. The static
+// build uses it when no ca_file is configured (its libcurl knows Debian's
+// path only).
+std::string FindCaBundle(const std::function<bool(const std::string&)>& readable);
+
 // Global libcurl initialisation; call once from main before threads exist.
 int HttpGlobalInit(std::string* err);
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options);
+
+// The value of a "Name: value" header line (name in any case), trimmed.
+std::optional<std::string_view> HeaderValue(std::string_view header_line, std::string_view name);
 
 // The seconds of a "Retry-After: N" header line (any case, up to a day);
 // nullopt for other headers and for the HTTP-date form.

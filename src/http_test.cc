@@ -1,10 +1,17 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -128,6 +135,105 @@ TEST_F(CurlTransportTest, AHangingServerEndsAtTheDeadline) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(x.response.timed_out);
   EXPECT_LT(Clock::now() - start, 2300ms);  // the deadline, with slack
+}
+
+TEST(HttpTest, FindsTheCaBundleOfDebianRhelAndSuse) {
+  for (const char* want : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                           "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+                           "/etc/ssl/ca-bundle.pem", "/var/lib/ca-certificates/ca-bundle.pem"}) {
+    EXPECT_EQ(FindCaBundle([&](const std::string& p) { return p == want; }), want);
+  }
+  // Debian's first when there are several; nothing when there is none.
+  EXPECT_EQ(FindCaBundle([](const std::string&) { return true; }),
+            "/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_EQ(FindCaBundle([](const std::string&) { return false; }), "");
+}
+
+// --- Secrets in libcurl's memory (issue 10, item 6)
+
+// A secret that exists in memory only while it is used: kept XORed, so that
+// the copy the test keeps to look for it is not itself a match.
+constexpr unsigned char kMask = 0x5a;
+std::string Unmask(std::string_view masked) {
+  std::string s(masked);
+  for (char& c : s) c = static_cast<char>(c ^ kMask);
+  return s;
+}
+
+// Whether the secret is anywhere in this process's writable memory, freed
+// blocks included (glibc leaves their contents but the first 16 bytes).
+bool InWritableMemory(std::string_view masked) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3) continue;
+    if (perms[0] != 'r' || perms[1] != 'w' || line.find("[vvar]") != std::string::npos) continue;
+    const auto* mem = reinterpret_cast<const unsigned char*>(lo);
+    for (unsigned long i = 0; i + masked.size() <= hi - lo; ++i) {
+      size_t k = 0;
+      while (k < masked.size() && mem[i + k] == (static_cast<unsigned char>(masked[k]) ^ kMask)) {
+        ++k;
+      }
+      if (k == masked.size()) return true;
+    }
+  }
+  return false;
+}
+
+// One HTTP exchange with libcurl (plain HTTP on loopback: the transport
+// itself speaks only HTTPS) that POSTs a small secret body, as the IAM
+// request does; then looks for the secret in memory.
+[[noreturn]] void PostASecretAndLook(std::string_view masked) {
+  std::string err;
+  if (HttpGlobalInit(&err) < 0) _exit(2);
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(ls, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(ls, 1) != 0 ||
+      getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    _exit(2);
+  }
+  std::thread server([ls] {
+    int c = accept(ls, nullptr, nullptr);
+    char buf[4096];
+    ssize_t n = read(c, buf, sizeof buf);
+    Wipe(buf, sizeof buf);
+    const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    if (n > 0 && write(c, reply, sizeof reply - 1) < 0) _exit(2);
+    close(c);
+  });
+  {
+    Secret body = Secret::FromString("grant_type=apikey&apikey=");
+    std::string plain = Unmask(masked);
+    body.Append(plain);
+    Wipe(plain.data(), plain.size());
+    CURL* e = curl_easy_init();
+    std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/identity/token";
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.view().data());
+    if (curl_easy_perform(e) != CURLE_OK) _exit(2);
+    curl_easy_cleanup(e);
+  }
+  server.join();
+  close(ls);
+  curl_global_cleanup();
+  _exit(InWritableMemory(masked) ? 1 : 0);
+}
+
+TEST(HttpSecretsTest, LibcurlsCopyOfAPostBodyIsWipedWhenFreed) {
+  // A fresh process (the death test's own), where HttpGlobalInit is the first
+  // thing to touch libcurl.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::string masked;
+  for (char c : std::string_view("k3y-0f-th3-4p1-k3y-Zq7vR2mX9pL4wN8s")) {
+    masked.push_back(static_cast<char>(c ^ kMask));
+  }
+  EXPECT_EXIT(PostASecretAndLook(masked), testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

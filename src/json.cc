@@ -1,28 +1,17 @@
 #include "json.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 
+#include "wipe_alloc.h"
+
 namespace hpcs {
-namespace {
-
-void* JsonMalloc(size_t n) { return malloc(n); }
-
-void JsonFree(void* p) {
-  if (!p) return;
-  Wipe(p, malloc_usable_size(p));
-  free(p);
-}
-
-}  // namespace
 
 void JsonInit() {
   static std::once_flag once;
   std::call_once(once, [] {
-    cJSON_Hooks hooks{JsonMalloc, JsonFree};
+    cJSON_Hooks hooks{WipingMalloc, WipingFree};
     cJSON_InitHooks(&hooks);
   });
 }
@@ -37,7 +26,7 @@ Secret JsonPrint(const cJSON* j) {
   char* s = cJSON_PrintUnformatted(j);
   if (!s) throw std::bad_alloc();
   Secret out(s, strlen(s));
-  JsonFree(s);
+  WipingFree(s);
   return out;
 }
 

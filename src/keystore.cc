@@ -37,11 +37,17 @@ bool IsSkippedKeyFileName(std::string_view n) {
 int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
                    std::vector<std::string>* skipped, std::string* err) {
   std::vector<StoredKey> keys;
+  // Whoever can write to these directories decides what is unlocked.
+  if (int r = CheckTrustedDir(key_dir, err); r < 0 && r != -ENOENT) return r;
   for (KeyType type : {KeyType::kLogon, KeyType::kUser}) {
     std::string dir = key_dir + "/" + std::string(KeyTypeName(type));
+    if (int r = CheckTrustedDir(dir, err); r == -ENOENT) {
+      continue;
+    } else if (r < 0) {
+      return r;
+    }
     std::unique_ptr<DIR, DirCloser> d(opendir(dir.c_str()));
     if (!d) {
-      if (errno == ENOENT) continue;
       int e = errno;
       return FailErrno(err, e, "cannot read directory '" + dir + "'");
     }
@@ -49,8 +55,9 @@ int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
       std::string name = ent->d_name;
       if (IsSkippedKeyFileName(name)) continue;
       std::string path = dir + "/" + name;
+      // A symbolic link is listed so that reading it fails with the reason.
       struct stat st;
-      if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (lstat(path.c_str(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
         if (skipped) skipped->push_back(path + " (not a regular file)");
         continue;
       }
@@ -66,7 +73,9 @@ int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
 
 int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err) {
   std::string text;
-  if (int r = ReadRegularFile(path, kMaxWrappedKey, &text, nullptr, err); r < 0) return r;
+  if (int r = ReadTrustedFile(path, kMaxWrappedKey, Follow::kNo, &text, nullptr, err); r < 0) {
+    return r;
+  }
   std::string_view t = Trim(text);
   if (t.empty()) {
     return Fail(err, -EINVAL, "'" + path + "' is empty");

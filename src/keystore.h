@@ -25,12 +25,14 @@ struct StoredKey {
 bool IsSkippedKeyFileName(std::string_view name);
 
 // All keys under key_dir, sorted by type then description. A missing type
-// directory is not an error. Non-regular entries are reported in *skipped.
+// directory is not an error. The directories must pass CheckTrusted (fileio.h).
+// Symbolic links are listed (ReadWrappedKey refuses them, naming them); other
+// entries that are not regular files are reported in *skipped.
 int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
                    std::vector<std::string>* skipped, std::string* err);
 
-// Reads a wrapped key: at most 64 KiB, surrounding white space removed, and
-// it must be non-empty text.
+// Reads a wrapped key: a trusted regular file, not a symbolic link, of at most
+// 64 KiB; surrounding white space removed, and it must be non-empty text.
 int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err);
 
 bool HasLingerMarker(const std::string& key_dir, KeyType type, const std::string& desc);

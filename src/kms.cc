@@ -18,7 +18,7 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
   }
 #ifdef HPCS_HAVE_TPM
   std::string blob;
-  if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
+  if (int r = ReadTrustedFile(c.tpm_blob, 64 * 1024, Follow::kYes, &blob, nullptr, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: ");
   }
   TpmOptions to;
@@ -26,6 +26,7 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
   to.deadline = options.deadline;
   to.device_wait = options.tpm_device_wait;
   to.make_tpm = options.make_tpm;
+  to.wait_for_tcsd = options.wait_for_tcsd;
   if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }
@@ -71,6 +72,7 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   HttpOptions ho;
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
+  ho.forgive_future_start = options.forgive_future_start;
   if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
   Kms k;
   k.http = MakeCurlTransport(ho);

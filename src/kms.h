@@ -21,6 +21,10 @@ struct KmsOptions {
   std::chrono::milliseconds tpm_device_wait{0};
   // Tests: the TPM to unseal with instead of the machine's.
   std::function<std::shared_ptr<Tpm>(TpmKind)> make_tpm;
+  // TPM 1.2: wait (until the deadline) for a tcsd that refuses connections.
+  bool wait_for_tcsd = false;
+  // The clock is behind the build date (cert_time.h): HttpOptions.
+  bool forgive_future_start = false;
 };
 
 struct Kms {

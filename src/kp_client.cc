@@ -25,41 +25,10 @@ std::string HostOf(std::string_view url) {
   return host + ":" + std::to_string(port);
 }
 
-// "list: unexpected non-JSON response: <html>..." for a body we cannot use.
-std::string Unexpected(std::string_view op, const Json& parsed, const Secret& body) {
-  return std::string(op) +
-         (parsed ? ": unexpected response: " : ": unexpected non-JSON response: ") +
-         Printable(Trim(body.view()), 80);
-}
+// The answer a finished call holds, for the parsers of kp_answers.h.
+KmsAnswer AnswerOf(const KpCall& c) { return {c.status, c.response_type, c.response.view()}; }
 
 }  // namespace
-
-std::string DescribeHttpError(long status, std::string_view body) {
-  std::string msg = "HTTP " + std::to_string(status);
-  Json j = JsonParse(body);
-  if (!j || !cJSON_IsObject(j.get())) {
-    std::string_view t = Trim(body);
-    if (!t.empty()) msg += ": unexpected non-JSON body: " + Printable(t, 80);
-    return msg;
-  }
-  // IAM: {"errorCode":"BXNIM0415E","errorMessage":"..."}
-  if (auto code = JsonString(j.get(), "errorCode")) msg += " " + Printable(*code, 64);
-  if (auto m = JsonString(j.get(), "errorMessage")) return msg + ": " + Printable(*m, 300);
-  // KMS: {"resources":[{"errorMsg":"...","reasons":[{"code":"..."}]}]}
-  const cJSON* res = JsonArray(j.get(), "resources");
-  const cJSON* first = res ? cJSON_GetArrayItem(res, 0) : nullptr;
-  if (first) {
-    const cJSON* reasons = JsonArray(first, "reasons");
-    const cJSON* r0 = reasons ? cJSON_GetArrayItem(reasons, 0) : nullptr;
-    if (auto code = r0 ? JsonString(r0, "code") : std::nullopt) msg += " " + Printable(*code, 64);
-    if (auto m = JsonString(first, "errorMsg")) msg += ": " + Printable(*m, 300);
-    if (auto m = r0 ? JsonString(r0, "message") : std::nullopt)
-      msg += " (" + Printable(*m, 300) + ")";
-  } else if (auto m = JsonString(j.get(), "message")) {
-    msg += ": " + Printable(*m, 300);
-  }
-  return msg;
-}
 
 // A call on its way to an outcome. The IAM token request is one too (the
 // last slot of a run), started when a KMS request needs a token.
@@ -229,19 +198,17 @@ void KpClient::AcceptToken(Slot& token) {
     auth_error_ = where + call.error;
     return;
   }
-  Json j = JsonParse(call.response.view());
-  auto token_text = j ? JsonString(j.get(), "access_token") : std::nullopt;
-  if (!token_text || token_text->empty()) {
-    auth_error_ = where + "the response has no access_token";
+  IamToken t;
+  std::string why;
+  if (ParseIamToken(AnswerOf(call), &t, &why) < 0) {
+    auth_error_ = where + why;
     return;
   }
   auth_header_.Append("Authorization: Bearer ");
-  auth_header_.Append(*token_text);
+  auth_header_.Append(t.access_token.view());
   ++token_generation_;
   // Refresh when 80% of the lifetime has passed (kp-api.md section 1).
-  double ttl = JsonNumber(j.get(), "expires_in").value_or(3600);
-  if (!(ttl > 0)) ttl = 60;
-  token_refresh_at_ = time_->Now() + std::chrono::milliseconds(static_cast<long long>(ttl * 800));
+  token_refresh_at_ = time_->Now() + std::chrono::milliseconds(t.lifetime.count() * 800);
 }
 
 void KpClient::LogAnswer(const Slot& s) const {
@@ -258,7 +225,7 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
   KpCall& c = *s.call;
   const HttpResponse& r = s.x.response;
   c.status = r.status;
-  if (r.status != 0) c.unreachable = false;
+  if (r.status != 0 || r.too_large) c.unreachable = false;  // it answered
   LogAnswer(s);
   Verdict v = ClassifyAnswer(r, s.tries, retry_, now, deadline_, RandomU32());
   if (!s.is_token) {
@@ -280,7 +247,9 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
     kms_throttle_.Narrow();  // IAM is overloaded: so, most likely, is the KMS
   }
   if (v.next == Next::kDone) return Finish(s, 0, "", on_done);
-  if (r.status == 0) {
+  if (r.too_large) {
+    s.last_error = r.transport_error + " (from " + HostOf(s.x.request.url) + ")";
+  } else if (r.status == 0) {
     s.last_error = "cannot reach " + HostOf(s.x.request.url) + ": " + r.transport_error;
   } else {
     s.last_error = DescribeHttpError(r.status, r.body.view()) +
@@ -319,6 +288,7 @@ void KpClient::Finish(Slot& s, int result, std::string error, const OnDone& on_d
   if (result == 0) {
     c.unreachable = false;
     c.response = std::move(s.x.response.body);
+    c.response_type = std::move(s.x.response.content_type);
   }
   if (s.is_token) {
     AcceptToken(s);
@@ -349,23 +319,15 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     call.path =
         "/api/v2/keys?limit=" + std::to_string(kListPage) + "&offset=" + std::to_string(offset);
     if (int r = RunOne(&call, err); r < 0) return r;
-    Json j = JsonParse(call.response.view());
-    const cJSON* res = j ? JsonArray(j.get(), "resources") : nullptr;
-    if (!res) {
-      // An empty collection may omit "resources".
-      if (j && JsonObject(j.get(), "metadata")) break;
-      return Fail(err, -EPROTO, Unexpected("list", j, call.response));
-    }
-    int n = 0, fresh = 0;
-    const cJSON* item = nullptr;
-    cJSON_ArrayForEach(item, res) {
-      ++n;
-      std::string id(JsonString(item, "id").value_or(""));
-      if (!seen.insert(id).second) continue;
+    std::vector<KeyInfo> page;
+    if (int r = ParseKeyList(AnswerOf(call), &page, err); r < 0) return r;
+    size_t n = page.size(), fresh = 0;
+    for (KeyInfo& k : page) {
+      if (!seen.insert(k.id).second) continue;
       ++fresh;
-      keys.push_back({id, std::string(JsonString(item, "name").value_or(""))});
+      keys.push_back(std::move(k));
     }
-    if (n < kListPage) break;
+    if (n < static_cast<size_t>(kListPage)) break;
     if (fresh == 0) {
       // A full page of keys we already have: the service ignores offset.
       return Fail(
@@ -402,32 +364,14 @@ int KpClient::Create(std::string_view name, bool root_key, const Secret* payload
   call.body = JsonPrint(body.get());
   body.reset();
   if (int r = RunOne(&call, err); r < 0) return r;
-  Json j = JsonParse(call.response.view());
-  const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
-  auto new_id = rs ? JsonString(cJSON_GetArrayItem(rs, 0), "id") : std::nullopt;
-  if (!new_id || new_id->empty()) {
-    return Fail(err, -EPROTO, Unexpected("create", j, call.response));
-  }
-  *id = std::string(*new_id);
-  return 0;
+  return ParseCreatedKey(AnswerOf(call), id, err);
 }
 
 int KpClient::Get(std::string_view id, std::string* json, std::string* err) {
   KpCall call;
   call.path = "/api/v2/keys/" + UrlEncode(id);
   if (int r = RunOne(&call, err); r < 0) return r;
-  Json j = JsonParse(call.response.view());
-  const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
-  cJSON* key = rs ? cJSON_GetArrayItem(rs, 0) : nullptr;
-  if (!key) {
-    return Fail(err, -EPROTO, Unexpected("get", j, call.response));
-  }
-  // Metadata only: a standard key's material stays out of the output.
-  cJSON_DeleteItemFromObjectCaseSensitive(key, "payload");
-  char* text = cJSON_Print(key);
-  *json = text ? text : "{}";
-  cJSON_free(text);
-  return 0;
+  return ParseKeyMetadata(AnswerOf(call), json, err);
 }
 
 int KpClient::Delete(std::string_view id, std::string* err) {
@@ -450,13 +394,7 @@ int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* c
   call.body = JsonPrint(body.get());
   body.reset();
   if (int r = RunOne(&call, err); r < 0) return r;
-  Json j = JsonParse(call.response.view());
-  auto ct = j ? JsonString(j.get(), "ciphertext") : std::nullopt;
-  if (!ct || ct->empty()) {
-    return Fail(err, -EPROTO, Unexpected("wrap", j, call.response));
-  }
-  *ciphertext = std::string(*ct);
-  return 0;
+  return ParseWrapped(AnswerOf(call), ciphertext, err);
 }
 
 KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertext) {
@@ -474,15 +412,7 @@ int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* er
   if (call.result < 0) {
     return Fail(err, call.result, call.error);
   }
-  Json j = JsonParse(call.response.view());
-  auto pt = j ? JsonString(j.get(), "plaintext") : std::nullopt;
-  if (!pt) {
-    return Fail(err, -EPROTO, Unexpected("unwrap", j, call.response));
-  }
-  if (Base64Decode(*pt, plaintext) < 0) {
-    return Fail(err, -EPROTO, "unwrap: the plaintext in the response is not base64");
-  }
-  return 0;
+  return ParseUnwrapped(AnswerOf(call), plaintext, err);
 }
 
 int KpClient::Unwrap(std::string_view crk, std::string_view ciphertext, Secret* plaintext,

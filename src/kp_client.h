@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "http.h"
+#include "kp_answers.h"
 #include "retry.h"
 #include "secret.h"
 #include "throttle.h"
@@ -37,15 +38,11 @@ struct KpCall {
   int result = 0;  // 0: a 2xx response; negative errno-style on failure
   long status = 0;
   Secret response;
+  std::string response_type;   // its Content-Type
   std::string error;           // a message for people, without secrets
   std::string correlation_id;  // of the last attempt
   int attempts = 0;
   bool unreachable = false;  // no HTTP answer, or only retryable ones until the deadline
-};
-
-struct KeyInfo {
-  std::string id;
-  std::string name;
 };
 
 class KpClient {
@@ -132,10 +129,6 @@ class KpClient {
   HostThrottle kms_throttle_;  // the key endpoints' share of the service
   size_t kms_running_ = 0;     // KMS requests in flight
 };
-
-// "HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: <errorMsg>" from a KMS or IAM error
-// body; non-JSON bodies are shown by their first printable bytes.
-std::string DescribeHttpError(long status, std::string_view body);
 
 }  // namespace hpcs
 

@@ -302,7 +302,7 @@ TEST(KpClientTest, GarbageBodyIsAnError) {
   Secret pt;
   std::string err;
   EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
-  EXPECT_NE(err.find("non-JSON"), std::string::npos) << err;
+  EXPECT_EQ(err, "unwrap: unusable answer (HTTP 200, 24 bytes): not JSON");
 }
 
 TEST(KpClientTest, GetDropsKeyMaterial) {
@@ -369,20 +369,62 @@ TEST(KpClientTest, TokenIsRefreshedAfterEightyPercentOfItsLifetime) {
   Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) {
       ++iam_calls;
-      return Reply(r, 200, R"({"access_token":"t","expires_in":1})");
+      return Reply(r, 200, R"({"access_token":"t","expires_in":100})");
     }
     Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  KpClient kp = f.Client({}, 1h);
+  Secret pt;
+  std::string err;
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  f.clock.Advance(70s);
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  EXPECT_EQ(iam_calls, 1);  // still fresh
+  f.clock.Advance(20s);
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  EXPECT_EQ(iam_calls, 2);  // 90 s of a 100 s token: fetched anew before use
+}
+
+// --- A hostile server (issue 10, items 2 and 6)
+
+TEST(KpClientTest, AHugeOrNegativeTokenLifetimeStillMeansOneTokenForTheRun) {
+  for (const char* expires : {"1e300", "1e999", "-1e300", "0", "-5", "\"soon\""}) {
+    Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+      if (IsIam(rq)) {
+        return Reply(r, 200, std::string(R"({"access_token":"t","expires_in":)") + expires + "}");
+      }
+      Reply(r, 200, UnwrapOk("AP8K"));
+    });
+    KpClient kp = f.Client({}, std::chrono::hours(48));
+    for (int i = 0; i < 3; ++i) {
+      Secret pt;
+      std::string err;
+      ASSERT_EQ(kp.Unwrap("crk", "CT", &pt, &err), 0) << expires << ": " << err;
+    }
+    EXPECT_EQ(kp.token_requests(), 1) << "expires_in " << expires;
+    // Past the longest lifetime (a day) a token is fetched again.
+    f.clock.Advance(std::chrono::hours(25));
+    Secret pt;
+    std::string err;
+    ASSERT_EQ(kp.Unwrap("crk", "CT", &pt, &err), 0) << err;
+    EXPECT_EQ(kp.token_requests(), 2) << "expires_in " << expires;
+  }
+}
+
+TEST(KpClientTest, AnUnusable2xxAnswerIsDescribedWithoutItsBody) {
+  constexpr std::string_view kSecret = "c2VjcmV0LWtleS1ieXRlcy1oZXJl";  // base64
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    // The plaintext is there, under a name the API does not use.
+    Reply(r, 200, std::string(R"({"plaintext_":")") + std::string(kSecret) + R"("})");
+    r->content_type = "application/json";
   });
   KpClient kp = f.Client();
   Secret pt;
   std::string err;
-  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
-  f.clock.Advance(700ms);
-  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
-  EXPECT_EQ(iam_calls, 1);  // still fresh
-  f.clock.Advance(200ms);
-  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
-  EXPECT_EQ(iam_calls, 2);  // 0.9 s of a 1 s token: fetched anew before use
+  EXPECT_EQ(kp.Unwrap("crk", "CT", &pt, &err), -EPROTO);
+  EXPECT_EQ(err, "unwrap: unusable answer (HTTP 200, 45 bytes of application/json): no plaintext");
+  EXPECT_EQ(err.find(kSecret), std::string::npos);
 }
 
 }  // namespace

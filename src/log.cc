@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "strutil.h"
+
 #ifdef HPCS_HAVE_SYSTEMD
 #include <systemd/sd-journal.h>
 #endif
@@ -46,15 +48,17 @@ bool LogEnabled(LogLevel level) {
   return static_cast<int>(level) <= static_cast<int>(g_options.max_level);
 }
 
-void Log(LogLevel level, std::string_view message, const LogFields& fields) {
+void Log(LogLevel level, std::string_view raw_message, const LogFields& fields) {
   if (!LogEnabled(level)) return;
+  // Messages quote file names and server text: one line each, whatever they hold.
+  std::string message = EscapeControls(raw_message);
 #ifdef HPCS_HAVE_SYSTEMD
   if (g_to_journal) {
     std::vector<std::string> items;
-    items.push_back("MESSAGE=" + std::string(message));
+    items.push_back("MESSAGE=" + message);
     items.push_back("PRIORITY=" + std::to_string(static_cast<int>(level)));
     items.push_back("SYSLOG_IDENTIFIER=" + g_options.program);
-    for (const auto& [k, v] : fields) items.push_back(k + "=" + v);
+    for (const auto& [k, v] : fields) items.push_back(k + "=" + EscapeControls(v));
     std::vector<struct iovec> iov;
     for (auto& s : items) iov.push_back({s.data(), s.size()});
     if (sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0) return;

@@ -40,7 +40,7 @@ Verdict ClassifyAnswer(const HttpResponse& r, const AttemptState& s, const Retry
   bool transport = r.status == 0;
   bool retryable = transport ? r.transport_retryable : IsRetryableStatus(r.status);
   v.next = Next::kFail;
-  v.result = !transport ? -EPROTO : r.timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
+  v.result = !transport || r.too_large ? -EPROTO : r.timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
   if (!retryable) return v;
   if (p.max_retries >= 0 && s.retries >= p.max_retries) {
     v.gave_up = GaveUp::kNoRetriesLeft;

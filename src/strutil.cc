@@ -75,4 +75,25 @@ std::string Printable(std::string_view s, size_t max) {
   return r;
 }
 
+std::string EscapeControls(std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  std::string r;
+  r.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto u = static_cast<unsigned char>(s[i]);
+    // U+0080..U+009F in UTF-8: 0xC2 then 0x80..0x9F.
+    bool c1 =
+        u == 0xc2 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xe0) == 0x80;
+    if (u >= 0x20 && u != 0x7f && !c1) {
+      r.push_back(s[i]);
+      continue;
+    }
+    if (c1) u = static_cast<unsigned char>(s[++i]);
+    r.append(c1 ? "\\u00" : "\\x");
+    r.push_back(hex[u >> 4]);
+    r.push_back(hex[u & 15]);
+  }
+  return r;
+}
+
 }  // namespace hpcs

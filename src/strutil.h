@@ -25,6 +25,10 @@ bool ParseSeconds(std::string_view s, long* out);
 // Printable rendering of untrusted bytes for messages: control characters
 // become '?', and the result is cut at `max` characters.
 std::string Printable(std::string_view s, size_t max);
+// One log line from any text: control characters (and the C1 controls of
+// UTF-8) become \xNN, so that a file name cannot start a line of its own or
+// send escape sequences to a terminal. Other bytes are kept.
+std::string EscapeControls(std::string_view s);
 
 }  // namespace hpcs
 

@@ -221,6 +221,13 @@ int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* 
   }
   std::shared_ptr<Tpm> tpm = options.make_tpm ? options.make_tpm(*kind) : MakeTpm(*kind, options);
   int rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
+  // tcsd may still be starting: try again until the deadline.
+  constexpr auto kTcsdRetry = std::chrono::milliseconds(250);
+  while (rc == -ECONNREFUSED && *kind == TpmKind::kTpm1 && options.wait_for_tcsd &&
+         !HaveTpm2(options) && SteadyClock::now() + kTcsdRetry < options.deadline) {
+    std::this_thread::sleep_for(kTcsdRetry);
+    rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
+  }
   // A TPM 1.2 blob where no tcsd runs and a TPM 2.0 is present: the blob is
   // the wrong kind, tcsd is not the problem.
   if (rc == -ECONNREFUSED && *kind == TpmKind::kTpm1 && HaveTpm2(options)) {

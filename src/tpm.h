@@ -58,6 +58,9 @@ struct TpmOptions {
   // TPM 2.0 without a TCTI: how long to wait for the device node to appear
   // (the driver may still be loading at boot); never past the deadline.
   std::chrono::milliseconds device_wait{0};
+  // TPM 1.2: keep trying a tcsd that refuses the connection (still starting,
+  // e.g. in the real root) until the deadline, instead of failing at once.
+  bool wait_for_tcsd = false;
   // Prefix for /dev and /sys, for tests; empty on a real system.
   std::string fs_root;
   // TPM 2.0 sealing: the SHA-256 values these PCRs must hold when the key is

@@ -47,18 +47,24 @@ void Land(KpCall& call, Keyring& keyring, KeyOutcome* o) {
   call.body.Clear();
 }
 
+// The stored keys the request is about.
+int ListRequestedKeys(const UnlockRequest& req, std::vector<StoredKey>* stored, std::string* err) {
+  if (int r = ListStoredKeys(req.key_dir, stored, nullptr, err); r < 0) return r;
+  if (!req.only.empty()) {
+    std::erase_if(*stored, [&](const StoredKey& k) {
+      return std::find(req.only.begin(), req.only.end(), k.desc) == req.only.end();
+    });
+  }
+  return 0;
+}
+
 }  // namespace
 
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key) {
   std::vector<StoredKey> stored;
-  if (int r = ListStoredKeys(req.key_dir, &stored, nullptr, err); r < 0) return r;
-  if (!req.only.empty()) {
-    std::erase_if(stored, [&](const StoredKey& k) {
-      return std::find(req.only.begin(), req.only.end(), k.desc) == req.only.end();
-    });
-  }
+  if (int r = ListRequestedKeys(req, &stored, err); r < 0) return r;
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
   std::map<const KpCall*, KeyOutcome*> owner;
@@ -82,6 +88,21 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   });
   *outcomes = std::move(out);
   return 0;
+}
+
+bool AllRequestedKeysLoaded(const UnlockRequest& req, Keyring& keyring, int* count) {
+  std::vector<StoredKey> stored;
+  std::string err;
+  if (ListRequestedKeys(req, &stored, &err) < 0 || stored.empty()) return false;
+  for (const std::string& want : req.only) {
+    auto has = [&](const StoredKey& k) { return k.desc == want; };
+    if (std::none_of(stored.begin(), stored.end(), has)) return false;
+  }
+  for (const StoredKey& k : stored) {
+    if (!keyring.Has(k.type, k.desc)) return false;
+  }
+  *count = static_cast<int>(stored.size());
+  return true;
 }
 
 UnlockSummary SummarizeUnlock(const UnlockRequest& req, const std::vector<KeyOutcome>& outcomes) {

@@ -35,6 +35,12 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key = {});
 
+// True when every key the request is about has a file and is in the keyring
+// already (*count of them): with skip_loaded there is nothing to unwrap, and
+// so no reason to unseal the API key or to call the KMS. False also when the
+// key directory cannot be read or holds no key (UnlockKeys says why).
+bool AllRequestedKeysLoaded(const UnlockRequest& req, Keyring& keyring, int* count);
+
 // How a run of UnlockKeys went, counted once for both binaries.
 struct UnlockSummary {
   int loaded = 0;

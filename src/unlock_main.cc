@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cert_time.h"
 #include "cmdline.h"
 #include "command.h"
 #include "config.h"
@@ -38,6 +39,9 @@ void PrintHelp() {
       "\n"
       "  --config FILE       configuration (default /etc/hpcs-for-luks.ini)\n"
       "  --deadline SECONDS  give up after this long in all (default 120)\n"
+      "  --max-deadline SECONDS\n"
+      "                      never run longer, whatever rd.hpcs.timeout says (for\n"
+      "                      units: less than their TimeoutStartSec)\n"
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
@@ -50,7 +54,9 @@ void PrintHelp() {
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
       "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
-      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration.\n"
+      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
+      "and IAM URLs only with the configured host or an IBM Cloud host, unless\n"
+      "[HFL] allow_boot_endpoints = yes.\n"
       "\n"
       "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
       "error, 3 the KMS could not be reached before the deadline.\n",
@@ -86,6 +92,7 @@ struct Options {
   std::string config_path = kDefaultConfigPath;
   std::string cmdline_path = "/proc/cmdline";
   std::optional<long> deadline_s;
+  std::optional<long> max_deadline_s;  // the unit's TimeoutStartSec, less a margin
   std::vector<std::string> keys;
   bool debug = false;
   bool skip_loaded = false;
@@ -93,10 +100,28 @@ struct Options {
   bool jitter = true;
 };
 
+// How long the run may take: rd.hpcs.timeout (set at boot by a person)
+// beats --deadline (set by the unit), which beats the default; but nothing
+// goes past --max-deadline, or systemd would kill the unit mid-run.
+long RunSeconds(const Options& o, const BootOptions& boot) {
+  long s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
+  if (o.max_deadline_s && s > *o.max_deadline_s) {
+    if (boot.timeout_s && *boot.timeout_s == s) {
+      LogWarning("kernel command line: rd.hpcs.timeout=" + std::to_string(s) +
+                 " is longer than this service may run (--max-deadline " +
+                 std::to_string(*o.max_deadline_s) + "); giving up after " +
+                 std::to_string(*o.max_deadline_s) + " s");
+    }
+    s = *o.max_deadline_s;
+  }
+  return s;
+}
+
 // nullopt when the run should go on; otherwise the exit code.
 std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
   static const struct option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                            {"deadline", required_argument, nullptr, 'd'},
+                                           {"max-deadline", required_argument, nullptr, 'M'},
                                            {"keys", required_argument, nullptr, 'k'},
                                            {"cmdline", required_argument, nullptr, 'l'},
                                            {"debug", no_argument, nullptr, 'D'},
@@ -142,6 +167,12 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
           break;
         }
         return UsageError(std::string("--deadline needs ") + kSecondsRange);
+      case 'M':
+        if (long n = 0; ParseSeconds(optarg, &n)) {
+          o->max_deadline_s = n;
+          break;
+        }
+        return UsageError(std::string("--max-deadline needs ") + kSecondsRange);
       case 'V':
         printf("hpcs-unlock %s\n", kHpcsVersion);
         return kUnlockOk;
@@ -173,12 +204,32 @@ bool ReadBootOptions(const Options& o, BootOptions* boot) {
 // The config with the kernel command line applied; it must name a root key.
 bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
   if (!LoadConfigAndWarn(o.config_path, config)) return false;
-  ApplyBootOptions(boot, config);
+  std::vector<std::string> refused;
+  ApplyBootOptions(boot, config, &refused);
+  for (const auto& r : refused) LogWarning("kernel command line: " + r);
   if (config->default_crk_uuid.empty()) {
     LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
              "' or rd.hpcs.crk= on the kernel command line");
     return false;
   }
+  return true;
+}
+
+// An initramfs on a machine without a working RTC starts with the clock at
+// systemd's build date: every current certificate is then "not yet valid".
+// True when the clock is behind and the TLS library can make an allowance.
+bool AllowForAClockBehind() {
+  std::time_t now = std::time(nullptr);
+  if (!ClockBehindBuild(now)) return false;
+  std::string clock = "the clock (" + FormatUtc(now) + ") is before this hpcs-unlock was built (" +
+                      FormatUtc(BuildTime()) + ")";
+  if (!CurlForgiveFutureStart()) {
+    LogWarning(clock + ": certificates may be refused as not yet valid; set the clock");
+    return false;
+  }
+  LogWarning(clock +
+             ", so it is wrong: a certificate whose only fault is a start date in the "
+             "future is accepted (chain, host name and expiry are still checked)");
   return true;
 }
 
@@ -197,6 +248,8 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms*
   ko.retry.cap = std::chrono::seconds(5);  // a server that comes back is found quickly
   ko.retry.jitter = o.jitter;
   ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
+  ko.wait_for_tcsd = true;                        // tcsd may still be starting
+  ko.forgive_future_start = AllowForAClockBehind();
   if (OpenKms(config, ko, kms, &err) < 0) {
     LogError(err);
     return false;
@@ -220,18 +273,21 @@ int UnlockMain(int argc, char** argv) {
     return kUnlockOk;
   }
   ProtectMemory();
-  // rd.hpcs.timeout (set at boot by a person) beats --deadline (set by the
-  // unit), which beats the default.
-  long total_s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
+  long total_s = RunSeconds(o, boot);
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   Config config;
-  Kms kms;
-  if (!LoadBootConfig(o, boot, &config) || !OpenBootKms(config, deadline, o, &kms)) {
-    return kUnlockConfigError;
-  }
+  if (!LoadBootConfig(o, boot, &config)) return kUnlockConfigError;
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
                     o.skip_loaded};
+  // In the real root after the initramfs: the API key is unsealed only when
+  // there is something to unwrap.
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(req, *keyring, &n)) {
+    LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
+    return kUnlockOk;
+  }
+  Kms kms;
+  if (!OpenBootKms(config, deadline, o, &kms)) return kUnlockConfigError;
   switch (UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug)) {
     case UnlockStatus::kAllLoaded:
       return kUnlockOk;

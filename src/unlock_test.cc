@@ -164,6 +164,30 @@ TEST_F(UnlockTest, SkipLoadedLeavesKeysInTheKeyringAlone) {
   EXPECT_EQ(Loaded(KeyType::kUser, "old"), "new value");
 }
 
+TEST_F(UnlockTest, AllRequestedKeysLoadedOnlyWhenNothingIsLeftToUnwrap) {
+  UnlockRequest req;
+  req.key_dir = dir_.path();
+  int n = -1;
+  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // no keys at all
+  Store("user/a", "1");
+  Store("logon/p:b", "2");
+  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));
+  keyring_.keys[{KeyType::kUser, "a"}] = "1";
+  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // p:b is missing
+  req.only = {"a"};
+  ASSERT_TRUE(AllRequestedKeysLoaded(req, keyring_, &n));
+  EXPECT_EQ(n, 1);
+  req.only = {"a", "no-such-file"};
+  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // the run must name it
+  req.only = {};
+  keyring_.keys[{KeyType::kUser, "p:b"}] = "2";  // the same name, the other type
+  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));
+  keyring_.keys[{KeyType::kLogon, "p:b"}] = "2";
+  ASSERT_TRUE(AllRequestedKeysLoaded(req, keyring_, &n));
+  EXPECT_EQ(n, 2);
+  EXPECT_TRUE(unwrapped_.empty());
+}
+
 TEST_F(UnlockTest, KeyringAndPayloadFailuresNameTheFile) {
   Store("user/refused", "r");
   Store("user/empty", "");

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The whole test suite on a fresh Debian 12 machine, as root:
 #   installs what it needs, builds (shared and static), runs the GoogleTest
-#   units through CTest, the bats suites, the VM boot test and the
-#   real-system test (packages, a stock Debian root, three boots).
+#   units through CTest, the fuzz targets, the bats suites, the VM boot test
+#   and the real-system test (packages, a stock Debian root, three boots).
 # A skipped test fails the run (after all steps): a green run has run every
 # test. Environment (CI sets none of these; for quick local runs only):
 #   HPCS_ALLOW_SKIPS=1  skipped tests are listed but do not fail the run
@@ -74,6 +74,9 @@ skips "the unit tests" "$logs/ctest.log" "$ctest_skip"
 
 step "Static checks (clang-format, shfmt, shellcheck)"
 tests/lint.sh
+
+step "Fuzzing (libFuzzer with ASan and UBSan, 60 s per target; fails on any crash)"
+tests/fuzz/run.sh
 
 step "bats suites"
 export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"

@@ -8,7 +8,7 @@
 #     hpcs-tcsd.service and the drop-in hpcs-unlock-tcsd.conf.
 #
 # Sourced (no `set -e`, no `exit`). Uses module-setup.sh's helpers and paths
-# (_hpcs_ini_get, _hpcs_config, _hpcs_key_dir, hpcs_i_blob) and dracut's.
+# (_hpcs_get, hpcs_i_blob) and dracut's.
 # Host-side knob: hpcs_tcsd_conf=FILE, tcsd's config (default /etc/tcsd.conf).
 
 # dracut sets initdir, moddir, dracutsysrootdir, systemdsystemunitdir and
@@ -17,11 +17,9 @@
 
 hpcs_i_tpm_dir=/var/lib/tpm
 
-# _hpcs_tpm_blob CONF KEY_DIR: the sealed API key on the host.
+# The sealed API key on the host ([HFL] tpm_blob, default in key_dir).
 _hpcs_tpm_blob() {
-	local blob
-	blob=$(_hpcs_ini_get "$1" HFL tpm_blob) || blob=
-	printf '%s\n' "${blob:-$2/api-key-blob.txt}"
+	_hpcs_get tpm_blob
 }
 
 # _hpcs_tpm_kind BLOB: "tpm2", "tpm1" or nothing, from the blob's first line
@@ -41,9 +39,8 @@ _hpcs_tpm_kind() {
 # qemu's tpm-tis emulates) or tpm_crb (firmware TPMs, qemu's tpm-crb); for a
 # TPM 1.2 (or a blob not there yet) every TPM driver.
 _hpcs_tpm_installkernel() {
-	local conf kind
-	conf=$(_hpcs_config)
-	kind=$(_hpcs_tpm_kind "$(_hpcs_tpm_blob "$conf" "$(_hpcs_key_dir)")")
+	local kind
+	kind=$(_hpcs_tpm_kind "$(_hpcs_tpm_blob)")
 	if [[ $kind == tpm2 ]]; then
 		hostonly='' instmods tpm_tis tpm_crb
 	else
@@ -109,11 +106,11 @@ _hpcs_tpm_install_tcsd() {
 		"$systemdsystemunitdir/hpcs-unlock.service.d/tcsd.conf"
 }
 
-# _hpcs_tpm_install CONF KEY_DIR: the sealed API key as $hpcs_i_blob (0600),
-# and what its kind of TPM needs.
+# _hpcs_tpm_install: the sealed API key as $hpcs_i_blob (0600), and what its
+# kind of TPM needs.
 _hpcs_tpm_install() {
 	local blob kind
-	blob=$(_hpcs_tpm_blob "$1" "$2")
+	blob=$(_hpcs_tpm_blob)
 	if [[ ! -f $blob ]]; then
 		derror "hpcs: api_key = TPM but the sealed API key '$blob' is missing"
 		return 1

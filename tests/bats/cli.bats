@@ -340,10 +340,68 @@ teardown() {
 	[[ "$output" != *"readable by group or others"* ]]
 }
 
+@test "a config writable by group or others, or owned by another user, is refused" {
+	chmod 664 "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_CONF' is writable by group or others (mode 0664)"* ]]
+	[[ "$output" == *"chmod go-w '$HPCS_CONF'"* ]]
+	chmod 600 "$HPCS_CONF"
+	chown nobody "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"chown root:root '$HPCS_CONF'"* ]]
+	chown root "$HPCS_CONF"
+	run hpcs list
+	[ "$status" -eq 0 ]
+}
+
 @test "comments after values and odd case in keys are understood" {
 	sed -i 's/^api_key = \(.*\)$/API_KEY = \1   # the key/; s/^service_instance_id/Service_Instance_ID/' "$HPCS_CONF"
 	run hpcs list
 	[ "$status" -eq 0 ]
+}
+
+@test "config --get prints resolved values, whatever the case of sections and keys (item 10.8)" {
+	hpcs_write_conf -KP.endpoint_url
+	sed -i 's/^\[KP\]/[kp]/; s/^\[HFL\]/[hfl]/; s/^key_dir/KEY_DIR/' "$HPCS_CONF"
+	run --separate-stderr hpcs config --get key_dir --get endpoint_url --get api_key_source --get tpm_blob
+	echo "$output$stderr"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$HPCS_KEYS" ]
+	[ "${lines[1]}" = "https://us-south.kms.cloud.ibm.com" ] # from the region
+	[ "${lines[2]}" = literal ]
+	[ "${lines[3]}" = "$HPCS_KEYS/api-key-blob.txt" ]
+	[ "${#lines[@]}" -eq 4 ]
+	# The API key itself is not a value it prints; an unknown name is a usage error.
+	run hpcs config --get api_key
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"api_key is a secret"* ]]
+	refute_secrets "$output" "$EMU_API_KEY"
+	run hpcs config --get no_such_thing
+	[ "$status" -eq 2 ]
+	hpcs_write_conf KP.api_key=TPM
+	run hpcs config --get api_key_source
+	[ "$output" = tpm ]
+}
+
+@test "config --print writes the config back for another place, the API key only when asked" {
+	run --separate-stderr hpcs config --print --key-dir /var/lib/hpcs-for-luks \
+		--ca-file /etc/hpcs-for-luks/ca.pem --tpm-blob /var/lib/hpcs-for-luks/api-key-blob.txt
+	[ "$status" -eq 0 ]
+	refute_secrets "$output" "$EMU_API_KEY"
+	grep -qx 'key_dir = /var/lib/hpcs-for-luks' <<<"$output"
+	grep -qx 'ca_file = /etc/hpcs-for-luks/ca.pem' <<<"$output"
+	grep -qx 'tpm_blob = /var/lib/hpcs-for-luks/api-key-blob.txt' <<<"$output"
+	run ! grep -q '^api_key' <<<"$output"
+	# With the key, the copy works as the original does (here: ca_file kept).
+	hpcs config --print --with-api-key --key-dir "$HPCS_KEYS" >"$BATS_TEST_TMPDIR/copy.ini"
+	chmod 600 "$BATS_TEST_TMPDIR/copy.ini"
+	grep -qx "api_key = $EMU_API_KEY" "$BATS_TEST_TMPDIR/copy.ini"
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$BATS_TEST_TMPDIR/copy.ini" list
+	[ "$status" -eq 0 ]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$BATS_TEST_TMPDIR/copy.ini" config --get default_crk_uuid
+	[ "$output" = "$HPCS_CRK" ]
 }
 
 # --- errors from the service -------------------------------------------------
@@ -421,7 +479,42 @@ teardown() {
 	emu_ctl POST faults '{"rules":[{"op":"list","action":"garbage","count":1}]}' >/dev/null
 	run hpcs list
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"non-JSON"* ]]
+	[[ "$output" == *"list: unusable answer (HTTP 200, "*" bytes of text/html; charset=utf-8): not JSON"* ]]
+}
+
+@test "an unusable 2xx answer is described by length and type, never by its body (item 10.2)" {
+	marker=HPCS-ANSWER-PLAINTEXT-$RANDOM$RANDOM
+	b64=$(printf '%s' "$marker" | base64 -w0)
+	# wrap: a server that sends the request back (the plaintext) with a 200.
+	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"echo","count":1}]}' >/dev/null
+	run hpcs wrap < <(printf '%s' "$marker")
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"wrap: unusable answer (HTTP 200, $((${#b64} + 16)) bytes of application/vnd.ibm.kms.key_action_wrap+json): no ciphertext"* ]]
+	all=$output
+	# unwrap: the plaintext is there, under another name.
+	ct=$(printf '%s' "$marker" | hpcs wrap)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs unwrap <<<"$ct"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unwrap: unusable answer (HTTP 200, "*" bytes of application/json): no plaintext"* ]]
+	all+=$output
+	# IAM: the token is there, under another name.
+	emu_ctl POST faults '{"rules":[{"op":"iam","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs list
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot get an IAM token from $EMU_URL: unusable answer (HTTP 200, "*" bytes of application/json): no access_token"* ]]
+	all+=$output
+	# create: the answer holds no id.
+	emu_ctl POST faults '{"rules":[{"op":"create","action":"misnamed","count":1}]}' >/dev/null
+	run hpcs create --std --name "std-$HPCS_TAG" < <(printf '%s' "$marker")
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"create: unusable answer (HTTP 2"*" bytes of application/json): no resources[0].id"* ]]
+	all+=$output
+	mapfile -t tokens < <(emu_tokens)
+	refute_secrets "$all" "$marker" "$b64" "$EMU_API_KEY" "${tokens[@]}"
 }
 
 @test "a token that expires between IAM and the request is replaced once, not forever" {

@@ -19,7 +19,8 @@ setup() {
 	chmod +x "$host/hpcs-unlock"
 	hpcs_config="$host/hpcs-for-luks.ini"
 	hpcs_unlock="$host/hpcs-unlock"
-	export initdir hpcs_config hpcs_unlock
+	hpcs_cli="$HPCS_BIN_DIR/hpcs-for-luks"
+	export initdir hpcs_config hpcs_unlock hpcs_cli
 }
 
 # write_ini API_KEY [SECTION.KEY=VALUE]...: a host config with no emulator
@@ -43,7 +44,10 @@ run_module() {
 		dinfo() { :; }
 		find_binary() { command -v "$1"; }
 		require_binaries() { local b; for b; do [ -x "$b" ] || command -v "$b" >/dev/null || return 1; done; }
-		inst_simple() { mkdir -p "$initdir$(dirname "${2:-$1}")" && cp "$1" "$initdir${2:-$1}"; }
+		inst_simple() {
+			[[ $1 != *"${FAIL_INST:-/nothing/}"* ]] || return 1
+			mkdir -p "$initdir$(dirname "${2:-$1}")" && cp "$1" "$initdir${2:-$1}"
+		}
 		inst_multiple() { :; }
 		inst_rules() { :; }
 		instmods() { echo "INSTMODS: $*"; }
@@ -195,4 +199,45 @@ run_module() {
 	[[ "$output" == *"is not a sealed API key"* ]]
 	[[ "$output" != *plaintext-api-key* ]]
 	[ ! -e "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt" ]
+}
+
+# --- The config read by hpcs-for-luks itself; every key file, whatever its
+# name, checked in (issue 10, item 8)
+
+@test "[kp] and [hfl] in lower case: the module reads them as hpcs-for-luks does" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	sed -i 's/^\[KP\]/[kp]/; s/^\[HFL\]/[hfl]/; s/^api_key/API_KEY/' "$hpcs_config"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -x "$initdir/usr/sbin/hpcs-unlock" ]
+	conf="$initdir/etc/hpcs-for-luks.ini"
+	grep -qx 'api_key = plaintext-key-0123' "$conf"
+	grep -qx 'key_dir = /var/lib/hpcs-for-luks' "$conf"
+	[ "$(grep -c '^key_dir' "$conf")" -eq 1 ]
+	# And the other way round: TPM in any case is not a plaintext key for
+	# the module when hpcs-for-luks does not read it as TPM.
+	write_ini tpm
+	run_module install
+	[[ "$output" == *"plaintext api_key"* ]]
+}
+
+@test "key files with spaces or a newline in their names all go in, and each is checked" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	printf 'w1\n' >"$host/keys/user/luks:my root"
+	printf 'w2\n' >"$host/keys/user/luks:a"$'\n'"b"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$initdir/var/lib/hpcs-for-luks/user/luks:my root")" = w1 ]
+	[ "$(cat "$initdir/var/lib/hpcs-for-luks/user/luks:a"$'\n'"b")" = w2 ]
+	[ "$(cat "$initdir/var/lib/hpcs-for-luks/user/luks:root")" = wrapped-user ]
+	# A file that does not make it into the image fails the module.
+	rm -rf "$initdir"
+	FAIL_INST="luks:my root" run_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: cannot install '$host/keys/user/luks:my root'"* ]]
 }

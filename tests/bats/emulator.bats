@@ -721,6 +721,28 @@ now_ms() {
 	emu_token >/dev/null # the one-shot fault is used up
 }
 
+@test "faults: misnamed hides the answer's names, echo sends the request back, stream never ends" {
+	emu_ctl POST faults '{"rules":[{"op":"iam","action":"misnamed","count":1}]}' >/dev/null
+	run emu_curl -w '\n%{http_code}' \
+		-d "grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=$EMU_API_KEY" "$EMU_URL/identity/token"
+	[ "${lines[-1]}" = 200 ]
+	jq -er .access_token_ <<<"${lines[0]}"
+	run jq -er .access_token <<<"${lines[0]}"
+	[ "$status" -eq 1 ]
+	emu_token >/dev/null # used up
+
+	crk=$(emu_create_key "echo-$RANDOM")
+	emu_ctl POST faults '{"rules":[{"op":"wrap","action":"echo","count":1}]}' >/dev/null
+	emu_api POST "/api/v2/keys/$crk/actions/wrap" '{"plaintext":"c2VjcmV0"}'
+	emu_expect 200
+	[ "$EMU_BODY" = '{"plaintext":"c2VjcmV0"}' ]
+
+	emu_ctl POST faults '{"rules":[{"op":"list","action":"stream","count":1}]}' >/dev/null
+	# More than any answer needs, and still going: 3 MB are read, then we hang up.
+	head -c 3000000 < <(emu_curl -H "Authorization: Bearer $EMU_TOKEN" -H "Bluemix-Instance: $EMU_INSTANCE" \
+		"$EMU_URL/api/v2/keys" 2>/dev/null) | wc -c | grep -qx 3000000
+}
+
 @test "faults: expire_tokens turns every earlier token into a 401; new tokens work" {
 	emu_api GET /api/v2/keys
 	emu_expect 200

@@ -247,8 +247,86 @@ state() {
 	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
 		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --key-file "$OLD" --name "$DESC" --netdev "$IMG" data
 	[ "$status" -eq 0 ]
-	[ "$(cat "$BATS_TEST_TMPDIR/systemctl.log")" = "enable hpcs-for-luks.service hpcs-for-luks-wipe.service remote-cryptsetup.target" ]
+	grep -qx "enable hpcs-for-luks.service hpcs-for-luks-wipe.service remote-cryptsetup.target" \
+		"$BATS_TEST_TMPDIR/systemctl.log"
 	[ "$(sed -n 2p "$CT")" = "data UUID=$UUID none luks,_netdev" ]
+}
+
+# --- rollback after an interrupt, and a partly done enable (issue 10, item 9) --
+
+# fake_tool NAME SCRIPT: a NAME in $BATS_TEST_TMPDIR/bin running SCRIPT
+# (sh), with REAL set to the real one.
+fake_tool() {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	{
+		echo '#!/bin/sh'
+		echo "REAL=$(command -v "$1" || echo /nonexistent)"
+		echo "STATE=$BATS_TEST_TMPDIR/$1.state"
+		echo "$2"
+	} >"$BATS_TEST_TMPDIR/bin/$1"
+	chmod +x "$BATS_TEST_TMPDIR/bin/$1"
+}
+
+@test "an interrupt just after the key slot was added removes that slot too" {
+	# cryptsetup adds the slot; the interrupt arrives before the script can
+	# note that it did.
+	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
+[ "$1" != luksAddKey ] || kill -TERM "$PPID"
+exit $rc'
+	before=$(state)
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"was not enrolled; nothing was changed"* ]]
+	[ "$(slots)" = "0: " ]
+	[ "$(state)" = "$before" ]
+}
+
+@test "an enable that fails half way is undone: only what was enabled before stays" {
+	# systemctl: enables the first unit named, then fails; knows is-enabled
+	# and disable. hpcs-for-luks-wipe.service was enabled before.
+	fake_tool systemctl 'touch "$STATE"; echo "$*" >>"$STATE.log"
+case $1 in
+	enable) echo "$2" >>"$STATE"; exit 1 ;;
+	is-enabled) for u; do :; done; grep -qx "$u" "$STATE" && exit 0; exit 1 ;;
+	disable) shift; for u; do grep -vxF -e "$u" "$STATE" >"$STATE.new"; mv "$STATE.new" "$STATE"; done ;;
+esac'
+	echo hpcs-for-luks-wipe.service >"$BATS_TEST_TMPDIR/systemctl.state"
+	before=$(state)
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --key-file "$OLD" --name "$DESC" "$IMG" data
+	echo "$output"
+	cat "$BATS_TEST_TMPDIR/systemctl.state.log"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"was not enrolled; nothing was changed"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/systemctl.state")" = hpcs-for-luks-wipe.service ]
+}
+
+@test "a nofail volume: the wipe waits for its unit, through a drop-in that a rollback removes (item 10.7)" {
+	units=$BATS_TEST_TMPDIR/units
+	run enroll --unit-dir "$units" --key-file "$OLD" --name "$DESC" --options nofail "$IMG" data
+	echo "$output"
+	[ "$status" -eq 0 ]
+	dropin=$units/hpcs-for-luks-wipe.service.d/hpcs-enroll-data.conf
+	[ "$(cat "$dropin")" = "$(printf '[Unit]\nAfter=systemd-cryptsetup@data.service')" ]
+	# A name that systemd escapes (on a volume of its own).
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file "$OLD" "$IMG"
+	run enroll --unit-dir "$units" --key-file "$OLD" --name "$DESC-2" --options nofail,x-a=b \
+		"$IMG" my-data.2
+	[ "$status" -eq 0 ]
+	grep -qx 'After=systemd-cryptsetup@my\\x2ddata.2.service' \
+		"$units/hpcs-for-luks-wipe.service.d/hpcs-enroll-my-data.2.conf"
+	# A failure after the drop-in was written takes it away again.
+	cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file "$OLD" "$IMG"
+	fake_tool hpcs-for-luks '[ "$3" != wrap ] || exit 1; exec "$REAL" "$@"'
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" "$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" \
+		--no-enable --unit-dir "$units" --key-file "$OLD" --name "$DESC-3" --options nofail "$IMG" other
+	[ "$status" -eq 1 ]
+	[ ! -e "$units/hpcs-for-luks-wipe.service.d/hpcs-enroll-other.conf" ]
 }
 
 # --- the passphrase stays out of argv and the environment --------------------

@@ -301,6 +301,33 @@ refute_api_key_in_output() {
 	[ "$(keyctl pipe "$id")" = "$secret" ]
 }
 
+@test "hpcs-unlock waits for a tcsd that starts late, within its deadline (item 10.7)" {
+	command -v keyctl >/dev/null || skip "needs keyctl (keyutils)"
+	seal_with_tpm_tools "$EMU_API_KEY"
+	echo x | "$HFL" --config "$CONF" wrap >"$KEY_DIR/user/$KEYRING_DESC"
+	"$TPM_ENV" stop-tcsd "$HPCS_TPM_DIR"
+	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
+	"$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 30 >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
+	local pid=$! rc=0
+	sleep 3
+	"$TPM_ENV" start-tcsd "$HPCS_TPM_DIR"
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/out"
+	[ "$rc" -eq 0 ]
+	[ "$(keyctl pipe "$(keyctl search @u user "$KEYRING_DESC")")" = x ]
+	# Without tcsd until the deadline: it gives up then, naming tcsd.
+	"$TPM_ENV" stop-tcsd "$HPCS_TPM_DIR"
+	local start=$SECONDS
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 4
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"cannot reach tcsd at $TSS_TCSD_HOSTNAME:$TSS_TCSD_PORT"* ]]
+	[ $((SECONDS - start)) -ge 3 ]
+	[ $((SECONDS - start)) -le 8 ]
+}
+
 @test "the API key is in no output, even with --debug" {
 	seal_with_tpm_tools "$EMU_API_KEY"
 	run "$HFL" --debug --config "$CONF" list

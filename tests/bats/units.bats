@@ -27,7 +27,8 @@ setup() {
 @test "hpcs-for-luks.service: after the network, before remote cryptsetup, bounded" {
 	u="$UNITS/hpcs-for-luks.service"
 	grep -qx 'Wants=network-online.target remote-fs-pre.target' "$u"
-	grep -qx 'After=network-online.target' "$u"
+	after=" $(sed -n 's/^After=//p' "$u" | tr '\n' ' ') "
+	[[ "$after" == *" network-online.target "* ]]
 	grep -qx 'Before=remote-cryptsetup.target remote-fs-pre.target' "$u"
 	grep -qx 'Type=oneshot' "$u"
 	grep -qx 'RemainAfterExit=yes' "$u"
@@ -51,4 +52,29 @@ setup() {
 	[[ "$after" == *" remote-cryptsetup.target "* ]]
 	grep -qx 'PrivateNetwork=yes' "$u"
 	grep -q '^ExecStart=.*hpcs-for-luks wipe$' "$u"
+}
+
+# max_deadline_below_timeout UNIT: ExecStart caps the run (rd.hpcs.timeout
+# included, see unlock.bats) below the unit's TimeoutStartSec.
+max_deadline_below_timeout() {
+	local max timeout
+	max=$(sed -n 's/^ExecStart=.*--max-deadline \([0-9]*\).*/\1/p' "$1")
+	timeout=$(sed -n 's/^TimeoutStartSec=//p' "$1")
+	echo "$1: --max-deadline '$max', TimeoutStartSec '$timeout'"
+	[ -n "$max" ]
+	[ -n "$timeout" ]
+	[ "$max" -lt "$timeout" ]
+}
+
+@test "rd.hpcs.timeout cannot make either unit outlive its TimeoutStartSec (item 10.7)" {
+	max_deadline_below_timeout "$UNITS/hpcs-for-luks.service"
+	max_deadline_below_timeout "$top/dracut/99hpcs/hpcs-unlock.service"
+}
+
+@test "hpcs-for-luks.service starts after tcsd, which a TPM 1.2 blob needs (item 10.7)" {
+	after=" $(sed -n 's/^After=//p' "$UNITS/hpcs-for-luks.service" | tr '\n' ' ') "
+	[[ "$after" == *" tcsd.service "* ]]
+	# Ordering only: tcsd is not pulled in where it is not wanted.
+	run grep -E '^(Wants|Requires)=.*tcsd' "$UNITS/hpcs-for-luks.service"
+	[ "$status" -eq 1 ]
 }

@@ -16,6 +16,7 @@ setup() {
 
 teardown() {
 	proxy_stop
+	second_emulator_stop
 	hpcs_teardown
 }
 
@@ -92,6 +93,19 @@ now_ms() {
 	cat "$BATS_TEST_TMPDIR/out"
 	[ "$rc" -eq 0 ]
 	keys_landed 2
+}
+
+@test "rd.hpcs.timeout cannot keep hpcs-unlock running past --max-deadline (item 10.7)" {
+	make_keys 1
+	emulator_stop
+	echo "quiet rd.hpcs.timeout=600" >"$CMDLINE"
+	start=$(date +%s%N)
+	run timeout 60 "$UNLOCK" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 2 --max-deadline 4
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[ "$took_ms" -le 6000 ]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.timeout=600 is longer than this service may run (--max-deadline 4); giving up after 4 s"* ]]
 }
 
 @test "the server never comes: exit 3 within the deadline + 2 s, one line per key" {
@@ -193,6 +207,24 @@ now_ms() {
 	keys_landed 2
 }
 
+@test "--skip-loaded with every key loaded neither unseals the API key nor calls the KMS (item 10.7)" {
+	make_keys 2
+	unlock
+	# From now on the API key could only come from a TPM, which cannot work here.
+	hpcs_write_conf KP.api_key=TPM "HFL.tpm_blob=$BATS_TEST_TMPDIR/no-such-blob"
+	emu_ctl POST reset-stats >/dev/null
+	run unlock --skip-loaded
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"<6>all 3 keys are in the keyring already: nothing to unwrap"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	# One missing key: now the API key is needed, and its absence is an error.
+	keyctl unlink "$(key_id user "$HPCS_TAG-u2")" @u >/dev/null
+	run unlock --skip-loaded
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no-such-blob"* ]]
+}
+
 @test "--debug, rd.hpcs.debug and rd.debug show progress, never the API key, a token or a key" {
 	marker=HPCS-DEBUG-PLAINTEXT-$RANDOM$RANDOM
 	printf '%s' "$marker" | hpcs wrap >"$HPCS_KEYS/user/$HPCS_TAG-m"
@@ -251,6 +283,8 @@ now_ms() {
 # to our emulator; a name in its certificate works, one that is not is refused.
 wrong_host_refused() {
 	make_keys 1
+	# The names come from the command line (as in the VM test): allowed.
+	hpcs_write_conf HFL.allow_boot_endpoints=yes
 	echo "rd.hpcs.endpoint=https://kms.test:$EMU_PORT rd.hpcs.iam=https://kms.test:$EMU_PORT rd.hpcs.resolve=kms.test:127.0.0.1" >"$CMDLINE"
 	run "$1" --config "$HPCS_CONF" --cmdline "$CMDLINE"
 	echo "$output"
@@ -412,4 +446,250 @@ wrong_host_refused() {
 	# The limit really bit: the emulator refused some requests.
 	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
 	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
+}
+
+# --- The kernel command line cannot redirect secrets (issue 10, item 1)
+
+# second_emulator: another emulator on a port of its own, on a copy of this
+# one's state (the same CA, names, API key and keys): a host that would
+# answer exactly as the real one. Sets EMU2_PORT.
+second_emulator() {
+	local dir=$BATS_TEST_TMPDIR/emu2
+	cp -a "$EMU_DIR" "$dir"
+	rm -f "$dir/port"
+	"$EMU_BIN" --state-dir "$dir" --port-file "$dir/port" --api-key "$EMU_API_KEY" \
+		--instance-id "$EMU_INSTANCE" >"$dir/log" 2>&1 3>&- &
+	EMU2_PID=$!
+	_wait_port_file "$dir/port" "$EMU2_PID"
+	EMU2_PORT=$(<"$dir/port")
+}
+
+second_emulator_stop() {
+	if [ -n "${EMU2_PID:-}" ]; then
+		kill "$EMU2_PID" 2>/dev/null || true
+		wait "$EMU2_PID" 2>/dev/null || true
+		EMU2_PID=""
+	fi
+}
+
+emu2_stat() {
+	curl -sS --max-time 20 --cacert "$EMU_CA" "https://localhost:$EMU2_PORT/_emulator/stats" |
+		jq -er ".$1"
+}
+
+@test "rd.hpcs.iam and rd.hpcs.endpoint cannot send the API key or a token to another host" {
+	make_keys 1
+	second_emulator
+	echo "rd.hpcs.iam=https://iam.test:$EMU2_PORT rd.hpcs.endpoint=https://kms.test:$EMU2_PORT" \
+		"rd.hpcs.resolve=iam.test:127.0.0.1 rd.hpcs.resolve=kms.test:127.0.0.1" >"$CMDLINE"
+	emu_ctl POST reset-stats >/dev/null
+	run unlock
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	[ "$(emu2_stat requests)" -eq 0 ]
+	[ "$(emu_stat iam_requests)" -eq 1 ]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=https://iam.test:$EMU2_PORT': its host 'iam.test' is neither the configured one ('localhost') nor an IBM Cloud host; using https://localhost:$EMU_PORT (to allow any host: [HFL] allow_boot_endpoints = yes in $HPCS_CONF)"* ]]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.endpoint=https://kms.test:$EMU2_PORT': its host 'kms.test' is neither"* ]]
+	# The administrator can allow it.
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	hpcs_write_conf HFL.allow_boot_endpoints=yes
+	run unlock
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	[ "$(emu2_stat iam_requests)" -eq 1 ]
+	[ "$(emu2_stat by_op.unwrap)" -eq 2 ]
+	[[ "$output" != *"ignoring 'rd.hpcs"* ]]
+}
+
+# --- A hostile server (issue 10, items 2 and 3)
+
+@test "an answer that never ends is cut at 1 MiB: each key fails cleanly, nothing aborts" {
+	make_keys 1
+	emu_ctl POST reset-stats >/dev/null
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"stream","count":-1}]}' >/dev/null
+	# 1 GB of address space: far more than an unlock needs, far less than the
+	# server would send.
+	run bash -c 'ulimit -v 1000000 && exec "$@"' unlock "$UNLOCK" --config "$HPCS_CONF" \
+		--cmdline "$CMDLINE" --deadline 30
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c "^<3>.* key '$HPCS_TAG.*' not loaded: cannot unwrap .*: the answer is larger than 1048576 bytes" <<<"$output")" -eq 2 ]
+	[[ "$output" == *"<6>loaded 0 of 2 keys"* ]]
+	# Not retried: a server that sends this is not worth asking again.
+	[ "$(emu_stat by_op.unwrap)" -eq 2 ]
+}
+
+@test "a server that offers nothing newer than TLS 1.1 is refused (shared and static build)" {
+	make_keys 1
+	emulator_stop
+	emulator_start --state-dir "$EMU_DIR" --port "$EMU_PORT" --tls-max 1.1
+	local bins=("$UNLOCK")
+	if static_bin; then bins+=("$STATIC"); fi
+	for bin in "${bins[@]}"; do
+		emu_ctl POST reset-stats >/dev/null 2>&1 || true
+		run "$bin" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 5
+		echo "$bin: $output"
+		[ "$status" -eq 3 ]
+		[[ "$output" == *"cannot reach localhost:$EMU_PORT"* ]]
+		# The version is why: OpenSSL's alert, or mbedTLS's own check.
+		[[ "$output" == *"alert protocol version"* || "$output" == *"not within min/max boundaries"* ]]
+		run ! key_id user "$HPCS_TAG-u1"
+	done
+}
+
+@test "static build, no ca_file: the system CA bundle of RHEL or SUSE is found" {
+	static_bin
+	command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+	make_keys 1
+	hpcs_write_conf -KP.ca_file
+	# A private copy of /etc where the test CA is the system's bundle, at
+	# RHEL's place and then at SUSE's, and Debian's is missing.
+	local bundle
+	for bundle in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem; do
+		hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+		run unshare -m sh -euc '
+			etc=$1/etc; shift; bundle=$1; ca=$2; shift 2
+			rm -rf "$etc"; cp -a /etc "$etc"
+			rm -f "$etc/ssl/certs/ca-certificates.crt"
+			mkdir -p "$etc${bundle%/*}"; cp "$ca" "$etc$bundle"
+			mount --make-rprivate / && mount --bind "$etc" /etc
+			exec "$@"' sh "$BATS_TEST_TMPDIR" "${bundle#/etc}" "$EMU_CA" \
+			"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
+		echo "$bundle: $output"
+		[ "$status" -eq 0 ]
+		keys_landed 1
+	done
+}
+
+# --- Files are trusted only when they deserve it (issue 10, item 5)
+
+# untrusted_refused WHY FIX: hpcs-unlock refuses to run (exit 2), saying WHY
+# and FIX, and loads nothing.
+untrusted_refused() {
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"$1"* ]]
+	[[ "$output" == *"$2"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
+}
+
+# writable_refused PATH MODE: untrusted_refused with PATH at MODE.
+writable_refused() {
+	chmod "$2" "$1"
+	untrusted_refused "'$1' is writable by group or others (mode $2)" "chmod go-w '$1'"
+}
+
+@test "a config writable by group or others is refused, naming the file and the chmod" {
+	make_keys 1
+	writable_refused "$HPCS_CONF" 0620
+	writable_refused "$HPCS_CONF" 0602
+}
+
+@test "a config owned by another user is refused, naming the chown" {
+	make_keys 1
+	chown nobody "$HPCS_CONF"
+	untrusted_refused "'$HPCS_CONF' is owned by uid $(id -u nobody), not root" \
+		"chown root:root '$HPCS_CONF'"
+}
+
+@test "a key directory writable by group or others is refused, naming the chmod" {
+	make_keys 1
+	for dir in "$HPCS_KEYS" "$HPCS_KEYS/user" "$HPCS_KEYS/logon"; do
+		writable_refused "$dir" 0777
+		chmod 0755 "$dir"
+	done
+}
+
+@test "a key file that is a symbolic link is not followed; one writable by others is refused" {
+	make_keys 2
+	mv "$HPCS_KEYS/user/$HPCS_TAG-u1" "$BATS_TEST_TMPDIR/elsewhere"
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$HPCS_KEYS/user/$HPCS_TAG-u1"
+	chmod 0666 "$HPCS_KEYS/user/$HPCS_TAG-u2"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_KEYS/user/$HPCS_TAG-u1' is a symbolic link, which is not followed"* ]]
+	[[ "$output" == *"'$HPCS_KEYS/user/$HPCS_TAG-u2' is writable by group or others (mode 0666)"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
+	run ! key_id user "$HPCS_TAG-u2"
+	key_id logon "$HPCS_TAG:dm"
+}
+
+@test "a TPM blob writable by group or others is refused, naming the chmod" {
+	echo "-----BEGIN TSS-----" >"$BATS_TEST_TMPDIR/blob"
+	hpcs_write_conf KP.api_key=TPM "HFL.tpm_blob=$BATS_TEST_TMPDIR/blob"
+	writable_refused "$BATS_TEST_TMPDIR/blob" 0664
+}
+
+@test "a newline in a key's file name cannot forge a log line" {
+	make_keys 1
+	bad=$'x\n<2>hpcs-unlock: FORGED'
+	echo "Y29ycnVwdA==" >"$HPCS_KEYS/user/$HPCS_TAG-$bad"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c 'FORGED' <<<"$output")" -ge 1 ]
+	run grep -c '^<2>hpcs-unlock: FORGED' <<<"$output"
+	[ "$output" -eq 0 ]
+	# Every line is one message with its priority.
+	run unlock
+	run grep -vc '^<[0-7]>' <<<"$output"
+	[ "$output" -eq 0 ]
+}
+
+# --- A clock that is behind (issue 10, item 4; the VM test boots with the
+# clock at 2001, tests/vm/boot.bats (h))
+
+# future_tls DIR: a test CA and server certificate in DIR, as the emulator
+# makes them, but valid only from 30 days from now.
+future_tls() {
+	python3 - "$1" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d = sys.argv[1]
+start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+end = start + datetime.timedelta(days=365)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def pem(k):
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+ca_key, srv_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("future CA")).issuer_name(name("future CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(start).not_valid_after(end)
+      .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+srv = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+       .public_key(srv_key.public_key()).serial_number(x509.random_serial_number())
+       .not_valid_before(start).not_valid_after(end)
+       .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+       .sign(ca_key, hashes.SHA256()))
+for f, data in (("ca.key", pem(ca_key)), ("server.key", pem(srv_key)),
+                ("ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
+                ("server.pem", srv.public_bytes(serialization.Encoding.PEM))):
+    with open(f"{d}/{f}", "wb") as out:
+        out.write(data)
+PY
+}
+
+@test "with the clock right, a certificate that starts in the future is refused (static build)" {
+	static_bin
+	make_keys 1
+	emulator_stop
+	future_tls "$EMU_DIR"
+	emulator_start --state-dir "$EMU_DIR" --port "$EMU_PORT"
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"cannot reach localhost:$EMU_PORT: Cert verify failed: BADCERT_FUTURE"* ]]
+	[[ "$output" != *"the clock"* ]]
+	# (emu_stat checks the certificate too)
+	[ "$(curl -sSk --max-time 20 "$EMU_URL/_emulator/stats" | jq -er .requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
 }

@@ -52,11 +52,11 @@ setup_file() {
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
-	INITRD_PLAIN=$(hpcs_config=$FIX/plain.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_PLAIN=$(hpcs_config=$FIX/plain.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM/make-initramfs.sh" "$KDIR" plain)
-	INITRD_TPM=$(hpcs_config=$FIX/tpm.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_TPM=$(hpcs_config=$FIX/tpm.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		hpcs_tcsd_conf=$FIX/tcsd.conf "$VM/make-initramfs.sh" "$KDIR" tpm)
-	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK \
+	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM/make-initramfs.sh" "$KDIR" tpm2)
 	INITRD_NONE=$("$VM/make-initramfs.sh" "$KDIR" none --without-hpcs)
 	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_NONE
@@ -112,7 +112,7 @@ cmdline() {
 		"rd.shell=0 rd.emergency=poweroff panic=-1" "$@"
 }
 
-# boot INITRD UNTIL_REGEX TIMEOUT [--tpm DIR] -- CMDLINE_EXTRA...
+# boot INITRD UNTIL_REGEX TIMEOUT [--tpm DIR | --tpm2 DIR | --rtc DATE] -- CMDLINE_EXTRA...
 # Boots with the root and the logon-key disks; the serial log goes to $LOG.
 boot() {
 	local initrd=$1 until=$2 timeout=$3
@@ -341,4 +341,21 @@ _guest_pcrs() {
 	refute_log 'Please enter passphrase'
 	refute_log 'tcsd'
 	note "serial: $(grep -aE 'tpm_crb|tpm tpm0|hpcs-unlock\[[0-9]+\]: loaded|HPCS-ROOT-OK' "$LOG" | cut -c1-160 | tr '\n' '|')"
+}
+
+@test "(h) a clock behind (the RTC at 2001): the root still opens, and a warning names the clock" {
+	# systemd moves a clock this far behind to its own build date, which is
+	# still before the emulator's certificates were made: without the
+	# allowance for a clock behind the build date, every handshake fails with
+	# "certificate not yet valid" and the prompt comes.
+	boot "$INITRD_PLAIN" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --rtc 2001-01-01 --
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
+	assert_log 'hpcs-unlock\[[0-9]+\]: .*the clock .* is before this hpcs-unlock was built'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
+	assert_log 'HPCS-ROOT-OK'
+	refute_log 'Please enter passphrase'
+	note "serial: $(grep -aE 'System time|hpcs-unlock\[[0-9]+\]: (the clock|loaded)' "$LOG" | cut -c1-200 | tr '\n' '|')"
 }

@@ -16,12 +16,13 @@
 #   --until REGEX     stop the VM once a serial line matches (extended regex)
 #   --timeout SEC     give up after this long (default 240)
 #   --accel ACCEL     kvm or tcg (default: probe-accel.sh's answer)
+#   --rtc DATE        start the guest's real-time clock at DATE (qemu -rtc base=)
 # Exit status: 0 the regex matched (or the VM powered off when no --until),
 # 1 timeout or the VM ended without a match, 2 misuse.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768
+kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768 rtc=''
 answer_re='' answer_file=''
 disks=() fwds=()
 while [[ $# -gt 0 ]]; do
@@ -80,6 +81,10 @@ while [[ $# -gt 0 ]]; do
 			accel=$2
 			shift 2
 			;;
+		--rtc)
+			rtc=$2
+			shift 2
+			;;
 		--)
 			shift
 			break
@@ -124,6 +129,7 @@ else
 	args+=(-serial "file:$log")
 fi
 [[ $initrd ]] && args+=(-initrd "$initrd")
+[[ $rtc ]] && args+=(-rtc "base=$rtc")
 for d in "${disks[@]}"; do
 	args+=(-drive "$d")
 done

@@ -3,7 +3,7 @@
 # dracut module from dracut/99hpcs of this repo (not the installed one).
 # Usage: make-initramfs.sh KERNEL_DIR NAME [--without-hpcs]
 #   Environment for the hpcs module (see dracut/99hpcs/module-setup.sh):
-#   hpcs_config, hpcs_unlock, hpcs_tcsd_conf.
+#   hpcs_config, hpcs_unlock, hpcs_cli, hpcs_tcsd_conf.
 #   Prints the path of the initramfs image.
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
@@ -26,7 +26,7 @@ inputs=("$0" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers"
 "$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_HERE/dracut")")
 if [[ $with_hpcs ]]; then
 	conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
-	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_tcsd_conf:-}")
+	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_cli:-}" "${hpcs_tcsd_conf:-}")
 	# The files the config points at.
 	for k in key_dir ca_file tpm_blob; do
 		v=$(sed -n "s/^[[:space:]]*${k}[[:space:]]*[=:][[:space:]]*//p" "$conf" | tail -n 1)

@@ -1,0 +1,46 @@
+// The kernel command line (cmdline.cc): any bytes, as /proc/cmdline, and
+// what becomes of the URLs and resolve pins it gives (http.cc, kms.cc).
+#include <string>
+
+#include "cmdline.h"
+#include "config.h"
+#include "fuzz_check.h"
+#include "http.h"
+#include "kms.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
+  using namespace hpcs;
+  std::string_view text = fuzz::AsText(data, size);
+  for (const std::string& w : SplitKernelCmdline(text)) {
+    FUZZ_CHECK(w.find('"') == std::string::npos, "quotes are removed from words");
+  }
+  BootOptions b = ParseBootOptions(text);
+  if (b.timeout_s) FUZZ_CHECK(*b.timeout_s >= 1 && *b.timeout_s <= 86400, "timeout in range");
+  for (const std::string& r : b.resolve) {
+    FUZZ_CHECK(r.find(':') != std::string::npos, "a resolve pin is HOST:ADDRESS");
+  }
+  Config c;
+  c.endpoint_url = "https://us-south.kms.cloud.ibm.com";
+  c.path = "/etc/hpcs-for-luks.ini";
+  c.iam_endpoint_url = "https://iam.cloud.ibm.com";
+  const std::string endpoint = c.endpoint_url, iam = c.iam_endpoint_url;
+  std::vector<std::string> refused;
+  ApplyBootOptions(b, &c, &refused);
+  // Secrets never go to a host the administrator did not name.
+  FUZZ_CHECK(BootUrlAllowed(endpoint, c.endpoint_url, nullptr),
+             "the endpoint is the configured host or IBM Cloud's");
+  FUZZ_CHECK(BootUrlAllowed(iam, c.iam_endpoint_url, nullptr),
+             "the IAM endpoint is the configured host or IBM Cloud's");
+  // What the transport makes of the URLs and pins the command line gave.
+  for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
+    std::string host;
+    int port = 0;
+    if (SplitHttpsUrl(*url, &host, &port)) {
+      FUZZ_CHECK(!host.empty() && port > 0 && port <= 65535, "a host and a port");
+    }
+  }
+  std::vector<std::string> pins;
+  std::string err;
+  if (ExpandResolvePins(c, &pins, &err) < 0) FUZZ_CHECK(!err.empty(), "a refusal says why");
+  return 0;
+}
