@@ -143,6 +143,11 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
     if (err) *err = path + ": [HFL] initramfs_plain_api_key must be yes or no";
     return -EINVAL;
   }
+  if (auto v = get("HFL", "update_wrapped_keys");
+      !v.empty() && !ParseBool(v, &c.update_wrapped_keys)) {
+    if (err) *err = path + ": [HFL] update_wrapped_keys must be yes or no";
+    return -EINVAL;
+  }
   *out = std::move(c);
   return 0;
 }

@@ -2,7 +2,8 @@
 //
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
-//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key
+//   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
+//         update_wrapped_keys
 #ifndef HPCS_CONFIG_H_
 #define HPCS_CONFIG_H_
 
@@ -51,6 +52,10 @@ struct Config {
   std::string tpm_blob;   // default <key_dir>/api-key-blob.txt
   std::string tpm2_tcti;  // TPM 2.0 TCTI; empty: /dev/tpmrm0, else /dev/tpm0
   bool initramfs_plain_api_key = false;
+  // After a rotation of the root key, replace a wrapped-key file with the
+  // newer ciphertext an unwrap returns (process and the real root's
+  // hpcs-unlock; never the initramfs).
+  bool update_wrapped_keys = true;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;

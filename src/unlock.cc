@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "kp_keys.h"
+#include "rotation.h"
+
 namespace hpcs {
 
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
@@ -18,6 +21,9 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   }
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
+  std::vector<std::string> ciphertexts(stored.size());
+  std::vector<RotatedKey> rotated;
+  std::vector<size_t> rotated_index;
   std::vector<KpCall*> batch;
   auto report = [&](KeyOutcome& o) {
     if (on_key) on_key(o);
@@ -45,15 +51,17 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
       continue;
     }
     calls[i] = KpClient::MakeUnwrapCall(req.crk, ct);
+    ciphertexts[i] = std::move(ct);
     batch.push_back(&calls[i]);
   }
   kp.Run(batch, [&](KpCall& call) {
     size_t i = static_cast<size_t>(&call - calls.data());
     KeyOutcome& o = out[i];
-    Secret plain;
+    UnwrapDetails d;
+    Secret& plain = d.plaintext;
     std::string why;
     o.unreachable = call.result < 0 && call.unreachable;
-    if (int r = KpClient::ParseUnwrap(call, &plain, &why); r < 0) {
+    if (int r = ParseUnwrapDetails(call, &d, &why); r < 0) {
       o.result = r;
       o.error = "cannot unwrap '" + o.key.path + "': " + why;
     } else if (plain.empty()) {
@@ -62,11 +70,32 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
     } else if (int r2 = keyring.Add(o.key.type, o.key.desc, plain.bytes(), nullptr, &why); r2 < 0) {
       o.result = r2;
       o.error = "cannot load '" + o.key.path + "': " + why;
+    } else if (req.update_wrapped && !d.rewrapped_ciphertext.empty()) {
+      if (PlausibleCiphertext(d.rewrapped_ciphertext)) {
+        RotatedKey k;
+        k.path = o.key.path;
+        k.old_ciphertext = ciphertexts[i];
+        k.new_ciphertext = d.rewrapped_ciphertext;
+        k.new_key_version = d.rewrapped_key_version;
+        k.plaintext = std::move(plain);
+        rotated.push_back(std::move(k));
+        rotated_index.push_back(i);
+      } else {
+        o.update_error = "the newer wrapping in the answer is not a ciphertext";
+      }
     }
     call.response.Clear();
     call.body.Clear();
     report(o);
   });
+  if (!rotated.empty()) {
+    StoreRotatedKeys(kp, req.crk, &rotated);
+    for (size_t j = 0; j < rotated.size(); ++j) {
+      KeyOutcome& o = out[rotated_index[j]];
+      o.updated = rotated[j].result == 0;
+      o.update_error = rotated[j].error;
+    }
+  }
   *outcomes = std::move(out);
   return 0;
 }
