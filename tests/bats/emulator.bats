@@ -862,6 +862,24 @@ now_ms() {
 	[[ $output == *"only goes with op unwrap"* ]]
 }
 
+@test "faults: pass serves its requests as usual, so the next rule reaches later ones" {
+	id=$(emu_create_key pass-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	ct=$(body .ciphertext)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"pass","count":2},
+		{"op":"unwrap","action":"status","status":503,"count":1}]}' >/dev/null
+	for _ in 1 2; do
+		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+		emu_expect 200
+		[ "$(body .plaintext)" = "$pt" ]
+	done
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 503
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+}
+
 @test "control: GET tokens lists every access token issued" {
 	first=$EMU_TOKEN
 	second=$(emu_token)
