@@ -18,6 +18,9 @@
 #include "keyring.h"
 #include "kms.h"
 #include "log.h"
+#include "report_command.h"
+#include "rewrap_command.h"
+#include "rotation.h"
 #include "strutil.h"
 #include "unlock.h"
 #include "version.h"
@@ -251,6 +254,7 @@ int CmdProcess(const Args& a) {
   if (!Connect(a, c, &kms)) return kExitFail;
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{c.key_dir, crk, {}};
+  req.update_wrapped = MayUpdateWrappedKeys(c.update_wrapped_keys, "/etc/initrd-release");
   std::vector<KeyOutcome> outcomes;
   std::string err;
   if (UnlockKeys(req, *kms.client, *keyring, &outcomes, &err) < 0) {
@@ -265,6 +269,10 @@ int CmdProcess(const Args& a) {
     } else {
       LogInfo("Added " + std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc +
               "' to the user keyring");
+    }
+    if (o.updated) LogInfo("Stored the newer wrapping of '" + id + "' (the root key was rotated)");
+    if (!o.update_error.empty()) {
+      LogWarning("Kept the older wrapping of '" + id + "': " + o.update_error);
     }
   }
   if (outcomes.empty()) LogWarning("No wrapped keys in '" + c.key_dir + "/{logon,user}'");
@@ -285,6 +293,34 @@ int CmdWipe(const Args& a) {
   LogInfo("Revoked " + std::to_string(revoked) + " keys, kept " + std::to_string(kept) +
           " lingering");
   return failed ? kExitFail : kExitOk;
+}
+
+int CmdReport(const Args& a) {
+  Config c;
+  if (!Load(a, &c)) return kExitUsage;
+  ReportCommandOptions o;
+  o.json = a.Has("--json");
+  o.crypttab = a.Value("--crypttab");
+  if (auto it = a.values.find("--initramfs"); it != a.values.end()) o.initramfs = it->second;
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return ReportCommand(c, o);
+}
+
+int CmdRewrap(const Args& a) {
+  if (!a.Value("--to-config").empty() && a.Value("--to-crk").empty()) {
+    return Usage("rewrap: --to-config needs --to-crk");
+  }
+  Config c;
+  std::string crk;
+  if (!Load(a, &c) || !ResolveCrk(a, c, &crk)) return kExitFail;
+  if (a.Value("--to-crk") == crk) return Usage("rewrap: --to-crk names the root key in use");
+  Kms kms;
+  if (!Connect(a, c, &kms)) return kExitFail;
+  RewrapCommandOptions o;
+  o.to_crk = a.Value("--to-crk");
+  o.to_config = a.Value("--to-config");
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return RewrapCommand(c, crk, *kms.client, o);
 }
 
 int CmdSealApiKey(const Args& a) {
@@ -368,6 +404,17 @@ const Verb kVerbs[] = {
      {"--uuid"},
      {},
      CmdWipe},
+    {"report",
+     "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot unlock?)",
+     {"--crypttab", "--initramfs"},
+     {"--json"},
+     CmdReport},
+    {"rewrap",
+     "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key version, or "
+     "another root key)",
+     {"--uuid", "--to-crk", "--to-config"},
+     {},
+     CmdRewrap},
     {"seal-api-key",
      "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
      {"--pcr", "--output"},
