@@ -53,22 +53,8 @@ volume() {
 	sed -i "s|UUID=$(cryptsetup luksUUID "$img")|$img|" "$CT"
 }
 
-# make_initrd [OUT]: what dracut's hpcs module puts into an image, from the
-# current config and key directory, packed as dracut does (cpio newc, gzip).
 make_initrd() {
-	local out=${1:-$INITRD} d
-	d=$(mktemp -d "$BATS_TEST_TMPDIR/initrd.XXXXXX")
-	mkdir -p "$d/usr/sbin" "$d/etc/hpcs-for-luks" "$d/var/lib/hpcs-for-luks"
-	cp "$HPCS_BIN_DIR/hpcs-unlock" "$d/usr/sbin/hpcs-unlock"
-	(
-		moddir=$TOP/dracut/99hpcs
-		# shellcheck source=../../dracut/99hpcs/module-setup.sh
-		. "$moddir/module-setup.sh"
-		_hpcs_write_config "$HPCS_CONF" "$d/etc/hpcs-for-luks.ini" ""
-	)
-	cp -a "$HPCS_KEYS/logon" "$HPCS_KEYS/user" "$d/var/lib/hpcs-for-luks/"
-	(cd "$d" && find . | cpio -o -H newc --quiet) | gzip >"$out"
-	rm -rf "$d"
+	hpcs_make_initrd "$INITRD"
 }
 
 report() {
