@@ -389,6 +389,22 @@ rotate() {
 	[ "$status" -eq 2 ]
 }
 
+@test "rewrap --to-crk checks the round trip: a new wrapping that unwraps to other bytes changes nothing" {
+	volume data
+	local new before
+	new=$(hpcs create --crk --name "new-$HPCS_TAG" --gen)
+	before=$(cat "$HPCS_CONF" "$HPCS_KEYS"/user/* | sha256sum)
+	# The unwrap with the old root key is served as it is; the check of the new wrapping is not.
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"pass","count":1},
+		{"op":"unwrap","action":"wrong_plaintext"}]}' >/dev/null
+	run hpcs rewrap --to-crk "$new"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the new wrapping of '$HPCS_KEYS/user/$HPCS_TAG:data' unwraps to other bytes"* ]]
+	[[ "$output" == *"nothing was changed"* ]]
+	[ "$(cat "$HPCS_CONF" "$HPCS_KEYS"/user/* | sha256sum)" = "$before" ]
+}
+
 @test "rewrap --to-crk --to-config: the keys move to another instance, and the config follows it" {
 	volume data
 	local sum

@@ -1,0 +1,80 @@
+#include "initramfs.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace hpcs {
+namespace {
+
+TEST(InitramfsTest, NewestKernelSortsVersionsNumerically) {
+  EXPECT_EQ(NewestKernel({"6.1.0-9-amd64", "6.1.0-28-amd64", "5.10.0-30-amd64"}), "6.1.0-28-amd64");
+  EXPECT_EQ(NewestKernel({"6.10.1", "6.9.12"}), "6.10.1");
+  EXPECT_EQ(NewestKernel({}), "");
+}
+
+class FakeRoot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hpcs-initramfs-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { ASSERT_EQ(system(("rm -rf '" + root_ + "'").c_str()), 0); }
+  void Mkdir(const std::string& p) {
+    ASSERT_EQ(system(("mkdir -p '" + root_ + p + "'").c_str()), 0);
+  }
+  void Touch(const std::string& p) { std::ofstream(root_ + p) << "x"; }
+  std::string root_;
+};
+
+TEST_F(FakeRoot, FindsTheRunningAndTheNewestKernelsImages) {
+  Mkdir("/lib/modules/6.1.0-9-amd64");
+  Mkdir("/usr/lib/modules/6.1.0-28-amd64");
+  Mkdir("/boot");
+  Touch("/boot/initrd.img-6.1.0-9-amd64");
+  Touch("/boot/initramfs-6.1.0-28-amd64.img");
+  EXPECT_EQ(InstalledKernels(root_), (std::vector<std::string>{"6.1.0-28-amd64", "6.1.0-9-amd64"}));
+  auto images = FindInitramfsImages(root_, "6.1.0-9-amd64");
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(images[0].path, root_ + "/boot/initrd.img-6.1.0-9-amd64");
+  EXPECT_EQ(images[0].roles, std::vector<std::string>{"running"});
+  EXPECT_TRUE(images[0].exists);
+  EXPECT_EQ(images[1].path, root_ + "/boot/initramfs-6.1.0-28-amd64.img");
+  EXPECT_EQ(images[1].roles, std::vector<std::string>{"newest"});
+  // Running the newest: one image with both roles; a missing one is named
+  // by the Debian convention.
+  images = FindInitramfsImages(root_, "6.1.0-28-amd64");
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].roles, (std::vector<std::string>{"running", "newest"}));
+  images = FindInitramfsImages(root_, "7.0");
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(images[0].path, root_ + "/boot/initrd.img-7.0");
+  EXPECT_FALSE(images[0].exists);
+}
+
+TEST(InitramfsTest, ConfigDifferencesNameTheSettingsNeverTheValues) {
+  Config a, b;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = us-south\nservice_instance_id = i\napi_key = secret-1\n"
+                        "default_crk_uuid = c1\n[HFL]\nkey_dir = /var/lib/x\n",
+                        "a", &a, &err),
+            0);
+  ASSERT_EQ(ParseConfig("[KP]\nregion = us-south\nservice_instance_id = i\napi_key = secret-1\n"
+                        "default_crk_uuid = c1\nca_file = /etc/x.pem\n[HFL]\nkey_dir = /other\n",
+                        "b", &b, &err),
+            0);
+  EXPECT_TRUE(ConfigDifferences(a, b).empty());
+  ASSERT_EQ(ParseConfig("[KP]\nregion = eu-de\nservice_instance_id = i\napi_key = secret-2\n"
+                        "default_crk_uuid = c2\n",
+                        "b", &b, &err),
+            0);
+  auto d = ConfigDifferences(a, b);
+  EXPECT_EQ(d, (std::vector<std::string>{"[KP] endpoint_url (or region)", "[KP] default_crk_uuid",
+                                         "[KP] api_key"}));
+}
+
+}  // namespace
+}  // namespace hpcs
