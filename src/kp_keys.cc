@@ -88,13 +88,10 @@ int ParseUnwrapDetails(const KpCall& call, UnwrapDetails* out, std::string* err)
 }
 
 KpCall MakeRewrapCall(std::string_view crk, std::string_view ciphertext) {
-  Json body(cJSON_CreateObject());
-  cJSON_AddStringToObject(body.get(), "ciphertext", std::string(Trim(ciphertext)).c_str());
-  KpCall call;
-  call.method = "POST";
+  // The body of an unwrap ({"ciphertext": ...}) to another action.
+  KpCall call = KpClient::MakeUnwrapCall(crk, ciphertext);
   call.path = "/api/v2/keys/" + UrlEncode(crk) + "/actions/rewrap";
   call.content_type = "application/vnd.ibm.kms.key_action+json";
-  call.body = JsonPrint(body.get());
   return call;
 }
 

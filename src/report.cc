@@ -17,16 +17,16 @@ cJSON* OptString(const std::string& s) {
   return s.empty() ? cJSON_CreateNull() : cJSON_CreateString(s.c_str());
 }
 
-cJSON* Strings(const std::vector<std::string>& v) {
+// A JSON array of make(x) for each x.
+template <typename T, typename F>
+cJSON* Array(const std::vector<T>& v, F make) {
   cJSON* a = cJSON_CreateArray();
-  for (const auto& s : v) cJSON_AddItemToArray(a, cJSON_CreateString(s.c_str()));
+  for (const auto& x : v) cJSON_AddItemToArray(a, make(x));
   return a;
 }
 
-cJSON* Ints(const std::vector<int>& v) {
-  cJSON* a = cJSON_CreateArray();
-  for (int i : v) cJSON_AddItemToArray(a, cJSON_CreateNumber(i));
-  return a;
+cJSON* Strings(const std::vector<std::string>& v) {
+  return Array(v, [](const std::string& s) { return cJSON_CreateString(s.c_str()); });
 }
 
 void AddString(cJSON* o, const char* name, const std::string& v) {
@@ -47,7 +47,8 @@ cJSON* KeyJson(const KeyFacts& k) {
     AddString(vo, "name", v.name);
     AddString(vo, "device", v.device);
     cJSON_AddBoolToObject(vo, "netdev", v.netdev);
-    cJSON_AddItemToObject(vo, "keyslots", Ints(v.keyslots));
+    cJSON_AddItemToObject(vo, "keyslots",
+                          Array(v.keyslots, [](int i) { return cJSON_CreateNumber(i); }));
     cJSON_AddItemToObject(vo, "opens", OptBool(v.opens));
     cJSON_AddItemToArray(vols, vo);
   }
