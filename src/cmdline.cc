@@ -51,11 +51,10 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
     if (opt == "debug") {
       b.debug = !has_value || value != "0";
     } else if (opt == "timeout") {
-      unsigned long long n = 0;
-      if (ParseUint(value, &n) && n > 0 && n <= 86400) {
-        b.timeout_s = static_cast<long>(n);
+      if (long n = 0; ParseSeconds(value, &n)) {
+        b.timeout_s = n;
       } else {
-        b.warnings.push_back("ignoring '" + w + "': not a number of seconds from 1 to 86400");
+        b.warnings.push_back("ignoring '" + w + "': not " + kSecondsRange);
       }
     } else if (opt == "endpoint") {
       if (need_value()) b.endpoint = TrimUrl(value);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "error.h"
 #include "fileio.h"
 #include "strutil.h"
 
@@ -55,8 +56,7 @@ int IniFile::Parse(std::string_view text, IniFile* out, std::string* err) {
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     ++lineno;
     if (raw.find('\0') != std::string_view::npos) {
-      if (err) *err = "line " + std::to_string(lineno) + ": NUL byte";
-      return -EINVAL;
+      return Fail(err, -EINVAL, "line " + std::to_string(lineno) + ": NUL byte");
     }
     std::string_view line = Trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
@@ -65,8 +65,7 @@ int IniFile::Parse(std::string_view text, IniFile* out, std::string* err) {
       std::string_view after = close == std::string_view::npos ? "" : Trim(line.substr(close + 1));
       if (close == std::string_view::npos || close == 1 ||
           !(after.empty() || after[0] == '#' || after[0] == ';')) {
-        if (err) *err = "line " + std::to_string(lineno) + ": malformed section header";
-        return -EINVAL;
+        return Fail(err, -EINVAL, "line " + std::to_string(lineno) + ": malformed section header");
       }
       section = ToLower(Trim(line.substr(1, close - 1)));
       ini.sections_[section];
@@ -74,12 +73,11 @@ int IniFile::Parse(std::string_view text, IniFile* out, std::string* err) {
     }
     size_t eq = line.find_first_of("=:");
     if (eq == std::string_view::npos || eq == 0) {
-      if (err) *err = "line " + std::to_string(lineno) + ": expected 'key = value'";
-      return -EINVAL;
+      return Fail(err, -EINVAL, "line " + std::to_string(lineno) + ": expected 'key = value'");
     }
     if (section.empty()) {
-      if (err) *err = "line " + std::to_string(lineno) + ": setting outside of a [section]";
-      return -EINVAL;
+      return Fail(err, -EINVAL,
+                  "line " + std::to_string(lineno) + ": setting outside of a [section]");
     }
     std::string key = ToLower(Trim(line.substr(0, eq)));
     std::string_view value = Trim(StripInlineComment(Trim(line.substr(eq + 1))));
@@ -110,8 +108,7 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   IniFile ini;
   std::string perr;
   if (int r = IniFile::Parse(text, &ini, &perr); r < 0) {
-    if (err) *err = path + ": " + perr;
-    return r;
+    return Fail(err, r, path + ": " + perr);
   }
   Config c;
   c.path = path;
@@ -140,8 +137,7 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   if (c.tpm_blob.empty()) c.tpm_blob = c.key_dir + "/api-key-blob.txt";
   c.tpm2_tcti = get("HFL", "tpm2_tcti");
   if (!ParseBool(get("HFL", "initramfs_plain_api_key"), &c.initramfs_plain_api_key)) {
-    if (err) *err = path + ": [HFL] initramfs_plain_api_key must be yes or no";
-    return -EINVAL;
+    return Fail(err, -EINVAL, path + ": [HFL] initramfs_plain_api_key must be yes or no");
   }
   if (auto v = get("HFL", "update_wrapped_keys");
       !v.empty() && !ParseBool(v, &c.update_wrapped_keys)) {
@@ -173,14 +169,12 @@ int CheckKmsSettings(const Config& c, std::string* err) {
   if (missing.empty()) {
     for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
       if (!StartsWith(*url, "https://")) {
-        if (err) *err = c.path + ": '" + *url + "' is not an https:// URL";
-        return -EINVAL;
+        return Fail(err, -EINVAL, c.path + ": '" + *url + "' is not an https:// URL");
       }
     }
     return 0;
   }
-  if (err) *err = c.path + ": missing or empty: " + Join(missing, ", ");
-  return -EINVAL;
+  return Fail(err, -EINVAL, c.path + ": missing or empty: " + Join(missing, ", "));
 }
 
 }  // namespace hpcs

@@ -62,16 +62,30 @@ TEST(ConfigTest, TpmKeyword) {
   EXPECT_EQ(c.tpm_blob, "/b");
 }
 
-TEST(ConfigTest, RejectsPlainHttp) {
+constexpr char kApiKey[] = "apikey-Hq4Zt8Lw2Nc6";
+
+TEST(ConfigTest, RejectsPlainHttpWithoutShowingTheApiKey) {
+  const std::string key_line = std::string("api_key=") + kApiKey + "\n";
+  for (std::string ini :
+       {"[KP]\nendpoint_url=http://x\nservice_instance_id=i\n",
+        "[KP]\niam_endpoint_url=http://iam\nregion=r\nservice_instance_id=i\n", "[KP]\n"}) {
+    Config c;
+    std::string err;
+    ASSERT_EQ(ParseConfig(ini + key_line, "f", &c, &err), 0) << err;
+    EXPECT_EQ(c.api_key.view(), kApiKey);
+    EXPECT_LT(CheckKmsSettings(c, &err), 0);
+    EXPECT_NE(err.find("f: "), std::string::npos) << err;
+    EXPECT_EQ(err.find(kApiKey), std::string::npos) << err;
+  }
+}
+
+TEST(ConfigTest, SyntaxErrorsDoNotShowTheApiKey) {
   Config c;
   std::string err;
-  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url=http://x\nservice_instance_id=i\napi_key=k\n", "f", &c,
-                        nullptr),
-            0);
-  EXPECT_LT(CheckKmsSettings(c, &err), 0);
-  EXPECT_NE(err.find("http://x"), std::string::npos);
-  // The error never shows the API key.
-  EXPECT_EQ(err.find("=k"), std::string::npos);
+  std::string ini = std::string("[KP]\napi_key = ") + kApiKey + "\n[HFL\n";
+  EXPECT_LT(ParseConfig(ini, "f", &c, &err), 0);
+  EXPECT_NE(err.find("line 3"), std::string::npos) << err;
+  EXPECT_EQ(err.find(kApiKey), std::string::npos) << err;
 }
 
 TEST(ConfigTest, HostileInput) {

@@ -5,8 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <type_traits>
+
+#include "error.h"
+#include "random.h"
 
 namespace hpcs {
 namespace {
@@ -30,31 +32,24 @@ class Fd {
   int fd_;
 };
 
-int Fail(std::string* err, const std::string& what, int e) {
-  if (err) *err = what + ": " + strerror(e);
-  return -e;
-}
-
 template <typename Buf>
 int ReadInto(const std::string& path, size_t max_size, Buf* out, struct stat* st_out,
              std::string* err) {
   // O_NONBLOCK: opening a FIFO must not hang; we refuse it right after.
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (fd.get() < 0) return Fail(err, "cannot open '" + path + "'", errno);
+  if (fd.get() < 0) return FailErrno(err, errno, "cannot open '" + path + "'");
   struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Fail(err, "cannot stat '" + path + "'", errno);
+  if (fstat(fd.get(), &st) != 0) return FailErrno(err, errno, "cannot stat '" + path + "'");
   if (!S_ISREG(st.st_mode)) {
-    if (err) *err = "'" + path + "' is not a regular file";
-    return -EINVAL;
+    return Fail(err, -EINVAL, "'" + path + "' is not a regular file");
   }
   if (static_cast<unsigned long long>(st.st_size) > max_size) {
-    if (err) *err = "'" + path + "' is larger than " + std::to_string(max_size) + " bytes";
-    return -EFBIG;
+    return Fail(err, -EFBIG,
+                "'" + path + "' is larger than " + std::to_string(max_size) + " bytes");
   }
   Secret data;
   if (int r = ReadAllFd(fd.get(), max_size, &data, err); r < 0) {
-    if (err) *err = "cannot read '" + path + "': " + *err;
-    return r;
+    return WithContext(err, r, "cannot read '" + path + "': ");
   }
   if constexpr (std::is_same_v<Buf, Secret>) {
     *out = std::move(data);
@@ -67,8 +62,6 @@ int ReadInto(const std::string& path, size_t max_size, Buf* out, struct stat* st
 
 }  // namespace
 
-std::string ErrnoString(int negative_errno) { return strerror(-negative_errno); }
-
 int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err) {
   Secret data;
   unsigned char buf[4096];
@@ -78,13 +71,12 @@ int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err) {
     if (n < 0) {
       int e = errno;
       Wipe(buf, sizeof buf);
-      return Fail(err, "read error", e);
+      return FailErrno(err, e, "read error");
     }
     if (n == 0) break;
     if (data.size() + static_cast<size_t>(n) > max_size) {
       Wipe(buf, sizeof buf);
-      if (err) *err = "input larger than " + std::to_string(max_size) + " bytes";
-      return -EFBIG;
+      return Fail(err, -EFBIG, "input larger than " + std::to_string(max_size) + " bytes");
     }
     data.Append(buf, static_cast<size_t>(n));
   }
@@ -97,7 +89,7 @@ int WriteAllFd(int fd, std::string_view data, std::string* err) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail(err, "write error", errno);
+    if (n < 0) return FailErrno(err, errno, "write error");
     data.remove_prefix(static_cast<size_t>(n));
   }
   return 0;
@@ -118,23 +110,21 @@ int WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   // A dot-file: readers of the key directory skip it while it is incomplete.
-  std::random_device rd;
-  std::string tmp = dir + "/." + base + ".tmp" + std::to_string(rd() % 1000000);
+  std::string tmp = dir + "/." + base + ".tmp" + RandomHex(4);
   Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (fd.get() < 0) return Fail(err, "cannot create '" + tmp + "'", errno);
+  if (fd.get() < 0) return FailErrno(err, errno, "cannot create '" + tmp + "'");
   std::string werr;
   int r = 0;
   if (fchmod(fd.get(), mode) != 0) {
-    r = Fail(&werr, "fchmod", errno);
+    r = FailErrno(&werr, errno, "fchmod");
   } else if ((r = WriteAllFd(fd.get(), data, &werr)) == 0 && fsync(fd.get()) != 0) {
-    r = Fail(&werr, "fsync", errno);
+    r = FailErrno(&werr, errno, "fsync");
   }
-  if (r == 0 && close(fd.Release()) != 0) r = Fail(&werr, "close", errno);
-  if (r == 0 && rename(tmp.c_str(), path.c_str()) != 0) r = Fail(&werr, "rename", errno);
+  if (r == 0 && close(fd.Release()) != 0) r = FailErrno(&werr, errno, "close");
+  if (r == 0 && rename(tmp.c_str(), path.c_str()) != 0) r = FailErrno(&werr, errno, "rename");
   if (r < 0) {
     unlink(tmp.c_str());
-    if (err) *err = "cannot write '" + path + "': " + werr;
-    return r;
+    return Fail(err, r, "cannot write '" + path + "': " + werr);
   }
   Fd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) fsync(dfd.get());

@@ -29,9 +29,6 @@ int ReadAllFd(int fd, size_t max_size, Secret* out, std::string* err);
 // Writes all of data to fd, retrying short writes.
 int WriteAllFd(int fd, std::string_view data, std::string* err);
 
-// "strerror(-r)" for a negative errno value.
-std::string ErrnoString(int negative_errno);
-
 }  // namespace hpcs
 
 #endif  // HPCS_FILEIO_H_

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "error.h"
 #include "strutil.h"
 
 namespace hpcs {
@@ -32,13 +33,8 @@ size_t WriteBody(char* p, size_t size, size_t n, void* user) {
 }
 
 size_t ReadHeader(char* p, size_t size, size_t n, void* user) {
-  std::string_view line(p, size * n);
-  auto* resp = static_cast<HttpResponse*>(user);
-  if (line.size() > 12 && ToLower(line.substr(0, 12)) == "retry-after:") {
-    unsigned long long secs = 0;
-    if (ParseUint(Trim(line.substr(12)), &secs)) {
-      resp->retry_after_s = static_cast<long>(std::min<unsigned long long>(secs, 86400));
-    }
+  if (auto secs = ParseRetryAfter(std::string_view(p, size * n))) {
+    static_cast<HttpResponse*>(user)->retry_after_s = secs;
   }
   return size * n;
 }
@@ -62,10 +58,12 @@ bool IsRetryableCurlCode(CURLcode c) {
   }
 }
 
-// One in-flight exchange: the easy handle plus header lists it points into.
+// One running exchange: the easy handle plus header lists it points into.
+// CURLOPT_PRIVATE maps the easy handle back to it.
 struct Transfer {
   HttpExchange* x = nullptr;
   CURL* easy = nullptr;
+  Deadline deadline;
   CurlSlist headers;
   // The Authorization header is linked into the list as a node whose data
   // points into the exchange's Secret, so curl's list never holds a copy of
@@ -89,11 +87,14 @@ class CurlTransport : public HttpTransport {
 
   ~CurlTransport() override {
     // Easy handles must go before the multi and share handles they used.
+    for (auto& t : running_) curl_multi_remove_handle(multi_.get(), t->easy);
+    running_.clear();
     pool_.clear();
   }
 
-  void Perform(std::span<HttpExchange* const> xs, Deadline deadline,
-               const std::function<void(HttpExchange&)>& on_done) override;
+  void Start(HttpExchange* x, Deadline deadline) override;
+  void Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) override;
+  size_t Running() const override { return running_.size(); }
 
  private:
   CURL* TakeEasy() {
@@ -106,8 +107,10 @@ class CurlTransport : public HttpTransport {
     pool_.emplace_back(curl_easy_init());
     return pool_.back().get();
   }
-  void Setup(Transfer& t, Deadline deadline);
+  void Setup(Transfer& t);
   void Finish(Transfer& t, CURLcode code);
+  // Takes a finished transfer off the multi handle and hands it back.
+  void Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done);
 
   HttpOptions options_;
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
@@ -115,6 +118,7 @@ class CurlTransport : public HttpTransport {
   CurlSlist resolve_list_;
   std::vector<CurlEasy> pool_;
   std::vector<CURL*> idle_;
+  std::vector<std::unique_ptr<Transfer>> running_;
 };
 
 long RemainingMs(Deadline deadline) {
@@ -122,9 +126,10 @@ long RemainingMs(Deadline deadline) {
   return std::max<long>(ms, 1);
 }
 
-void CurlTransport::Setup(Transfer& t, Deadline deadline) {
+void CurlTransport::Setup(Transfer& t) {
   HttpRequest& rq = t.x->request;
   CURL* e = t.easy;
+  const Deadline deadline = t.deadline;
   curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -151,7 +156,6 @@ void CurlTransport::Setup(Transfer& t, Deadline deadline) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_VERBOSE, options_.verbose ? 1L : 0L);
   // Body: POSTFIELDS points into our Secret; curl does not copy it.
   if (rq.method == "POST") {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -196,45 +200,50 @@ void CurlTransport::Finish(Transfer& t, CURLcode code) {
   rs.body.Clear();
 }
 
-void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline,
-                            const std::function<void(HttpExchange&)>& on_done) {
-  std::vector<std::unique_ptr<Transfer>> transfers;
-  for (HttpExchange* x : xs) {
-    x->response = HttpResponse();
-    auto t = std::make_unique<Transfer>();
-    t->x = x;
-    t->easy = TakeEasy();
-    Setup(*t, deadline);
-    curl_multi_add_handle(multi_.get(), t->easy);
-    transfers.push_back(std::move(t));
-  }
-  size_t left = transfers.size();
-  auto done = [&](CURL* easy, CURLcode code) {
-    Transfer* t = nullptr;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-    curl_multi_remove_handle(multi_.get(), easy);
-    Finish(*t, code);
-    idle_.push_back(easy);
-    t->easy = nullptr;
-    --left;
-    if (on_done) on_done(*t->x);
-  };
-  while (left > 0) {
-    int running = 0;
-    curl_multi_perform(multi_.get(), &running);
+void CurlTransport::Start(HttpExchange* x, Deadline deadline) {
+  x->response = HttpResponse();
+  auto t = std::make_unique<Transfer>();
+  t->x = x;
+  t->easy = TakeEasy();
+  t->deadline = deadline;
+  Setup(*t);
+  curl_multi_add_handle(multi_.get(), t->easy);
+  running_.push_back(std::move(t));
+}
+
+void CurlTransport::Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done) {
+  Transfer* t = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+  curl_multi_remove_handle(multi_.get(), easy);
+  Finish(*t, code);
+  idle_.push_back(easy);
+  done->push_back(t->x);
+  std::erase_if(running_, [t](const auto& r) { return r.get() == t; });
+}
+
+void CurlTransport::Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) {
+  const size_t before = done->size();
+  while (!running_.empty()) {
+    int still_running = 0;
+    curl_multi_perform(multi_.get(), &still_running);
     int queued = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_.get(), &queued)) {
-      if (m->msg == CURLMSG_DONE) done(m->easy_handle, m->data.result);
+      if (m->msg == CURLMSG_DONE) Complete(m->easy_handle, m->data.result, done);
     }
-    if (left == 0) break;
-    if (Clock::now() >= deadline) {
-      for (auto& t : transfers) {
-        if (t->easy) done(t->easy, CURLE_OPERATION_TIMEDOUT);
-      }
-      break;
+    // curl's own timeouts end these first; this is the safety net.
+    auto now = Clock::now();
+    Deadline first_deadline = Deadline::max();
+    std::vector<CURL*> late;
+    for (const auto& t : running_) {
+      if (now >= t->deadline) late.push_back(t->easy);
+      first_deadline = std::min(first_deadline, t->deadline);
     }
-    curl_multi_poll(multi_.get(), nullptr, 0,
-                    static_cast<int>(std::min(RemainingMs(deadline), 1000L)), nullptr);
+    for (CURL* e : late) Complete(e, CURLE_OPERATION_TIMEDOUT, done);
+    if (done->size() > before || running_.empty() || now >= wake) return;
+    auto until = std::min(wake, first_deadline);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::clamp<long long>(ms, 1, 1000)),
+                    nullptr);
   }
 }
 
@@ -243,10 +252,19 @@ void CurlTransport::Perform(std::span<HttpExchange* const> xs, Deadline deadline
 int HttpGlobalInit(std::string* err) {
   CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (c != CURLE_OK) {
-    if (err) *err = std::string("libcurl initialisation failed: ") + curl_easy_strerror(c);
-    return -EIO;
+    return Fail(err, -EIO, std::string("libcurl initialisation failed: ") + curl_easy_strerror(c));
   }
   return 0;
+}
+
+std::optional<long> ParseRetryAfter(std::string_view line) {
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() <= kName.size() || ToLower(line.substr(0, kName.size())) != kName) {
+    return std::nullopt;
+  }
+  unsigned long long secs = 0;
+  if (!ParseUint(Trim(line.substr(kName.size())), &secs)) return std::nullopt;
+  return static_cast<long>(std::min<unsigned long long>(secs, kMaxSeconds));
 }
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options) {
@@ -286,10 +304,6 @@ bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
     h = rest.substr(0, close + 1);
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest[0] != ':') return false;
-    if (!rest.empty())
-      rest = rest.substr(0);
-    else
-      rest = {};
   } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
     h = rest.substr(0, colon);
     rest = rest.substr(colon);

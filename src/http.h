@@ -1,25 +1,23 @@
 // HTTP transport: the seam between the Key Protect client and libcurl.
 // An interface (ninja's DiskInterface habit) so unit tests can substitute a
-// scripted transport. The curl implementation runs every exchange of a batch
-// concurrently on one multi handle, keeping connections and TLS sessions for
-// the next batch.
+// scripted transport. It is a sliding window, as curl's 10-at-a-time example:
+// the caller starts exchanges whenever it likes, waits, gets each finished one
+// back as soon as it is done, and may start the next at once. The curl
+// implementation runs them all on one multi handle, keeping connections and
+// TLS sessions for later exchanges.
 #ifndef HPCS_HTTP_H_
 #define HPCS_HTTP_H_
 
-#include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "clock.h"
 #include "secret.h"
 
 namespace hpcs {
-
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
 
 struct HttpRequest {
   std::string method = "GET";  // GET, POST, DELETE
@@ -43,6 +41,7 @@ struct HttpResponse {
 struct HttpExchange {
   HttpRequest request;
   HttpResponse response;
+  size_t tag = 0;  // the caller's, handed back untouched (as CURLOPT_PRIVATE)
 };
 
 struct HttpOptions {
@@ -52,24 +51,32 @@ struct HttpOptions {
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;
   std::string user_agent = "hpcs-for-luks";
-  bool verbose = false;  // curl's trace (never headers: see http.cc)
 };
 
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
-  // Performs each exchange once, all at the same time, and returns when all
-  // have a response or an error. Exchanges still running at the deadline end
-  // with timed_out set. on_done, if given, is called for each exchange as
-  // soon as it has finished, while the others are still running.
-  virtual void Perform(std::span<HttpExchange* const> exchanges, Deadline deadline,
-                       const std::function<void(HttpExchange&)>& on_done = {}) = 0;
+  // Sends x->request once, alongside the exchanges already running; an
+  // exchange still running at its deadline ends with timed_out set. *x must
+  // stay where it is until Wait has handed it back.
+  virtual void Start(HttpExchange* x, Deadline deadline) = 0;
+  // Waits until at least one running exchange has finished (response or
+  // error), or until `wake`, and appends the finished ones to *done: each
+  // started exchange comes back exactly once. Returns at once when none is
+  // running.
+  virtual void Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) = 0;
+  // Started and not yet handed back by Wait.
+  virtual size_t Running() const = 0;
 };
 
 // Global libcurl initialisation; call once from main before threads exist.
 int HttpGlobalInit(std::string* err);
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options);
+
+// The seconds of a "Retry-After: N" header line (any case, up to a day);
+// nullopt for other headers and for the HTTP-date form.
+std::optional<long> ParseRetryAfter(std::string_view header_line);
 
 // Percent-encodes for application/x-www-form-urlencoded and URL paths.
 void UrlEncodeAppend(std::string_view in, Secret* out);

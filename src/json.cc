@@ -1,9 +1,7 @@
 #include "json.h"
 
 #include <malloc.h>
-#include <mbedtls/base64.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -63,32 +61,6 @@ const cJSON* JsonObject(const cJSON* obj, const char* name) {
 const cJSON* JsonArray(const cJSON* obj, const char* name) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, name);
   return cJSON_IsArray(v) ? v : nullptr;
-}
-
-std::string Base64Encode(std::span<const std::byte> data) {
-  size_t olen = 0;
-  auto* src = reinterpret_cast<const unsigned char*>(data.data());
-  mbedtls_base64_encode(nullptr, 0, &olen, src, data.size());
-  std::string out(olen, '\0');
-  if (mbedtls_base64_encode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &olen, src,
-                            data.size()) != 0) {
-    return {};
-  }
-  out.resize(olen);
-  return out;
-}
-
-int Base64Decode(std::string_view text, Secret* out) {
-  if (text.size() % 4 != 0) return -EINVAL;  // the KMS always pads
-  size_t olen = 0;
-  auto* src = reinterpret_cast<const unsigned char*>(text.data());
-  int r = mbedtls_base64_decode(nullptr, 0, &olen, src, text.size());
-  if (r == MBEDTLS_ERR_BASE64_INVALID_CHARACTER) return -EINVAL;
-  Secret buf(olen);
-  if (mbedtls_base64_decode(buf.data(), buf.size(), &olen, src, text.size()) != 0) return -EINVAL;
-  buf.Truncate(olen);
-  *out = std::move(buf);
-  return 0;
 }
 
 }  // namespace hpcs

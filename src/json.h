@@ -34,10 +34,6 @@ std::optional<double> JsonNumber(const cJSON* obj, const char* name);
 const cJSON* JsonObject(const cJSON* obj, const char* name);
 const cJSON* JsonArray(const cJSON* obj, const char* name);
 
-// Base64 (RFC 4648, with padding). Decode rejects malformed input.
-std::string Base64Encode(std::span<const std::byte> data);
-int Base64Decode(std::string_view text, Secret* out);
-
 }  // namespace hpcs
 
 #endif  // HPCS_JSON_H_

@@ -7,24 +7,6 @@
 namespace hpcs {
 namespace {
 
-TEST(JsonTest, Base64RoundTripBinary) {
-  const unsigned char raw[] = {0, 0xff, 0x10, '\n', 0x80};
-  Secret in(raw, sizeof raw);
-  std::string b64 = Base64Encode(in.bytes());
-  EXPECT_EQ(b64, "AP8QCoA=");
-  Secret out;
-  ASSERT_EQ(Base64Decode(b64, &out), 0);
-  EXPECT_TRUE(out.Equals(in));
-}
-
-TEST(JsonTest, Base64RejectsJunk) {
-  Secret out;
-  EXPECT_LT(Base64Decode("not base64!", &out), 0);
-  EXPECT_LT(Base64Decode("AAA", &out), 0);
-  EXPECT_EQ(Base64Decode("", &out), 0);
-  EXPECT_TRUE(out.empty());
-}
-
 TEST(JsonTest, ParseAndLookups) {
   Json j = JsonParse(R"({"a":"x","n":3,"o":{},"l":[1]})");
   ASSERT_TRUE(j);

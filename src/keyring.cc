@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "error.h"
+
 namespace hpcs {
 
 namespace {
@@ -30,8 +32,7 @@ class KernelKeyring : public Keyring {
         add_key(name.c_str(), desc.c_str(), data.data(), data.size(), KEY_SPEC_PROCESS_KEYRING);
     if (id < 0) {
       int e = errno;
-      if (err) *err = "add_key(" + name + ", '" + desc + "') failed: " + strerror(e);
-      return -e;
+      return FailErrno(err, e, "add_key(" + name + ", '" + desc + "') failed");
     }
     const char* step = nullptr;
     if (keyctl_setperm(id, kKeyPerm) < 0) {
@@ -43,8 +44,7 @@ class KernelKeyring : public Keyring {
       int e = errno;
       keyctl_revoke(id);
       keyctl_unlink(id, KEY_SPEC_PROCESS_KEYRING);
-      if (err) *err = std::string(step) + " " + name + " key '" + desc + "' failed: " + strerror(e);
-      return -e;
+      return FailErrno(err, e, std::string(step) + " " + name + " key '" + desc + "' failed");
     }
     keyctl_unlink(id, KEY_SPEC_PROCESS_KEYRING);
     if (serial) *serial = id;
@@ -58,14 +58,12 @@ class KernelKeyring : public Keyring {
     if (id < 0) {
       if (errno == ENOKEY || errno == EKEYREVOKED || errno == EKEYEXPIRED) return 0;
       int e = errno;
-      if (err) *err = "searching @u for " + name + " key '" + desc + "' failed: " + strerror(e);
-      return -e;
+      return FailErrno(err, e, "searching @u for " + name + " key '" + desc + "' failed");
     }
     *found = true;
     if (keyctl_revoke(static_cast<key_serial_t>(id)) < 0) {
       int e = errno;
-      if (err) *err = "revoking " + name + " key '" + desc + "' failed: " + strerror(e);
-      return -e;
+      return FailErrno(err, e, "revoking " + name + " key '" + desc + "' failed");
     }
     // Also drop the link so the revoked key does not linger in listings.
     keyctl_unlink(static_cast<key_serial_t>(id), KEY_SPEC_USER_KEYRING);
@@ -81,6 +79,10 @@ class KernelKeyring : public Keyring {
 }  // namespace
 
 std::string_view KeyTypeName(KeyType t) { return t == KeyType::kLogon ? "logon" : "user"; }
+
+std::string KeyLabel(KeyType t, std::string_view desc) {
+  return std::string(KeyTypeName(t)) + "/" + std::string(desc);
+}
 
 std::optional<KeyType> KeyTypeFromName(std::string_view name) {
   if (name == "logon") return KeyType::kLogon;

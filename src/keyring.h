@@ -17,6 +17,8 @@ namespace hpcs {
 enum class KeyType { kLogon, kUser };
 
 std::string_view KeyTypeName(KeyType t);
+// "user/luks:root": how logs and the journal (HPCS_KEY=) name a key.
+std::string KeyLabel(KeyType t, std::string_view desc);
 std::optional<KeyType> KeyTypeFromName(std::string_view name);
 
 class Keyring {

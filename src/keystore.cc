@@ -11,6 +11,7 @@
 #include <memory>
 #include <tuple>
 
+#include "error.h"
 #include "fileio.h"
 #include "strutil.h"
 
@@ -42,8 +43,7 @@ int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
     if (!d) {
       if (errno == ENOENT) continue;
       int e = errno;
-      if (err) *err = "cannot read directory '" + dir + "': " + strerror(e);
-      return -e;
+      return FailErrno(err, e, "cannot read directory '" + dir + "'");
     }
     while (struct dirent* ent = readdir(d.get())) {
       std::string name = ent->d_name;
@@ -69,16 +69,14 @@ int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string
   if (int r = ReadRegularFile(path, kMaxWrappedKey, &text, nullptr, err); r < 0) return r;
   std::string_view t = Trim(text);
   if (t.empty()) {
-    if (err) *err = "'" + path + "' is empty";
-    return -EINVAL;
+    return Fail(err, -EINVAL, "'" + path + "' is empty");
   }
   for (char c : t) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u >= 0x7f) {
-      if (err)
-        *err =
-            "'" + path + "' does not hold a wrapped key (unexpected binary or multi-line content)";
-      return -EINVAL;
+      return Fail(
+          err, -EINVAL,
+          "'" + path + "' does not hold a wrapped key (unexpected binary or multi-line content)");
     }
   }
   *ciphertext = std::string(t);

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "error.h"
 #include "fileio.h"
 #include "strutil.h"
 #ifdef HPCS_HAVE_TPM
@@ -18,23 +19,20 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
 #ifdef HPCS_HAVE_TPM
   std::string blob;
   if (int r = ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
-    if (err) *err = "api_key = TPM: " + *err;
-    return r;
+    return WithContext(err, r, "api_key = TPM: ");
   }
   TpmOptions to;
   to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
   to.deadline = options.deadline;
   to.device_wait = options.tpm_device_wait;
   if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
-    if (err) *err = "api_key = TPM: cannot unseal '" + c.tpm_blob + "': " + *err;
-    return r;
+    return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }
   return 0;
 #else
   (void)options;
-  if (err)
-    *err = c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)";
-  return -ENOTSUP;
+  return Fail(err, -ENOTSUP,
+              c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)");
 #endif
 }
 
@@ -45,8 +43,7 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
     std::string host = pin.substr(0, colon);
     std::string addr = colon == std::string::npos ? "" : pin.substr(colon + 1);
     if (host.empty() || addr.empty()) {
-      if (err) *err = "resolve pin '" + pin + "' is not HOST:ADDRESS";
-      return -EINVAL;
+      return Fail(err, -EINVAL, "resolve pin '" + pin + "' is not HOST:ADDRESS");
     }
     // An IPv6 address goes in brackets for curl.
     if (addr.find(':') != std::string::npos && addr.front() != '[') addr = "[" + addr + "]";
@@ -68,13 +65,11 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   Secret api_key;
   if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
   if (api_key.empty()) {
-    if (err) *err = c.path + ": the API key is empty";
-    return -EINVAL;
+    return Fail(err, -EINVAL, c.path + ": the API key is empty");
   }
   HttpOptions ho;
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
-  ho.verbose = options.verbose_http;
   if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
   Kms k;
   k.http = MakeCurlTransport(ho);

@@ -15,7 +15,6 @@ namespace hpcs {
 struct KmsOptions {
   Deadline deadline;
   RetryPolicy retry;
-  bool verbose_http = false;
   // api_key = TPM with a TPM 2.0 blob: how long to wait for the TPM device
   // node to appear (at boot its driver may still be loading).
   std::chrono::milliseconds tpm_device_wait{0};

@@ -1,15 +1,14 @@
 #include "kp_client.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <set>
-#include <thread>
 
+#include "base64.h"
+#include "error.h"
 #include "json.h"
 #include "log.h"
+#include "random.h"
 #include "strutil.h"
 
 namespace hpcs {
@@ -34,23 +33,6 @@ std::string Unexpected(std::string_view op, const Json& parsed, const Secret& bo
 }
 
 }  // namespace
-
-std::string NewUuid4() {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, 0) != sizeof b) {
-    for (auto& c : b) c = static_cast<unsigned char>(RandomU32());
-  }
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-    s.push_back(hex[b[i] >> 4]);
-    s.push_back(hex[b[i] & 15]);
-  }
-  return s;
-}
 
 std::string DescribeHttpError(long status, std::string_view body) {
   std::string msg = "HTTP " + std::to_string(status);
@@ -79,215 +61,257 @@ std::string DescribeHttpError(long status, std::string_view body) {
   return msg;
 }
 
+// A call on its way to an outcome. The IAM token request is one too (the
+// last slot of a run), started when a KMS request needs a token.
 struct KpClient::Slot {
-  KpCall* call;
-  HttpExchange x;
-  int retries = 0;
-  bool refreshed = false;
-  bool done = false;
+  enum class State { kIdle, kWaiting, kRunning, kDone };
+  KpCall* call = nullptr;
+  bool is_token = false;  // the IAM request: its path is a whole URL, no token
+  State state = State::kWaiting;
   Clock::time_point due{};
+  AttemptState tries;
+  int token_generation = 0;  // of the token its latest attempt carried
+  HttpExchange x;
   std::string last_error;
 };
 
 KpClient::KpClient(KpSettings settings, Secret api_key, HttpTransport* http, RetryPolicy retry,
-                   Deadline deadline)
+                   Deadline deadline, TimeSource* time)
     : settings_(std::move(settings)),
       api_key_(std::move(api_key)),
       http_(http),
       retry_(retry),
-      deadline_(deadline) {
+      deadline_(deadline),
+      time_(time) {
   JsonInit();
 }
 
-bool KpClient::TokenFresh() const {
-  return !auth_header_.empty() && Clock::now() < token_refresh_at_;
+KpClient::~KpClient() = default;
+
+bool KpClient::TokenFresh(Clock::time_point now) const {
+  return !auth_header_.empty() && now < token_refresh_at_;
 }
 
-int KpClient::Authenticate(std::string* err) {
-  if (TokenFresh()) return 0;
-  auth_header_.Clear();
+void KpClient::Run(std::span<KpCall* const> calls, const std::function<void(KpCall&)>& on_done) {
+  std::vector<Slot> slots(calls.size() + 1);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    slots[i].call = calls[i];
+    slots[i].tries.bearer_token = true;
+    calls[i]->result = 0;
+    calls[i]->attempts = 0;
+    calls[i]->unreachable = true;  // until any HTTP answer arrives
+  }
+  KpCall iam;
+  Slot& token = slots.back();
+  token.call = &iam;
+  token.is_token = true;
+  token.state = Slot::State::kIdle;
+  auth_error_.clear();
+  Drive(slots, on_done);
+}
+
+void KpClient::Drive(std::vector<Slot>& slots, const OnDone& on_done) {
+  std::vector<HttpExchange*> done;
+  while (true) {
+    const Clock::time_point now = time_->Now();
+    const Pass pass = StartDue(slots, now, on_done);
+    if (!pass.open) return;
+    if (http_->Running() == 0) {
+      if (pass.wake <= now) continue;  // a token request, just made due
+      if (pass.wake >= deadline_) {
+        FailWaiting(slots, on_done);
+        continue;
+      }
+      time_->SleepUntil(pass.wake);
+      continue;
+    }
+    done.clear();
+    http_->Wait(std::min(pass.wake, deadline_), &done);
+    for (HttpExchange* x : done) OnAnswer(slots[x->tag], time_->Now(), on_done);
+  }
+}
+
+KpClient::Pass KpClient::StartDue(std::vector<Slot>& slots, Clock::time_point now,
+                                  const OnDone& on_done) {
+  using State = Slot::State;
+  Slot& token = slots.back();
+  Pass pass;
+  size_t running = 0;
+  for (const Slot& s : slots) running += !s.is_token && s.state == State::kRunning;
+  auto consider = [&](Slot& s, size_t tag) {
+    if (s.state != State::kWaiting) return;
+    if (s.due > now) {
+      pass.wake = std::min(pass.wake, s.due);
+    } else if (now >= deadline_) {
+      FinishPastDeadline(s, on_done);
+    } else if (!s.is_token && !TokenFresh(now)) {
+      if (!auth_error_.empty()) {
+        s.call->unreachable = auth_unreachable_;
+        Finish(s, s.call->status ? -EPROTO : -ETIMEDOUT, auth_error_, on_done);
+      } else if (token.state == State::kIdle) {
+        StartTokenRequest(token, now);
+        pass.wake = now;
+      }
+    } else if (s.is_token || max_parallel_ == 0 || running < max_parallel_) {
+      StartAttempt(s, tag);
+      running += !s.is_token;
+    }  // else: a finished request makes room
+  };
+  // The token first: the KMS requests may be waiting for it.
+  consider(token, slots.size() - 1);
+  for (size_t i = 0; i + 1 < slots.size(); ++i) consider(slots[i], i);
+  pass.open = token.state == State::kRunning ||
+              std::any_of(slots.begin(), slots.end() - 1, [](const Slot& s) {
+                return s.state == State::kWaiting || s.state == State::kRunning;
+              });
+  return pass;
+}
+
+void KpClient::FailWaiting(std::vector<Slot>& slots, const OnDone& on_done) {
+  // The token first: KMS requests waiting for it then fail with its error.
+  for (size_t i = slots.size(); i-- > 0;) {
+    if (slots[i].state == Slot::State::kWaiting) FinishPastDeadline(slots[i], on_done);
+  }
+}
+
+HttpRequest KpClient::PrepareRequest(const Slot& s) const {
+  const KpCall& c = *s.call;
+  HttpRequest rq;
+  rq.method = c.method;
+  rq.url = s.is_token ? c.path : settings_.endpoint_url + c.path;
+  rq.headers.push_back("Accept: application/json");
+  if (!c.content_type.empty()) rq.headers.push_back("Content-Type: " + c.content_type);
+  if (!s.is_token) {
+    rq.headers.push_back("Bluemix-Instance: " + settings_.instance_id);
+    rq.headers.push_back("Correlation-Id: " + c.correlation_id);
+    rq.auth_header = Secret(auth_header_.data(), auth_header_.size());
+  }
+  for (const auto& h : c.extra_headers) rq.headers.push_back(h);
+  rq.body = Secret(c.body.data(), c.body.size());
+  return rq;
+}
+
+void KpClient::StartAttempt(Slot& s, size_t tag) {
+  s.call->correlation_id = NewUuid4();
+  ++s.call->attempts;
+  s.x.request = PrepareRequest(s);
+  s.x.tag = tag;
+  s.token_generation = token_generation_;
+  s.state = Slot::State::kRunning;
+  http_->Start(&s.x, deadline_);
+}
+
+void KpClient::StartTokenRequest(Slot& token, Clock::time_point now) {
   ++token_requests_;
-  KpCall call;
+  auth_header_.Clear();
+  KpCall& call = *token.call;
+  call = KpCall();
   call.method = "POST";
   call.path = settings_.iam_endpoint_url + "/identity/token";
   call.content_type = "application/x-www-form-urlencoded";
   call.body.Append("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=");
   UrlEncodeAppend(api_key_.view(), &call.body);
   call.unreachable = true;
-  std::vector<Slot> slots(1);
-  slots[0].call = &call;
-  RunSlots(slots, /*with_token=*/false, {});
+  token.tries = AttemptState();
+  token.last_error.clear();
+  token.state = Slot::State::kWaiting;
+  token.due = now;
+}
+
+void KpClient::AcceptToken(Slot& token) {
+  token.state = Slot::State::kIdle;
+  const KpCall& call = *token.call;
+  std::string where = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": ";
   auth_unreachable_ = call.unreachable;
   if (call.result < 0) {
-    if (err)
-      *err = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": " + call.error;
-    return call.result;
+    auth_error_ = where + call.error;
+    return;
   }
   Json j = JsonParse(call.response.view());
-  auto token = j ? JsonString(j.get(), "access_token") : std::nullopt;
-  if (!token || token->empty()) {
-    if (err) {
-      *err = "cannot get an IAM token from " + settings_.iam_endpoint_url +
-             ": the response has no access_token";
-    }
-    return -EPROTO;
+  auto token_text = j ? JsonString(j.get(), "access_token") : std::nullopt;
+  if (!token_text || token_text->empty()) {
+    auth_error_ = where + "the response has no access_token";
+    return;
   }
   auth_header_.Append("Authorization: Bearer ");
-  auth_header_.Append(*token);
+  auth_header_.Append(*token_text);
+  ++token_generation_;
   // Refresh when 80% of the lifetime has passed (kp-api.md section 1).
   double ttl = JsonNumber(j.get(), "expires_in").value_or(3600);
   if (!(ttl > 0)) ttl = 60;
-  token_refresh_at_ = Clock::now() + std::chrono::milliseconds(static_cast<long long>(ttl * 800));
-  return 0;
+  token_refresh_at_ = time_->Now() + std::chrono::milliseconds(static_cast<long long>(ttl * 800));
 }
 
-void KpClient::RunSlots(std::vector<Slot>& slots, bool with_token,
-                        const std::function<void(KpCall&)>& on_done) {
-  auto finish = [&](Slot& s, int result, std::string error) {
-    s.done = true;
-    s.call->result = result;
-    s.call->error = std::move(error);
-    if (result == 0) s.call->response = std::move(s.x.response.body);
-    if (on_done) on_done(*s.call);
-  };
-  auto fail_all_pending = [&](const std::string& why) {
-    for (auto& s : slots) {
-      if (!s.done) {
-        std::string e = s.last_error.empty() ? why : s.last_error + " (" + why + ")";
-        finish(s, s.call->status ? -EPROTO : -ETIMEDOUT, e);
-      }
-    }
-  };
+void KpClient::LogAnswer(const Slot& s) const {
+  if (!LogEnabled(LogLevel::kDebug)) return;
+  const HttpResponse& r = s.x.response;
+  LogDebug(s.x.request.method + " " + s.x.request.url + " -> " +
+           (r.status ? "HTTP " + std::to_string(r.status) : r.transport_error) +
+           (s.is_token ? "" : " (correlation id " + s.call->correlation_id + ")") + ", attempt " +
+           std::to_string(s.call->attempts));
+}
 
-  while (true) {
-    auto now = Clock::now();
-    std::vector<HttpExchange*> batch;
-    std::vector<Slot*> batch_slots;
-    Clock::time_point next_due = Clock::time_point::max();
-    for (auto& s : slots) {
-      if (s.done) continue;
-      if (s.due <= now && (max_parallel_ == 0 || batch_slots.size() < max_parallel_)) {
-        batch_slots.push_back(&s);
-      } else if (s.due <= now) {
-        next_due = now;
-      } else {
-        next_due = std::min(next_due, s.due);
-      }
+void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
+  using Next = Verdict::Next;
+  KpCall& c = *s.call;
+  const HttpResponse& r = s.x.response;
+  c.status = r.status;
+  if (r.status != 0) c.unreachable = false;
+  LogAnswer(s);
+  Verdict v = ClassifyAnswer(r, s.tries, retry_, now, deadline_, RandomU32());
+  if (v.next == Next::kDone) return Finish(s, 0, "", on_done);
+  if (r.status == 0) {
+    s.last_error = "cannot reach " + HostOf(s.x.request.url) + ": " + r.transport_error;
+  } else {
+    s.last_error = DescribeHttpError(r.status, r.body.view()) +
+                   (s.is_token ? "" : " (correlation id " + c.correlation_id + ")");
+  }
+  switch (v.next) {
+    case Next::kRefreshToken:
+      s.tries.token_refreshed = true;
+      // Unless another answer has already brought a newer token.
+      if (s.token_generation == token_generation_) auth_header_.Clear();
+      break;
+    case Next::kRetry:
+      ++s.tries.retries;
+      break;
+    default: {
+      // Nothing but answers worth retrying until the deadline: the KMS could
+      // not be used in time, which counts as not reached.
+      if (v.gave_up == Verdict::GaveUp::kPastDeadline) c.unreachable = true;
+      std::string attempts = std::to_string(c.attempts) + " attempts";
+      std::string why = v.gave_up == Verdict::GaveUp::kNoRetriesLeft ? " (after " + attempts + ")"
+                        : v.gave_up == Verdict::GaveUp::kPastDeadline
+                            ? " (gave up after " + attempts + ": the deadline was reached)"
+                            : "";
+      return Finish(s, v.result, s.last_error + why, on_done);
     }
-    if (batch_slots.empty()) {
-      if (next_due == Clock::time_point::max()) return;  // all done
-      if (next_due >= deadline_) {
-        fail_all_pending("gave up: the deadline was reached");
-        return;
-      }
-      std::this_thread::sleep_until(next_due);
-      continue;
-    }
-    if (now >= deadline_) {
-      fail_all_pending("gave up: the deadline was reached");
-      return;
-    }
-    if (with_token && !TokenFresh()) {
-      std::string terr;
-      if (Authenticate(&terr) < 0) {
-        for (auto& s : slots) {
-          s.last_error.clear();
-          if (!s.done) s.call->unreachable = auth_unreachable_;
-        }
-        fail_all_pending(terr);
-        return;
-      }
-    }
-    for (Slot* s : batch_slots) {
-      KpCall& c = *s->call;
-      HttpRequest& rq = s->x.request;
-      rq = HttpRequest();
-      rq.method = c.method;
-      rq.url = with_token ? settings_.endpoint_url + c.path : c.path;
-      c.correlation_id = NewUuid4();
-      rq.headers.push_back("Accept: application/json");
-      if (!c.content_type.empty()) rq.headers.push_back("Content-Type: " + c.content_type);
-      if (with_token) {
-        rq.headers.push_back("Bluemix-Instance: " + settings_.instance_id);
-        rq.headers.push_back("Correlation-Id: " + c.correlation_id);
-        rq.auth_header = Secret(auth_header_.data(), auth_header_.size());
-      }
-      for (const auto& h : c.extra_headers) rq.headers.push_back(h);
-      rq.body = Secret(c.body.data(), c.body.size());
-      ++c.attempts;
-      batch.push_back(&s->x);
-    }
-    // Each answer is handled as it arrives: a key can be in the keyring
-    // while slower requests are still running.
-    bool refresh = false;
-    auto handle = [&](Slot* s) {
-      auto at = Clock::now();
-      KpCall& c = *s->call;
-      HttpResponse& r = s->x.response;
-      c.status = r.status;
-      std::string cid = with_token ? " (correlation id " + c.correlation_id + ")" : "";
-      if (LogEnabled(LogLevel::kDebug)) {
-        LogDebug(s->x.request.method + " " + s->x.request.url + " -> " +
-                 (r.status ? "HTTP " + std::to_string(r.status) : r.transport_error) + cid +
-                 ", attempt " + std::to_string(c.attempts));
-      }
-      if (r.status >= 200 && r.status < 300) {
-        c.unreachable = false;
-        finish(*s, 0, "");
-        return;
-      }
-      bool retryable;
-      if (r.status == 0) {
-        s->last_error = "cannot reach " + HostOf(s->x.request.url) + ": " + r.transport_error;
-        retryable = r.transport_retryable;
-      } else {
-        c.unreachable = false;
-        s->last_error = DescribeHttpError(r.status, r.body.view()) + cid;
-        if (with_token && r.status == 401 && !s->refreshed) {
-          // The token expired or was revoked: fetch a new one, once.
-          s->refreshed = true;
-          refresh = true;
-          s->due = at;
-          return;
-        }
-        retryable = IsRetryableStatus(r.status);
-      }
-      bool may = retryable && (retry_.max_retries < 0 || s->retries < retry_.max_retries);
-      if (!may) {
-        std::string e = s->last_error;
-        if (retryable) e += " (after " + std::to_string(c.attempts) + " attempts)";
-        finish(*s, r.status == 0 ? (r.timed_out ? -ETIMEDOUT : -EHOSTUNREACH) : -EPROTO, e);
-        return;
-      }
-      ++s->retries;
-      s->due = at + BackoffDelay(retry_, s->retries, r.retry_after_s, RandomU32());
-      if (s->due >= deadline_) {
-        // Nothing but answers worth retrying until the deadline: the KMS
-        // could not be used in time, which counts as not reached.
-        c.unreachable = true;
-        finish(*s, r.status == 0 ? -ETIMEDOUT : -EPROTO,
-               s->last_error + " (gave up after " + std::to_string(c.attempts) +
-                   " attempts: the deadline was reached)");
-      }
-    };
-    http_->Perform(batch, deadline_, [&](HttpExchange& x) {
-      for (Slot* s : batch_slots) {
-        if (&s->x == &x) return handle(s);
-      }
-    });
-    if (refresh) auth_header_.Clear();
+  }
+  s.state = Slot::State::kWaiting;
+  s.due = v.retry_at;
+}
+
+void KpClient::Finish(Slot& s, int result, std::string error, const OnDone& on_done) {
+  KpCall& c = *s.call;
+  s.state = Slot::State::kDone;
+  c.result = result;
+  c.error = std::move(error);
+  if (result == 0) {
+    c.unreachable = false;
+    c.response = std::move(s.x.response.body);
+  }
+  if (s.is_token) {
+    AcceptToken(s);
+  } else if (on_done) {
+    on_done(c);
   }
 }
 
-void KpClient::Run(std::span<KpCall* const> calls, const std::function<void(KpCall&)>& on_done) {
-  std::vector<Slot> slots(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    slots[i].call = calls[i];
-    calls[i]->result = 0;
-    calls[i]->attempts = 0;
-    calls[i]->unreachable = true;  // until any HTTP answer arrives
-  }
-  RunSlots(slots, /*with_token=*/true, on_done);
+void KpClient::FinishPastDeadline(Slot& s, const OnDone& on_done) {
+  constexpr std::string_view kWhy = "gave up: the deadline was reached";
+  std::string e =
+      s.last_error.empty() ? std::string(kWhy) : s.last_error + " (" + kWhy.data() + ")";
+  Finish(s, s.call->status ? -EPROTO : -ETIMEDOUT, e, on_done);
 }
 
 int KpClient::RunOne(KpCall* call, std::string* err) {
@@ -310,8 +334,7 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (!res) {
       // An empty collection may omit "resources".
       if (j && JsonObject(j.get(), "metadata")) break;
-      if (err) *err = Unexpected("list", j, call.response);
-      return -EPROTO;
+      return Fail(err, -EPROTO, Unexpected("list", j, call.response));
     }
     int n = 0, fresh = 0;
     const cJSON* item = nullptr;
@@ -325,10 +348,9 @@ int KpClient::List(std::vector<KeyInfo>* out, std::string* err) {
     if (n < kListPage) break;
     if (fresh == 0) {
       // A full page of keys we already have: the service ignores offset.
-      if (err)
-        *err =
-            "list: the service returned the same keys again for offset=" + std::to_string(offset);
-      return -EPROTO;
+      return Fail(
+          err, -EPROTO,
+          "list: the service returned the same keys again for offset=" + std::to_string(offset));
     }
   }
   *out = std::move(keys);
@@ -364,8 +386,7 @@ int KpClient::Create(std::string_view name, bool root_key, const Secret* payload
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   auto new_id = rs ? JsonString(cJSON_GetArrayItem(rs, 0), "id") : std::nullopt;
   if (!new_id || new_id->empty()) {
-    if (err) *err = Unexpected("create", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("create", j, call.response));
   }
   *id = std::string(*new_id);
   return 0;
@@ -379,8 +400,7 @@ int KpClient::Get(std::string_view id, std::string* json, std::string* err) {
   const cJSON* rs = j ? JsonArray(j.get(), "resources") : nullptr;
   cJSON* key = rs ? cJSON_GetArrayItem(rs, 0) : nullptr;
   if (!key) {
-    if (err) *err = Unexpected("get", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("get", j, call.response));
   }
   // Metadata only: a standard key's material stays out of the output.
   cJSON_DeleteItemFromObjectCaseSensitive(key, "payload");
@@ -413,8 +433,7 @@ int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* c
   Json j = JsonParse(call.response.view());
   auto ct = j ? JsonString(j.get(), "ciphertext") : std::nullopt;
   if (!ct || ct->empty()) {
-    if (err) *err = Unexpected("wrap", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("wrap", j, call.response));
   }
   *ciphertext = std::string(*ct);
   return 0;
@@ -433,18 +452,15 @@ KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertex
 
 int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err) {
   if (call.result < 0) {
-    if (err) *err = call.error;
-    return call.result;
+    return Fail(err, call.result, call.error);
   }
   Json j = JsonParse(call.response.view());
   auto pt = j ? JsonString(j.get(), "plaintext") : std::nullopt;
   if (!pt) {
-    if (err) *err = Unexpected("unwrap", j, call.response);
-    return -EPROTO;
+    return Fail(err, -EPROTO, Unexpected("unwrap", j, call.response));
   }
   if (Base64Decode(*pt, plaintext) < 0) {
-    if (err) *err = "unwrap: the plaintext in the response is not base64";
-    return -EPROTO;
+    return Fail(err, -EPROTO, "unwrap: the plaintext in the response is not base64");
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 // Client of the Key Protect / HPCS REST API (kp-api.md): the IAM token, and
-// key operations run as batches of calls that are all in flight at once, each
-// retried on its own schedule, all bounded by one deadline.
+// key operations run as batches of calls that are all in flight at once (a
+// sliding window over the transport), each retried on its own schedule, all
+// bounded by one deadline. Which answer means what is retry.h's
+// ClassifyAnswer; this file builds the requests and acts on its verdicts.
 #ifndef HPCS_KP_CLIENT_H_
 #define HPCS_KP_CLIENT_H_
 
@@ -10,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clock.h"
 #include "http.h"
 #include "retry.h"
 #include "secret.h"
@@ -46,15 +49,18 @@ struct KeyInfo {
 
 class KpClient {
  public:
+  // `time` is the clock for backoff waits and token lifetimes (tests pass a
+  // fake one); `deadline` bounds every call.
   KpClient(KpSettings settings, Secret api_key, HttpTransport* http, RetryPolicy retry,
-           Deadline deadline);
+           Deadline deadline, TimeSource* time = &SystemTime());
+  ~KpClient();
 
-  // Runs all calls concurrently. on_done, if given, is called once per call
-  // as soon as its outcome is final (success or failure).
+  // Runs all calls concurrently, each retried on its own schedule; at most
+  // max_parallel requests are in flight, and a finished one makes room for
+  // the next at once. An IAM token is fetched when a request needs one
+  // (first use, 80% of its lifetime gone, or a 401). on_done, if given, is
+  // called once per call as soon as its outcome is final.
   void Run(std::span<KpCall* const> calls, const std::function<void(KpCall&)>& on_done = {});
-
-  // Gets a token now (Run does this itself when needed).
-  int Authenticate(std::string* err);
 
   int List(std::vector<KeyInfo>* out, std::string* err);
   // payload == nullptr: the service generates the key material.
@@ -80,19 +86,45 @@ class KpClient {
 
  private:
   struct Slot;
-  void RunSlots(std::vector<Slot>& slots, bool with_token,
-                const std::function<void(KpCall&)>& on_done);
+  using OnDone = std::function<void(KpCall&)>;
+
+  // What one pass over the slots found.
+  struct Pass {
+    Clock::time_point wake = Clock::time_point::max();  // when the next one falls due
+    bool open = false;  // a KMS request waits or runs, or the token request runs
+  };
+
+  // The loop of Run: starts what is due, waits, hands each answer on.
+  void Drive(std::vector<Slot>& slots, const OnDone& on_done);
+  // Starts every waiting call that is due, as far as the window and the
+  // token allow; fails those that can no longer succeed.
+  Pass StartDue(std::vector<Slot>& slots, Clock::time_point now, const OnDone& on_done);
+  void FailWaiting(std::vector<Slot>& slots, const OnDone& on_done);
+  // The HTTP request for a call's next attempt.
+  HttpRequest PrepareRequest(const Slot& s) const;
+  void StartAttempt(Slot& s, size_t tag);
+  void StartTokenRequest(Slot& token, Clock::time_point now);
+  // Acts on ClassifyAnswer's verdict: done, retry at T, new token, or fail.
+  void OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done);
+  void LogAnswer(const Slot& s) const;
+  void Finish(Slot& s, int result, std::string error, const OnDone& on_done);
+  void FinishPastDeadline(Slot& s, const OnDone& on_done);
+  // Takes the token from a finished IAM request, or records why there is none.
+  void AcceptToken(Slot& token);
+  bool TokenFresh(Clock::time_point now) const;
   int RunOne(KpCall* call, std::string* err);
-  bool TokenFresh() const;
 
   KpSettings settings_;
   Secret api_key_;
   HttpTransport* http_;
   RetryPolicy retry_;
   Deadline deadline_;
+  TimeSource* time_;
   Secret auth_header_;  // "Authorization: Bearer <token>"
   Clock::time_point token_refresh_at_{};
+  int token_generation_ = 0;  // counts the tokens received
   int token_requests_ = 0;
+  std::string auth_error_;  // why this run has no token (sticky for the run)
   bool auth_unreachable_ = false;
   size_t max_parallel_ = 0;
 };
@@ -100,9 +132,6 @@ class KpClient {
 // "HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: <errorMsg>" from a KMS or IAM error
 // body; non-JSON bodies are shown by their first printable bytes.
 std::string DescribeHttpError(long status, std::string_view body);
-
-// A random RFC 4122 version 4 UUID.
-std::string NewUuid4();
 
 }  // namespace hpcs
 

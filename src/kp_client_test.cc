@@ -3,48 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <map>
-#include <thread>
 
-#include "json.h"
 #include "strutil.h"
+#include "test_doubles.h"
 
 namespace hpcs {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kApiKey[] = "the-api-key-0123";
-constexpr char kToken[] = "tok.en.value";
-
-// A transport whose answers come from a function of the request.
-class ScriptedTransport : public HttpTransport {
- public:
-  using Handler = std::function<void(const HttpRequest&, HttpResponse*)>;
-  explicit ScriptedTransport(Handler h) : handler_(std::move(h)) {}
-  void Perform(std::span<HttpExchange* const> xs, Deadline,
-               const std::function<void(HttpExchange&)>& on_done) override {
-    ++batches;
-    max_batch = std::max(max_batch, xs.size());
-    for (HttpExchange* x : xs) {
-      requests.push_back(x->request.url);
-      std::string auth(x->request.auth_header.view());
-      if (!auth.empty() && auth.back() == '\0') auth.pop_back();
-      auth_headers.push_back(auth);
-      headers.push_back(x->request.headers);
-      handler_(x->request, &x->response);
-      if (on_done) on_done(*x);
-    }
-  }
-  std::vector<std::string> requests;
-  std::vector<std::string> auth_headers;
-  std::vector<std::vector<std::string>> headers;
-  int batches = 0;
-  size_t max_batch = 0;
-
- private:
-  Handler handler_;
-};
+constexpr char kApiKey[] = "api-key-Zq7vR2mX9pL4";
+constexpr char kToken[] = "tok.en-Wm3kD8sQ.value";
 
 void Reply(HttpResponse* r, long status, std::string_view body) {
   r->status = status;
@@ -58,63 +27,77 @@ void IssueToken(const HttpRequest& rq, HttpResponse* r) {
   Reply(r, 200, std::string(R"({"access_token":")") + kToken + R"(","expires_in":3600})");
 }
 
-KpClient MakeClient(HttpTransport* t, RetryPolicy p = {}, Deadline d = Clock::now() + 10s) {
-  p.base = 1ms;
-  return KpClient({"https://kms.test", "https://iam.test", "inst-1"}, Secret::FromString(kApiKey),
-                  t, p, d);
-}
-
 std::string UnwrapOk(std::string_view b64) {
   return std::string(R"({"plaintext":")") + std::string(b64) + R"(","keyVersion":{"id":"v"}})";
 }
 
+// A client on a fake clock: nothing here sleeps for real.
+struct Fixture {
+  explicit Fixture(ScriptedTransport::Handler h) : http(&clock, std::move(h)) {}
+  KpClient Client(RetryPolicy p = {}, std::chrono::milliseconds deadline = 10s) {
+    p.base = 1ms;
+    return KpClient({"https://kms.test", "https://iam.test", "inst-1"}, Secret::FromString(kApiKey),
+                    &http, p, clock.Now() + deadline, &clock);
+  }
+  FakeClock clock;
+  ScriptedTransport http;
+};
+
+std::vector<KpCall*> Pointers(std::vector<KpCall>& calls) {
+  std::vector<KpCall*> p;
+  for (auto& c : calls) p.push_back(&c);
+  return p;
+}
+
 TEST(KpClientTest, UnwrapSendsTheRightHeadersAndDecodes) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     EXPECT_EQ(rq.url, "https://kms.test/api/v2/keys/crk-1/actions/unwrap");
     EXPECT_EQ(rq.body.view(), R"({"ciphertext":"CT=="})");
     Reply(r, 200, UnwrapOk("AP8K"));
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   Secret pt;
   std::string err;
   ASSERT_EQ(kp.Unwrap("crk-1", "CT==\n", &pt, &err), 0) << err;
   ASSERT_EQ(pt.size(), 3u);
   EXPECT_EQ(pt.data()[1], 0xff);
-  ASSERT_EQ(t.requests.size(), 2u);
-  EXPECT_EQ(t.auth_headers[1], std::string("Authorization: Bearer ") + kToken);
+  ASSERT_EQ(f.http.sent().size(), 2u);
+  EXPECT_EQ(f.http.sent()[0].auth, "");  // nothing to IAM but the API key in the body
+  EXPECT_EQ(f.http.sent()[1].auth, std::string("Authorization: Bearer ") + kToken);
   bool instance = false, correlation = false;
-  for (const auto& h : t.headers[1]) {
+  for (const auto& h : f.http.sent()[1].headers) {
     instance |= h == "Bluemix-Instance: inst-1";
     correlation |= StartsWith(h, "Correlation-Id: ") && h.size() == 16 + 36;
+    EXPECT_EQ(h.find(kToken), std::string::npos) << "the token only in the auth header";
   }
   EXPECT_TRUE(instance);
   EXPECT_TRUE(correlation);
 }
 
-TEST(KpClientTest, OneTokenForManyCallsAndAllInOneBatch) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+TEST(KpClientTest, OneTokenForManyCallsAllInFlightAtOnce) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
+  f.http.latency = [](const HttpRequest&) { return 50ms; };
+  KpClient kp = f.Client();
   std::vector<KpCall> calls;
   for (int i = 0; i < 16; ++i) calls.push_back(KpClient::MakeUnwrapCall("crk", "c"));
-  std::vector<KpCall*> ptrs;
-  for (auto& c : calls) ptrs.push_back(&c);
   int done = 0;
-  kp.Run(ptrs, [&](KpCall& c) {
+  kp.Run(Pointers(calls), [&](KpCall& c) {
     EXPECT_EQ(c.result, 0);
     ++done;
   });
   EXPECT_EQ(done, 16);
   EXPECT_EQ(kp.token_requests(), 1);
-  EXPECT_EQ(t.max_batch, 16u);
+  EXPECT_EQ(f.http.max_in_flight, 16u);
+  EXPECT_EQ(f.clock.slept, 100ms);  // the token, then all 16 side by side
 }
 
 TEST(KpClientTest, ExpiredTokenIsRefetchedOnce) {
   int kms_calls = 0, iam_calls = 0;
-  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) {
       ++iam_calls;
       return IssueToken(rq, r);
@@ -122,7 +105,7 @@ TEST(KpClientTest, ExpiredTokenIsRefetchedOnce) {
     if (++kms_calls == 1) return Reply(r, 401, R"({"resources":[{"errorMsg":"Unauthorized"}]})");
     Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   Secret pt;
   std::string err;
   ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
@@ -130,16 +113,40 @@ TEST(KpClientTest, ExpiredTokenIsRefetchedOnce) {
   EXPECT_EQ(pt.view(), "ABC");
 }
 
+TEST(KpClientTest, RequestsInFlightWith401ShareOneNewToken) {
+  int iam_calls = 0;
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) {
+      ++iam_calls;
+      std::string tok = "token-" + std::to_string(iam_calls);
+      return Reply(r, 200, R"({"access_token":")" + tok + R"(","expires_in":3600})");
+    }
+    std::string auth(rq.auth_header.view().substr(0, rq.auth_header.size()));
+    if (auth.find("token-1") != std::string::npos) return Reply(r, 401, "{}");
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  // The second request's 401 arrives after the first one has brought a new token.
+  f.http.latency = [n = 0](const HttpRequest& rq) mutable {
+    return IsIam(rq) ? 10ms : (++n == 2 ? 50ms : 1ms);
+  };
+  KpClient kp = f.Client();
+  std::vector<KpCall> calls;
+  for (int i = 0; i < 2; ++i) calls.push_back(KpClient::MakeUnwrapCall("crk", "c"));
+  kp.Run(Pointers(calls));
+  for (auto& c : calls) EXPECT_EQ(c.result, 0) << c.error;
+  EXPECT_EQ(iam_calls, 2);
+}
+
 TEST(KpClientTest, PersistentUnauthorizedFailsWithoutLooping) {
   int iam_calls = 0;
-  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) {
       ++iam_calls;
       return IssueToken(rq, r);
     }
     Reply(r, 401, R"({"resources":[{"errorMsg":"Unauthorized: The user does not have access"}]})");
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   Secret pt;
   std::string err;
   EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
@@ -150,33 +157,53 @@ TEST(KpClientTest, PersistentUnauthorizedFailsWithoutLooping) {
   EXPECT_EQ(err.find(kApiKey), std::string::npos);
 }
 
-TEST(KpClientTest, RetriesTooManyRequestsHonouringRetryAfter) {
+TEST(KpClientTest, WaitsForRetryAfterBeforeTryingAgain) {
   int n = 0;
-  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
-    if (++n <= 3) {
-      r->retry_after_s = 0;
+    if (++n <= 2) {
+      r->retry_after_s = 2;
       return Reply(r, 429, R"({"resources":[{"errorMsg":"Too Many Requests"}]})");
     }
     Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();  // backoff alone would wait about a millisecond
   Secret pt;
   std::string err;
   ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
-  EXPECT_EQ(n, 4);
+  ASSERT_EQ(n, 3);
+  const auto& sent = f.http.sent();  // the token, then three unwraps
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_GE(sent[2].at - sent[1].at, 2s);
+  EXPECT_GE(sent[3].at - sent[2].at, 2s);
+}
+
+TEST(KpClientTest, RetryAfterPastTheDeadlineEndsTheCallAtOnce) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    r->retry_after_s = 5;
+    Reply(r, 429, R"({"resources":[{"errorMsg":"Too Many Requests"}]})");
+  });
+  RetryPolicy p;
+  p.max_retries = -1;
+  KpClient kp = f.Client(p, 3s);
+  Secret pt;
+  std::string err;
+  EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
+  EXPECT_NE(err.find("the deadline was reached"), std::string::npos) << err;
+  EXPECT_EQ(f.clock.slept, 0s);  // no pointless wait for an attempt that cannot happen
 }
 
 TEST(KpClientTest, GivesUpAfterMaxRetriesAndNeverRetries501) {
   int n = 0;
-  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     ++n;
     Reply(r, rq.url.find("five01") != std::string::npos ? 501 : 503, "Service Unavailable");
   });
   RetryPolicy p;
   p.max_retries = 2;
-  KpClient kp = MakeClient(&t, p);
+  KpClient kp = f.Client(p);
   Secret pt;
   std::string err;
   EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
@@ -190,71 +217,88 @@ TEST(KpClientTest, GivesUpAfterMaxRetriesAndNeverRetries501) {
 }
 
 TEST(KpClientTest, UnreachableUntilTheDeadline) {
-  ScriptedTransport t([](const HttpRequest&, HttpResponse* r) {
+  Fixture f([](const HttpRequest&, HttpResponse* r) {
     r->status = 0;
     r->transport_error = "Connection refused";
     r->transport_retryable = true;
   });
   RetryPolicy p;
   p.max_retries = -1;
-  auto start = Clock::now();
-  KpClient kp = MakeClient(&t, p, start + 300ms);
+  KpClient kp = f.Client(p, 300ms);
   KpCall call = KpClient::MakeUnwrapCall("crk", "c");
   KpCall* calls[] = {&call};
+  auto start = f.clock.Now();
   kp.Run(calls);
-  auto took = Clock::now() - start;
-  EXPECT_LT(call.result, 0);
+  EXPECT_EQ(call.result, -ETIMEDOUT);
   EXPECT_TRUE(call.unreachable);
   EXPECT_NE(call.error.find("iam.test:443"), std::string::npos) << call.error;
   EXPECT_NE(call.error.find("Connection refused"), std::string::npos) << call.error;
-  // It stops once the next attempt could not start before the deadline.
-  EXPECT_GE(took, 100ms);
-  EXPECT_LT(took, 3s);
-  EXPECT_GT(t.requests.size(), 2u);  // it did retry
+  EXPECT_NE(call.error.find("the deadline was reached"), std::string::npos) << call.error;
+  // It kept trying, and stopped once the next attempt could not start in time.
+  EXPECT_GT(f.http.sent().size(), 4u);
+  EXPECT_GE(f.clock.Now() - start, 100ms);
+  EXPECT_LE(f.clock.Now() - start, 300ms);
 }
 
 TEST(KpClientTest, IamRejectsKey) {
-  ScriptedTransport t([](const HttpRequest&, HttpResponse* r) {
+  Fixture f([](const HttpRequest&, HttpResponse* r) {
     Reply(
         r, 400,
         R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{}})");
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   std::vector<KeyInfo> keys;
   std::string err;
   EXPECT_LT(kp.List(&keys, &err), 0);
   EXPECT_NE(err.find("https://iam.test"), std::string::npos) << err;
   EXPECT_NE(err.find("BXNIM0415E: Provided API key could not be found."), std::string::npos) << err;
   EXPECT_EQ(err.find(kApiKey), std::string::npos);
+  EXPECT_EQ(f.http.sent().size(), 1u);  // no KMS request without a token
 }
 
 TEST(KpClientTest, ListFollowsPages) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     int count = rq.url.find("offset=0") != std::string::npos ? 200 : 50;
     int base = count == 200 ? 0 : 200;
     std::string body = R"({"metadata":{"collectionTotal":250},"resources":[)";
     for (int i = 0; i < count; ++i) {
       if (i) body += ",";
-      body += R"({"id":"id-)" + std::to_string(base + i) + R"(","name":"k"})";
+      body += R"({"id":"id-)" + std::to_string(base + i) + R"(","name":"n"})";
     }
     Reply(r, 200, body + "]}");
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   std::vector<KeyInfo> keys;
   std::string err;
   ASSERT_EQ(kp.List(&keys, &err), 0) << err;
   ASSERT_EQ(keys.size(), 250u);
   EXPECT_EQ(keys[249].id, "id-249");
-  EXPECT_EQ(t.requests.size(), 3u);  // token + 2 pages
+  EXPECT_EQ(f.http.sent().size(), 3u);  // token + 2 pages
+}
+
+TEST(KpClientTest, ListStopsWhenTheServiceIgnoresOffset) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    std::string body = R"({"metadata":{"collectionTotal":200},"resources":[)";
+    for (int i = 0; i < 200; ++i)
+      body += (i ? "," : "") + (R"({"id":"id-)" + std::to_string(i) + R"("})");
+    Reply(r, 200, body + "]}");
+  });
+  KpClient kp = f.Client();
+  std::vector<KeyInfo> keys;
+  std::string err;
+  EXPECT_LT(kp.List(&keys, &err), 0);
+  EXPECT_NE(err.find("same keys again"), std::string::npos) << err;
+  EXPECT_EQ(f.http.sent().size(), 3u);
 }
 
 TEST(KpClientTest, GarbageBodyIsAnError) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     Reply(r, 200, "<html>proxy login</html>");
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   Secret pt;
   std::string err;
   EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
@@ -262,84 +306,81 @@ TEST(KpClientTest, GarbageBodyIsAnError) {
 }
 
 TEST(KpClientTest, GetDropsKeyMaterial) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     Reply(r, 200, R"({"resources":[{"id":"k1","name":"n","payload":"c2VjcmV0"}]})");
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   std::string json, err;
   ASSERT_EQ(kp.Get("k1", &json, &err), 0) << err;
   EXPECT_NE(json.find("\"k1\""), std::string::npos);
   EXPECT_EQ(json.find("c2VjcmV0"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace hpcs
-
-namespace hpcs {
-namespace {
-
-TEST(KpClientTest, MaxParallelBoundsTheBatch) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+TEST(KpClientTest, MaxParallelIsASlidingWindow) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
     Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
+  // The first unwrap is slow; the other four pass it through the second place.
+  f.http.latency = [n = 0](const HttpRequest& rq) mutable {
+    return IsIam(rq) ? 0ms : (++n == 1 ? 1000ms : 10ms);
+  };
+  KpClient kp = f.Client();
   kp.set_max_parallel(2);
   std::vector<KpCall> calls;
   for (int i = 0; i < 5; ++i) calls.push_back(KpClient::MakeUnwrapCall("crk", "c"));
-  std::vector<KpCall*> ptrs;
-  for (auto& c : calls) ptrs.push_back(&c);
-  kp.Run(ptrs);
+  std::vector<KpCall*> order;
+  kp.Run(Pointers(calls), [&](KpCall& c) { order.push_back(&c); });
   for (auto& c : calls) EXPECT_EQ(c.result, 0);
-  EXPECT_EQ(t.max_batch, 2u);
-  EXPECT_EQ(t.batches, 1 + 3);  // the token, then 2 + 2 + 1
+  EXPECT_EQ(f.http.max_in_flight, 2u);
+  ASSERT_EQ(order.size(), 5u);
+  EXPECT_EQ(order.back(), &calls[0]);
+  EXPECT_EQ(f.clock.slept, 1000ms);  // batches of two would take 1020 ms
 }
 
-}  // namespace
-}  // namespace hpcs
-
-namespace hpcs {
-namespace {
-
-TEST(KpClientTest, ListStopsWhenTheServiceIgnoresOffset) {
-  ScriptedTransport t([](const HttpRequest& rq, HttpResponse* r) {
+TEST(KpClientTest, ARetryDoesNotWaitForSlowerRequests) {
+  int fast_calls = 0;
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);
-    std::string body = R"({"metadata":{"collectionTotal":200},"resources":[)";
-    for (int i = 0; i < 200; ++i)
-      body += (i ? "," : "") + (R"({"id":"id-)" + std::to_string(i) + R"("})");
-    Reply(r, 200, body + "]}");
+    if (rq.url.find("/fast/") != std::string::npos && ++fast_calls == 1) {
+      r->retry_after_s = 1;
+      return Reply(r, 429, "{}");
+    }
+    Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
-  std::vector<KeyInfo> keys;
-  std::string err;
-  EXPECT_LT(kp.List(&keys, &err), 0);
-  EXPECT_NE(err.find("same keys again"), std::string::npos) << err;
-  EXPECT_EQ(t.requests.size(), 3u);
+  f.http.latency = [](const HttpRequest& rq) {
+    return rq.url.find("/slow/") != std::string::npos ? 5s : Clock::duration(0);
+  };
+  KpClient kp = f.Client();
+  std::vector<KpCall> calls;
+  calls.push_back(KpClient::MakeUnwrapCall("slow", "c"));
+  calls.push_back(KpClient::MakeUnwrapCall("fast", "c"));
+  std::vector<std::pair<KpCall*, Clock::time_point>> done;
+  kp.Run(Pointers(calls), [&](KpCall& c) { done.emplace_back(&c, f.clock.Now()); });
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].first, &calls[1]);
+  EXPECT_EQ(calls[1].attempts, 2);
+  EXPECT_LT(done[0].second - f.http.sent()[0].at, 2s);
 }
-
-}  // namespace
-}  // namespace hpcs
-
-namespace hpcs {
-namespace {
 
 TEST(KpClientTest, TokenIsRefreshedAfterEightyPercentOfItsLifetime) {
   int iam_calls = 0;
-  ScriptedTransport t([&](const HttpRequest& rq, HttpResponse* r) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) {
       ++iam_calls;
       return Reply(r, 200, R"({"access_token":"t","expires_in":1})");
     }
     Reply(r, 200, UnwrapOk("QUJD"));
   });
-  KpClient kp = MakeClient(&t);
+  KpClient kp = f.Client();
   Secret pt;
   std::string err;
   ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  f.clock.Advance(700ms);
   ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
   EXPECT_EQ(iam_calls, 1);  // still fresh
-  std::this_thread::sleep_for(900ms);
+  f.clock.Advance(200ms);
   ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
   EXPECT_EQ(iam_calls, 2);  // 0.9 s of a 1 s token: fetched anew before use
 }

@@ -103,8 +103,6 @@ Level Report::Worst() const {
 
 int Report::ExitCode() const { return Worst() >= Level::kWarn ? 1 : 0; }
 
-std::string KeyName(const StoredKey& k) { return std::string(KeyTypeName(k.type)) + "/" + k.desc; }
-
 Report RunReport(const Config& config, const ReportOptions& options) {
   Report r;
   r.config_path = config.path;

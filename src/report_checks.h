@@ -43,8 +43,8 @@ struct ReportContext {
   bool crypttab_read = false;
 };
 
-// "user/DESC" for a stored key.
-std::string KeyName(const StoredKey& k);
+// "user/DESC" for a stored key (keyring.h's KeyLabel).
+inline std::string KeyLabel(const StoredKey& k) { return KeyLabel(k.type, k.desc); }
 
 // report_config.cc: values present, file modes, the key directory.
 void CheckConfig(ReportContext& ctx);

@@ -78,11 +78,11 @@ void CheckConfig(ReportContext& ctx) {
     f.type = KeyTypeName(k.type);
     f.description = k.desc;
     f.path = k.path;
-    ctx.key_index[KeyName(k)] = r.keys.size();
+    ctx.key_index[KeyLabel(k)] = r.keys.size();
     r.keys.push_back(std::move(f));
     std::string why;
     if (!ValidDescription(k.type, k.desc, &why)) {
-      r.Add("key", KeyName(k), Level::kFail, "'" + k.path + "': " + why,
+      r.Add("key", KeyLabel(k), Level::kFail, "'" + k.path + "': " + why,
             "rename the file to a valid key description");
     }
     CheckPrivate(r, "key", k.path, "the wrapped key");

@@ -9,7 +9,7 @@ void CheckKeys(ReportContext& ctx) {
   if (ctx.stored.empty()) return;
   if (!ctx.kms.client || ctx.config.default_crk_uuid.empty()) {
     for (const auto& k : ctx.stored) {
-      r.Add("key", KeyName(k), Level::kFail, "not checked: the KMS cannot be used (see above)");
+      r.Add("key", KeyLabel(k), Level::kFail, "not checked: the KMS cannot be used (see above)");
     }
     return;
   }
@@ -19,8 +19,8 @@ void CheckKeys(ReportContext& ctx) {
   for (size_t i = 0; i < ctx.stored.size(); ++i) {
     std::string ct, err;
     if (ReadWrappedKey(ctx.stored[i].path, &ct, &err) < 0) {
-      r.keys[ctx.key_index[KeyName(ctx.stored[i])]].unwraps = false;
-      r.Add("key", KeyName(ctx.stored[i]), Level::kFail, err,
+      r.keys[ctx.key_index[KeyLabel(ctx.stored[i])]].unwraps = false;
+      r.Add("key", KeyLabel(ctx.stored[i]), Level::kFail, err,
             "restore the file from a backup, or re-enrol the volume");
       continue;
     }
@@ -29,7 +29,7 @@ void CheckKeys(ReportContext& ctx) {
   }
   ctx.kms.client->Run(batch, [&](KpCall& call) {
     const StoredKey& k = ctx.stored[static_cast<size_t>(&call - calls.data())];
-    KeyFacts& f = r.keys[ctx.key_index[KeyName(k)]];
+    KeyFacts& f = r.keys[ctx.key_index[KeyLabel(k)]];
     UnwrapDetails d;
     std::string err;
     if (ParseUnwrapDetails(call, &d, &err) < 0) {
@@ -38,10 +38,10 @@ void CheckKeys(ReportContext& ctx) {
                                ? "it was wrapped by another root key or is damaged: re-enrol "
                                  "the volume, or move it with rewrap --to-crk from its root key"
                                : "see the root key and KMS findings";
-      r.Add("key", KeyName(k), Level::kFail, "does not unwrap: " + err, remedy);
+      r.Add("key", KeyLabel(k), Level::kFail, "does not unwrap: " + err, remedy);
     } else if (d.plaintext.empty()) {
       f.unwraps = false;
-      r.Add("key", KeyName(k), Level::kFail, "unwraps to nothing (an empty key)",
+      r.Add("key", KeyLabel(k), Level::kFail, "unwraps to nothing (an empty key)",
             "re-enrol the volume");
     } else {
       f.unwraps = true;
@@ -50,15 +50,15 @@ void CheckKeys(ReportContext& ctx) {
         f.current = d.key_version == ctx.root_key->key_version;
       }
       if (f.current == false) {
-        r.Add("key", KeyName(k), Level::kInfo,
+        r.Add("key", KeyLabel(k), Level::kInfo,
               "unwraps; wrapped with an older key version (" + d.key_version +
                   "): it still works, rewrap moves it to the newest",
               "hpcs-for-luks rewrap (process and the boot-time unlock also do it on their own)");
       } else {
-        r.Add("key", KeyName(k), Level::kOk,
+        r.Add("key", KeyLabel(k), Level::kOk,
               "unwraps" + std::string(f.current ? " (newest key version)" : ""));
       }
-      ctx.plaintext[KeyName(k)] = std::move(d.plaintext);
+      ctx.plaintext[KeyLabel(k)] = std::move(d.plaintext);
     }
     call.response.Clear();
     call.body.Clear();

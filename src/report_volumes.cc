@@ -58,14 +58,14 @@ void ReadVolumes(ReportContext& ctx) {
 void CheckVolumes(ReportContext& ctx) {
   Report& r = ctx.report;
   for (const auto& k : ctx.stored) {
-    KeyFacts& f = r.keys[ctx.key_index[KeyName(k)]];
+    KeyFacts& f = r.keys[ctx.key_index[KeyLabel(k)]];
     if (k.type == KeyType::kLogon) {
       r.Add(
-          "volume", KeyName(k), Level::kInfo,
+          "volume", KeyLabel(k), Level::kInfo,
           "a dm-crypt (logon) key: its table is not in the crypttab, so its volume is not checked");
       continue;
     }
-    auto pt = ctx.plaintext.find(KeyName(k));
+    auto pt = ctx.plaintext.find(KeyLabel(k));
     for (const auto& v : ctx.volumes) {
       for (const LuksToken* t : v.header.KeyringTokens(k.desc)) {
         KeyFacts::Volume fv;
@@ -75,7 +75,7 @@ void CheckVolumes(ReportContext& ctx) {
         fv.keyslots = t->keyslots;
         if (v.entry.key != "none" && v.entry.key != "-") {
           r.Add(
-              "volume", KeyName(k), Level::kWarn,
+              "volume", KeyLabel(k), Level::kWarn,
               VolumeName(v) + " names a key file ('" + v.entry.key +
                   "'): systemd-cryptsetup then never tries the token",
               "set the third field of crypttab line " + std::to_string(v.entry.line) + " to none");
@@ -93,11 +93,11 @@ void CheckVolumes(ReportContext& ctx) {
           if (rc == 0) closed.push_back(slot);
         }
         if (!tried) {
-          r.Add("volume", KeyName(k), Level::kWarn,
+          r.Add("volume", KeyLabel(k), Level::kWarn,
                 "cannot try the key on " + VolumeName(v) + ": " + err);
         } else if (!closed.empty() || t->keyslots.empty()) {
           fv.opens = false;
-          r.Add("volume", KeyName(k), Level::kFail,
+          r.Add("volume", KeyLabel(k), Level::kFail,
                 t->keyslots.empty()
                     ? VolumeName(v) + ": token " + std::to_string(t->id) + " names no key slot"
                     : "key slot " + SlotList(closed) + " of " + VolumeName(v) +
@@ -106,7 +106,7 @@ void CheckVolumes(ReportContext& ctx) {
                     "; hpcs-enroll '" + v.device + "' " + v.entry.name);
         } else {
           fv.opens = true;
-          r.Add("volume", KeyName(k), Level::kOk,
+          r.Add("volume", KeyLabel(k), Level::kOk,
                 "opens key slot " + SlotList(t->keyslots) + " of " + VolumeName(v) +
                     (fv.netdev ? ", after the network is up (_netdev)" : ""));
         }
@@ -114,7 +114,7 @@ void CheckVolumes(ReportContext& ctx) {
       }
     }
     if (f.volumes.empty() && ctx.crypttab_read) {
-      r.Add("volume", KeyName(k), Level::kInfo,
+      r.Add("volume", KeyLabel(k), Level::kInfo,
             "no LUKS2 volume in '" + ctx.options.crypttab + "' has a luks2-keyring token for it");
     }
   }

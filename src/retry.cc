@@ -1,8 +1,7 @@
 #include "retry.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
+#include <cerrno>
 
 namespace hpcs {
 
@@ -20,9 +19,34 @@ std::chrono::milliseconds BackoffDelay(const RetryPolicy& p, int retry,
   return milliseconds(std::min<long long>(delay, p.cap.count()));
 }
 
-uint32_t RandomU32() {
-  uint32_t v = 0;
-  if (getrandom(&v, sizeof v, 0) != sizeof v) v = 0x9e3779b9u;
+Verdict ClassifyAnswer(const HttpResponse& r, const AttemptState& s, const RetryPolicy& p,
+                       Clock::time_point now, Deadline deadline, uint32_t random) {
+  using Next = Verdict::Next;
+  using GaveUp = Verdict::GaveUp;
+  Verdict v;
+  if (r.status >= 200 && r.status < 300) return v;
+  if (r.status == 401 && s.bearer_token && !s.token_refreshed) {
+    // The token expired or was revoked: fetch a new one, once.
+    v.next = Next::kRefreshToken;
+    v.retry_at = now;
+    return v;
+  }
+  bool transport = r.status == 0;
+  bool retryable = transport ? r.transport_retryable : IsRetryableStatus(r.status);
+  v.next = Next::kFail;
+  v.result = !transport ? -EPROTO : r.timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
+  if (!retryable) return v;
+  if (p.max_retries >= 0 && s.retries >= p.max_retries) {
+    v.gave_up = GaveUp::kNoRetriesLeft;
+    return v;
+  }
+  v.retry_at = now + BackoffDelay(p, s.retries + 1, r.retry_after_s, random);
+  if (v.retry_at >= deadline) {
+    v.result = transport ? -ETIMEDOUT : -EPROTO;
+    v.gave_up = GaveUp::kPastDeadline;
+    return v;
+  }
+  v.next = Next::kRetry;
   return v;
 }
 

@@ -12,6 +12,9 @@
 #include <cstdint>
 #include <optional>
 
+#include "clock.h"
+#include "http.h"
+
 namespace hpcs {
 
 struct RetryPolicy {
@@ -27,8 +30,36 @@ bool IsRetryableStatus(long http_status);
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, int retry,
                                        std::optional<long> retry_after_s, uint32_t random);
 
-// A uniformly random 32-bit value from the kernel's CSPRNG.
-uint32_t RandomU32();
+// Where a request stands before its latest answer is judged.
+struct AttemptState {
+  int retries = 0;               // retries made so far
+  bool bearer_token = false;     // it carried an IAM token (a KMS request)
+  bool token_refreshed = false;  // a 401 has already fetched a new token for it
+};
+
+// What to do with an answer. Classifying it is pure: no I/O, no clock, no
+// randomness of its own; the caller does what it says.
+struct Verdict {
+  enum class Next {
+    kDone,          // a 2xx answer
+    kRetry,         // send it again at retry_at
+    kRefreshToken,  // 401 on a KMS request: get a new token, then send it again now
+    kFail,          // final: result and gave_up say why
+  };
+  enum class GaveUp {
+    kNotRetryable,   // an answer or transport error that trying again cannot fix
+    kNoRetriesLeft,  // policy.max_retries used up
+    kPastDeadline,   // the next attempt could not start before the deadline
+  };
+  Next next = Next::kDone;
+  Clock::time_point retry_at{};
+  int result = 0;  // kFail: -EPROTO (an HTTP answer), -ETIMEDOUT or -EHOSTUNREACH
+  GaveUp gave_up = GaveUp::kNotRetryable;
+};
+
+Verdict ClassifyAnswer(const HttpResponse& answer, const AttemptState& state,
+                       const RetryPolicy& policy, Clock::time_point now, Deadline deadline,
+                       uint32_t random);
 
 }  // namespace hpcs
 

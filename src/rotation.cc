@@ -10,6 +10,22 @@
 
 namespace hpcs {
 
+void NoteRotatedKey(const std::string& path, const std::string& old_ciphertext,
+                    UnwrapDetails* details, std::vector<RotatedKey>* keys, std::string* error) {
+  if (details->rewrapped_ciphertext.empty()) return;
+  if (!PlausibleCiphertext(details->rewrapped_ciphertext)) {
+    *error = "the newer wrapping in the answer is not a ciphertext";
+    return;
+  }
+  RotatedKey k;
+  k.path = path;
+  k.old_ciphertext = old_ciphertext;
+  k.new_ciphertext = std::move(details->rewrapped_ciphertext);
+  k.new_key_version = std::move(details->rewrapped_key_version);
+  k.plaintext = std::move(details->plaintext);
+  keys->push_back(std::move(k));
+}
+
 void StoreRotatedKeys(KpClient& kp, std::string_view crk, std::vector<RotatedKey>* keys) {
   std::vector<KpCall> calls;
   calls.reserve(keys->size());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kp_client.h"
+#include "kp_keys.h"
 #include "secret.h"
 
 namespace hpcs {
@@ -27,6 +28,13 @@ struct RotatedKey {
   std::string error;  // why not
 };
 
+// After an unwrap of `path` (which held old_ciphertext) answered with
+// *details: when that answer carries a newer wrapping, takes it (and the
+// plaintext, to check it against) into *keys; a newer wrapping that cannot
+// be a ciphertext is refused in *error.
+void NoteRotatedKey(const std::string& path, const std::string& old_ciphertext,
+                    UnwrapDetails* details, std::vector<RotatedKey>* keys, std::string* error);
+
 // Unwraps every new ciphertext (all at once); where it gives the same bytes
 // and the file still holds the old ciphertext, replaces the file atomically.
 // Wipes the plaintexts. Each key's result is in its RotatedKey.
@@ -37,6 +45,7 @@ void StoreRotatedKeys(KpClient& kp, std::string_view crk, std::vector<RotatedKey
 // key directory is a copy in memory), which `initrd_release` (normally
 // /etc/initrd-release, present in every systemd initramfs) tells.
 bool MayUpdateWrappedKeys(bool configured, const std::string& initrd_release);
+inline constexpr char kInitrdRelease[] = "/etc/initrd-release";
 
 }  // namespace hpcs
 

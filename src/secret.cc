@@ -10,6 +10,22 @@
 #include <utility>
 
 namespace hpcs {
+namespace {
+
+SecretReleaseObserver g_release_observer = nullptr;
+
+// Gives a block back; the caller has wiped it.
+void Release(unsigned char* p, size_t cap) {
+  if (g_release_observer) g_release_observer(p, cap);
+  munlock(p, cap);
+  free(p);
+}
+
+}  // namespace
+
+void SetSecretReleaseObserverForTesting(SecretReleaseObserver observer) {
+  g_release_observer = observer;
+}
 
 void Wipe(void* p, size_t len) {
   if (p && len) explicit_bzero(p, len);
@@ -60,8 +76,7 @@ void Secret::Reserve(size_t cap) {
   if (data_) {
     memcpy(p, data_, size_);
     Wipe(data_, cap_);
-    munlock(data_, cap_);
-    free(data_);
+    Release(data_, cap_);
   }
   data_ = p;
   cap_ = new_cap;
@@ -83,8 +98,7 @@ void Secret::Truncate(size_t n) {
 void Secret::Clear() {
   if (data_) {
     Wipe(data_, cap_);
-    munlock(data_, cap_);
-    free(data_);
+    Release(data_, cap_);
   }
   data_ = nullptr;
   size_ = cap_ = 0;

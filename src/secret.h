@@ -51,6 +51,12 @@ class Secret {
   size_t cap_ = 0;
 };
 
+// For tests: called with every block a Secret gives back to the heap, just
+// before free() (after the wipe), so a test can see that nothing is left in
+// it. nullptr (the default): no observer.
+using SecretReleaseObserver = void (*)(const unsigned char* block, size_t size);
+void SetSecretReleaseObserverForTesting(SecretReleaseObserver observer);
+
 // Wipes len bytes at p in a way the compiler cannot elide.
 void Wipe(void* p, size_t len);
 

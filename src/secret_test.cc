@@ -4,7 +4,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace hpcs {
 namespace {
@@ -33,11 +35,52 @@ TEST(SecretTest, BinarySafe) {
   EXPECT_EQ(std::to_integer<int>(s.bytes()[4]), '\n');
 }
 
-TEST(SecretTest, ClearWipes) {
-  Secret s = Secret::FromString("password");
+// Every block a Secret released, as it was at the moment of release.
+std::vector<std::string> g_released;
+
+void Record(const unsigned char* block, size_t size) {
+  g_released.emplace_back(reinterpret_cast<const char*>(block), size);
+}
+
+class SecretReleaseTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    g_released.clear();
+    SetSecretReleaseObserverForTesting(Record);
+  }
+  void TearDown() override { SetSecretReleaseObserverForTesting(nullptr); }
+  static bool AllZero(const std::string& block) {
+    return block.find_first_not_of('\0') == std::string::npos;
+  }
+};
+
+constexpr char kPassphrase[] = "correct-horse-Qx81-battery";
+
+TEST_F(SecretReleaseTest, ClearWipesBeforeFreeing) {
+  Secret s = Secret::FromString(kPassphrase);
   s.Clear();
   EXPECT_TRUE(s.empty());
   EXPECT_EQ(s.data(), nullptr);
+  ASSERT_EQ(g_released.size(), 1u);
+  EXPECT_GE(g_released[0].size(), sizeof kPassphrase - 1);
+  EXPECT_TRUE(AllZero(g_released[0]));
+}
+
+TEST_F(SecretReleaseTest, DestructorAndGrowthWipeToo) {
+  {
+    Secret s = Secret::FromString(kPassphrase);
+    for (int i = 0; i < 10; ++i) s.Append(kPassphrase);  // outgrows its first block
+  }
+  ASSERT_GE(g_released.size(), 2u);  // the old blocks and the last one
+  for (const auto& b : g_released) EXPECT_TRUE(AllZero(b));
+}
+
+TEST_F(SecretReleaseTest, MovedFromGivesNothingBack) {
+  Secret a = Secret::FromString(kPassphrase);
+  Secret b = std::move(a);
+  a.Clear();  // NOLINT(bugprone-use-after-move): empty, nothing to release
+  EXPECT_TRUE(g_released.empty());
+  EXPECT_EQ(b.view(), kPassphrase);
 }
 
 TEST(SecretTest, DisableCoreDumps) {

@@ -56,6 +56,15 @@ bool ParseUint(std::string_view s, unsigned long long* out) {
   return true;
 }
 
+bool ParseSeconds(std::string_view s, long* out) {
+  unsigned long long n = 0;
+  if (!ParseUint(s, &n) || n == 0 || n > static_cast<unsigned long long>(kMaxSeconds)) {
+    return false;
+  }
+  *out = static_cast<long>(n);
+  return true;
+}
+
 std::string Printable(std::string_view s, size_t max) {
   std::string r;
   for (char c : s.substr(0, max)) {

@@ -16,6 +16,12 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 std::vector<std::string> Split(std::string_view s, char sep);  // empty parts dropped
 // Parses a non-negative decimal integer; false on junk or overflow.
 bool ParseUint(std::string_view s, unsigned long long* out);
+
+// The longest time any option or server may make us wait: one day.
+inline constexpr long kMaxSeconds = 86400;
+inline constexpr char kSecondsRange[] = "a number of seconds from 1 to 86400";
+// A whole number of seconds from 1 to kMaxSeconds.
+bool ParseSeconds(std::string_view s, long* out);
 // Printable rendering of untrusted bytes for messages: control characters
 // become '?', and the result is cut at `max` characters.
 std::string Printable(std::string_view s, size_t max);

@@ -24,8 +24,6 @@ constexpr char kUsageSecret[] = "password";
 constexpr size_t kAesKeySize = kSealedDataKeySize;
 constexpr unsigned kMaxPcrIndex = 23;
 
-int Fail(std::string* err, int rc, std::string msg) { return TpmFail(err, rc, std::move(msg)); }
-
 // Owns a TSS context. Objects created in it (keys, policies, encrypted data,
 // PCR composites) belong to it and are freed by Tspi_Context_Close.
 class TssContext {

@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "json.h"  // Base64Encode, Base64Decode
+#include "base64.h"
 #include "tpm_error.h"
 
 namespace hpcs {
@@ -33,8 +33,6 @@ constexpr unsigned kTagStoredData12 = 0x0016;  // kTagStoredData12
 constexpr unsigned kTagKey12 = 0x0028;         // kTagKey12
 constexpr unsigned kKeyUsageStorage = 0x0011;  // kKeyUsageStorage
 constexpr unsigned kAlgRsa = 0x00000001;       // kAlgRsa
-
-int Fail(std::string* err, int rc, std::string msg) { return TpmFail(err, rc, std::move(msg)); }
 
 // ---- Parsing ----
 

@@ -27,8 +27,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-int Fail(std::string* err, int rc, std::string msg) { return TpmFail(err, rc, std::move(msg)); }
-
 // ---- Response codes ----
 
 bool IsTpmLayer(TSS2_RC rc) {

@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "json.h"  // Base64Encode, Base64Decode
+#include "base64.h"
 #include "strutil.h"
 #include "tpm_error.h"
 
@@ -19,8 +19,6 @@ namespace {
 constexpr std::string_view kVersion = "1";
 constexpr std::string_view kHierarchy = "owner";
 constexpr std::string_view kBank = "sha256";
-
-int Fail(std::string* err, int rc, std::string msg) { return TpmFail(err, rc, std::move(msg)); }
 
 int Corrupt(std::string* err, const std::string& what) {
   return Fail(err, -EBADMSG,

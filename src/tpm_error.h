@@ -7,12 +7,13 @@
 #include <string_view>
 #include <utility>
 
+#include "error.h"
+
 namespace hpcs {
 
-// Sets *err (when given) and returns rc.
+// The TPM files' name for Fail (error.h): sets *err (when given), returns rc.
 inline int TpmFail(std::string* err, int rc, std::string msg) {
-  if (err) *err = std::move(msg);
-  return rc;
+  return Fail(err, rc, std::move(msg));
 }
 
 // The remedy for a blob this machine cannot use.

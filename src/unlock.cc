@@ -2,18 +2,62 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 
 #include "kp_keys.h"
 #include "rotation.h"
 
 namespace hpcs {
 
+namespace {
+
+// Settles a key that needs no KMS call: a description the kernel refuses, a
+// key already in the keyring (skip_loaded), a file that holds no wrapped key.
+// False when the key is to be unwrapped; *ciphertext then holds it.
+bool SettleWithoutKms(const UnlockRequest& req, Keyring& keyring, KeyOutcome* o,
+                      std::string* ciphertext) {
+  std::string why;
+  if (!ValidDescription(o->key.type, o->key.desc, &why)) {
+    o->result = -EINVAL;
+    o->error = "'" + o->key.path + "': " + why;
+  } else if (req.skip_loaded && keyring.Has(o->key.type, o->key.desc)) {
+    o->already_loaded = true;
+  } else if (int r = ReadWrappedKey(o->key.path, ciphertext, &why); r < 0) {
+    o->result = r;
+    o->error = why;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Puts the plaintext of a finished unwrap call into the keyring; *d keeps
+// the rest of the answer (a newer wrapping, after a rotation).
+void Land(KpCall& call, Keyring& keyring, KeyOutcome* o, UnwrapDetails* d) {
+  const Secret& plain = d->plaintext;
+  std::string why;
+  o->unreachable = call.result < 0 && call.unreachable;
+  if (int r = ParseUnwrapDetails(call, d, &why); r < 0) {
+    o->result = r;
+    o->error = "cannot unwrap '" + o->key.path + "': " + why;
+  } else if (plain.empty()) {
+    o->result = -EINVAL;
+    o->error = "cannot load '" + o->key.path + "': the unwrapped key is empty";
+  } else if (r = keyring.Add(o->key.type, o->key.desc, plain.bytes(), nullptr, &why); r < 0) {
+    o->result = r;
+    o->error = "cannot load '" + o->key.path + "': " + why;
+  }
+  call.response.Clear();
+  call.body.Clear();
+}
+
+}  // namespace
+
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key) {
   std::vector<StoredKey> stored;
-  std::vector<std::string> skipped;
-  if (int r = ListStoredKeys(req.key_dir, &stored, &skipped, err); r < 0) return r;
+  if (int r = ListStoredKeys(req.key_dir, &stored, nullptr, err); r < 0) return r;
   if (!req.only.empty()) {
     std::erase_if(stored, [&](const StoredKey& k) {
       return std::find(req.only.begin(), req.only.end(), k.desc) == req.only.end();
@@ -21,83 +65,67 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   }
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
+  std::map<const KpCall*, KeyOutcome*> owner;
   std::vector<std::string> ciphertexts(stored.size());
   std::vector<RotatedKey> rotated;
-  std::vector<size_t> rotated_index;
   std::vector<KpCall*> batch;
-  auto report = [&](KeyOutcome& o) {
-    if (on_key) on_key(o);
-  };
   for (size_t i = 0; i < stored.size(); ++i) {
-    KeyOutcome& o = out[i];
-    o.key = stored[i];
-    std::string why;
+    out[i].key = stored[i];
     std::string ct;
-    if (!ValidDescription(o.key.type, o.key.desc, &why)) {
-      o.result = -EINVAL;
-      o.error = "'" + o.key.path + "': " + why;
-      report(o);
-      continue;
-    }
-    if (req.skip_loaded && keyring.Has(o.key.type, o.key.desc)) {
-      o.already_loaded = true;
-      report(o);
-      continue;
-    }
-    if (int r = ReadWrappedKey(o.key.path, &ct, &why); r < 0) {
-      o.result = r;
-      o.error = why;
-      report(o);
+    if (SettleWithoutKms(req, keyring, &out[i], &ct)) {
+      if (on_key) on_key(out[i]);
       continue;
     }
     calls[i] = KpClient::MakeUnwrapCall(req.crk, ct);
     ciphertexts[i] = std::move(ct);
+    owner[&calls[i]] = &out[i];
     batch.push_back(&calls[i]);
   }
+  // Each key goes into the keyring as soon as its answer arrives.
   kp.Run(batch, [&](KpCall& call) {
-    size_t i = static_cast<size_t>(&call - calls.data());
-    KeyOutcome& o = out[i];
+    KeyOutcome* o = owner.at(&call);
     UnwrapDetails d;
-    Secret& plain = d.plaintext;
-    std::string why;
-    o.unreachable = call.result < 0 && call.unreachable;
-    if (int r = ParseUnwrapDetails(call, &d, &why); r < 0) {
-      o.result = r;
-      o.error = "cannot unwrap '" + o.key.path + "': " + why;
-    } else if (plain.empty()) {
-      o.result = -EINVAL;
-      o.error = "cannot load '" + o.key.path + "': the unwrapped key is empty";
-    } else if (int r2 = keyring.Add(o.key.type, o.key.desc, plain.bytes(), nullptr, &why); r2 < 0) {
-      o.result = r2;
-      o.error = "cannot load '" + o.key.path + "': " + why;
-    } else if (req.update_wrapped && !d.rewrapped_ciphertext.empty()) {
-      if (PlausibleCiphertext(d.rewrapped_ciphertext)) {
-        RotatedKey k;
-        k.path = o.key.path;
-        k.old_ciphertext = ciphertexts[i];
-        k.new_ciphertext = d.rewrapped_ciphertext;
-        k.new_key_version = d.rewrapped_key_version;
-        k.plaintext = std::move(plain);
-        rotated.push_back(std::move(k));
-        rotated_index.push_back(i);
-      } else {
-        o.update_error = "the newer wrapping in the answer is not a ciphertext";
-      }
+    Land(call, keyring, o, &d);
+    if (o->result == 0 && req.update_wrapped) {
+      NoteRotatedKey(o->key.path, ciphertexts[static_cast<size_t>(o - out.data())], &d, &rotated,
+                     &o->update_error);
     }
-    call.response.Clear();
-    call.body.Clear();
-    report(o);
+    if (on_key) on_key(*o);
   });
   if (!rotated.empty()) {
     StoreRotatedKeys(kp, req.crk, &rotated);
-    for (size_t j = 0; j < rotated.size(); ++j) {
-      KeyOutcome& o = out[rotated_index[j]];
-      o.updated = rotated[j].result == 0;
-      o.update_error = rotated[j].error;
+    for (const auto& k : rotated) {
+      for (auto& o : out) {
+        if (o.key.path != k.path) continue;
+        o.updated = k.result == 0;
+        o.update_error = k.error;
+      }
     }
   }
   *outcomes = std::move(out);
   return 0;
+}
+
+UnlockSummary SummarizeUnlock(const UnlockRequest& req, const std::vector<KeyOutcome>& outcomes) {
+  UnlockSummary s;
+  for (const auto& o : outcomes) {
+    if (o.already_loaded) {
+      ++s.already_loaded;
+    } else if (o.result == 0) {
+      ++s.loaded;
+    } else {
+      ++s.failed;
+      s.unreachable += o.unreachable;
+    }
+  }
+  for (const auto& desc : req.only) {
+    if (std::none_of(outcomes.begin(), outcomes.end(),
+                     [&](const KeyOutcome& o) { return o.key.desc == desc; })) {
+      s.missing.push_back(desc);
+      ++s.failed;
+    }
+  }
+  return s;
 }
 
 int WipeKeys(const std::string& key_dir, Keyring& keyring, int* revoked, int* kept,

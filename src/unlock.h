@@ -40,6 +40,16 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key = {});
 
+// How a run of UnlockKeys went, counted once for both binaries.
+struct UnlockSummary {
+  int loaded = 0;
+  int failed = 0;                    // outcomes that failed, plus `missing`
+  int unreachable = 0;               // failed because the KMS never answered
+  int already_loaded = 0;            // skipped (skip_loaded)
+  std::vector<std::string> missing;  // asked for (req.only) with no file
+};
+UnlockSummary SummarizeUnlock(const UnlockRequest& req, const std::vector<KeyOutcome>& outcomes);
+
 // Revokes the keys `process` adds, except the lingering ones. Returns the
 // number of failures; *revoked and *kept count the others.
 int WipeKeys(const std::string& key_dir, Keyring& keyring, int* revoked, int* kept,

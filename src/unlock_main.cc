@@ -8,15 +8,19 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cmdline.h"
+#include "command.h"
 #include "config.h"
 #include "fileio.h"
 #include "json.h"
 #include "keyring.h"
 #include "kms.h"
 #include "log.h"
+#include "rotation.h"
 #include "strutil.h"
 #include "unlock.h"
 #include "version.h"
@@ -77,10 +81,7 @@ void PrepareTrousersUserStore() {
   setenv("TSS_USER_PS_FILE", "/run/hpcs-for-luks/tss-user.data", 1);
 }
 
-}  // namespace
-
-int UnlockMain(int argc, char** argv) {
-  LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
+struct Options {
   std::string config_path = kDefaultConfigPath;
   std::string cmdline_path = "/proc/cmdline";
   std::optional<long> deadline_s;
@@ -88,7 +89,10 @@ int UnlockMain(int argc, char** argv) {
   bool debug = false;
   bool skip_loaded = false;
   size_t max_parallel = 0;
+};
 
+// nullopt when the run should go on; otherwise the exit code.
+std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
   static const struct option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                            {"deadline", required_argument, nullptr, 'd'},
                                            {"keys", required_argument, nullptr, 'k'},
@@ -104,36 +108,34 @@ int UnlockMain(int argc, char** argv) {
   while ((opt = getopt_long(argc, argv, "h", kOptions, nullptr)) != -1) {
     switch (opt) {
       case 'c':
-        config_path = optarg;
+        o->config_path = optarg;
         break;
       case 'l':
-        cmdline_path = optarg;
+        o->cmdline_path = optarg;
         break;
       case 'k':
-        keys = Split(optarg, ',');
+        o->keys = Split(optarg, ',');
         break;
       case 'D':
-        debug = true;
+        o->debug = true;
         break;
       case 'S':
-        skip_loaded = true;
+        o->skip_loaded = true;
         break;
       case 'P': {
         unsigned long long n = 0;
         if (!ParseUint(optarg, &n) || n > 10000) {
           return UsageError("--max-parallel needs a number from 0 (no limit) to 10000");
         }
-        max_parallel = static_cast<size_t>(n);
+        o->max_parallel = static_cast<size_t>(n);
         break;
       }
-      case 'd': {
-        unsigned long long n = 0;
-        if (!ParseUint(optarg, &n) || n == 0 || n > 86400) {
-          return UsageError("--deadline needs a number of seconds from 1 to 86400");
+      case 'd':
+        if (long n = 0; ParseSeconds(optarg, &n)) {
+          o->deadline_s = n;
+          break;
         }
-        deadline_s = static_cast<long>(n);
-        break;
-      }
+        return UsageError(std::string("--deadline needs ") + kSecondsRange);
       case 'V':
         printf("hpcs-unlock %s\n", kHpcsVersion);
         return kUnlockOk;
@@ -145,16 +147,66 @@ int UnlockMain(int argc, char** argv) {
     }
   }
   if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
+  return std::nullopt;
+}
 
+// The rd.hpcs.* options; without /proc (a container, a chroot) there are none.
+bool ReadBootOptions(const Options& o, BootOptions* boot) {
   std::string cmdline, err;
-  if (ReadRegularFile(cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
-    // Without /proc (a container, a chroot) there are no boot options.
-    if (cmdline_path != "/proc/cmdline")
-      return UsageError("cannot read the kernel command line: " + err);
+  if (ReadRegularFile(o.cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
+    if (o.cmdline_path != "/proc/cmdline") {
+      UsageError("cannot read the kernel command line: " + err);
+      return false;
+    }
     LogDebug("no kernel command line: " + err);
   }
-  BootOptions boot = ParseBootOptions(cmdline);
-  if (boot.debug || debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
+  *boot = ParseBootOptions(cmdline);
+  return true;
+}
+
+// The config with the kernel command line applied; it must name a root key.
+bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
+  if (!LoadConfigAndWarn(o.config_path, config)) return false;
+  ApplyBootOptions(boot, config);
+  if (config->default_crk_uuid.empty()) {
+    LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
+             "' or rd.hpcs.crk= on the kernel command line");
+    return false;
+  }
+  return true;
+}
+
+// A client that keeps trying until the deadline, as befits a boot.
+bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, Kms* kms) {
+  std::string err;
+  if (HttpGlobalInit(&err) < 0) {
+    LogError(err);
+    return false;
+  }
+  JsonInit();
+  if (config.api_key_from_tpm) PrepareTrousersUserStore();
+  KmsOptions ko;
+  ko.deadline = deadline;
+  ko.retry.max_retries = -1;
+  ko.retry.cap = std::chrono::seconds(5);         // a server that comes back is found quickly
+  ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
+  if (OpenKms(config, ko, kms, &err) < 0) {
+    LogError(err);
+    return false;
+  }
+  kms->client->set_max_parallel(max_parallel);
+  return true;
+}
+
+}  // namespace
+
+int UnlockMain(int argc, char** argv) {
+  LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
+  Options o;
+  BootOptions boot;
+  if (auto exit = ParseOptions(argc, argv, &o)) return *exit;
+  if (!ReadBootOptions(o, &boot)) return kUnlockConfigError;
+  if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
   for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
   if (boot.disabled) {
     LogInfo("rd.hpcs=0 on the kernel command line: nothing to do");
@@ -163,90 +215,28 @@ int UnlockMain(int argc, char** argv) {
   ProtectMemory();
   // rd.hpcs.timeout (set at boot by a person) beats --deadline (set by the
   // unit), which beats the default.
-  long total_s = boot.timeout_s.value_or(deadline_s.value_or(kDefaultDeadlineS));
+  long total_s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
-  if (!boot.keys.empty() && keys.empty()) keys = boot.keys;
-
   Config config;
-  if (LoadConfig(config_path, &config, &err) < 0) {
-    LogError("Failed to load configuration: " + err);
-    return kUnlockConfigError;
-  }
-  if (config.api_key_exposed) {
-    LogWarning("'" + config_path + "' holds the API key and is readable by group or others");
-  }
-  ApplyBootOptions(boot, &config);
-  if (config.default_crk_uuid.empty()) {
-    LogError("No root key: set default_crk_uuid in [KP] of '" + config_path +
-             "' or rd.hpcs.crk= on the kernel command line");
-    return kUnlockConfigError;
-  }
-  if (HttpGlobalInit(&err) < 0) {
-    LogError(err);
-    return kUnlockConfigError;
-  }
-  JsonInit();
-  if (config.api_key_from_tpm) PrepareTrousersUserStore();
-  KmsOptions ko;
-  ko.deadline = deadline;
-  ko.retry.max_retries = -1;  // at boot: keep trying until the deadline
-  ko.retry.cap = std::chrono::seconds(5);
-  ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
   Kms kms;
-  if (OpenKms(config, ko, &kms, &err) < 0) {
-    LogError(err);
+  if (!LoadBootConfig(o, boot, &config) || !OpenBootKms(config, deadline, o.max_parallel, &kms)) {
     return kUnlockConfigError;
   }
-  kms.client->set_max_parallel(max_parallel);
   auto keyring = MakeKernelKeyring();
-  UnlockRequest req{config.key_dir, config.default_crk_uuid, keys, skip_loaded};
-  std::vector<KeyOutcome> outcomes;
-  auto started = Clock::now();
-  int r = UnlockKeys(req, *kms.client, *keyring, &outcomes, &err, [&](const KeyOutcome& o) {
-    if (o.result == 0) {
-      LogDebug("added " + std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "'");
-    }
-  });
-  if (r < 0) {
-    LogError("Failed to read the wrapped keys: " + err);
-    return kUnlockConfigError;
+  UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
+                    o.skip_loaded};
+  req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  switch (UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug)) {
+    case UnlockStatus::kAllLoaded:
+      return kUnlockOk;
+    case UnlockStatus::kSomeFailed:
+      return kUnlockSomeFailed;
+    case UnlockStatus::kUnreachable:
+      return kUnlockUnreachable;
+    case UnlockStatus::kCannotReadKeys:
+      break;
   }
-  int loaded = 0, failed = 0, unreachable = 0, present = 0;
-  for (const auto& o : outcomes) {
-    if (o.already_loaded) {
-      ++present;
-      continue;
-    }
-    if (o.result == 0) {
-      ++loaded;
-      continue;
-    }
-    ++failed;
-    if (o.unreachable) ++unreachable;
-    LogError(
-        std::string(KeyTypeName(o.key.type)) + " key '" + o.key.desc + "' not loaded: " + o.error,
-        {{"HPCS_KEY", std::string(KeyTypeName(o.key.type)) + "/" + o.key.desc}});
-  }
-  for (const auto& k : keys) {
-    bool seen = false;
-    for (const auto& o : outcomes) seen = seen || o.key.desc == k;
-    if (!seen) {
-      ++failed;
-      LogError("key '" + k + "' was asked for but there is no such file under '" + config.key_dir +
-               "/{logon,user}'");
-    }
-  }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-  if (outcomes.empty() && keys.empty()) {
-    LogWarning("no wrapped keys under '" + config.key_dir + "/{logon,user}'");
-    return kUnlockOk;
-  }
-  LogInfo("loaded " + std::to_string(loaded) + " of " + std::to_string(loaded + failed) +
-          " keys in " + std::to_string(ms) + " ms" +
-          (present ? " (" + std::to_string(present) + " already in the keyring)" : ""));
-  if (failed == 0) return kUnlockOk;
-  if (loaded == 0 && unreachable == failed) return kUnlockUnreachable;
-  return kUnlockSomeFailed;
+  return kUnlockConfigError;
 }
 
 }  // namespace hpcs

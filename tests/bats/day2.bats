@@ -452,7 +452,7 @@ rotate() {
 	run hpcs process
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"Stored the newer wrapping of 'user/$HPCS_TAG:data' (the root key was rotated)"* ]]
+	[[ "$output" == *"stored the newer wrapping of 'user/$HPCS_TAG:data' (the root key was rotated)"* ]]
 	[ "$(cat "$f")" != "$before" ]
 	[ "$(stat -c %a "$f")" = 600 ]
 	# The unwrap, and the check that the newer wrapping unwraps to the same bytes.
@@ -463,7 +463,7 @@ rotate() {
 	# Nothing more to store: the next process only unwraps.
 	emu_ctl POST reset-stats >/dev/null
 	run hpcs process
-	[[ "$output" != *"Stored the newer wrapping"* ]]
+	[[ "$output" != *"stored the newer wrapping"* ]]
 	[ "$(emu_stat by_op.unwrap)" = 1 ]
 }
 
@@ -477,7 +477,7 @@ rotate() {
 		{"op":"unwrap","action":"wrong_plaintext"}]}' >/dev/null
 	run hpcs process
 	echo "$output"
-	[[ "$output" == *"Kept the older wrapping of 'user/$HPCS_TAG:data'"* ]]
+	[[ "$output" == *"kept the older wrapping of 'user/$HPCS_TAG:data'"* ]]
 	[ "$(cat "$f")" = "$before" ]
 }
 
