@@ -1,10 +1,8 @@
 #include "initramfs.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 
-#include <fstream>
+#include "test_doubles.h"
 
 namespace hpcs {
 namespace {
@@ -17,17 +15,10 @@ TEST(InitramfsTest, NewestKernelSortsVersionsNumerically) {
 
 class FakeRoot : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hpcs-initramfs-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { ASSERT_EQ(system(("rm -rf '" + root_ + "'").c_str()), 0); }
-  void Mkdir(const std::string& p) {
-    ASSERT_EQ(system(("mkdir -p '" + root_ + p + "'").c_str()), 0);
-  }
-  void Touch(const std::string& p) { std::ofstream(root_ + p) << "x"; }
-  std::string root_;
+  void Mkdir(const std::string& p) { dir_.Mkdir(p.substr(1)); }
+  void Touch(const std::string& p) { dir_.Write(p.substr(1), "x"); }
+  ScratchDir dir_;
+  const std::string& root_ = dir_.path();
 };
 
 TEST_F(FakeRoot, FindsTheRunningAndTheNewestKernelsImages) {

@@ -4,6 +4,7 @@
 
 #include "json.h"
 #include "report_checks.h"
+#include "test_doubles.h"
 
 namespace hpcs {
 namespace {
@@ -52,19 +53,9 @@ TEST(ReportTest, JsonHasNullsForWhatIsUnknown) {
 // The memory check on volumes as ReadVolumes would find them.
 class MemoryCheck : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hpcs-report-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    ASSERT_EQ(system(("mkdir -p '" + root_ + "/proc'").c_str()), 0);
-    options_.fs_root = root_;
-  }
-  void TearDown() override { ASSERT_EQ(system(("rm -rf '" + root_ + "'").c_str()), 0); }
+  void SetUp() override { options_.fs_root = root_.path(); }
   void Ram(const std::string& kib) {
-    ASSERT_EQ(system(("printf 'MemFree: 1 kB\\nMemTotal:  " + kib + " kB\\n' >'" + root_ +
-                      "/proc/meminfo'")
-                         .c_str()),
-              0);
+    root_.Write("proc/meminfo", "MemFree: 1 kB\nMemTotal:  " + kib + " kB\n");
   }
   // A volume with an argon2 slot 0 of `kib` and, if ours, a pbkdf2 slot 1
   // behind a luks2-keyring token for user key `desc`.
@@ -82,7 +73,7 @@ class MemoryCheck : public ::testing::Test {
     ctx.volumes.push_back(std::move(v));
     ctx.crypttab_read = true;
   }
-  std::string root_;
+  ScratchDir root_;
   Config config_;
   ReportOptions options_;
   Report report_;
