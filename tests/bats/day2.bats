@@ -88,6 +88,14 @@ rotate() {
 	[ "$(jq -r .status <<<"$output")" = ok ]
 	[ "$(jq -r '[.keys[] | .unwraps and .current and .volumes[0].opens] | all' <<<"$output")" = true ]
 	[ "$(jq -r '.keys[] | select(.description | endswith(":logs")) | .volumes[0].netdev' <<<"$output")" = true ]
+	# No key, API key or token in what it says, even with --debug.
+	local pass
+	pass=$(hpcs unwrap <"$HPCS_KEYS/user/$HPCS_TAG:data")
+	[ "${#pass}" -eq 44 ]
+	run hpcs --debug report --crypttab "$CT" --initramfs "$INITRD"
+	[ "$status" -eq 0 ]
+	# shellcheck disable=SC2046  # one token per word
+	refute_secrets "$output" "$pass" "$(printf %s "$pass" | base64 -w0)" "$EMU_API_KEY" $(emu_tokens)
 }
 
 @test "report --json: the documented shape (README), field by field" {
