@@ -61,52 +61,40 @@ std::vector<bool> SameKeys(ReportContext& ctx, const InitramfsContents& c,
   return same;
 }
 
-void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& host_keys,
-                InitramfsFacts& f) {
-  Report& r = ctx.report;
+// The image's config against the host's (and the sealed API key). Returns
+// the number of problems found.
+int CheckImageConfig(ReportContext& ctx, const InitramfsContents& c, InitramfsFacts& f) {
   const Config& host = ctx.config;
-  InitramfsContents c;
-  std::string err;
-  if (int rc = ReadInitramfs(f.path, &c, &err); rc < 0) {
-    r.Add("initramfs", f.path, Level::kWarn, "cannot inspect it: " + err);
-    return;
-  }
-  f.module = c.has_unlocker;
-  if (!c.has_unlocker) {
-    bool needed = false;
-    for (const auto& [name, ct] : host_keys) needed = needed || NeededEarly(ctx, name);
-    if (host_keys.empty()) return;
-    r.Add("initramfs", f.path, needed ? Level::kFail : Level::kInfo,
-          needed ? "has no hpcs-unlock: the volumes opened before the network ask for a "
-                   "passphrase at boot"
-                 : "has no hpcs-unlock (every enrolled volume is _netdev: not needed)",
-          needed ? Rebuild(f) + " (with the hpcs dracut module)" : "");
-    return;
-  }
-  int problems = 0;
   Config image;
+  std::string err;
   if (!c.config ||
       ParseConfig(c.config->view(), f.path + ":/etc/hpcs-for-luks.ini", &image, &err) < 0) {
     f.config_matches = false;
-    ++problems;
-    r.Add("initramfs", f.path, Level::kFail,
-          c.config ? "its config does not parse: " + err : "has hpcs-unlock but no config",
-          Rebuild(f));
-  } else {
-    auto diffs = ConfigDifferences(host, image);
-    std::string blob;
-    if (host.api_key_from_tpm &&
-        (ReadRegularFile(host.tpm_blob, 64 * 1024, &blob, nullptr, nullptr) < 0 || !c.tpm_blob ||
-         *c.tpm_blob != blob)) {
-      diffs.push_back("the sealed API key (" + host.tpm_blob + ")");
-    }
-    f.config_matches = diffs.empty();
-    if (!diffs.empty()) {
-      ++problems;
-      r.Add("initramfs", f.path, Level::kFail,
-            "its config differs from '" + host.path + "' in " + Join(diffs, ", "), Rebuild(f));
-    }
+    ctx.report.Add("initramfs", f.path, Level::kFail,
+                   c.config ? "its config does not parse: " + err : "has hpcs-unlock but no config",
+                   Rebuild(f));
+    return 1;
   }
+  auto diffs = ConfigDifferences(host, image);
+  std::string blob;
+  if (host.api_key_from_tpm &&
+      (ReadRegularFile(host.tpm_blob, 64 * 1024, &blob, nullptr, nullptr) < 0 || !c.tpm_blob ||
+       *c.tpm_blob != blob)) {
+    diffs.push_back("the sealed API key (" + host.tpm_blob + ")");
+  }
+  f.config_matches = diffs.empty();
+  if (diffs.empty()) return 0;
+  ctx.report.Add("initramfs", f.path, Level::kFail,
+                 "its config differs from '" + host.path + "' in " + Join(diffs, ", "), Rebuild(f));
+  return 1;
+}
+
+// The image's wrapped keys against the key directory. Returns the number of
+// problems found.
+int CheckImageKeys(ReportContext& ctx, const std::map<std::string, std::string>& host_keys,
+                   const InitramfsContents& c, InitramfsFacts& f) {
+  Report& r = ctx.report;
+  int problems = 0;
   for (const auto& [name, ct] : host_keys) {
     auto it = c.keys.find(name);
     if (it == c.keys.end()) {
@@ -120,7 +108,7 @@ void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& ho
   }
   for (const auto& name : f.keys_missing) {
     bool needed = NeededEarly(ctx, name);
-    if (needed) ++problems;
+    problems += needed;
     r.Add("initramfs", f.path, needed ? Level::kFail : Level::kInfo,
           "lacks '" + name + "' (added after the image was built)" +
               (needed ? ": its volume asks for a passphrase at boot"
@@ -133,23 +121,47 @@ void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& ho
           "still carries " + Quoted(f.keys_removed) + ", removed from the key directory since",
           Rebuild(f));
   }
-  if (!f.keys_differ.empty()) {
-    auto same = SameKeys(ctx, c, f.keys_differ);
-    for (size_t i = 0; i < same.size(); ++i) {
-      if (same[i]) {
-        r.Add("initramfs", f.path, Level::kInfo,
-              "carries an older wrapping of '" + f.keys_differ[i] +
-                  "' (after a rotation or rewrap) that still unwraps to the same key",
-              Rebuild(f) + " to carry the current one");
-      } else {
-        ++problems;
-        r.Add("initramfs", f.path, Level::kFail,
-              "carries another '" + f.keys_differ[i] +
-                  "' that does not unwrap to the current key: its volume asks for a passphrase",
-              Rebuild(f));
-      }
+  if (f.keys_differ.empty()) return problems;
+  auto same = SameKeys(ctx, c, f.keys_differ);
+  for (size_t i = 0; i < same.size(); ++i) {
+    if (same[i]) {
+      r.Add("initramfs", f.path, Level::kInfo,
+            "carries an older wrapping of '" + f.keys_differ[i] +
+                "' (after a rotation or rewrap) that still unwraps to the same key",
+            Rebuild(f) + " to carry the current one");
+    } else {
+      ++problems;
+      r.Add("initramfs", f.path, Level::kFail,
+            "carries another '" + f.keys_differ[i] +
+                "' that does not unwrap to the current key: its volume asks for a passphrase",
+            Rebuild(f));
     }
   }
+  return problems;
+}
+
+void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& host_keys,
+                InitramfsFacts& f) {
+  Report& r = ctx.report;
+  InitramfsContents c;
+  std::string err;
+  if (int rc = ReadInitramfs(f.path, &c, &err); rc < 0) {
+    r.Add("initramfs", f.path, Level::kWarn, "cannot inspect it: " + err);
+    return;
+  }
+  f.module = c.has_unlocker;
+  if (!c.has_unlocker) {
+    if (host_keys.empty()) return;
+    bool needed = false;
+    for (const auto& [name, ct] : host_keys) needed = needed || NeededEarly(ctx, name);
+    r.Add("initramfs", f.path, needed ? Level::kFail : Level::kInfo,
+          needed ? "has no hpcs-unlock: the volumes opened before the network ask for a "
+                   "passphrase at boot"
+                 : "has no hpcs-unlock (every enrolled volume is _netdev: not needed)",
+          needed ? Rebuild(f) + " (with the hpcs dracut module)" : "");
+    return;
+  }
+  int problems = CheckImageConfig(ctx, c, f) + CheckImageKeys(ctx, host_keys, c, f);
   if (problems == 0) {
     r.Add("initramfs", f.path, Level::kOk,
           "carries hpcs-unlock, the same config and the " + std::to_string(c.keys.size()) +

@@ -55,6 +55,74 @@ void ReadVolumes(ReportContext& ctx) {
   }
 }
 
+namespace {
+
+// One key on one volume's token: the key slots it names open with the key.
+KeyFacts::Volume CheckToken(ReportContext& ctx, const StoredKey& k, const ReportVolume& v,
+                            const LuksToken& t) {
+  Report& r = ctx.report;
+  KeyFacts::Volume fv;
+  fv.name = v.entry.name;
+  fv.device = v.device;
+  fv.netdev = v.entry.Has("_netdev");
+  fv.keyslots = t.keyslots;
+  if (v.entry.key != "none" && v.entry.key != "-") {
+    r.Add("volume", KeyLabel(k), Level::kWarn,
+          VolumeName(v) + " names a key file ('" + v.entry.key +
+              "'): systemd-cryptsetup then never tries the token",
+          "set the third field of crypttab line " + std::to_string(v.entry.line) + " to none");
+  }
+  auto pt = ctx.plaintext.find(KeyLabel(k));
+  if (pt == ctx.plaintext.end()) return fv;  // did not unwrap: said above
+  std::vector<int> closed;
+  std::string err;
+  bool tried = true;
+  for (int slot : t.keyslots) {
+    int rc = TestLuksPassphrase(v.device, slot, pt->second, &err);
+    if (rc < 0) tried = false;
+    if (rc == 0) closed.push_back(slot);
+  }
+  std::string reenrol = "enrol again: hpcs-enroll --remove '" + v.device + "' " + v.entry.name +
+                        "; hpcs-enroll '" + v.device + "' " + v.entry.name;
+  if (!tried) {
+    r.Add("volume", KeyLabel(k), Level::kWarn,
+          "cannot try the key on " + VolumeName(v) + ": " + err);
+  } else if (t.keyslots.empty()) {
+    fv.opens = false;
+    r.Add("volume", KeyLabel(k), Level::kFail,
+          VolumeName(v) + ": token " + std::to_string(t.id) + " names no key slot", reenrol);
+  } else if (!closed.empty()) {
+    fv.opens = false;
+    r.Add("volume", KeyLabel(k), Level::kFail,
+          "key slot " + SlotList(closed) + " of " + VolumeName(v) +
+              " does not open with this key: it will ask for a passphrase at boot",
+          reenrol);
+  } else {
+    fv.opens = true;
+    r.Add("volume", KeyLabel(k), Level::kOk,
+          "opens key slot " + SlotList(t.keyslots) + " of " + VolumeName(v) +
+              (fv.netdev ? ", after the network is up (_netdev)" : ""));
+  }
+  return fv;
+}
+
+// Tokens that name a user key with no wrapped-key file.
+void CheckOrphanTokens(ReportContext& ctx) {
+  for (const auto& v : ctx.volumes) {
+    for (const auto& t : v.header.tokens) {
+      if (t.type != "luks2-keyring" || HasStoredUserKey(ctx, t.key_description)) continue;
+      ctx.report.Add("volume", v.device, Level::kWarn,
+                     VolumeName(v) + " has a luks2-keyring token for '" + t.key_description +
+                         "' but there is no wrapped key 'user/" + t.key_description +
+                         "': it asks for a passphrase at boot",
+                     "enrol it again, or remove the token: cryptsetup token remove --token-id " +
+                         std::to_string(t.id) + " '" + v.device + "'");
+    }
+  }
+}
+
+}  // namespace
+
 void CheckVolumes(ReportContext& ctx) {
   Report& r = ctx.report;
   for (const auto& k : ctx.stored) {
@@ -65,52 +133,9 @@ void CheckVolumes(ReportContext& ctx) {
           "a dm-crypt (logon) key: its table is not in the crypttab, so its volume is not checked");
       continue;
     }
-    auto pt = ctx.plaintext.find(KeyLabel(k));
     for (const auto& v : ctx.volumes) {
       for (const LuksToken* t : v.header.KeyringTokens(k.desc)) {
-        KeyFacts::Volume fv;
-        fv.name = v.entry.name;
-        fv.device = v.device;
-        fv.netdev = v.entry.Has("_netdev");
-        fv.keyslots = t->keyslots;
-        if (v.entry.key != "none" && v.entry.key != "-") {
-          r.Add(
-              "volume", KeyLabel(k), Level::kWarn,
-              VolumeName(v) + " names a key file ('" + v.entry.key +
-                  "'): systemd-cryptsetup then never tries the token",
-              "set the third field of crypttab line " + std::to_string(v.entry.line) + " to none");
-        }
-        if (pt == ctx.plaintext.end()) {
-          f.volumes.push_back(std::move(fv));
-          continue;  // did not unwrap: said above
-        }
-        std::vector<int> closed;
-        std::string err;
-        bool tried = true;
-        for (int slot : t->keyslots) {
-          int rc = TestLuksPassphrase(v.device, slot, pt->second, &err);
-          if (rc < 0) tried = false;
-          if (rc == 0) closed.push_back(slot);
-        }
-        if (!tried) {
-          r.Add("volume", KeyLabel(k), Level::kWarn,
-                "cannot try the key on " + VolumeName(v) + ": " + err);
-        } else if (!closed.empty() || t->keyslots.empty()) {
-          fv.opens = false;
-          r.Add("volume", KeyLabel(k), Level::kFail,
-                t->keyslots.empty()
-                    ? VolumeName(v) + ": token " + std::to_string(t->id) + " names no key slot"
-                    : "key slot " + SlotList(closed) + " of " + VolumeName(v) +
-                          " does not open with this key: it will ask for a passphrase at boot",
-                "enrol again: hpcs-enroll --remove '" + v.device + "' " + v.entry.name +
-                    "; hpcs-enroll '" + v.device + "' " + v.entry.name);
-        } else {
-          fv.opens = true;
-          r.Add("volume", KeyLabel(k), Level::kOk,
-                "opens key slot " + SlotList(t->keyslots) + " of " + VolumeName(v) +
-                    (fv.netdev ? ", after the network is up (_netdev)" : ""));
-        }
-        f.volumes.push_back(std::move(fv));
+        f.volumes.push_back(CheckToken(ctx, k, v, *t));
       }
     }
     if (f.volumes.empty() && ctx.crypttab_read) {
@@ -118,17 +143,7 @@ void CheckVolumes(ReportContext& ctx) {
             "no LUKS2 volume in '" + ctx.options.crypttab + "' has a luks2-keyring token for it");
     }
   }
-  for (const auto& v : ctx.volumes) {
-    for (const auto& t : v.header.tokens) {
-      if (t.type != "luks2-keyring" || HasStoredUserKey(ctx, t.key_description)) continue;
-      r.Add("volume", v.device, Level::kWarn,
-            VolumeName(v) + " has a luks2-keyring token for '" + t.key_description +
-                "' but there is no wrapped key 'user/" + t.key_description +
-                "': it asks for a passphrase at boot",
-            "enrol it again, or remove the token: cryptsetup token remove --token-id " +
-                std::to_string(t.id) + " '" + v.device + "'");
-    }
-  }
+  CheckOrphanTokens(ctx);
 }
 
 }  // namespace hpcs
