@@ -19,6 +19,7 @@
 #   FLEET_RATE       emulator limit, requests per second per bucket (100)
 #   FLEET_BURST      bucket size (default: FLEET_RATE)
 #   FLEET_DEADLINE   --deadline of every hpcs-unlock, seconds (120)
+#   FLEET_LATENCY    emulator latency per request in ms, a WAN's round trip (50)
 #   FLEET_MODES      any of: parallel serial nojitter (default: all three;
 #                    nojitter needs an hpcs-unlock that has --no-jitter)
 #   EMU_BIN          the emulator (default tests/emulator/kp-emulator)
@@ -47,6 +48,7 @@ fi
 : "${FLEET_RATE:=100}"
 : "${FLEET_BURST:=$FLEET_RATE}"
 : "${FLEET_DEADLINE:=120}"
+: "${FLEET_LATENCY:=50}"
 : "${FLEET_MODES:=parallel serial nojitter}"
 
 is_count() {
@@ -65,6 +67,7 @@ is_count "$FLEET_KEYS" 64 || usage "FLEET_KEYS must be 1..64"
 is_count "$FLEET_RATE" 100000 || usage "FLEET_RATE must be 1..100000"
 is_count "$FLEET_BURST" 100000 || usage "FLEET_BURST must be 1..100000"
 is_count "$FLEET_DEADLINE" 3600 || usage "FLEET_DEADLINE must be 1..3600"
+[ "$FLEET_LATENCY" = 0 ] || is_count "$FLEET_LATENCY" 5000 || usage "FLEET_LATENCY must be 0..5000"
 for m in $FLEET_MODES; do
 	case $m in
 		parallel | serial | nojitter) ;;
@@ -111,7 +114,8 @@ trap 'exit 1' INT TERM HUP
 
 cp "$HPCS_UNLOCK" "$work/hpcs-unlock" || die "could not copy '$HPCS_UNLOCK'"
 echo "binary:   $HPCS_UNLOCK (copied at $(date '+%F %T'))"
-echo "machine:  $(nproc) cores; emulator limit $FLEET_RATE requests/s, burst $FLEET_BURST, per bucket"
+echo "machine:  $(nproc) cores; emulator limit $FLEET_RATE requests/s, burst $FLEET_BURST, per bucket;" \
+	"$FLEET_LATENCY ms per request"
 HPCS_UNLOCK=$work/hpcs-unlock
 
 # --- Emulator, root key, wrapped keys ---------------------------------------
@@ -158,6 +162,7 @@ boot() {
 		nojitter) extra=(--no-jitter) ;;
 	esac
 	emu_ctl POST reset-stats >/dev/null || die "could not reset the emulator's stats"
+	emu_ctl POST faults "{\"latency_ms\":$FLEET_LATENCY}" >/dev/null || die "could not set the latency"
 	emu_ctl POST rate-limit "{\"rate\":$FLEET_RATE,\"burst\":$FLEET_BURST}" >/dev/null ||
 		die "could not set the emulator's rate limit"
 	pids=()

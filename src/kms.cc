@@ -25,6 +25,7 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
   to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
   to.deadline = options.deadline;
   to.device_wait = options.tpm_device_wait;
+  to.make_tpm = options.make_tpm;
   if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }

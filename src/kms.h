@@ -9,6 +9,7 @@
 #include "config.h"
 #include "http.h"
 #include "kp_client.h"
+#include "tpm.h"
 
 namespace hpcs {
 
@@ -18,6 +19,8 @@ struct KmsOptions {
   // api_key = TPM with a TPM 2.0 blob: how long to wait for the TPM device
   // node to appear (at boot its driver may still be loading).
   std::chrono::milliseconds tpm_device_wait{0};
+  // Tests: the TPM to unseal with instead of the machine's.
+  std::function<std::shared_ptr<Tpm>(TpmKind)> make_tpm;
 };
 
 struct Kms {

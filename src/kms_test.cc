@@ -4,6 +4,9 @@
 
 #include <cerrno>
 
+#include "test_doubles.h"
+#include "tpm2_blob.h"
+
 namespace hpcs {
 namespace {
 
@@ -72,6 +75,78 @@ TEST(OpenKmsTest, RefusesIncompleteSettingsAndEmptyKeys) {
   ASSERT_EQ(ObtainApiKey(c, {}, &key, &err), 0);
   EXPECT_EQ(key.view(), "api-key-Mn3v");
 }
+
+}  // namespace
+}  // namespace hpcs
+
+namespace hpcs {
+namespace {
+
+#ifdef HPCS_HAVE_TPM
+// api_key = TPM: the blob file goes to the TPM its first line names, within
+// the deadline, and what comes out is the API key.
+class ObtainApiKeyTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    config.path = dir.Write("hpcs.ini", "");
+    config.api_key_from_tpm = true;
+    config.tpm_blob = dir.Write("api-key-blob.txt", std::string(kTpm2BlobHeader) + "\nrest\n");
+    options.deadline = Clock::now() + std::chrono::seconds(30);
+    options.make_tpm = [this](TpmKind kind) {
+      kinds.push_back(kind);
+      return tpm;
+    };
+  }
+  ScratchDir dir;
+  Config config;
+  KmsOptions options;
+  std::shared_ptr<FakeTpm> tpm = std::make_shared<FakeTpm>(TpmKind::kTpm2);
+  std::vector<TpmKind> kinds;
+};
+
+TEST_F(ObtainApiKeyTest, TheUnsealedKeyIsTheApiKey) {
+  Secret key;
+  std::string err;
+  ASSERT_EQ(ObtainApiKey(config, options, &key, &err), 0) << err;
+  EXPECT_EQ(key.view(), "fake-tpm-api-key");
+  EXPECT_EQ(kinds, std::vector<TpmKind>{TpmKind::kTpm2});
+  ASSERT_EQ(tpm->blobs_seen.size(), 1u);
+  EXPECT_EQ(tpm->blobs_seen[0], std::string(kTpm2BlobHeader) + "\nrest\n");
+}
+
+TEST_F(ObtainApiKeyTest, AnUnsealErrorNamesTheBlobAndKeepsTheTpmsWords) {
+  tpm->result = -EKEYREJECTED;
+  tpm->error = "PCR 7 (SHA-256) changed since sealing";
+  Secret key;
+  std::string err;
+  EXPECT_EQ(ObtainApiKey(config, options, &key, &err), -EKEYREJECTED);
+  EXPECT_EQ(err, "api_key = TPM: cannot unseal '" + config.tpm_blob +
+                     "': PCR 7 (SHA-256) changed since sealing");
+  EXPECT_TRUE(key.empty());
+}
+
+TEST_F(ObtainApiKeyTest, ATpmThatNeverAnswersCannotHoldTheBootPastTheDeadline) {
+  tpm->hang = true;
+  options.deadline = Clock::now() + std::chrono::milliseconds(300);
+  Secret key;
+  std::string err;
+  auto start = Clock::now();
+  EXPECT_EQ(ObtainApiKey(config, options, &key, &err), -ETIMEDOUT);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // generous: a deadline, not speed
+  EXPECT_NE(err.find("TPM 2.0"), std::string::npos) << err;
+  tpm->Release();  // the abandoned worker may finish now
+}
+
+TEST_F(ObtainApiKeyTest, ABlobOfNeitherKindNeverReachesATpm) {
+  config.tpm_blob = dir.Write("api-key-blob.txt", "the API key in plain text\n");
+  Secret key;
+  std::string err;
+  EXPECT_EQ(ObtainApiKey(config, options, &key, &err), -EBADMSG);
+  EXPECT_TRUE(kinds.empty());
+  EXPECT_EQ(err.find("the API key in plain text"), std::string::npos) << "blob content leaked";
+}
+
+#endif  // HPCS_HAVE_TPM
 
 }  // namespace
 }  // namespace hpcs

@@ -70,7 +70,8 @@ struct KpClient::Slot {
   State state = State::kWaiting;
   Clock::time_point due{};
   AttemptState tries;
-  int token_generation = 0;  // of the token its latest attempt carried
+  int token_generation = 0;     // of the token its latest attempt carried
+  Clock::time_point sent_at{};  // of its latest attempt
   HttpExchange x;
   std::string last_error;
 };
@@ -136,8 +137,6 @@ KpClient::Pass KpClient::StartDue(std::vector<Slot>& slots, Clock::time_point no
   using State = Slot::State;
   Slot& token = slots.back();
   Pass pass;
-  size_t running = 0;
-  for (const Slot& s : slots) running += !s.is_token && s.state == State::kRunning;
   auto consider = [&](Slot& s, size_t tag) {
     if (s.state != State::kWaiting) return;
     if (s.due > now) {
@@ -152,10 +151,11 @@ KpClient::Pass KpClient::StartDue(std::vector<Slot>& slots, Clock::time_point no
         StartTokenRequest(token, now);
         pass.wake = now;
       }
-    } else if (s.is_token || max_parallel_ == 0 || running < max_parallel_) {
+    } else if (s.is_token || kms_throttle_.MayStart(now, kms_running_)) {
       StartAttempt(s, tag);
-      running += !s.is_token;
-    }  // else: a finished request makes room
+    } else if (now < kms_throttle_.hold_until()) {
+      pass.wake = std::min(pass.wake, kms_throttle_.hold_until());
+    }  // else: the window is full; a finished request makes room
   };
   // The token first: the KMS requests may be waiting for it.
   consider(token, slots.size() - 1);
@@ -198,6 +198,8 @@ void KpClient::StartAttempt(Slot& s, size_t tag) {
   s.x.tag = tag;
   s.token_generation = token_generation_;
   s.state = Slot::State::kRunning;
+  s.sent_at = time_->Now();
+  if (!s.is_token) ++kms_running_;
   http_->Start(&s.x, deadline_);
 }
 
@@ -259,6 +261,24 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
   if (r.status != 0) c.unreachable = false;
   LogAnswer(s);
   Verdict v = ClassifyAnswer(r, s.tries, retry_, now, deadline_, RandomU32());
+  if (!s.is_token) {
+    // The host's share of the service: an overload holds every request back.
+    if (r.status == 429) {
+      kms_throttle_.OnOverload(now, s.sent_at, kms_running_, r.retry_after_s, retry_, RandomU32());
+      if (v.next == Verdict::Next::kRetry && kms_throttle_.hold_until() > v.retry_at) {
+        v.retry_at = kms_throttle_.hold_until();
+        if (v.retry_at >= deadline_) {
+          v.next = Verdict::Next::kFail;
+          v.gave_up = Verdict::GaveUp::kPastDeadline;
+        }
+      }
+    } else if (r.status != 0) {
+      kms_throttle_.OnSuccess(s.sent_at);
+    }
+    --kms_running_;
+  } else if (r.status == 429) {
+    kms_throttle_.Narrow();  // IAM is overloaded: so, most likely, is the KMS
+  }
   if (v.next == Next::kDone) return Finish(s, 0, "", on_done);
   if (r.status == 0) {
     s.last_error = "cannot reach " + HostOf(s.x.request.url) + ": " + r.transport_error;

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "retry.h"
 #include "secret.h"
+#include "throttle.h"
 
 namespace hpcs {
 
@@ -78,8 +79,10 @@ class KpClient {
   static KpCall MakeUnwrapCall(std::string_view crk, std::string_view ciphertext);
   static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err);
 
-  // At most this many requests in flight at once (0: no limit).
-  void set_max_parallel(size_t n) { max_parallel_ = n; }
+  // At most this many requests in flight at once (0: no limit). An
+  // overloaded service (429) makes the client send fewer for a while:
+  // see throttle.h.
+  void set_max_parallel(size_t n) { kms_throttle_ = HostThrottle(n); }
 
   // Counters for diagnostics and tests.
   int token_requests() const { return token_requests_; }
@@ -126,7 +129,8 @@ class KpClient {
   int token_requests_ = 0;
   std::string auth_error_;  // why this run has no token (sticky for the run)
   bool auth_unreachable_ = false;
-  size_t max_parallel_ = 0;
+  HostThrottle kms_throttle_;  // the key endpoints' share of the service
+  size_t kms_running_ = 0;     // KMS requests in flight
 };
 
 // "HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: <errorMsg>" from a KMS or IAM error

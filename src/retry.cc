@@ -12,10 +12,16 @@ std::chrono::milliseconds BackoffDelay(const RetryPolicy& p, int retry,
   using std::chrono::milliseconds;
   int shift = std::clamp(retry - 1, 0, 30);
   long long ceiling = std::min<long long>(p.base.count() << shift, p.cap.count());
-  // Equal jitter: [ceiling/2, ceiling].
+  // Equal jitter: [ceiling/2, ceiling]; without jitter, the ceiling.
   long long half = ceiling / 2;
-  long long delay = half + (half > 0 ? static_cast<long long>(random % (half + 1)) : 0);
-  if (retry_after_s) delay = std::max<long long>(delay, *retry_after_s * 1000LL);
+  long long delay =
+      !p.jitter ? ceiling : half + (half > 0 ? static_cast<long long>(random % (half + 1)) : 0);
+  if (retry_after_s) {
+    // Retry-After is a floor: [after, 2 * after] with jitter.
+    long long after = std::clamp<long long>(*retry_after_s, 0, p.cap.count() / 1000) * 1000;
+    if (p.jitter) after += static_cast<long long>((random >> 7) % (after + 1));
+    delay = std::max(delay, after);
+  }
   return milliseconds(std::min<long long>(delay, p.cap.count()));
 }
 

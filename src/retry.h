@@ -3,7 +3,7 @@
 // Retried: transport errors that can heal (connection refused or reset, DNS
 // failure, timeout), 429 and 5xx except 501 (as IBM's Go client). Waits grow
 // exponentially with jitter ("equal jitter": half fixed, half random) up to a
-// cap; a Retry-After from the server is honoured (also capped). The caller's
+// cap; a Retry-After from the server is honoured (also capped) and spread. The caller's
 // deadline bounds everything: a wait that would end past it is not started.
 #ifndef HPCS_RETRY_H_
 #define HPCS_RETRY_H_
@@ -21,12 +21,18 @@ struct RetryPolicy {
   int max_retries = 4;  // < 0: keep trying until the deadline (boot)
   std::chrono::milliseconds base{250};
   std::chrono::milliseconds cap{30'000};
+  // Random spread in every wait. Off only to measure what it is worth
+  // (hpcs-unlock --no-jitter, bench/fleet.sh): without it a fleet retries in
+  // lockstep.
+  bool jitter = true;
 };
 
 bool IsRetryableStatus(long http_status);
 
 // Delay before retry number `retry` (1 for the first retry). `random` is a
-// uniformly distributed 32-bit value (tests pass fixed ones).
+// uniformly distributed 32-bit value (tests pass fixed ones). A Retry-After
+// is a floor, with up to as much again of random spread on top, so that the
+// clients one overload turned away do not all come back in the same second.
 std::chrono::milliseconds BackoffDelay(const RetryPolicy& policy, int retry,
                                        std::optional<long> retry_after_s, uint32_t random);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <set>
 
 namespace hpcs {
 namespace {
@@ -45,6 +46,33 @@ TEST(RetryTest, HonoursRetryAfterUpToCap) {
   EXPECT_EQ(BackoffDelay(p, 1, 2L, 0), milliseconds(2000));
   EXPECT_EQ(BackoffDelay(p, 1, 60L, 0), milliseconds(5000));
   EXPECT_EQ(BackoffDelay(p, 1, 0L, 0), milliseconds(50));
+}
+
+TEST(RetryTest, RetryAfterIsAFloorWithSpreadOnTop) {
+  RetryPolicy p;
+  p.base = milliseconds(100);
+  p.cap = milliseconds(30'000);
+  // [after, 2 * after]: clients turned away together come back apart.
+  std::set<long long> seen;
+  for (uint32_t r = 0; r < 200'000; r += 997) {
+    auto d = BackoffDelay(p, 1, 2L, r * 131);
+    EXPECT_GE(d, milliseconds(2000));
+    EXPECT_LE(d, milliseconds(4000));
+    seen.insert(d.count() / 250);
+  }
+  EXPECT_GE(seen.size(), 6u) << "the spread covers the interval, not one point";
+}
+
+TEST(RetryTest, WithoutJitterEveryDrawWaitsTheSame) {
+  RetryPolicy p;
+  p.base = milliseconds(100);
+  p.cap = milliseconds(5000);
+  p.jitter = false;
+  for (uint32_t r : {0u, 12345u, 0xffffffffu}) {
+    EXPECT_EQ(BackoffDelay(p, 1, {}, r), milliseconds(100));
+    EXPECT_EQ(BackoffDelay(p, 3, {}, r), milliseconds(400));
+    EXPECT_EQ(BackoffDelay(p, 1, 2L, r), milliseconds(2000));
+  }
 }
 
 // ClassifyAnswer is pure: a fixed "now", no clock, no transport.

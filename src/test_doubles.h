@@ -1,7 +1,8 @@
 // Test doubles for the interfaces of the core library, shared by every unit
 // test (ninja's src/test.h): a fake clock, a scripted HTTP transport that runs
-// on it, an in-memory kernel keyring, and a scratch directory. (The TPM
-// tests run on swtpm; their helpers are in tpm_testing.h.)
+// on it, an in-memory kernel keyring, a TPM that unseals what it is told, and
+// a scratch directory. (The TPM stacks themselves are tested on swtpm; their
+// helpers are in tpm_testing.h.)
 #ifndef HPCS_TEST_DOUBLES_H_
 #define HPCS_TEST_DOUBLES_H_
 
@@ -10,11 +11,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +25,7 @@
 #include "clock.h"
 #include "http.h"
 #include "keyring.h"
+#include "tpm.h"
 
 namespace hpcs {
 
@@ -136,6 +140,46 @@ class FakeKeyring : public Keyring {
 
  private:
   long last_serial_ = 0;
+};
+
+// A TPM that unseals what the test says: the key, or an error; or hangs
+// until released (a tcsd or TPM that never answers).
+class FakeTpm : public Tpm {
+ public:
+  explicit FakeTpm(TpmKind kind) : kind_(kind) {}
+  TpmKind kind() const override { return kind_; }
+  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    blobs_seen.emplace_back(blob_text);
+    cv_.wait(lock, [&] { return !hang; });
+    if (result < 0) {
+      if (err) *err = error;
+      return result;
+    }
+    *out = Secret::FromString(key);
+    return 0;
+  }
+  int Seal(const Secret& data, std::span<const unsigned>, std::string* blob_text,
+           std::string*) override {
+    *blob_text = "sealed:" + std::string(data.view());
+    return 0;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang = false;
+    cv_.notify_all();
+  }
+
+  std::string key = "fake-tpm-api-key";
+  int result = 0;  // < 0: Unseal fails with this and `error`
+  std::string error;
+  bool hang = false;
+  std::vector<std::string> blobs_seen;
+
+ private:
+  TpmKind kind_;
+  std::mutex mu_;
+  std::condition_variable cv_;
 };
 
 // A fresh directory under $TMPDIR (or /tmp), removed with all it holds.

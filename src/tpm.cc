@@ -219,7 +219,7 @@ int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* 
                        std::string(kTpm2BlobHeader) +
                        "' (TPM 2.0); seal the API key with `hpcs-for-luks seal-api-key`");
   }
-  std::shared_ptr<Tpm> tpm = MakeTpm(*kind, options);
+  std::shared_ptr<Tpm> tpm = options.make_tpm ? options.make_tpm(*kind) : MakeTpm(*kind, options);
   int rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
   // A TPM 1.2 blob where no tcsd runs and a TPM 2.0 is present: the blob is
   // the wrong kind, tcsd is not the problem.

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,6 +64,8 @@ struct TpmOptions {
   // unsealed, instead of their current values (seal-api-key --pcr N=HEX:
   // sealing for a state known from another boot).
   std::map<unsigned, std::array<uint8_t, 32>> seal_pcr_values;
+  // Tests: the TPM to use instead of MakeTpm's (see FakeTpm, test_doubles.h).
+  std::function<std::shared_ptr<class Tpm>(TpmKind)> make_tpm;
 };
 
 // The TCTI to use: $HPCS_TPM2_TCTI when set, else the configured one

@@ -42,6 +42,8 @@ void PrintHelp() {
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
+      "  --no-jitter         retries without random spread (benchmarks only: a fleet\n"
+      "                      then retries in lockstep)\n"
       "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
@@ -89,6 +91,7 @@ struct Options {
   bool debug = false;
   bool skip_loaded = false;
   size_t max_parallel = 0;
+  bool jitter = true;
 };
 
 // nullopt when the run should go on; otherwise the exit code.
@@ -101,6 +104,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
                                            {"version", no_argument, nullptr, 'V'},
                                            {"skip-loaded", no_argument, nullptr, 'S'},
                                            {"max-parallel", required_argument, nullptr, 'P'},
+                                           {"no-jitter", no_argument, nullptr, 'J'},
                                            {"help", no_argument, nullptr, 'h'},
                                            {nullptr, 0, nullptr, 0}};
   opterr = 0;
@@ -121,6 +125,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'S':
         o->skip_loaded = true;
+        break;
+      case 'J':
+        o->jitter = false;
         break;
       case 'P': {
         unsigned long long n = 0;
@@ -177,7 +184,7 @@ bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
 }
 
 // A client that keeps trying until the deadline, as befits a boot.
-bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, Kms* kms) {
+bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms* kms) {
   std::string err;
   if (HttpGlobalInit(&err) < 0) {
     LogError(err);
@@ -188,13 +195,14 @@ bool OpenBootKms(const Config& config, Deadline deadline, size_t max_parallel, K
   KmsOptions ko;
   ko.deadline = deadline;
   ko.retry.max_retries = -1;
-  ko.retry.cap = std::chrono::seconds(5);         // a server that comes back is found quickly
+  ko.retry.cap = std::chrono::seconds(5);  // a server that comes back is found quickly
+  ko.retry.jitter = o.jitter;
   ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
   if (OpenKms(config, ko, kms, &err) < 0) {
     LogError(err);
     return false;
   }
-  kms->client->set_max_parallel(max_parallel);
+  kms->client->set_max_parallel(o.max_parallel);
   return true;
 }
 
@@ -219,7 +227,7 @@ int UnlockMain(int argc, char** argv) {
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   Config config;
   Kms kms;
-  if (!LoadBootConfig(o, boot, &config) || !OpenBootKms(config, deadline, o.max_parallel, &kms)) {
+  if (!LoadBootConfig(o, boot, &config) || !OpenBootKms(config, deadline, o, &kms)) {
     return kUnlockConfigError;
   }
   auto keyring = MakeKernelKeyring();
