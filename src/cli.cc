@@ -33,6 +33,7 @@ bool ResolveCrk(const Args& a, const Config& c, std::string* crk) {
 
 int Dispatch(const Verb& verb, const Args& a) {
   Context ctx{a, {}, {}, {}};
+  if (verb.needs == Needs::kNothing) return verb.run(ctx);
   if (!LoadConfigAndWarn(a.config, &ctx.config)) return kExitFail;
   if (verb.needs == Needs::kKmsAndRootKey && !ResolveCrk(a, ctx.config, &ctx.crk)) {
     return kExitFail;

@@ -15,6 +15,9 @@
 #include "keyring.h"
 #include "log.h"
 #include "random.h"
+#include "report_command.h"
+#include "rewrap_command.h"
+#include "rotation.h"
 #include "strutil.h"
 #include "unlock.h"
 #ifdef HPCS_HAVE_TPM
@@ -144,8 +147,42 @@ int CmdUnwrap(Context& ctx) {
 int CmdProcess(Context& ctx) {
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{ctx.config.key_dir, ctx.crk, {}};
+  req.update_wrapped = MayUpdateWrappedKeys(ctx.config.update_wrapped_keys, kInitrdRelease);
   UnlockStatus s = UnlockAndReport(req, *ctx.kms.client, *keyring, LogLevel::kInfo);
   return s == UnlockStatus::kAllLoaded ? kExitOk : kExitFail;
+}
+
+int CmdReport(Context& ctx) {
+  const Args& a = ctx.args;
+  if (!LoadConfigAndWarn(a.config, &ctx.config)) return kExitUsage;
+  ReportCommandOptions o;
+  o.json = a.Has("--json");
+  o.crypttab = a.Value("--crypttab");
+  if (auto it = a.values.find("--initramfs"); it != a.values.end()) o.initramfs = it->second;
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return ReportCommand(ctx.config, o);
+}
+
+std::string CheckRewrap(const Args& a) {
+  if (!a.Value("--to-config").empty() && a.Value("--to-crk").empty()) {
+    return "--to-config needs --to-crk";
+  }
+  if (!a.Value("--to-crk").empty() && a.Value("--to-crk") == a.Value("--uuid")) {
+    return "--to-crk names the root key the keys are wrapped with now";
+  }
+  return "";
+}
+
+int CmdRewrap(Context& ctx) {
+  const Args& a = ctx.args;
+  if (a.Value("--to-crk") == ctx.crk) {
+    return Usage("rewrap: --to-crk names the root key the keys are wrapped with now");
+  }
+  RewrapCommandOptions o;
+  o.to_crk = a.Value("--to-crk");
+  o.to_config = a.Value("--to-config");
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return RewrapCommand(ctx.config, ctx.crk, *ctx.kms.client, o);
 }
 
 int CmdWipe(Context& ctx) {
@@ -306,6 +343,20 @@ const Verb kVerbs[] = {
      .needs = Needs::kConfig,
      .run = CmdWipe,
      .value_options = {"--uuid"}},
+    {.name = "report",
+     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot "
+                 "unlock?)",
+     .needs = Needs::kNothing,
+     .run = CmdReport,
+     .value_options = {"--crypttab", "--initramfs"},
+     .flag_options = {"--json"}},
+    {.name = "rewrap",
+     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
+                 "version, or to another root key)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = CmdRewrap,
+     .value_options = {"--uuid", "--to-crk", "--to-config"},
+     .check = CheckRewrap},
     {.name = "seal-api-key",
      .synopsis =
          "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",

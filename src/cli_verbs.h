@@ -36,6 +36,7 @@ struct Args {
 
 // What a verb needs before it runs; CliMain provides it (ninja's Tool table).
 enum class Needs {
+  kNothing,        // the verb loads what it needs (report: an unreadable config is exit 2)
   kConfig,         // the configuration, loaded and checked for exposure
   kKms,            // and a KMS client (settings checked, API key obtained)
   kKmsAndRootKey,  // and the root key: --uuid, else default_crk_uuid

@@ -47,6 +47,14 @@ UnlockStatus UnlockAndReport(const UnlockRequest& req, KpClient& kp, Keyring& ke
     LogError(KeyPhrase(o.key) + " not loaded: " + o.error,
              {{"HPCS_KEY", KeyLabel(o.key.type, o.key.desc)}});
   }
+  for (const auto& o : outcomes) {
+    std::string label = KeyLabel(o.key.type, o.key.desc);
+    if (o.updated) {
+      LogInfo("stored the newer wrapping of '" + label + "' (the root key was rotated)");
+    } else if (!o.update_error.empty()) {
+      LogWarning("kept the older wrapping of '" + label + "': " + o.update_error);
+    }
+  }
   UnlockSummary s = SummarizeUnlock(req, outcomes);
   for (const auto& desc : s.missing) {
     LogError("key '" + desc + "' was asked for but there is no such file under '" + req.key_dir +

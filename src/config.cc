@@ -147,6 +147,10 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   if (!ParseBool(get("HFL", "allow_boot_endpoints"), &c.allow_boot_endpoints)) {
     return Fail(err, -EINVAL, path + ": [HFL] allow_boot_endpoints must be yes or no");
   }
+  if (auto v = get("HFL", "update_wrapped_keys");
+      !v.empty() && !ParseBool(v, &c.update_wrapped_keys)) {
+    return Fail(err, -EINVAL, path + ": [HFL] update_wrapped_keys must be yes or no");
+  }
   *out = std::move(c);
   return 0;
 }
@@ -180,6 +184,7 @@ std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
   if (name == "tpm2_tcti") return c.tpm2_tcti;
   if (name == "initramfs_plain_api_key") return yes_no(c.initramfs_plain_api_key);
   if (name == "allow_boot_endpoints") return yes_no(c.allow_boot_endpoints);
+  if (name == "update_wrapped_keys") return yes_no(c.update_wrapped_keys);
   return std::nullopt;
 }
 

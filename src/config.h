@@ -3,7 +3,7 @@
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
 //   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
-//         allow_boot_endpoints
+//         allow_boot_endpoints, update_wrapped_keys
 #ifndef HPCS_CONFIG_H_
 #define HPCS_CONFIG_H_
 
@@ -55,6 +55,10 @@ struct Config {
   // rd.hpcs.endpoint= and rd.hpcs.iam= may name any host, not only the
   // configured one or IBM Cloud's (cmdline.h).
   bool allow_boot_endpoints = false;
+  // After a rotation of the root key, replace a wrapped-key file with the
+  // newer ciphertext an unwrap returns (process and the real root's
+  // hpcs-unlock; never the initramfs).
+  bool update_wrapped_keys = true;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
@@ -87,7 +91,8 @@ inline constexpr const char* kConfigValueNames[] = {"region",
                                                     "tpm_blob",
                                                     "tpm2_tcti",
                                                     "initramfs_plain_api_key",
-                                                    "allow_boot_endpoints"};
+                                                    "allow_boot_endpoints",
+                                                    "update_wrapped_keys"};
 std::optional<std::string> ConfigValue(const Config& c, std::string_view name);
 
 // The config as a file again: [KP] and [HFL] with every setting, resolved, so

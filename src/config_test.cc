@@ -159,5 +159,16 @@ TEST(IniFileTest, KeysAndSectionsAreCaseInsensitive) {
   EXPECT_FALSE(ini.Get("HFL", "api_key"));
 }
 
+TEST(ConfigTest, UpdateWrappedKeysDefaultsToYes) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = /k\n", "f", &c, &err), 0) << err;
+  EXPECT_TRUE(c.update_wrapped_keys);
+  ASSERT_EQ(ParseConfig("[HFL]\nupdate_wrapped_keys = no\n", "f", &c, &err), 0) << err;
+  EXPECT_FALSE(c.update_wrapped_keys);
+  EXPECT_LT(ParseConfig("[HFL]\nupdate_wrapped_keys = sometimes\n", "f", &c, &err), 0);
+  EXPECT_NE(err.find("update_wrapped_keys"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace hpcs

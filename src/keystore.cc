@@ -92,6 +92,16 @@ int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string
   return 0;
 }
 
+int WriteWrappedKey(const std::string& path, std::string_view ciphertext, std::string* err) {
+  std::string text(Trim(ciphertext));
+  if (text.empty()) {
+    if (err) *err = "refusing to write an empty wrapped key to '" + path + "'";
+    return -EINVAL;
+  }
+  text.push_back('\n');
+  return WriteFileAtomic(path, text, 0600, err);
+}
+
 bool HasLingerMarker(const std::string& key_dir, KeyType type, const std::string& desc) {
   std::string p = key_dir + "/linger/" + std::string(KeyTypeName(type)) + "/" + desc;
   return access(p.c_str(), F_OK) == 0;

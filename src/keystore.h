@@ -35,6 +35,10 @@ int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
 // 64 KiB; surrounding white space removed, and it must be non-empty text.
 int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err);
 
+// Replaces a wrapped-key file atomically (temp file, fsync, rename), mode
+// 0600: the ciphertext and one newline, as IBM's tool writes it.
+int WriteWrappedKey(const std::string& path, std::string_view ciphertext, std::string* err);
+
 bool HasLingerMarker(const std::string& key_dir, KeyType type, const std::string& desc);
 
 }  // namespace hpcs

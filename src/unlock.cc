@@ -4,6 +4,9 @@
 #include <cerrno>
 #include <map>
 
+#include "kp_keys.h"
+#include "rotation.h"
+
 namespace hpcs {
 
 namespace {
@@ -28,12 +31,13 @@ bool SettleWithoutKms(const UnlockRequest& req, Keyring& keyring, KeyOutcome* o,
   return true;
 }
 
-// Puts the plaintext of a finished unwrap call into the keyring.
-void Land(KpCall& call, Keyring& keyring, KeyOutcome* o) {
-  Secret plain;
+// Puts the plaintext of a finished unwrap call into the keyring; *d keeps
+// the rest of the answer (a newer wrapping, after a rotation).
+void Land(KpCall& call, Keyring& keyring, KeyOutcome* o, UnwrapDetails* d) {
+  const Secret& plain = d->plaintext;
   std::string why;
   o->unreachable = call.result < 0 && call.unreachable;
-  if (int r = KpClient::ParseUnwrap(call, &plain, &why); r < 0) {
+  if (int r = ParseUnwrapDetails(call, d, &why); r < 0) {
     o->result = r;
     o->error = "cannot unwrap '" + o->key.path + "': " + why;
   } else if (plain.empty()) {
@@ -68,6 +72,8 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
   std::map<const KpCall*, KeyOutcome*> owner;
+  std::vector<std::string> ciphertexts(stored.size());
+  std::vector<RotatedKey> rotated;
   std::vector<KpCall*> batch;
   for (size_t i = 0; i < stored.size(); ++i) {
     out[i].key = stored[i];
@@ -77,15 +83,31 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
       continue;
     }
     calls[i] = KpClient::MakeUnwrapCall(req.crk, ct);
+    ciphertexts[i] = std::move(ct);
     owner[&calls[i]] = &out[i];
     batch.push_back(&calls[i]);
   }
   // Each key goes into the keyring as soon as its answer arrives.
   kp.Run(batch, [&](KpCall& call) {
     KeyOutcome* o = owner.at(&call);
-    Land(call, keyring, o);
+    UnwrapDetails d;
+    Land(call, keyring, o, &d);
+    if (o->result == 0 && req.update_wrapped) {
+      NoteRotatedKey(o->key.path, ciphertexts[static_cast<size_t>(o - out.data())], &d, &rotated,
+                     &o->update_error);
+    }
     if (on_key) on_key(*o);
   });
+  if (!rotated.empty()) {
+    StoreRotatedKeys(kp, req.crk, &rotated);
+    for (const auto& k : rotated) {
+      for (auto& o : out) {
+        if (o.key.path != k.path) continue;
+        o.updated = k.result == 0;
+        o.update_error = k.error;
+      }
+    }
+  }
   *outcomes = std::move(out);
   return 0;
 }

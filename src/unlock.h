@@ -20,6 +20,10 @@ struct KeyOutcome {
   int result = 0;               // 0: in the keyring
   std::string error;            // why not, naming the file
   bool unreachable = false;     // the KMS never answered usably for this key before the deadline
+  // With UnlockRequest::update_wrapped: the unwrap returned a newer wrapping
+  // (the root key was rotated) and the file now holds it; or why not.
+  bool updated = false;
+  std::string update_error;
 };
 
 struct UnlockRequest {
@@ -27,6 +31,7 @@ struct UnlockRequest {
   std::string crk;                // root key that wrapped them
   std::vector<std::string> only;  // descriptions to load; empty: all
   bool skip_loaded = false;       // leave keys already in @u alone (real root after initramfs)
+  bool update_wrapped = false;    // store the newer wrapping an unwrap returns (rotation.h)
 };
 
 // Returns 0 when the key directory could be read (outcomes say how each key

@@ -21,6 +21,7 @@
 #include "keyring.h"
 #include "kms.h"
 #include "log.h"
+#include "rotation.h"
 #include "strutil.h"
 #include "unlock.h"
 #include "version.h"
@@ -280,6 +281,7 @@ int UnlockMain(int argc, char** argv) {
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
                     o.skip_loaded};
+  req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(req, *keyring, &n)) {

@@ -571,7 +571,7 @@ now_ms() {
 	[ "$(body .rewrappedKeyVersion.id)" != "$v2" ]
 }
 
-@test "states: wrap and unwrap on a non-active key are 409 KEY_ACTION_INVALID_STATE_ERR" {
+@test "states: suspended and pre-active keys refuse every action; a deactivated one still unwraps" {
 	id=$(emu_create_key state-root)
 	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
 	ct=$(body .ciphertext)
@@ -583,8 +583,22 @@ now_ms() {
 		[ "$(body '.resources[0].state')" = "$state" ]
 		emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
 		emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
-		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
-		emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+		[ "$(body '.resources[0].reasons[0].status')" = 409 ]
+		if [ "$state" = 3 ]; then
+			# Expired (deactivated): unwrap and rewrap still work, wrap does not.
+			emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+			emu_expect 200
+			[ "$(body .plaintext)" = aGVsbG8= ]
+			emu_api POST "/api/v2/keys/$id/actions/rewrap" "$(unwrap_body "$ct")"
+			emu_expect 200
+		else
+			for action in unwrap rewrap; do
+				emu_api POST "/api/v2/keys/$id/actions/$action" "$(unwrap_body "$ct")"
+				emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+			done
+			emu_api POST "/api/v2/keys/$id/actions/rotate"
+			emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+		fi
 	done
 	emu_ctl POST "keys/$id/state" '{"state":1}' >/dev/null
 	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
@@ -595,6 +609,83 @@ now_ms() {
 	[ "$status" -ne 0 ]
 	run emu_ctl POST "keys/no-such-key/state" '{"state":1}'
 	[ "$status" -ne 0 ]
+}
+
+@test "disable/enable: 204 each; a disabled key is state 2 and refuses unwrap; wrong state is 409" {
+	id=$(emu_create_key able-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	ct=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/enable"
+	emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+	emu_api POST "/api/v2/keys/$id/actions/disable"
+	emu_expect 204
+	[ -z "$EMU_BODY" ]
+	emu_api GET "/api/v2/keys/$id/metadata"
+	[ "$(body '.resources[0].state')" = 2 ]
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+	[[ "$(body '.resources[0].errorMsg')" == "Conflict: Unwrap with key could not be performed:"* ]]
+	emu_api POST "/api/v2/keys/$id/actions/disable"
+	emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+	emu_api POST "/api/v2/keys/$id/actions/enable"
+	emu_expect 204
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(emu_stat by_op.disable)" = 2 ]
+	[ "$(emu_stat by_op.enable)" = 2 ]
+	# A standard key has no disable action (root keys only).
+	std=$(emu_create_key able-std true)
+	emu_api POST "/api/v2/keys/$std/actions/disable"
+	emu_expect 400 KEY_ROOT_REQ_ERR
+}
+
+@test "metadata: no key material; still readable after delete (state 5); 404 for unknown keys" {
+	std=$(emu_create_key meta-std true "$(random_b64 32)")
+	emu_api GET "/api/v2/keys/$std/metadata"
+	emu_expect 200
+	[ "$(body '.metadata.collectionType')" = "$KEY_TYPE" ]
+	[ "$(body '.resources[0].id')" = "$std" ]
+	[ "$(body '.resources[0] | has("payload")')" = false ]
+	body '.resources[0].keyVersion.id'
+	emu_api DELETE "/api/v2/keys/$std"
+	emu_api GET "/api/v2/keys/$std/metadata"
+	emu_expect 200
+	[ "$(body '.resources[0].state')" = 5 ]
+	[ "$(body '.resources[0].deleted')" = true ]
+	emu_api GET "/api/v2/keys/no-such-key/metadata"
+	emu_expect 404 KEY_NOT_FOUND_ERR
+	emu_api POST "/api/v2/keys/$std/metadata" '{}'
+	emu_expect 405
+	[ "$(emu_stat by_op.metadata)" = 3 ]
+}
+
+@test "versions: newest first after each rotation; 409 when not active, 410 when deleted" {
+	id=$(emu_create_key ver-root)
+	emu_api GET "/api/v2/keys/$id/versions"
+	emu_expect 200
+	[ "$(body '.metadata.collectionType')" = application/vnd.ibm.kms.key.version+json ]
+	[ "$(body '.metadata.collectionTotal')" = 1 ]
+	v1=$(body '.resources[0].id')
+	emu_api POST "/api/v2/keys/$id/actions/rotate"
+	emu_expect 204
+	emu_api GET "/api/v2/keys/$id/metadata"
+	v2=$(body '.resources[0].keyVersion.id')
+	[ "$v2" != "$v1" ]
+	emu_api GET "/api/v2/keys/$id/versions"
+	[ "$(body '[.resources[].id] | join(",")')" = "$v2,$v1" ]
+	body '.resources[0].creationDate'
+
+	emu_ctl POST "keys/$id/state" '{"state":2}' >/dev/null
+	emu_api GET "/api/v2/keys/$id/versions"
+	emu_expect 409 KEY_ACTION_INVALID_STATE_ERR
+	emu_api GET "/api/v2/keys/$id/versions?allKeyStates=true"
+	emu_expect 200
+	[ "$(body '.metadata.collectionTotal')" = 2 ]
+	emu_ctl POST "keys/$id/state" '{"state":5}' >/dev/null
+	emu_api GET "/api/v2/keys/$id/versions"
+	emu_expect 410 KEY_DELETED_ERR
+	emu_api GET "/api/v2/keys/$id/versions?allKeyStates=true"
+	emu_expect 200
 }
 
 @test "delete: 204, then 410 on get, wrap, unwrap and delete; Prefer: return=representation" {
@@ -791,6 +882,24 @@ now_ms() {
 	run emu_ctl POST faults '{"rules":[{"op":"wrap","action":"wrong_plaintext"}]}'
 	[ "$status" -ne 0 ]
 	[[ $output == *"only goes with op unwrap"* ]]
+}
+
+@test "faults: pass serves its requests as usual, so the next rule reaches later ones" {
+	id=$(emu_create_key pass-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	ct=$(body .ciphertext)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"pass","count":2},
+		{"op":"unwrap","action":"status","status":503,"count":1}]}' >/dev/null
+	for _ in 1 2; do
+		emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+		emu_expect 200
+		[ "$(body .plaintext)" = "$pt" ]
+	done
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 503
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
 }
 
 @test "control: GET tokens lists every access token issued" {

@@ -361,3 +361,93 @@ esac'
 	grep -qxF "$BATS_TEST_TMPDIR/bin/shred -u $file" "$BATS_TEST_TMPDIR/argv.log"
 	[ ! -e "$(dirname "$file")" ]
 }
+
+# --- --remove: undoing an enrolment ------------------------------------------
+
+@test "--remove undoes an enrolment: token, key slot, wrapped key, crypttab line, linger marker" {
+	printf 'swap /dev/sdz9 /dev/urandom swap\n' >"$CT"
+	before=$(state)
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	mkdir -p "$HPCS_KEYS/linger/user"
+	touch "$HPCS_KEYS/linger/user/$DESC"
+	[ "$(slots)" = "0: 1: " ]
+	run enroll --remove --name "$DESC" "$IMG"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed luks2-keyring token 0 and key slot 1"* ]]
+	[[ "$output" == *"$CT: removed the line for 'data'"* ]]
+	[[ "$output" == *"dracut --force"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(slots)" = "0: " ]
+	[ -z "$(tokens)" ]
+	[ ! -e "$HPCS_KEYS/linger/user/$DESC" ]
+	[ -z "$(ls -A "$HPCS_KEYS/linger/user")" ]
+	[ "$(cat "$CT")" = "swap /dev/sdz9 /dev/urandom swap" ]
+	cryptsetup open --test-passphrase --key-slot 0 --key-file "$OLD" "$IMG"
+	# Nothing left to remove: said so, exit 1.
+	run enroll --remove --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no luks2-keyring token for '$DESC'"*"nothing to remove"* ]]
+	# Enrolling again works.
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+}
+
+@test "--remove finds NAME in the crypttab and defaults DESC to luks:NAME" {
+	enroll --key-file "$OLD" "$IMG" "$HPCS_TAG-vol"
+	[ -e "$HPCS_KEYS/user/luks:$HPCS_TAG-vol" ]
+	run enroll --remove "$IMG"
+	[ "$status" -eq 0 ]
+	[ ! -e "$HPCS_KEYS/user/luks:$HPCS_TAG-vol" ]
+	[ ! -s "$CT" ]
+	run enroll --remove "$IMG" other-name
+	[ "$status" -eq 1 ]
+}
+
+@test "--remove never takes the last key slot; nothing changes" {
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	cryptsetup luksKillSlot --batch-mode "$IMG" 0
+	before=$(state)
+	run enroll --remove --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"key slot 1 is the last key slot of '$IMG': removing it would lose the data"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(slots)" = "1: " ]
+}
+
+@test "--remove keeps the crypttab line while another of our tokens opens the volume" {
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	enroll --key-file "$OLD" --name "$DESC-2" "$IMG" data
+	run enroll --remove --name "$DESC" "$IMG" data
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kept the line for 'data' (another token of ours still opens it)"* ]]
+	[ "$(cat "$CT")" = "data UUID=$UUID none luks" ]
+	[ "$(tokens)" = "1: " ]
+	[ "$(slots)" = "0: 2: " ]
+	[ -e "$HPCS_KEYS/user/$DESC-2" ]
+}
+
+@test "--remove: a failure at the last step (the key slot) puts everything back" {
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	mkdir -p "$HPCS_KEYS/linger/user" "$BATS_TEST_TMPDIR/bin"
+	touch "$HPCS_KEYS/linger/user/$DESC"
+	before=$(state)
+	token_before=$(cryptsetup token export --token-id 0 "$IMG")
+	real=$(command -v cryptsetup)
+	printf '#!/bin/sh\n[ "$1" != luksKillSlot ] || exit 1\nexec "%s" "$@"\n' "$real" \
+		>"$BATS_TEST_TMPDIR/bin/cryptsetup"
+	chmod +x "$BATS_TEST_TMPDIR/bin/cryptsetup"
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --remove --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot remove key slot 1 of '$IMG'"* ]]
+	[[ "$output" == *"was not unenrolled; nothing was changed"* ]]
+	[ "$(state)" = "$before" ]
+	[ "$(cryptsetup token export --token-id 0 "$IMG")" = "$token_before" ]
+	[ -e "$HPCS_KEYS/linger/user/$DESC" ]
+	[ -z "$(ls -A "$HPCS_KEYS/user" | grep -v "^$DESC\$")" ]
+	# And the volume still opens from the keyring through its token.
+	hpcs process
+	run keyctl session - bash -c "keyctl link @u @s && cryptsetup open --test-passphrase --token-only '$IMG'"
+	[ "$status" -eq 0 ]
+}

@@ -405,3 +405,37 @@ proxy_stop() {
 	wait "$PROXY_PID" 2>/dev/null
 	PROXY_PID=""
 }
+
+# ---------------------------------------------------------------------------
+# Initramfs images as dracut's hpcs module lays them out
+#
+#   hpcs_make_initrd OUT [CONF [KEY_DIR [BLOB]]]
+#       A gzip'd cpio (what dracut writes, and lsinitrd reads) with
+#       usr/sbin/hpcs-unlock (a stand-in), etc/hpcs-for-luks.ini written by the module's own
+#       _hpcs_write_config from CONF (default $HPCS_CONF), the wrapped keys of
+#       KEY_DIR (default $HPCS_KEYS) and, if given, the sealed API key BLOB.
+#       Seconds instead of a dracut run; for report's initramfs checks.
+
+# _hpcs_initrd_config CONF DST BLOB_IN_IMAGE: the module's config rewrite,
+# with the module sourced in a subshell of its own (it sets globals).
+_hpcs_initrd_config() (
+	moddir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../dracut/99hpcs" && pwd)
+	# shellcheck source=/dev/null
+	. "$moddir/module-setup.sh"
+	_hpcs_write_config "$1" "$2" "$3"
+)
+
+hpcs_make_initrd() {
+	local out=$1 conf=${2:-$HPCS_CONF} keys=${3:-$HPCS_KEYS} blob=${4:-} d
+	local image_blob=/var/lib/hpcs-for-luks/api-key-blob.txt
+	d=$(mktemp -d "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/initrd.XXXXXX") || return 1
+	mkdir -p "$d/usr/sbin" "$d/etc/hpcs-for-luks" "$d/var/lib/hpcs-for-luks" || return 1
+	# report only looks for it; a stand-in keeps the image (and its unpacking) small.
+	printf '#!/bin/sh\nexit 0\n' >"$d/usr/sbin/hpcs-unlock" && chmod 755 "$d/usr/sbin/hpcs-unlock" ||
+		return 1
+	_hpcs_initrd_config "$conf" "$d/etc/hpcs-for-luks.ini" "${blob:+$image_blob}" || return 1
+	cp -a "$keys/logon" "$keys/user" "$d/var/lib/hpcs-for-luks/" || return 1
+	if [ -n "$blob" ]; then cp "$blob" "$d$image_blob" || return 1; fi
+	(cd "$d" && find . | cpio -o -H newc --quiet) | gzip >"$out" || return 1
+	rm -rf "$d"
+}

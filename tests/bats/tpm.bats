@@ -388,3 +388,25 @@ refute_api_key_in_output() {
 	run keyctl search @u user "$KEYRING_DESC"
 	[ "$status" -ne 0 ]
 }
+
+@test "report: the TPM 1.2 blob unseals now; after a sealed PCR is extended it is a failure (exit 1)" {
+	command -v lsinitrd >/dev/null || skip "needs lsinitrd (dracut-core)"
+	seal_with_tpm_tools "$EMU_API_KEY"
+	# (tpm_sealdata leaves it 0644, which report would name)
+	chmod 600 "$BLOB"
+	: >"$BATS_TEST_TMPDIR/crypttab"
+	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
+	local report=(report --crypttab "$BATS_TEST_TMPDIR/crypttab"
+		--initramfs "$BATS_TEST_TMPDIR/initrd.img")
+	run_hfl "${report[@]}"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"the API key unseals from the TPM 1.2 with the PCR values of now"* ]]
+
+	"$TPM_ENV" extend "$HPCS_TPM_DIR" 5 >/dev/null # as a changed boot loader would
+	run_hfl "${report[@]}" --json
+	[ "$status" -eq 1 ]
+	refute_api_key_in_output
+	[ "$(jq -r .tpm.kind <<<"$output")" = "TPM 1.2" ]
+	[ "$(jq -r .tpm.unseals <<<"$output")" = false ]
+	[[ "$(jq -r '.findings[] | select(.check == "tpm") | .message' <<<"$output")" == *"changed since sealing"* ]]
+}

@@ -428,3 +428,43 @@ extend16() {
 	run grep -caF -- "$EMU_API_KEY" "$capture"
 	[ "$output" = 0 ]
 }
+
+@test "report: the sealed API key unseals now; after a PCR change it is a failure naming the PCR" {
+	command -v lsinitrd >/dev/null || skip "needs lsinitrd (dracut-core)"
+	CRK=$(emu_create_key tpm2-bats-report-root)
+	write_config
+	seal --tpm2 --pcr 7 --pcr 16
+	run bash -c 'head -c 32 /dev/urandom | "$1" --config "$2" wrap' _ "$HFL" "$CONF"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$KEY_DIR/logon/hpcs-bats:tpm2-report"
+	chmod 600 "$KEY_DIR/logon/hpcs-bats:tpm2-report"
+	: >"$BATS_TEST_TMPDIR/crypttab"
+	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
+	local report=("$HFL" --config "$CONF" report --crypttab "$BATS_TEST_TMPDIR/crypttab"
+		--initramfs "$BATS_TEST_TMPDIR/initrd.img")
+	run "${report[@]}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok      tpm "*"the API key unseals from the TPM 2.0 with the PCR values of now"* ]]
+	refute_api_key_in_output
+
+	extend16
+	run "${report[@]}" --json
+	[ "$status" -eq 1 ]
+	refute_api_key_in_output
+	[ "$(jq -r .tpm.unseals <<<"$output")" = false ]
+	[ "$(jq -r .tpm.kind <<<"$output")" = "TPM 2.0" ]
+	[[ "$(jq -r '.findings[] | select(.check == "tpm") | .message' <<<"$output")" == *"PCR 16 (SHA-256) changed since sealing"* ]]
+	[[ "$(jq -r '.findings[] | select(.check == "tpm") | .remedy' <<<"$output")" == *"reseal"* ]]
+	# Without an API key nothing else is tried against the KMS.
+	[ "$(jq -r '.findings[] | select(.check == "kms") | .status' <<<"$output")" = fail ]
+
+	# Resealed in the new state, but the initramfs still has the old blob.
+	seal --tpm2 --pcr 7 --pcr 16
+	run "${report[@]}"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"its config differs from '$CONF' in the sealed API key ($BLOB)"* ]]
+	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
+	run "${report[@]}"
+	[ "$status" -eq 0 ]
+}

@@ -41,6 +41,10 @@ setup() {
 	[ -n "$deadline" ]
 	[ -n "$timeout" ]
 	[ "$deadline" -lt "$timeout" ]
+	# Under ProtectSystem=strict only the key directory is writable: for the
+	# newer wrappings after a rotation.
+	grep -qx 'ProtectSystem=strict' "$u"
+	grep -qx 'ReadWritePaths=-/var/lib/hpcs-for-luks' "$u"
 }
 
 @test "hpcs-for-luks-wipe.service runs after the volumes are open, without network" {
