@@ -36,7 +36,11 @@ guest_files=$VM_HERE/system-guest
 deb=$(echo "$pkgs"/hpcs-for-luks_*.deb)
 [[ -f $deb ]] || vm_die "no .deb in '$pkgs'"
 
-key=$(vm_hash "$0" "$root_tar" "$deb" "$fix" "$(vm_hash_dir "$guest_files")")
+# The fixture by what the image takes from it (its CA, config, API key and
+# wrapped keys), not by its path: a fixture made again at the same path has
+# a new CA, and an image keyed by the path would still trust the old one.
+key=$(vm_hash "$0" "$root_tar" "$deb" "$fix/emu/ca.pem" "$fix/plain.ini" "$fix/env" \
+	"$(vm_hash_dir "$fix/keys")" "$(vm_hash_dir "$guest_files")")
 dir=$VM_CACHE/system/$key
 if [[ -f $dir/ready ]]; then
 	touch "$dir"
