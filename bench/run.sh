@@ -129,9 +129,10 @@ echo "linkage:  $linkage"
 mkdir -p "$work/emu"
 emulator_start --state-dir "$work/emu" || die "the emulator did not start"
 
-# write_conf FILE KEY_DIR [CRK]: the tests' hpcs_write_conf, for one file.
+# write_conf FILE KEY_DIR [CRK [SETTING...]]: the tests' hpcs_write_conf, for
+# one file.
 write_conf() {
-	HPCS_CONF=$1 HPCS_KEYS=$2 HPCS_CRK=${3:-} hpcs_write_conf
+	HPCS_CONF=$1 HPCS_KEYS=$2 HPCS_CRK=${3:-} hpcs_write_conf "${@:4}"
 }
 
 (umask 077 && write_conf "$work/setup.ini" "$work/keys-setup")
@@ -156,9 +157,13 @@ for n in $BENCH_KEYS; do
 	for ((i = 1; i <= n; i++)); do
 		cp "$work/wrapped/$i" "$work/keys$n/user/$tag$i"
 	done
-	(umask 077 && write_conf "$work/keys$n.ini" "$work/keys$n" "$crk")
+	# IAM and the KMS are different hosts, as in the cloud: no connection
+	# made for the token can carry an unwrap. Both names are pinned to the
+	# emulator (its certificate has both) on the kernel command line.
+	(umask 077 && write_conf "$work/keys$n.ini" "$work/keys$n" "$crk" \
+		"KP.endpoint_url=https://kms.test:$EMU_PORT" "KP.iam_endpoint_url=https://iam.test:$EMU_PORT")
 done
-: >"$work/cmdline"
+echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1" >"$work/cmdline"
 clean_keys >/dev/null
 
 # --- Measurements ------------------------------------------------------------
