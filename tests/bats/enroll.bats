@@ -392,6 +392,20 @@ esac'
 	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
 }
 
+@test "--remove takes away the drop-in of a nofail volume" {
+	units=$BATS_TEST_TMPDIR/units
+	enroll --unit-dir "$units" --key-file "$OLD" --name "$DESC" --options nofail "$IMG" data
+	dropin=$units/hpcs-for-luks-wipe.service.d/hpcs-enroll-data.conf
+	[ -f "$dropin" ]
+	run enroll --remove --unit-dir "$units" --name "$DESC" "$IMG"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed $dropin"* ]]
+	[ ! -e "$dropin" ]
+	[ ! -e "${dropin%/*}" ]
+	[ "$(slots)" = "0: " ]
+}
+
 @test "--remove finds NAME in the crypttab and defaults DESC to luks:NAME" {
 	enroll --key-file "$OLD" "$IMG" "$HPCS_TAG-vol"
 	[ -e "$HPCS_KEYS/user/luks:$HPCS_TAG-vol" ]
