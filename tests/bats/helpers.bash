@@ -411,19 +411,22 @@ proxy_stop() {
 #
 #   hpcs_make_initrd OUT [CONF [KEY_DIR [BLOB]]]
 #       A gzip'd cpio (what dracut writes, and lsinitrd reads) with
-#       usr/sbin/hpcs-unlock (a stand-in), etc/hpcs-for-luks.ini written by the module's own
-#       _hpcs_write_config from CONF (default $HPCS_CONF), the wrapped keys of
-#       KEY_DIR (default $HPCS_KEYS) and, if given, the sealed API key BLOB.
-#       Seconds instead of a dracut run; for report's initramfs checks.
+#       usr/sbin/hpcs-unlock (a stand-in), etc/hpcs-for-luks.ini written from
+#       CONF (default $HPCS_CONF) the way the module writes it (`hpcs-for-luks
+#       config --print`, with the module's paths inside the image), the
+#       wrapped keys of KEY_DIR (default $HPCS_KEYS) and, if given, the sealed
+#       API key BLOB. Seconds instead of a dracut run; for report's
+#       initramfs checks.
 
-# _hpcs_initrd_config CONF DST BLOB_IN_IMAGE: the module's config rewrite,
-# with the module sourced in a subshell of its own (it sets globals).
-_hpcs_initrd_config() (
-	moddir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../dracut/99hpcs" && pwd)
-	# shellcheck source=/dev/null
-	. "$moddir/module-setup.sh"
-	_hpcs_write_config "$1" "$2" "$3"
-)
+# _hpcs_initrd_config CONF DST BLOB_IN_IMAGE: the module's config rewrite
+# (dracut/99hpcs/module-setup.sh, install()): a sealed API key stays a
+# blob at BLOB_IN_IMAGE, a literal one goes in.
+_hpcs_initrd_config() {
+	local how=(--with-api-key)
+	[ -z "$3" ] || how=(--tpm-blob "$3")
+	(umask 077 && "$HPCS_BIN_DIR/hpcs-for-luks" --config "$1" config --print \
+		--key-dir /var/lib/hpcs-for-luks --ca-file /etc/hpcs-for-luks/ca.pem "${how[@]}" >"$2")
+}
 
 hpcs_make_initrd() {
 	local out=$1 conf=${2:-$HPCS_CONF} keys=${3:-$HPCS_KEYS} blob=${4:-} d
