@@ -445,8 +445,8 @@ kms_up() {
 	assert_log 'systemd\[1\]: Started nm-initrd\.service'
 	assert_log 'systemd\[1\]: Finished nm-wait-online-initrd\.service'
 	assert_log 'HPCS-SYSTEST nm-run .*\.nmconnection'
-	assert_log 'HPCS-SYSTEST net .*localhost NetworkManager\[[0-9]+\]: .*10\.0\.2\.15'
-	refute_log 'HPCS-SYSTEST net .*localhost (systemd-networkd|dhclient)'
+	assert_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? NetworkManager\[[0-9]+\]: .*address=10\.0\.2\.15'
+	refute_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? (systemd-networkd|dhclient)'
 	local online unlock
 	online=$(ts 'systemd\[1\]: Finished nm-wait-online-initrd\.service')
 	unlock=$(ts 'systemd\[1\]: Starting hpcs-unlock\.service')
