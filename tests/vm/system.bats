@@ -444,7 +444,7 @@ kms_up() {
 	# and hpcs-unlock ran after that (network-online.target).
 	assert_log 'systemd\[1\]: Started nm-initrd\.service'
 	assert_log 'systemd\[1\]: Finished nm-wait-online-initrd\.service'
-	assert_log 'HPCS-SYSTEST nm-run .*\.nmconnection'
+	assert_log 'HPCS-SYSTEST nm-run /run/NetworkManager/system-connections/default_connection\.nmconnection'
 	assert_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? NetworkManager\[[0-9]+\]: .*address=10\.0\.2\.15'
 	refute_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? (systemd-networkd|dhclient)'
 	local online unlock
@@ -458,19 +458,21 @@ kms_up() {
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 4 of 4 keys'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks.*'
 	# The real root: NetworkManager, not systemd-networkd; the _netdev
-	# volumes open once network-online.target is reached there.
+	# volumes open once network-online.target is reached there (their keys
+	# were in this initramfs: hpcs-for-luks.service finds nothing to do).
 	assert_log 'HPCS-SYSTEST begin stage=nm state=(running|degraded)'
 	no_failed_units
 	assert_log 'HPCS-SYSTEST net-units systemd-networkd=inactive NetworkManager=active NetworkManager-wait-online=active'
 	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=active result=success status=0'
+	assert_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: all 4 keys are in the keyring already'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data1\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data2\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST mount /mnt/data1 source=/dev/mapper/data1 marker=HPCS-DATA1-MARKER'
 	assert_log 'HPCS-SYSTEST mount /mnt/data2 source=/dev/mapper/data2 marker=HPCS-DATA2-MARKER'
 	assert_log 'HPCS-SYSTEST mount /mnt/data3 source=/dev/mapper/data3 marker=HPCS-DATA3-MARKER'
 	assert_log 'HPCS-SYSTEST end stage=nm'
-	proof 'systemd\[1\]: Started nm-initrd' 'Finished nm-wait-online-initrd' 'HPCS-SYSTEST nm-run' \
-		'HPCS-SYSTEST net .*localhost NetworkManager' 'hpcs-unlock\[[0-9]+\]: loaded' \
-		'HPCS-SYSTEST net-units' 'HPCS-SYSTEST journal .*hpcs-for-luks.*loaded' 'HPCS-SYSTEST mount /mnt/data1' \
+	proof 'systemd\[1\]: Started nm-initrd' 'Finished nm-wait-online-initrd' 'HPCS-SYSTEST nm-run .*default_connection' \
+		'HPCS-SYSTEST net .*localhost.* NetworkManager.*address=' 'hpcs-unlock\[[0-9]+\]: loaded' \
+		'HPCS-SYSTEST net-units' 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock' 'HPCS-SYSTEST mount /mnt/data1' \
 		'HPCS-SYSTEST failed-units'
 }
