@@ -12,6 +12,11 @@
 # it, see there); the shared
 # libraries of the hpcs-for-luks package, so that `apt install ./*.deb`
 # needs no download. The package lists are kept (apt works offline in it).
+# network-manager and what it depends on are downloaded, not installed, into
+# /root/debs/network-manager: installed there, its nm-initrd-generator would
+# make dracut choose NetworkManager for the first initramfs (40network picks
+# network-manager before systemd-networkd); make-system.sh installs it
+# offline after that initramfs is made.
 #
 # Usage: make-debian-root.sh      prints the path of the tarball (root.tar)
 set -eu -o pipefail
@@ -56,6 +61,10 @@ mmdebstrap --mode=root --variant=minbase --include="${pkgs[*]}" \
 	--dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
 	--customize-hook='echo hpcs-guest >"$1/etc/hostname"' \
+	--customize-hook='mkdir -p "$1/root/debs/network-manager/partial" &&
+		chroot "$1" apt-get install -q -y --download-only --no-install-recommends \
+			-o Dir::Cache::Archives=/root/debs/network-manager/ network-manager &&
+		rm -rf "$1/root/debs/network-manager/partial" "$1/root/debs/network-manager/lock"' \
 	--logfile="$tmp/mmdebstrap.log" \
 	"$suite" "$tmp/root.tar" "${mirrors[@]}" >&2 ||
 	{

@@ -13,7 +13,9 @@
 #      crypttab, `defaults,_netdev` in fstab, the README's `systemctl enable`
 #      line) with a linger marker; remote-cryptsetup.target stays disabled;
 #   5. systemd-networkd for the real root, the test driver unit
-#      (system-guest/);
+#      (system-guest/); after the initramfs of step 3, network-manager
+#      installed (offline, from the debs the root holds) and left disabled,
+#      for the guest to switch to it later (hpcs-systest, stage kmsdown);
 #   6. the root filesystem packed (ext4) and encrypted offline (LUKS2): the
 #      header that hpcs-enroll changed in step 3 is the one on the disk.
 # data1 and data3 are LUKS2 volumes enrolled later, inside the guest.
@@ -23,7 +25,8 @@
 #   prints the directory: boot.img root.img data{1,2,3}.img (raw disks, in
 #   this order vda..vde), vmlinuz, initrd.img (the initramfs dracut made),
 #   root.uuid, data{1,2,3}.uuid, pass (the root's typed passphrase),
-#   kver, times (prep timings), prep.log
+#   kver, times (prep timings), prep.log, remote-cryptsetup.enabled and
+#   nm.enabled (systemctl is-enabled)
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -207,6 +210,23 @@ dracut_s=$((SECONDS - start))
 cat "$tmp/dracut.log" >>"$log"
 [[ -f $r/boot/initrd.img-$kver ]] || vm_die "dracut made no /boot/initrd.img-$kver"
 
+# NetworkManager, as a server that has it installed but uses systemd-networkd:
+# disabled (its postinst enabled it), so the network of the next boots is
+# networkd's; dracut's network module is chosen in /etc/dracut.conf.d from
+# boot 1 on. Installed only now: dracut's own choice for the initramfs above
+# would have been network-manager.
+step "network-manager: installed, disabled"
+{
+	in_root sh -c 'apt-get install -y --no-install-recommends /root/debs/network-manager/*.deb'
+	in_root systemctl disable NetworkManager.service
+} >"$tmp/nm.log" 2>&1 || {
+	cat "$tmp/nm.log" >&2
+	vm_die "installing network-manager failed"
+}
+cat "$tmp/nm.log" >>"$log"
+rm -rf "$r/root/debs"
+in_root systemctl is-enabled NetworkManager.service >"$tmp/nm.enabled" 2>&1 || true
+
 step "data2, set up by hand after the initramfs was made"
 mkdir -p "$tmp/d2"
 echo "HPCS-DATA2-MARKER" >"$tmp/d2/marker"
@@ -273,7 +293,7 @@ echo "$kver" >"$out/kver"
 cp "$tmp/pass" "$out/pass"
 printf 'chroot_dracut=%s pack=%s\n' "$dracut_s" "$pack_s" >"$out/times"
 cp "$log" "$out/prep.log"
-cp "$tmp/remote-cryptsetup.enabled" "$out/"
+cp "$tmp/remote-cryptsetup.enabled" "$tmp/nm.enabled" "$out/"
 touch "$out/ready"
 mv "$out" "$dir"
 echo "$dir"

@@ -21,7 +21,14 @@
 #               systemd-networkd);
 #       boot 3  (e) the KMS down: the prompt within rd.hpcs.timeout, the
 #               passphrase typed on the serial console, the nofail volumes
-#               give up at their own timeout=, multi-user.target is reached.
+#               give up at their own timeout=, multi-user.target is reached;
+#               then in the guest (f) the switch to NetworkManager
+#               (network-manager was installed but disabled: systemd-networkd
+#               disabled, NetworkManager enabled, network-manager chosen in
+#               /etc/dracut.conf.d) and `dracut --regenerate-all --force`;
+#       boot 4  (f) NetworkManager in the initramfs (ip=dhcp through
+#               nm-initrd-generator) and in the real root: the root opens by
+#               itself, the _netdev volumes open after switch-root.
 # The guest reaches the Key Protect emulator as https://kms.test and
 # https://iam.test (names: mbedTLS cannot verify an IP): /etc/hosts and
 # rd.hpcs.resolve= map them to 10.0.2.100, which qemu forwards to the
@@ -154,6 +161,14 @@ proof() {
 	for re in "$@"; do
 		note "  $(grep -aE -- "$re" "$LOG" | head -n 1 | tr -d '\r' | cut -c1-200)"
 	done
+}
+
+# The initramfs the guest wrote to its /boot: the next boot's.
+take_guest_initrd() {
+	qemu-img convert -O raw "$DISKS/boot.qcow2" "$BATS_TEST_TMPDIR/boot.raw"
+	debugfs -R "dump /initrd.img-$(cat "$SYS/kver") $BATS_FILE_TMPDIR/initrd.img" \
+		"$BATS_TEST_TMPDIR/boot.raw" 2>/dev/null
+	rm "$BATS_TEST_TMPDIR/boot.raw"
 }
 
 kms_up() {
@@ -304,10 +319,7 @@ kms_up() {
 	assert_log 'HPCS-SYSTEST enroll-data3 rc=0'
 	assert_log 'HPCS-SYSTEST dracut rc=0'
 	note "in-guest dracut --regenerate-all --force: $(report 'dracut seconds=')"
-	# The initramfs the guest wrote to its /boot is the next boot's.
-	qemu-img convert -O raw "$DISKS/boot.qcow2" "$BATS_TEST_TMPDIR/boot.raw"
-	debugfs -R "dump /initrd.img-$(cat "$SYS/kver") $BATS_FILE_TMPDIR/initrd.img" \
-		"$BATS_TEST_TMPDIR/boot.raw" 2>/dev/null
+	take_guest_initrd
 	lsinitrd "$BATS_FILE_TMPDIR/initrd.img" | grep -q 'var/lib/hpcs-for-luks/user/luks:data3$'
 	run ! cmp -s "$BATS_FILE_TMPDIR/initrd.img" "$SYS/initrd.img"
 
@@ -400,4 +412,67 @@ kms_up() {
 	awk -v a="$online" -v b="$multi" -v max=$((timeout + 20 + slack)) 'BEGIN { exit !(b - a <= max) }'
 	proof 'status=3/' 'Please enter passphrase for disk luks' 'HPCS-SYSTEST unit hpcs-for-luks\.service' \
 		'HPCS-SYSTEST unit systemd-cryptsetup@data1' 'HPCS-SYSTEST failed-units'
+}
+
+@test "(f) boot 4: NetworkManager chosen in /etc/dracut.conf.d: the root opens by itself, _netdev volumes after switch-root" {
+	use_log boot3
+	# At the end of boot 3 the guest switched: network-manager had been
+	# installed but left disabled (boots 1-3 used systemd-networkd).
+	[ "$(cat "$SYS/nm.enabled")" = disabled ]
+	assert_log 'HPCS-SYSTEST nm-switch rc=0'
+	assert_log 'HPCS-SYSTEST nm-enable rc=0'
+	assert_log 'HPCS-SYSTEST dracut rc=0'
+	note "in-guest dracut --regenerate-all --force (network-manager): $(report 'dracut seconds=')"
+	take_guest_initrd
+	run lsinitrd "$BATS_FILE_TMPDIR/initrd.img"
+	echo "$output" | grep -qx 'network-manager'
+	[[ $'\n'$output$'\n' != *$'\nsystemd-networkd\n'* ]]
+	[[ $'\n'$output$'\n' != *$'\nnetwork-legacy\n'* ]]
+	echo "$output" | grep -qE ' usr/lib/NetworkManager/nm-initrd-generator$'
+	echo "$output" | grep -qE ' usr/lib/systemd/system/nm-initrd\.service$'
+
+	kms_up
+	sysboot boot4 'HPCS-SYSTEST end|Please enter passphrase for disk luks|Kernel panic|reboot: Power down' 1200 \
+		-- ip=dhcp hpcs_systest=nm
+	[ "$status" -eq 0 ] || {
+		show_log
+		false
+	}
+	refute_log 'Please enter passphrase for disk luks'
+	# In the initramfs: nm-initrd-generator made a connection from ip=dhcp
+	# (/run is kept across switch-root), NetworkManager brought it up,
+	# and hpcs-unlock ran after that (network-online.target).
+	assert_log 'systemd\[1\]: Started nm-initrd\.service'
+	assert_log 'systemd\[1\]: Finished nm-wait-online-initrd\.service'
+	assert_log 'HPCS-SYSTEST nm-run /run/NetworkManager/system-connections/default_connection\.nmconnection'
+	assert_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? NetworkManager\[[0-9]+\]: .*address=10\.0\.2\.15'
+	refute_log 'HPCS-SYSTEST net .*localhost(\.localdomain)? (systemd-networkd|dhclient)'
+	local online unlock
+	online=$(ts 'systemd\[1\]: Finished nm-wait-online-initrd\.service')
+	unlock=$(ts 'systemd\[1\]: Starting hpcs-unlock\.service')
+	[ -n "$online" ]
+	[ -n "$unlock" ]
+	awk -v a="$online" -v b="$unlock" 'BEGIN { exit !(b >= a) }'
+	# The root's, data1's, data2's and data3's keys were all in key_dir
+	# when the guest ran dracut.
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 4 of 4 keys'
+	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks.*'
+	# The real root: NetworkManager, not systemd-networkd; the _netdev
+	# volumes open once network-online.target is reached there (their keys
+	# were in this initramfs: hpcs-for-luks.service finds nothing to do).
+	assert_log 'HPCS-SYSTEST begin stage=nm state=(running|degraded)'
+	no_failed_units
+	assert_log 'HPCS-SYSTEST net-units systemd-networkd=inactive NetworkManager=active NetworkManager-wait-online=active'
+	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=active result=success status=0'
+	assert_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: all 4 keys are in the keyring already'
+	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data1\.service active=active result=success'
+	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data2\.service active=active result=success'
+	assert_log 'HPCS-SYSTEST mount /mnt/data1 source=/dev/mapper/data1 marker=HPCS-DATA1-MARKER'
+	assert_log 'HPCS-SYSTEST mount /mnt/data2 source=/dev/mapper/data2 marker=HPCS-DATA2-MARKER'
+	assert_log 'HPCS-SYSTEST mount /mnt/data3 source=/dev/mapper/data3 marker=HPCS-DATA3-MARKER'
+	assert_log 'HPCS-SYSTEST end stage=nm'
+	proof 'systemd\[1\]: Started nm-initrd' 'Finished nm-wait-online-initrd' 'HPCS-SYSTEST nm-run .*default_connection' \
+		'HPCS-SYSTEST net .*localhost.* NetworkManager.*address=' 'hpcs-unlock\[[0-9]+\]: loaded' \
+		'HPCS-SYSTEST net-units' 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock' 'HPCS-SYSTEST mount /mnt/data1' \
+		'HPCS-SYSTEST failed-units'
 }
