@@ -42,6 +42,7 @@
 
 load ../bats/helpers
 load lib.sh
+bats_require_minimum_version 1.5.0
 
 VM=$BATS_TEST_DIRNAME
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
