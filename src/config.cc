@@ -206,8 +206,8 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   line("default_crk_uuid");
   line("ca_file");
   s += "\n[HFL]\n";
-  for (const char* n :
-       {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key", "allow_boot_endpoints"}) {
+  for (const char* n : {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key",
+                        "allow_boot_endpoints", "update_wrapped_keys"}) {
     line(n);
   }
   return s;

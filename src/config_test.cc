@@ -134,6 +134,27 @@ TEST(ConfigTest, AllowBootEndpointsIsOffUnlessSaid) {
   EXPECT_EQ(err, "f: [HFL] allow_boot_endpoints must be yes or no");
 }
 
+// `config --print` (FormatConfig) writes what the dracut module puts in the
+// initramfs: every setting ConfigValue names must read back the same, also
+// the ones that are not at their defaults.
+TEST(ConfigTest, FormatConfigKeepsEverySetting) {
+  Config c, again;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = eu-de\nservice_instance_id = i\napi_key = k\n"
+                        "default_crk_uuid = u\nca_file = /etc/ca.pem\n[HFL]\nkey_dir = /k\n"
+                        "tpm2_tcti = device:/dev/tpm1\ninitramfs_plain_api_key = yes\n"
+                        "allow_boot_endpoints = yes\nupdate_wrapped_keys = off\n",
+                        "f", &c, &err),
+            0)
+      << err;
+  ASSERT_EQ(ParseConfig(FormatConfig(c, true), "g", &again, &err), 0) << err;
+  for (const char* name : kConfigValueNames) {
+    EXPECT_EQ(ConfigValue(again, name), ConfigValue(c, name)) << name;
+  }
+  EXPECT_FALSE(again.update_wrapped_keys);
+  EXPECT_TRUE(again.allow_boot_endpoints);
+}
+
 TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
   Config c;
   std::string err;
