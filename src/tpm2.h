@@ -13,12 +13,15 @@
 // TPM encrypted and comes back encrypted: never in clear on the bus).
 // The blob (tpm2_blob.h) records the template, the object's public and
 // private parts and the PCR values sealed against.
+//
+// The parts: tpm2_tcti.h (which TPM, through which TCTI), tpm2_session.h
+// (one ESAPI connection and the steps both directions share), tpm2_rc.h
+// (response codes as messages with remedies), tpm2_seal.h, tpm2_unseal.h.
 #ifndef HPCS_TPM2_H_
 #define HPCS_TPM2_H_
 
+#include <cstddef>
 #include <memory>
-#include <string>
-#include <string_view>
 
 #include "tpm.h"
 
@@ -28,15 +31,6 @@ namespace hpcs {
 inline constexpr size_t kMaxTpm2SealedData = 128;
 
 std::unique_ptr<Tpm> MakeTpm2(const TpmOptions& options);
-
-// A TCTI string in tpm2-tools' syntax, split: "swtpm:port=2321" ->
-// {"swtpm", "port=2321"}; "device" -> {"device", ""}. Only the TCTIs linked
-// in are accepted: device, swtpm, mssim.
-struct TctiSpec {
-  std::string name;
-  std::string conf;
-};
-int ParseTctiSpec(std::string_view text, TctiSpec* out, std::string* err);
 
 }  // namespace hpcs
 
