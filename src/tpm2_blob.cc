@@ -161,12 +161,22 @@ PcrValue PcrPolicyDigest(std::span<const unsigned> pcrs, std::span<const PcrValu
   return policy;
 }
 
-int ParseTpm2Blob(std::string_view text, Tpm2Blob* out, std::string* err) {
-  if (text.size() > kMaxTpm2BlobSize) {
-    return Fail(err, -EFBIG,
-                "the TPM 2.0 blob is " + std::to_string(text.size()) + " bytes, more than the " +
-                    std::to_string(kMaxTpm2BlobSize) + " a sealed API key can need");
-  }
+namespace {
+
+// The "name: value" lines between the header and the footer, by name.
+using Parts = std::map<std::string, std::string_view, std::less<>>;
+
+// Takes a part out of `parts` (what is left at the end is unknown).
+bool Take(Parts* parts, std::string_view name, std::string_view* value) {
+  auto it = parts->find(name);
+  if (it == parts->end()) return false;
+  *value = it->second;
+  parts->erase(it);
+  return true;
+}
+
+// The blob's lines: CR before LF dropped, and trailing blank lines.
+std::vector<std::string_view> BlobLines(std::string_view text) {
   std::vector<std::string_view> lines;
   for (size_t pos = 0; pos < text.size();) {
     size_t nl = text.find('\n', pos);
@@ -176,82 +186,120 @@ int ParseTpm2Blob(std::string_view text, Tpm2Blob* out, std::string* err) {
     lines.push_back(l);
   }
   while (!lines.empty() && Trim(lines.back()).empty()) lines.pop_back();
+  return lines;
+}
+
+// The parts between the header and the footer, each name once.
+int SplitParts(std::string_view text, Parts* out, std::string* err) {
+  std::vector<std::string_view> lines = BlobLines(text);
   if (lines.empty() || lines.front() != kTpm2BlobHeader) {
     return Corrupt(err, "it does not start with '" + std::string(kTpm2BlobHeader) + "'");
   }
   if (lines.size() < 2 || lines.back() != kTpm2BlobFooter) {
     return Corrupt(err, "it does not end with '" + std::string(kTpm2BlobFooter) + "' (truncated?)");
   }
-  std::map<std::string, std::string_view, std::less<>> fields;
+  Parts parts;
   for (size_t i = 1; i + 1 < lines.size(); ++i) {
     size_t colon = lines[i].find(':');
     if (colon == std::string_view::npos) {
       return Corrupt(err, "line " + std::to_string(i + 1) + " is not 'name: value'");
     }
     std::string name(Trim(lines[i].substr(0, colon)));
-    if (!fields.emplace(name, Trim(lines[i].substr(colon + 1))).second) {
+    if (!parts.emplace(name, Trim(lines[i].substr(colon + 1))).second) {
       return Corrupt(err, "the '" + Printable(name, 40) + "' part appears twice");
     }
   }
-  auto take = [&](std::string_view name, std::string_view* value) {
-    auto it = fields.find(name);
-    if (it == fields.end()) return false;
-    *value = it->second;
-    fields.erase(it);
-    return true;
-  };
+  *out = std::move(parts);
+  return 0;
+}
+
+// The parts that say which format this is: version 1, the owner hierarchy,
+// the SHA-256 bank.
+int CheckFormatParts(Parts* parts, std::string* err) {
   std::string_view v;
-  if (!take("version", &v)) return Corrupt(err, "the version part is missing");
+  if (!Take(parts, "version", &v)) return Corrupt(err, "the version part is missing");
   if (v != kVersion) {
     return Fail(err, -EBADMSG,
                 "the TPM 2.0 blob has version '" + Printable(v, 20) +
                     "'; this hpcs-for-luks reads version 1 only");
   }
-  if (!take("hierarchy", &v) || v != kHierarchy) {
+  if (!Take(parts, "hierarchy", &v) || v != kHierarchy) {
     return Corrupt(err, "the hierarchy part is missing or not 'owner'");
   }
-  if (!take("pcr-bank", &v) || v != kBank) {
+  if (!Take(parts, "pcr-bank", &v) || v != kBank) {
     return Corrupt(err, "the pcr-bank part is missing or not 'sha256'");
   }
-  Tpm2Blob blob;
-  if (!take("pcrs", &v) || ParsePcrList(v, &blob.pcrs) < 0) {
+  return 0;
+}
+
+// The PCRs sealed to and their values.
+int ParsePcrParts(Parts* parts, Tpm2Blob* blob, std::string* err) {
+  std::string_view v;
+  if (!Take(parts, "pcrs", &v) || ParsePcrList(v, &blob->pcrs) < 0) {
     return Corrupt(err, "the pcrs part is missing or not ascending PCR numbers from 0 to 23");
   }
-  for (unsigned pcr : blob.pcrs) {
+  for (unsigned pcr : blob->pcrs) {
     PcrValue value;
     std::string name = "pcr " + std::to_string(pcr);
-    if (!take(name, &v)) return Corrupt(err, "the '" + name + "' part is missing");
+    if (!Take(parts, name, &v)) return Corrupt(err, "the '" + name + "' part is missing");
     if (!ParsePcrValue(v, &value)) {
       return Corrupt(err, "the '" + name + "' part is not 64 hex digits (a SHA-256 value)");
     }
-    blob.pcr_values.push_back(value);
+    blob->pcr_values.push_back(value);
   }
-  if (!take("primary-template", &v) ||
-      !Unmarshal(v, Tss2_MU_TPM2B_PUBLIC_Unmarshal, &blob.primary_template)) {
+  return 0;
+}
+
+// The TPM structures: the primary key's template (a storage key), the sealed
+// object's public part (opened only by the PolicyPCR digest of blob->pcrs
+// and their values) and its private part.
+int ParseObjectParts(Parts* parts, Tpm2Blob* blob, std::string* err) {
+  std::string_view v;
+  if (!Take(parts, "primary-template", &v) ||
+      !Unmarshal(v, Tss2_MU_TPM2B_PUBLIC_Unmarshal, &blob->primary_template)) {
     return Corrupt(err, "the primary-template part is missing or not a TPM2B_PUBLIC");
   }
-  if (const char* why = CheckPrimaryTemplate(blob.primary_template.publicArea)) {
+  if (const char* why = CheckPrimaryTemplate(blob->primary_template.publicArea)) {
     return Corrupt(err, std::string("the primary-template part is ") + why);
   }
-  if (!take("public", &v) || !Unmarshal(v, Tss2_MU_TPM2B_PUBLIC_Unmarshal, &blob.public_area)) {
+  if (!Take(parts, "public", &v) ||
+      !Unmarshal(v, Tss2_MU_TPM2B_PUBLIC_Unmarshal, &blob->public_area)) {
     return Corrupt(err, "the public part is missing or not a TPM2B_PUBLIC");
   }
-  if (const char* why = CheckSealedObject(blob.public_area.publicArea)) {
+  if (const char* why = CheckSealedObject(blob->public_area.publicArea)) {
     return Corrupt(err,
                    std::string("the public part is not a PCR-sealed data object (") + why + ")");
   }
-  PcrValue policy = PcrPolicyDigest(blob.pcrs, blob.pcr_values);
-  if (!std::equal(policy.begin(), policy.end(), blob.public_area.publicArea.authPolicy.buffer)) {
+  PcrValue policy = PcrPolicyDigest(blob->pcrs, blob->pcr_values);
+  if (!std::equal(policy.begin(), policy.end(), blob->public_area.publicArea.authPolicy.buffer)) {
     return Corrupt(err,
                    "the public part's policy is not the PCR policy of the listed PCR values "
                    "(the public part or a 'pcr' line was altered)");
   }
-  if (!take("private", &v) || !Unmarshal(v, Tss2_MU_TPM2B_PRIVATE_Unmarshal, &blob.private_area) ||
-      blob.private_area.size == 0) {
+  if (!Take(parts, "private", &v) ||
+      !Unmarshal(v, Tss2_MU_TPM2B_PRIVATE_Unmarshal, &blob->private_area) ||
+      blob->private_area.size == 0) {
     return Corrupt(err, "the private part is missing or not a TPM2B_PRIVATE");
   }
-  if (!fields.empty()) {
-    return Corrupt(err, "it has an unknown part '" + Printable(fields.begin()->first, 40) + "'");
+  return 0;
+}
+
+}  // namespace
+
+int ParseTpm2Blob(std::string_view text, Tpm2Blob* out, std::string* err) {
+  if (text.size() > kMaxTpm2BlobSize) {
+    return Fail(err, -EFBIG,
+                "the TPM 2.0 blob is " + std::to_string(text.size()) + " bytes, more than the " +
+                    std::to_string(kMaxTpm2BlobSize) + " a sealed API key can need");
+  }
+  Parts parts;
+  if (int rc = SplitParts(text, &parts, err)) return rc;
+  if (int rc = CheckFormatParts(&parts, err)) return rc;
+  Tpm2Blob blob;
+  if (int rc = ParsePcrParts(&parts, &blob, err)) return rc;
+  if (int rc = ParseObjectParts(&parts, &blob, err)) return rc;
+  if (!parts.empty()) {
+    return Corrupt(err, "it has an unknown part '" + Printable(parts.begin()->first, 40) + "'");
   }
   *out = std::move(blob);
   return 0;
