@@ -6,10 +6,12 @@
 #include <trousers/trousers.h>
 // clang-format on
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -215,38 +217,32 @@ std::string SrkAuthMessage(TSS_RESULT r, std::string_view step) {
          "SRK taken with the well-known secret (`tpm_takeownership -y -z`)";
 }
 
-class TrousersTpm : public Tpm {
- public:
-  TpmKind kind() const override { return TpmKind::kTpm1; }
-  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override;
-  int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
-           std::string* err) override;
-};
+// Not a lost connection, and either not the TPM's code or one of `codes`:
+// the TPM (or the TSS) found a section of the blob wrong.
+bool BlobRejected(TSS_RESULT r, std::initializer_list<UINT32> codes) {
+  if (IsCommFailure(r)) return false;
+  return Layer(r) != TSS_LAYER_TPM || std::find(codes.begin(), codes.end(), Code(r)) != codes.end();
+}
 
-int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* err) {
-  SealedBlob blob;
-  if (int rc = ParseSealedBlob(blob_text, &blob, err)) return rc;
+// libtspi takes input buffers as non-const; it only reads them.
+BYTE* TspiInput(const unsigned char* p) { return const_cast<BYTE*>(p); }
 
-  TssContext ctx;
-  TSS_HTPM tpm;
-  if (int rc = Connect(&ctx, &tpm, err)) return rc;
-  TSS_HKEY srk;
-  if (int rc = LoadSrk(ctx, &srk, err)) return rc;
-
-  TSS_HKEY key;
-  TSS_RESULT r = Tspi_Context_LoadKeyByBlob(
-      ctx.get(), srk, static_cast<UINT32>(blob.tss_key.size()), blob.tss_key.data(), &key);
+// Loads the blob's sealing key (its TSS KEY section) under the SRK, with
+// tpm-tools' usage secret.
+int LoadSealingKey(const TssContext& ctx, TSS_HKEY srk, const SealedBlob& blob, TSS_HKEY* key,
+                   std::string* err) {
+  TSS_RESULT r =
+      Tspi_Context_LoadKeyByBlob(ctx.get(), srk, static_cast<UINT32>(blob.tss_key.size()),
+                                 TspiInput(blob.tss_key.data()), key);
   if (r != TSS_SUCCESS) {
     if (IsTpm(r, TPM_E_AUTHFAIL)) {
       return Fail(err, -EACCES, SrkAuthMessage(r, "loading the sealing key"));
     }
-    if (!IsCommFailure(r) && (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
-                              Code(r) == TPM_E_BAD_PARAMETER || Code(r) == TPM_E_BAD_KEY_PROPERTY ||
-                              Code(r) == TPM_E_INVALID_KEYUSAGE || Code(r) == TPM_E_BADTAG ||
-                              Code(r) == TPM_E_BAD_VERSION || Code(r) == TPM_E_INVALID_STRUCTURE ||
-                              Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
-                              Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INAPPROPRIATE_ENC ||
-                              Code(r) == TPM_E_BAD_SCHEME)) {
+    // Sealed by another TPM, or corrupt.
+    if (BlobRejected(r, {TPM_E_DECRYPT_ERROR, TPM_E_BAD_PARAMETER, TPM_E_BAD_KEY_PROPERTY,
+                         TPM_E_INVALID_KEYUSAGE, TPM_E_BADTAG, TPM_E_BAD_VERSION,
+                         TPM_E_INVALID_STRUCTURE, TPM_E_BAD_DATASIZE, TPM_E_BAD_PARAM_SIZE,
+                         TPM_E_SIZE, TPM_E_INAPPROPRIATE_ENC, TPM_E_BAD_SCHEME})) {
       return Fail(err, -EBADMSG,
                   "the TPM cannot load the sealing key of the blob's TSS KEY "
                   "section: " +
@@ -258,53 +254,63 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* er
     }
     return CommonError(r, "loading the sealing key", err);
   }
-  if (int rc = AssignTpmToolsSecret(ctx, key, err)) return rc;
+  return AssignTpmToolsSecret(ctx, *key, err);
+}
 
-  TSS_HENCDATA enc;
-  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, &enc);
+// The sealed data of the blob's ENC KEY section, with tpm-tools' usage
+// secret.
+int LoadSealedData(const TssContext& ctx, const SealedBlob& blob, TSS_HENCDATA* enc,
+                   std::string* err) {
+  TSS_RESULT r =
+      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, enc);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
-  r = Tspi_SetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
-                         static_cast<UINT32>(blob.enc_key.size()), blob.enc_key.data());
+  r = Tspi_SetAttribData(*enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
+                         static_cast<UINT32>(blob.enc_key.size()), TspiInput(blob.enc_key.data()));
   if (r != TSS_SUCCESS) {
     return Fail(err, -EBADMSG,
                 "the blob's ENC KEY section is not a sealed-data structure: " + Describe(r));
   }
-  if (int rc = AssignTpmToolsSecret(ctx, enc, err)) return rc;
+  return AssignTpmToolsSecret(ctx, *enc, err);
+}
 
-  TssMemory aes_raw(ctx);
-  r = Tspi_Data_Unseal(enc, key, aes_raw.len(), aes_raw.out());
-  if (r != TSS_SUCCESS) {
-    if (IsTpm(r, TPM_E_WRONGPCRVAL)) {
-      return Fail(err, -EKEYREJECTED,
-                  "the TPM refused to unseal the API key: TPM_E_WRONGPCRVAL "
-                  "(0x18): the PCRs it was sealed to changed since sealing "
-                  "(e.g. after a firmware, boot-loader or kernel update); if "
-                  "that change was intended, reseal the API key with "
-                  "`hpcs-for-luks seal-api-key`, otherwise find out what "
-                  "changed the boot chain");
-    }
-    if (IsTpm(r, TPM_E_AUTHFAIL) || IsTpm(r, TPM_E_AUTH2FAIL)) {
-      return Fail(err, -EACCES,
-                  "unsealing failed: " + Describe(r) +
-                      ": the TPM refused the usage secret of the sealed key; "
-                      "the blob was not made by tpm_sealdata or "
-                      "`hpcs-for-luks seal-api-key`; " +
-                      std::string(kResealHint));
-    }
-    if (!IsCommFailure(r) && (Layer(r) != TSS_LAYER_TPM || Code(r) == TPM_E_DECRYPT_ERROR ||
-                              Code(r) == TPM_E_NOTSEALED_BLOB || Code(r) == TPM_E_BAD_PARAMETER ||
-                              Code(r) == TPM_E_BADTAG || Code(r) == TPM_E_INVALID_STRUCTURE ||
-                              Code(r) == TPM_E_BAD_DATASIZE || Code(r) == TPM_E_BAD_PARAM_SIZE ||
-                              Code(r) == TPM_E_SIZE || Code(r) == TPM_E_INVALID_PCR_INFO ||
-                              Code(r) == TPM_E_BAD_VERSION)) {
-      return Fail(err, -EBADMSG,
-                  "unsealing failed: " + Describe(r) +
-                      ": the blob's ENC KEY section is corrupt or was not "
-                      "sealed with the key of its TSS KEY section; " +
-                      std::string(kResealHint));
-    }
-    return CommonError(r, "unsealing", err);
+// Why Tspi_Data_Unseal failed, for the user.
+int UnsealError(TSS_RESULT r, std::string* err) {
+  if (IsTpm(r, TPM_E_WRONGPCRVAL)) {
+    return Fail(err, -EKEYREJECTED,
+                "the TPM refused to unseal the API key: TPM_E_WRONGPCRVAL "
+                "(0x18): the PCRs it was sealed to changed since sealing "
+                "(e.g. after a firmware, boot-loader or kernel update); if "
+                "that change was intended, reseal the API key with "
+                "`hpcs-for-luks seal-api-key`, otherwise find out what "
+                "changed the boot chain");
   }
+  if (IsTpm(r, TPM_E_AUTHFAIL) || IsTpm(r, TPM_E_AUTH2FAIL)) {
+    return Fail(err, -EACCES,
+                "unsealing failed: " + Describe(r) +
+                    ": the TPM refused the usage secret of the sealed key; "
+                    "the blob was not made by tpm_sealdata or "
+                    "`hpcs-for-luks seal-api-key`; " +
+                    std::string(kResealHint));
+  }
+  // Corrupt, or sealed with another key.
+  if (BlobRejected(r, {TPM_E_DECRYPT_ERROR, TPM_E_NOTSEALED_BLOB, TPM_E_BAD_PARAMETER, TPM_E_BADTAG,
+                       TPM_E_INVALID_STRUCTURE, TPM_E_BAD_DATASIZE, TPM_E_BAD_PARAM_SIZE,
+                       TPM_E_SIZE, TPM_E_INVALID_PCR_INFO, TPM_E_BAD_VERSION})) {
+    return Fail(err, -EBADMSG,
+                "unsealing failed: " + Describe(r) +
+                    ": the blob's ENC KEY section is corrupt or was not "
+                    "sealed with the key of its TSS KEY section; " +
+                    std::string(kResealHint));
+  }
+  return CommonError(r, "unsealing", err);
+}
+
+// Unseals the AES key that encrypts the blob's data.
+int UnsealAesKey(const TssContext& ctx, TSS_HENCDATA enc, TSS_HKEY key, Secret* aes_key,
+                 std::string* err) {
+  TssMemory aes_raw(ctx);
+  TSS_RESULT r = Tspi_Data_Unseal(enc, key, aes_raw.len(), aes_raw.out());
+  if (r != TSS_SUCCESS) return UnsealError(r, err);
   if (aes_raw.size() != kAesKeySize) {
     return Fail(err, -EBADMSG,
                 "the blob's ENC KEY section unsealed to " + std::to_string(aes_raw.size()) +
@@ -312,7 +318,135 @@ int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* er
                     "corrupt; " +
                     std::string(kResealHint));
   }
-  Secret aes_key(aes_raw.data(), aes_raw.size());
+  *aes_key = Secret(aes_raw.data(), aes_raw.size());
+  return 0;
+}
+
+// The PCR composite to seal to: the current values of the chosen PCRs, as
+// tpm_sealdata builds it (TPM_PCR_INFO, or TPM_PCR_INFO_LONG with every
+// locality when a PCR above 15 is chosen). No PCRs: *pcr_obj stays 0.
+int MakePcrComposite(const TssContext& ctx, TSS_HTPM tpm, std::span<const unsigned> pcrs,
+                     bool long_info, TSS_HPCRS* pcr_obj, std::string* err) {
+  if (pcrs.empty()) return 0;
+  TSS_RESULT r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_PCRS,
+                                           long_info ? TSS_PCRS_STRUCT_INFO_LONG : 0, pcr_obj);
+  if (r != TSS_SUCCESS) return CommonError(r, "creating a PCR object", err);
+  for (unsigned pcr : pcrs) {
+    TssMemory value(ctx);
+    r = Tspi_TPM_PcrRead(tpm, pcr, value.len(), value.out());
+    if (r != TSS_SUCCESS) {
+      return CommonError(r, "reading PCR " + std::to_string(pcr), err);
+    }
+    r = Tspi_PcrComposite_SetPcrValue(*pcr_obj, pcr, *value.len(), value.data());
+    if (r != TSS_SUCCESS) {
+      return CommonError(r, "selecting PCR " + std::to_string(pcr), err);
+    }
+  }
+  if (long_info) {
+    r = Tspi_PcrComposite_SetPcrLocality(
+        *pcr_obj, TPM_LOC_ZERO | TPM_LOC_ONE | TPM_LOC_TWO | TPM_LOC_THREE | TPM_LOC_FOUR);
+    if (r != TSS_SUCCESS) {
+      return CommonError(r, "setting the PCR locality", err);
+    }
+  }
+  return 0;
+}
+
+// A fresh AES key from the TPM's random number generator.
+int RandomAesKey(const TssContext& ctx, TSS_HTPM tpm, Secret* aes_key, std::string* err) {
+  TssMemory random(ctx);
+  TSS_RESULT r = Tspi_TPM_GetRandom(tpm, kAesKeySize, random.out());
+  if (r != TSS_SUCCESS) {
+    return CommonError(r, "getting random bytes from the TPM", err);
+  }
+  random.set_len(kAesKeySize);
+  *aes_key = Secret(random.data(), kAesKeySize);
+  return 0;
+}
+
+// A new sealing key under the SRK (a non-migratable 2048-bit storage key
+// with tpm-tools' usage secret, as tpm_sealdata makes it), loaded.
+int CreateSealingKey(const TssContext& ctx, TSS_HKEY srk, TSS_HKEY* key, std::string* err) {
+  TSS_RESULT r =
+      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_RSAKEY,
+                                TSS_KEY_TYPE_STORAGE | TSS_KEY_SIZE_2048 | TSS_KEY_VOLATILE |
+                                    TSS_KEY_AUTHORIZATION | TSS_KEY_NOT_MIGRATABLE,
+                                key);
+  if (r != TSS_SUCCESS) return CommonError(r, "creating a key object", err);
+  if (int rc = AssignTpmToolsSecret(ctx, *key, err)) return rc;
+  r = Tspi_Key_CreateKey(*key, srk, 0);
+  if (r != TSS_SUCCESS) {
+    if (IsTpm(r, TPM_E_AUTHFAIL)) {
+      return Fail(err, -EACCES, SrkAuthMessage(r, "creating the sealing key"));
+    }
+    return CommonError(r, "creating the sealing key", err);
+  }
+  r = Tspi_Key_LoadKey(*key, srk);
+  if (r != TSS_SUCCESS) {
+    if (IsTpm(r, TPM_E_AUTHFAIL)) {
+      return Fail(err, -EACCES, SrkAuthMessage(r, "loading the sealing key"));
+    }
+    return CommonError(r, "loading the sealing key", err);
+  }
+  return 0;
+}
+
+// Seals the AES key with the sealing key to the PCR composite (0: none).
+int SealAesKey(const TssContext& ctx, TSS_HKEY key, const Secret& aes_key, TSS_HPCRS pcr_obj,
+               TSS_HENCDATA* enc, std::string* err) {
+  TSS_RESULT r =
+      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, enc);
+  if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
+  if (int rc = AssignTpmToolsSecret(ctx, *enc, err)) return rc;
+  r = Tspi_Data_Seal(*enc, key, static_cast<UINT32>(aes_key.size()), TspiInput(aes_key.data()),
+                     pcr_obj);
+  if (r != TSS_SUCCESS) return CommonError(r, "sealing", err);
+  return 0;
+}
+
+// The blob's TSS KEY and ENC KEY sections: the sealing key and the sealed
+// AES key as the TPM gave them.
+int ReadKeySections(const TssContext& ctx, TSS_HKEY key, TSS_HENCDATA enc, SealedBlob* blob,
+                    std::string* err) {
+  TssMemory enc_blob(ctx);
+  TSS_RESULT r = Tspi_GetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
+                                    enc_blob.len(), enc_blob.out());
+  if (r != TSS_SUCCESS) {
+    return CommonError(r, "reading the sealed key blob", err);
+  }
+  TssMemory key_blob(ctx);
+  r = Tspi_GetAttribData(key, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_BLOB, key_blob.len(),
+                         key_blob.out());
+  if (r != TSS_SUCCESS) {
+    return CommonError(r, "reading the sealing key blob", err);
+  }
+  blob->tss_key = key_blob.ToVector();
+  blob->enc_key = enc_blob.ToVector();
+  return 0;
+}
+
+class TrousersTpm : public Tpm {
+ public:
+  TpmKind kind() const override { return TpmKind::kTpm1; }
+  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override;
+  int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
+           std::string* err) override;
+};
+
+int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* err) {
+  SealedBlob blob;
+  if (int rc = ParseSealedBlob(blob_text, &blob, err)) return rc;
+  TssContext ctx;
+  TSS_HTPM tpm;
+  if (int rc = Connect(&ctx, &tpm, err)) return rc;
+  TSS_HKEY srk;
+  if (int rc = LoadSrk(ctx, &srk, err)) return rc;
+  TSS_HKEY key;
+  if (int rc = LoadSealingKey(ctx, srk, blob, &key, err)) return rc;
+  TSS_HENCDATA enc;
+  if (int rc = LoadSealedData(ctx, blob, &enc, err)) return rc;
+  Secret aes_key;
+  if (int rc = UnsealAesKey(ctx, enc, key, &aes_key, err)) return rc;
   return DecryptSealedData(aes_key, blob.enc_data, out, err);
 }
 
@@ -327,103 +461,22 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs, std::s
     }
     if (pcr > 15) long_info = true;
   }
-
   TssContext ctx;
   TSS_HTPM tpm;
   if (int rc = Connect(&ctx, &tpm, err)) return rc;
-
-  // The PCR composite: the current values of the chosen PCRs, as
-  // tpm_sealdata builds it (TPM_PCR_INFO, or TPM_PCR_INFO_LONG with every
-  // locality when a PCR above 15 is chosen).
   TSS_HPCRS pcr_obj = 0;
-  if (!pcrs.empty()) {
-    TSS_RESULT r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_PCRS,
-                                             long_info ? TSS_PCRS_STRUCT_INFO_LONG : 0, &pcr_obj);
-    if (r != TSS_SUCCESS) return CommonError(r, "creating a PCR object", err);
-    for (unsigned pcr : pcrs) {
-      TssMemory value(ctx);
-      r = Tspi_TPM_PcrRead(tpm, pcr, value.len(), value.out());
-      if (r != TSS_SUCCESS) {
-        return CommonError(r, "reading PCR " + std::to_string(pcr), err);
-      }
-      r = Tspi_PcrComposite_SetPcrValue(pcr_obj, pcr, *value.len(), value.data());
-      if (r != TSS_SUCCESS) {
-        return CommonError(r, "selecting PCR " + std::to_string(pcr), err);
-      }
-    }
-    if (long_info) {
-      r = Tspi_PcrComposite_SetPcrLocality(
-          pcr_obj, TPM_LOC_ZERO | TPM_LOC_ONE | TPM_LOC_TWO | TPM_LOC_THREE | TPM_LOC_FOUR);
-      if (r != TSS_SUCCESS) {
-        return CommonError(r, "setting the PCR locality", err);
-      }
-    }
-  }
-
+  if (int rc = MakePcrComposite(ctx, tpm, pcrs, long_info, &pcr_obj, err)) return rc;
   Secret aes_key;
-  {
-    TssMemory random(ctx);
-    TSS_RESULT r = Tspi_TPM_GetRandom(tpm, kAesKeySize, random.out());
-    if (r != TSS_SUCCESS) {
-      return CommonError(r, "getting random bytes from the TPM", err);
-    }
-    random.set_len(kAesKeySize);
-    aes_key = Secret(random.data(), kAesKeySize);
-  }
-
+  if (int rc = RandomAesKey(ctx, tpm, &aes_key, err)) return rc;
   TSS_HKEY srk;
   if (int rc = LoadSrk(ctx, &srk, err)) return rc;
-
   TSS_HKEY key;
-  TSS_RESULT r =
-      Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_RSAKEY,
-                                TSS_KEY_TYPE_STORAGE | TSS_KEY_SIZE_2048 | TSS_KEY_VOLATILE |
-                                    TSS_KEY_AUTHORIZATION | TSS_KEY_NOT_MIGRATABLE,
-                                &key);
-  if (r != TSS_SUCCESS) return CommonError(r, "creating a key object", err);
-  if (int rc = AssignTpmToolsSecret(ctx, key, err)) return rc;
-  r = Tspi_Key_CreateKey(key, srk, 0);
-  if (r != TSS_SUCCESS) {
-    if (IsTpm(r, TPM_E_AUTHFAIL)) {
-      return Fail(err, -EACCES, SrkAuthMessage(r, "creating the sealing key"));
-    }
-    return CommonError(r, "creating the sealing key", err);
-  }
-  r = Tspi_Key_LoadKey(key, srk);
-  if (r != TSS_SUCCESS) {
-    if (IsTpm(r, TPM_E_AUTHFAIL)) {
-      return Fail(err, -EACCES, SrkAuthMessage(r, "loading the sealing key"));
-    }
-    return CommonError(r, "loading the sealing key", err);
-  }
-
+  if (int rc = CreateSealingKey(ctx, srk, &key, err)) return rc;
   TSS_HENCDATA enc;
-  r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_ENCDATA, TSS_ENCDATA_SEAL, &enc);
-  if (r != TSS_SUCCESS) return CommonError(r, "creating a data object", err);
-  if (int rc = AssignTpmToolsSecret(ctx, enc, err)) return rc;
-  r = Tspi_Data_Seal(enc, key, static_cast<UINT32>(aes_key.size()), aes_key.data(), pcr_obj);
-  if (r != TSS_SUCCESS) return CommonError(r, "sealing", err);
-
+  if (int rc = SealAesKey(ctx, key, aes_key, pcr_obj, &enc, err)) return rc;
   SealedBlob blob;
-  {
-    TssMemory enc_blob(ctx);
-    r = Tspi_GetAttribData(enc, TSS_TSPATTRIB_ENCDATA_BLOB, TSS_TSPATTRIB_ENCDATABLOB_BLOB,
-                           enc_blob.len(), enc_blob.out());
-    if (r != TSS_SUCCESS) {
-      return CommonError(r, "reading the sealed key blob", err);
-    }
-    TssMemory key_blob(ctx);
-    r = Tspi_GetAttribData(key, TSS_TSPATTRIB_KEY_BLOB, TSS_TSPATTRIB_KEYBLOB_BLOB, key_blob.len(),
-                           key_blob.out());
-    if (r != TSS_SUCCESS) {
-      return CommonError(r, "reading the sealing key blob", err);
-    }
-    blob.tss_key = key_blob.ToVector();
-    blob.enc_key = enc_blob.ToVector();
-  }
-  if (int rc = EncryptSealedData(aes_key, data, &blob.enc_data, err)) {
-    return rc;
-  }
+  if (int rc = ReadKeySections(ctx, key, enc, &blob, err)) return rc;
+  if (int rc = EncryptSealedData(aes_key, data, &blob.enc_data, err)) return rc;
   *blob_text = FormatSealedBlob(blob);
   return 0;
 }
