@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <map>
 
+#include "error.h"
 #include "kp_keys.h"
 #include "rotation.h"
 
@@ -51,15 +52,19 @@ void Land(KpCall& call, Keyring& keyring, KeyOutcome* o, UnwrapDetails* d) {
   call.body.Clear();
 }
 
-// The stored keys the request is about.
-int ListRequestedKeys(const UnlockRequest& req, std::vector<StoredKey>* stored, std::string* err) {
-  if (int r = ListStoredKeys(req.key_dir, stored, nullptr, err); r < 0) return r;
+// The stored keys the request is about: one read of the key directory.
+KeyListing ListRequestedKeys(const UnlockRequest& req) {
+  KeyListing listed;
+  if (int r = ListStoredKeys(req.key_dir, &listed.keys, nullptr, &listed.error); r < 0) {
+    listed.result = r;
+    return listed;
+  }
   if (!req.only.empty()) {
-    std::erase_if(*stored, [&](const StoredKey& k) {
+    std::erase_if(listed.keys, [&](const StoredKey& k) {
       return std::find(req.only.begin(), req.only.end(), k.desc) == req.only.end();
     });
   }
-  return 0;
+  return listed;
 }
 
 }  // namespace
@@ -67,8 +72,9 @@ int ListRequestedKeys(const UnlockRequest& req, std::vector<StoredKey>* stored, 
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,
                const std::function<void(const KeyOutcome&)>& on_key) {
-  std::vector<StoredKey> stored;
-  if (int r = ListRequestedKeys(req, &stored, err); r < 0) return r;
+  const KeyListing listed = req.listed ? *req.listed : ListRequestedKeys(req);
+  if (listed.result < 0) return Fail(err, listed.result, listed.error);
+  const std::vector<StoredKey>& stored = listed.keys;
   std::vector<KeyOutcome> out(stored.size());
   std::vector<KpCall> calls(stored.size());
   std::map<const KpCall*, KeyOutcome*> owner;
@@ -112,11 +118,11 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   return 0;
 }
 
-bool AllRequestedKeysLoaded(const UnlockRequest& req, Keyring& keyring, int* count) {
-  std::vector<StoredKey> stored;
-  std::string err;
-  if (ListRequestedKeys(req, &stored, &err) < 0 || stored.empty()) return false;
-  for (const std::string& want : req.only) {
+bool AllRequestedKeysLoaded(UnlockRequest* req, Keyring& keyring, int* count) {
+  req->listed = ListRequestedKeys(*req);
+  const std::vector<StoredKey>& stored = req->listed->keys;
+  if (req->listed->result < 0 || stored.empty()) return false;
+  for (const std::string& want : req->only) {
     auto has = [&](const StoredKey& k) { return k.desc == want; };
     if (std::none_of(stored.begin(), stored.end(), has)) return false;
   }

@@ -5,6 +5,7 @@
 #define HPCS_UNLOCK_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,12 +27,23 @@ struct KeyOutcome {
   std::string update_error;
 };
 
+// The stored keys a request is about (all under key_dir, or those named in
+// UnlockRequest::only), as one read of the key directory found them.
+struct KeyListing {
+  int result = 0;     // < 0: the key directory could not be read
+  std::string error;  // why not
+  std::vector<StoredKey> keys;
+};
+
 struct UnlockRequest {
   std::string key_dir;
   std::string crk;                // root key that wrapped them
   std::vector<std::string> only;  // descriptions to load; empty: all
   bool skip_loaded = false;       // leave keys already in @u alone (real root after initramfs)
   bool update_wrapped = false;    // store the newer wrapping an unwrap returns (rotation.h)
+  // The keys as AllRequestedKeysLoaded listed them: UnlockKeys then does not
+  // read key_dir again. Unset: UnlockKeys lists them.
+  std::optional<KeyListing> listed = std::nullopt;
 };
 
 // Returns 0 when the key directory could be read (outcomes say how each key
@@ -43,8 +55,9 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
 // True when every key the request is about has a file and is in the keyring
 // already (*count of them): with skip_loaded there is nothing to unwrap, and
 // so no reason to unseal the API key or to call the KMS. False also when the
-// key directory cannot be read or holds no key (UnlockKeys says why).
-bool AllRequestedKeysLoaded(const UnlockRequest& req, Keyring& keyring, int* count);
+// key directory cannot be read or holds no key (UnlockKeys says why). Reads
+// the key directory once, into req->listed, for the UnlockKeys that follows.
+bool AllRequestedKeysLoaded(UnlockRequest* req, Keyring& keyring, int* count);
 
 // How a run of UnlockKeys went, counted once for both binaries.
 struct UnlockSummary {

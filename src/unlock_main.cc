@@ -283,8 +283,8 @@ int UnlockMain(int argc, char** argv) {
                     o.skip_loaded};
   req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
   // In the real root after the initramfs: the API key is unsealed only when
-  // there is something to unwrap.
-  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(req, *keyring, &n)) {
+  // there is something to unwrap. The unwraps use the same listing of the keys.
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
     LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
     return kUnlockOk;
   }

@@ -1,6 +1,7 @@
 #include "unlock.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -168,24 +169,62 @@ TEST_F(UnlockTest, AllRequestedKeysLoadedOnlyWhenNothingIsLeftToUnwrap) {
   UnlockRequest req;
   req.key_dir = dir_.path();
   int n = -1;
-  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // no keys at all
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));  // no keys at all
   Store("user/a", "1");
   Store("logon/p:b", "2");
-  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));
   keyring_.keys[{KeyType::kUser, "a"}] = "1";
-  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // p:b is missing
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));  // p:b is missing
   req.only = {"a"};
-  ASSERT_TRUE(AllRequestedKeysLoaded(req, keyring_, &n));
+  ASSERT_TRUE(AllRequestedKeysLoaded(&req, keyring_, &n));
   EXPECT_EQ(n, 1);
   req.only = {"a", "no-such-file"};
-  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));  // the run must name it
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));  // the run must name it
   req.only = {};
   keyring_.keys[{KeyType::kUser, "p:b"}] = "2";  // the same name, the other type
-  EXPECT_FALSE(AllRequestedKeysLoaded(req, keyring_, &n));
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));
   keyring_.keys[{KeyType::kLogon, "p:b"}] = "2";
-  ASSERT_TRUE(AllRequestedKeysLoaded(req, keyring_, &n));
+  ASSERT_TRUE(AllRequestedKeysLoaded(&req, keyring_, &n));
   EXPECT_EQ(n, 2);
   EXPECT_TRUE(unwrapped_.empty());
+}
+
+// hpcs-unlock --skip-loaded: AllRequestedKeysLoaded, then the unwraps of the
+// same request. The key directory is read once: what changes in it after
+// that first read is not seen (a second read would see it).
+TEST_F(UnlockTest, SkipLoadedReadsTheKeyDirectoryOnce) {
+  Store("user/loaded", "l");
+  Store("user/fresh", "f");
+  keyring_.keys[{KeyType::kUser, "loaded"}] = "l";
+  UnlockRequest req;
+  req.key_dir = dir_.path();
+  req.skip_loaded = true;
+  int n = -1;
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));  // "fresh" is not loaded
+  Store("user/later", "x");
+  std::vector<KeyOutcome> out;
+  Unlock(req, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].key.desc, "fresh");
+  EXPECT_EQ(out[0].result, 0) << out[0].error;
+  EXPECT_EQ(out[1].key.desc, "loaded");
+  EXPECT_TRUE(out[1].already_loaded);
+  EXPECT_EQ(Loaded(KeyType::kUser, "later"), "<none>");
+  EXPECT_EQ(unwrapped_.size(), 1u);
+}
+
+TEST_F(UnlockTest, SkipLoadedReportsTheFirstReadsFailureWithoutASecondRead) {
+  Store("user/a", "a");
+  chmod((dir_.path() + "/user").c_str(), 0777);  // untrusted: the listing fails
+  UnlockRequest req{dir_.path(), "crk", {}, true};
+  int n = -1;
+  EXPECT_FALSE(AllRequestedKeysLoaded(&req, keyring_, &n));
+  chmod((dir_.path() + "/user").c_str(), 0700);  // a second read would succeed
+  std::vector<KeyOutcome> out;
+  std::string err;
+  EXPECT_EQ(UnlockKeys(req, kp_, keyring_, &out, &err), -EPERM);
+  EXPECT_NE(err.find("/user' is writable by group or others"), std::string::npos) << err;
+  EXPECT_TRUE(http_.sent().empty());
 }
 
 TEST_F(UnlockTest, KeyringAndPayloadFailuresNameTheFile) {
