@@ -114,6 +114,7 @@ class CurlTransport : public HttpTransport {
   ~CurlTransport() override {
     // Easy handles must go before the multi and share handles they used.
     for (auto& t : running_) curl_multi_remove_handle(multi_.get(), t->easy);
+    for (CURL* e : warming_) curl_multi_remove_handle(multi_.get(), e);
     running_.clear();
     pool_.clear();
   }
@@ -121,6 +122,7 @@ class CurlTransport : public HttpTransport {
   void Start(HttpExchange* x, Deadline deadline) override;
   void Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) override;
   size_t Running() const override { return running_.size(); }
+  void Preconnect(const std::string& url, Deadline deadline) override;
 
  private:
   CURL* TakeEasy() {
@@ -133,6 +135,8 @@ class CurlTransport : public HttpTransport {
     pool_.emplace_back(curl_easy_init());
     return pool_.back().get();
   }
+  // The options every connection gets: TLS, trust, proxy, resolving, timeouts.
+  void SetupConnection(CURL* e, const std::string& url, Deadline deadline);
   void Setup(Transfer& t);
   void Finish(Transfer& t, CURLcode code);
   // Takes a finished transfer off the multi handle and hands it back.
@@ -146,6 +150,7 @@ class CurlTransport : public HttpTransport {
   std::vector<CurlEasy> pool_;
   std::vector<CURL*> idle_;
   std::vector<std::unique_ptr<Transfer>> running_;
+  std::vector<CURL*> warming_;  // Preconnect's handles, on the multi handle
 };
 
 long RemainingMs(Deadline deadline) {
@@ -153,11 +158,8 @@ long RemainingMs(Deadline deadline) {
   return std::max<long>(ms, 1);
 }
 
-void CurlTransport::Setup(Transfer& t) {
-  HttpRequest& rq = t.x->request;
-  CURL* e = t.easy;
-  const Deadline deadline = t.deadline;
-  curl_easy_setopt(e, CURLOPT_URL, rq.url.c_str());
+void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline deadline) {
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -179,6 +181,13 @@ void CurlTransport::Setup(Transfer& t) {
                    std::min(options_.connect_timeout_ms, RemainingMs(deadline)));
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                    std::min(options_.request_timeout_ms, RemainingMs(deadline)));
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+void CurlTransport::Setup(Transfer& t) {
+  HttpRequest& rq = t.x->request;
+  CURL* e = t.easy;
+  SetupConnection(e, rq.url, t.deadline);
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteBody);
@@ -186,7 +195,6 @@ void CurlTransport::Setup(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   // Body: POSTFIELDS points into our Secret. curl copies a small one into its
   // request buffer, which our allocator wipes when freed (HttpGlobalInit).
   if (rq.method == "POST") {
@@ -248,10 +256,27 @@ void CurlTransport::Start(HttpExchange* x, Deadline deadline) {
   running_.push_back(std::move(t));
 }
 
+void CurlTransport::Preconnect(const std::string& url, Deadline deadline) {
+  CURL* e = TakeEasy();
+  SetupConnection(e, url, deadline);
+  // TCP and TLS, then done: no request. Taking the handle off the multi
+  // handle closes the connection (libcurl never reuses a CONNECT_ONLY one);
+  // its TLS session stays in the share's cache for the next connections.
+  curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
+  curl_multi_add_handle(multi_.get(), e);
+  warming_.push_back(e);
+}
+
 void CurlTransport::Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done) {
   Transfer* t = nullptr;
   curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
   curl_multi_remove_handle(multi_.get(), easy);
+  if (!t) {  // a Preconnect, done or failed: nothing to hand back
+    std::erase(warming_, easy);
+    idle_.push_back(easy);
+    return;
+  }
   Finish(*t, code);
   idle_.push_back(easy);
   done->push_back(t->x);

@@ -137,6 +137,29 @@ TEST_F(CurlTransportTest, AHangingServerEndsAtTheDeadline) {
   EXPECT_LT(Clock::now() - start, 2300ms);  // the deadline, with slack
 }
 
+TEST_F(CurlTransportTest, APreconnectIsNeverHandedBackNorCountedAsRunning) {
+  auto start = Clock::now();
+  {
+    auto http = MakeCurlTransport({});
+    // One that hangs in the handshake, one that is refused: neither comes back.
+    http->Preconnect("https://localhost:" + std::to_string(Port(true)), start + 10s);
+    http->Preconnect("https://localhost:" + std::to_string(Port(false)), start + 10s);
+    EXPECT_EQ(http->Running(), 0u);
+    std::vector<HttpExchange*> done;
+    http->Wait(start + 10s, &done);  // nothing running: returns at once
+    EXPECT_TRUE(done.empty());
+    HttpExchange x;
+    x.request.url = "https://localhost:" + std::to_string(Port(false)) + "/";
+    http->Start(&x, start + 10s);
+    EXPECT_EQ(http->Running(), 1u);
+    while (http->Running() > 0) http->Wait(start + 10s, &done);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0], &x);
+    EXPECT_TRUE(x.response.transport_retryable) << x.response.transport_error;
+  }  // the hanging one is still connecting: closed with the transport
+  EXPECT_LT(Clock::now() - start, 5s);
+}
+
 TEST(HttpTest, FindsTheCaBundleOfDebianRhelAndSuse) {
   for (const char* want : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
                            "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",

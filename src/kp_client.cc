@@ -187,6 +187,13 @@ void KpClient::StartTokenRequest(Slot& token, Clock::time_point now) {
   token.last_error.clear();
   token.state = Slot::State::kWaiting;
   token.due = now;
+  // The KMS requests wait for this token; their host's TLS handshake need
+  // not. One connection made now lets all of theirs resume its session.
+  if (preconnect_ && !preconnected_ &&
+      HostOf(settings_.endpoint_url) != HostOf(settings_.iam_endpoint_url)) {
+    preconnected_ = true;
+    http_->Preconnect(settings_.endpoint_url, deadline_);
+  }
 }
 
 void KpClient::AcceptToken(Slot& token) {

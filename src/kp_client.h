@@ -80,6 +80,9 @@ class KpClient {
   // overloaded service (429) makes the client send fewer for a while:
   // see throttle.h.
   void set_max_parallel(size_t n) { kms_throttle_ = HostThrottle(n); }
+  // Whether the KMS connection is opened while the IAM token is on its way
+  // (HttpTransport::Preconnect); on by default. Off for benchmarks only.
+  void set_preconnect(bool on) { preconnect_ = on; }
 
   // Counters for diagnostics and tests.
   int token_requests() const { return token_requests_; }
@@ -126,6 +129,8 @@ class KpClient {
   int token_requests_ = 0;
   std::string auth_error_;  // why this run has no token (sticky for the run)
   bool auth_unreachable_ = false;
+  bool preconnect_ = true;
+  bool preconnected_ = false;  // a connection to the KMS was opened ahead
   HostThrottle kms_throttle_;  // the key endpoints' share of the service
   size_t kms_running_ = 0;     // KMS requests in flight
 };

@@ -20,7 +20,8 @@ void Reply(HttpResponse* r, long status, std::string_view body) {
   r->body = Secret::FromString(body);
 }
 
-bool IsIam(const HttpRequest& rq) { return rq.url.find("/identity/token") != std::string::npos; }
+bool IsIamUrl(const std::string& url) { return url.find("/identity/token") != std::string::npos; }
+bool IsIam(const HttpRequest& rq) { return IsIamUrl(rq.url); }
 
 void IssueToken(const HttpRequest& rq, HttpResponse* r) {
   EXPECT_NE(rq.body.view().find(std::string("apikey=") + kApiKey), std::string::npos);
@@ -93,6 +94,58 @@ TEST(KpClientTest, OneTokenForManyCallsAllInFlightAtOnce) {
   EXPECT_EQ(kp.token_requests(), 1);
   EXPECT_EQ(f.http.max_in_flight, 16u);
   EXPECT_EQ(f.clock.slept, 100ms);  // the token, then all 16 side by side
+}
+
+TEST(KpClientTest, TheKmsHandshakeIsMadeWhileTheTokenIsOnItsWayOncePerClient) {
+  int iam = 0;
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) {
+      // The second token is asked for after a 401: the KMS is connected by then.
+      ++iam;
+      return IssueToken(rq, r);
+    }
+    if (iam == 1) return Reply(r, 401, R"({"errors":[{"errorMsg":"expired"}]})");
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  f.http.latency = [](const HttpRequest&) { return 50ms; };
+  KpClient kp = f.Client();
+  const Clock::time_point start = f.clock.Now();
+  std::vector<KpCall> calls;
+  for (int i = 0; i < 4; ++i) calls.push_back(KpClient::MakeUnwrapCall("crk", "c"));
+  kp.Run(Pointers(calls));
+  for (const auto& c : calls) EXPECT_EQ(c.result, 0) << c.error;
+  Secret pt;
+  std::string err;
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;  // a second run of the same client
+  EXPECT_EQ(kp.token_requests(), 2);
+  ASSERT_EQ(f.http.preconnects.size(), 1u);
+  EXPECT_EQ(f.http.preconnects[0].url, "https://kms.test");
+  EXPECT_EQ(f.http.preconnects[0].at, start);  // beside the token request, not after it
+  ASSERT_FALSE(f.http.sent().empty());
+  EXPECT_TRUE(IsIamUrl(f.http.sent()[0].url));
+  EXPECT_EQ(f.http.sent()[0].at, start);
+}
+
+TEST(KpClientTest, NoConnectionAheadWhenIamAndTheKmsShareAHostOrItIsTurnedOff) {
+  Fixture f([](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  KpClient same({"https://kp.test:8443", "https://kp.test:8443", "inst-1"},
+                Secret::FromString(kApiKey), &f.http, {}, f.clock.Now() + 10s, &f.clock);
+  Secret pt;
+  std::string err;
+  ASSERT_EQ(same.Unwrap("crk", "c", &pt, &err), 0) << err;
+  KpClient off = f.Client();
+  off.set_preconnect(false);
+  ASSERT_EQ(off.Unwrap("crk", "c", &pt, &err), 0) << err;
+  EXPECT_TRUE(f.http.preconnects.empty());
+  // Another port is another host.
+  KpClient other_port({"https://kp.test:8443", "https://kp.test", "inst-1"},
+                      Secret::FromString(kApiKey), &f.http, {}, f.clock.Now() + 10s, &f.clock);
+  ASSERT_EQ(other_port.Unwrap("crk", "c", &pt, &err), 0) << err;
+  ASSERT_EQ(f.http.preconnects.size(), 1u);
+  EXPECT_EQ(f.http.preconnects[0].url, "https://kp.test:8443");
 }
 
 TEST(KpClientTest, ExpiredTokenIsRefetchedOnce) {

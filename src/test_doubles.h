@@ -96,6 +96,16 @@ class ScriptedTransport : public HttpTransport {
 
   size_t Running() const override { return running_.size(); }
 
+  // Recorded, with the time it was asked for; nothing is connected.
+  void Preconnect(const std::string& url, Deadline) override {
+    preconnects.push_back({url, clock_->Now()});
+  }
+  struct Preconnected {
+    std::string url;
+    Clock::time_point at;
+  };
+  std::vector<Preconnected> preconnects;
+
   // What was sent, in order.
   struct Sent {
     std::string url;

@@ -48,6 +48,8 @@ void PrintHelp() {
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
       "  --no-jitter         retries without random spread (benchmarks only: a fleet\n"
       "                      then retries in lockstep)\n"
+      "  --no-preconnect     no KMS handshake while the IAM token is on its way\n"
+      "                      (benchmarks only)\n"
       "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
@@ -99,6 +101,7 @@ struct Options {
   bool skip_loaded = false;
   size_t max_parallel = 0;
   bool jitter = true;
+  bool preconnect = true;
 };
 
 // How long the run may take: rd.hpcs.timeout (set at boot by a person)
@@ -130,6 +133,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
                                            {"skip-loaded", no_argument, nullptr, 'S'},
                                            {"max-parallel", required_argument, nullptr, 'P'},
                                            {"no-jitter", no_argument, nullptr, 'J'},
+                                           {"no-preconnect", no_argument, nullptr, 'N'},
                                            {"help", no_argument, nullptr, 'h'},
                                            {nullptr, 0, nullptr, 0}};
   opterr = 0;
@@ -153,6 +157,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'J':
         o->jitter = false;
+        break;
+      case 'N':
+        o->preconnect = false;
         break;
       case 'P': {
         unsigned long long n = 0;
@@ -256,6 +263,7 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms*
     return false;
   }
   kms->client->set_max_parallel(o.max_parallel);
+  kms->client->set_preconnect(o.preconnect);
   return true;
 }
 

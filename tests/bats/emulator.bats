@@ -93,6 +93,20 @@ now_ms() {
 	[ "$status" -eq 0 ]
 }
 
+@test "TLS: a session stays resumable by its ID after its connection has closed" {
+	# curl over mbedTLS resumes TLS 1.2 sessions by ID, never by ticket. A
+	# server that closes without close_notify loses the session in OpenSSL.
+	local -a s_client=(openssl s_client -connect "127.0.0.1:$EMU_PORT" -servername localhost
+		-CAfile "$EMU_CA" -verify_return_error -tls1_2 -no_ticket)
+	run "${s_client[@]}" -sess_out "$BATS_TEST_TMPDIR/session" </dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"New, TLSv1.2"* ]]
+	sleep 0.5 # the server's thread has closed its end by now
+	run "${s_client[@]}" -sess_in "$BATS_TEST_TMPDIR/session" </dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Reused, TLSv1.2"* ]]
+}
+
 @test "TLS: CA and server certificate carry the extensions mbedTLS needs" {
 	run openssl verify -CAfile "$EMU_DIR/ca.pem" -purpose sslserver "$EMU_DIR/server.pem"
 	[ "$status" -eq 0 ]

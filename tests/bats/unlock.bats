@@ -3,64 +3,17 @@
 # concurrency, and the static binary. Against the emulator, real keyring.
 
 load helpers
+load unlock_helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
-	command -v keyctl >/dev/null || skip "keyctl (keyutils) is not installed"
-	[ -x "$HPCS_BIN_DIR/hpcs-unlock" ] || skip "no hpcs-unlock in $HPCS_BIN_DIR: build first"
-	hpcs_setup
-	CMDLINE="$BATS_TEST_TMPDIR/cmdline"
-	echo "BOOT_IMAGE=/vmlinuz root=/dev/mapper/root ro quiet" >"$CMDLINE"
-	UNLOCK="$HPCS_BIN_DIR/hpcs-unlock"
+	unlock_setup
 }
 
 teardown() {
 	proxy_stop
 	second_emulator_stop
 	hpcs_teardown
-}
-
-unlock() {
-	"$UNLOCK" --config "$HPCS_CONF" --cmdline "$CMDLINE" "$@"
-}
-
-# make_keys N: N user keys "$HPCS_TAG-uI" with 32 random bytes each (kept in
-# $BATS_TEST_TMPDIR/plain-I) and one logon key "$HPCS_TAG:dm".
-make_keys() {
-	local i
-	for i in $(seq 1 "$1"); do
-		head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/plain-$i"
-		hpcs wrap <"$BATS_TEST_TMPDIR/plain-$i" >"$HPCS_KEYS/user/$HPCS_TAG-u$i"
-	done
-	hpcs wrap --gen >"$HPCS_KEYS/logon/$HPCS_TAG:dm"
-}
-
-# keys_landed N: every user key byte for byte, and the logon key.
-keys_landed() {
-	local i
-	for i in $(seq 1 "$1"); do
-		[ "$(key_bytes "$HPCS_TAG-u$i")" = "$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/plain-$i" | tr -d ' \n')" ] || {
-			echo "user key $HPCS_TAG-u$i missing or wrong" >&2
-			return 1
-		}
-	done
-	key_id logon "$HPCS_TAG:dm" >/dev/null
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# The static hpcs-unlock: $HPCS_STATIC_BIN, else build-static/ of this tree.
-static_bin() {
-	STATIC=${HPCS_STATIC_BIN:-$BATS_TEST_DIRNAME/../../build-static/hpcs-unlock}
-	[ -x "$STATIC" ] || skip "no static hpcs-unlock at $STATIC (build it, or set HPCS_STATIC_BIN)"
-	file -L "$STATIC" | grep -q "statically linked"
-}
-
-# now_ms: milliseconds since the epoch.
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
 }
 
 @test "all keys land byte for byte, with one IAM token, all unwraps in flight at once" {
@@ -394,58 +347,6 @@ wrong_host_refused() {
 	done
 	[ "$(emu_stat requests)" -eq 0 ]
 	run ! key_id user "$HPCS_TAG-u1"
-}
-
-@test "connections are reused: one at a time, every request goes over one connection" {
-	make_keys 4
-	emu_ctl POST reset-stats >/dev/null
-	run unlock --max-parallel 1
-	[ "$status" -eq 0 ]
-	keys_landed 4
-	[ "$(emu_stat requests)" -eq 6 ] # the token and five unwraps
-	[ "$(emu_stat connections)" -eq 1 ]
-}
-
-@test "a fleet: 30 unlockers at once against 20 requests/s all load their keys before the deadline" {
-	make_keys 3
-	local s f n=30
-	local -a pids=()
-	for ((s = 1; s <= n; s++)); do
-		mkdir -p "$BATS_TEST_TMPDIR/srv$s/user" "$BATS_TEST_TMPDIR/srv$s/logon"
-		for f in "$HPCS_KEYS"/user/*; do
-			cp "$f" "$BATS_TEST_TMPDIR/srv$s/user/${f##*/}-s$s"
-		done
-		HPCS_CONF=$BATS_TEST_TMPDIR/srv$s.ini hpcs_write_conf "HFL.key_dir=$BATS_TEST_TMPDIR/srv$s"
-	done
-	emu_ctl POST rate-limit '{"rate": 20, "burst": 20}' >/dev/null
-	for ((s = 1; s <= n; s++)); do
-		"$UNLOCK" --config "$BATS_TEST_TMPDIR/srv$s.ini" --cmdline "$CMDLINE" --deadline 90 \
-			2>"$BATS_TEST_TMPDIR/srv$s.err" 3>&- &
-		pids+=($!)
-	done
-	local failed=0
-	for s in "${!pids[@]}"; do
-		wait "${pids[$s]}" || failed=$((failed + 1))
-	done
-	[ "$failed" -eq 0 ] || {
-		cat "$BATS_TEST_TMPDIR"/srv*.err >&2
-		false
-	}
-	# Every server's keys are in the keyring, byte for byte.
-	local i want got
-	for ((s = 1; s <= n; s++)); do
-		for i in 1 2 3; do
-			want=$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/plain-$i" | tr -d ' \n')
-			got=$(key_bytes "$HPCS_TAG-u$i-s$s")
-			[ "$got" = "$want" ] || {
-				echo "server $s: key $i missing or wrong" >&2
-				false
-			}
-		done
-	done
-	# The limit really bit: the emulator refused some requests.
-	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
-	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
 }
 
 # --- The kernel command line cannot redirect secrets (issue 10, item 1)

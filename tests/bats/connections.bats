@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# How hpcs-unlock uses its connections: kept alive, the KMS handshake made
+# while the IAM token is on its way, and a fleet sharing one rate-limited
+# service. Against the emulator, real keyring.
+
+load helpers
+load unlock_helpers
+bats_require_minimum_version 1.5.0
+
+setup() {
+	unlock_setup
+}
+
+teardown() {
+	hpcs_teardown
+}
+
+@test "connections are reused: one at a time, every request goes over one connection" {
+	make_keys 4
+	emu_ctl POST reset-stats >/dev/null
+	run unlock --max-parallel 1
+	[ "$status" -eq 0 ]
+	keys_landed 4
+	[ "$(emu_stat requests)" -eq 6 ] # the token and five unwraps
+	[ "$(emu_stat connections)" -eq 1 ]
+}
+
+@test "a fleet: 30 unlockers at once against 20 requests/s all load their keys before the deadline" {
+	make_keys 3
+	local s f n=30
+	local -a pids=()
+	for ((s = 1; s <= n; s++)); do
+		mkdir -p "$BATS_TEST_TMPDIR/srv$s/user" "$BATS_TEST_TMPDIR/srv$s/logon"
+		for f in "$HPCS_KEYS"/user/*; do
+			cp "$f" "$BATS_TEST_TMPDIR/srv$s/user/${f##*/}-s$s"
+		done
+		HPCS_CONF=$BATS_TEST_TMPDIR/srv$s.ini hpcs_write_conf "HFL.key_dir=$BATS_TEST_TMPDIR/srv$s"
+	done
+	emu_ctl POST rate-limit '{"rate": 20, "burst": 20}' >/dev/null
+	for ((s = 1; s <= n; s++)); do
+		"$UNLOCK" --config "$BATS_TEST_TMPDIR/srv$s.ini" --cmdline "$CMDLINE" --deadline 90 \
+			2>"$BATS_TEST_TMPDIR/srv$s.err" 3>&- &
+		pids+=($!)
+	done
+	local failed=0
+	for s in "${!pids[@]}"; do
+		wait "${pids[$s]}" || failed=$((failed + 1))
+	done
+	[ "$failed" -eq 0 ] || {
+		cat "$BATS_TEST_TMPDIR"/srv*.err >&2
+		false
+	}
+	# Every server's keys are in the keyring, byte for byte.
+	local i want got
+	for ((s = 1; s <= n; s++)); do
+		for i in 1 2 3; do
+			want=$(od -An -tx1 -v <"$BATS_TEST_TMPDIR/plain-$i" | tr -d ' \n')
+			got=$(key_bytes "$HPCS_TAG-u$i-s$s")
+			[ "$got" = "$want" ] || {
+				echo "server $s: key $i missing or wrong" >&2
+				false
+			}
+		done
+	done
+	# The limit really bit: the emulator refused some requests.
+	[ "$(emu_stat rate_limit.refused)" -gt 0 ]
+	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
+}
+
+# two_hosts: IAM and the KMS as two host names, as in the cloud (the
+# emulator's certificate names both; the kernel command line pins them).
+two_hosts() {
+	hpcs_write_conf "KP.endpoint_url=https://kms.test:$EMU_PORT" \
+		"KP.iam_endpoint_url=https://iam.test:$EMU_PORT"
+	echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1" >"$CMDLINE"
+}
+
+@test "the KMS handshake is made while the token is on its way; every unwrap resumes its TLS session (static build)" {
+	static_bin
+	make_keys 4 # and a logon key: 5 unwraps, at once
+	two_hosts
+	# The token takes 300 ms: long enough for the handshake made meanwhile.
+	emu_ctl POST faults '{"latency_ms":300}' >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 4
+	local stats
+	stats=$(emu_ctl GET stats)
+	echo "$stats"
+	# IAM, the KMS ahead of the token, 5 KMS connections, and this stats request.
+	[ "$(jq .tls_handshakes <<<"$stats")" -eq 8 ]
+	[ "$(jq .idle_connections <<<"$stats")" -eq 1 ] # the one ahead carried no request
+	[ "$(jq .requests <<<"$stats")" -eq 6 ]
+	# All 5 skipped the full handshake: mbedTLS 2.28 speaks TLS 1.2, whose
+	# sessions curl resumes by session ID.
+	[ "$(jq .tls_resumed <<<"$stats")" -eq 5 ]
+
+	# --no-preconnect (for benchmarks) leaves it out: one handshake fewer.
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --no-preconnect
+	[ "$status" -eq 0 ]
+	keys_landed 4
+	stats=$(emu_ctl GET stats)
+	[ "$(jq .tls_handshakes <<<"$stats")" -eq 7 ]
+	[ "$(jq .idle_connections <<<"$stats")" -eq 0 ]
+}
+
+@test "one host for IAM and the KMS: no connection is made ahead of the token" {
+	make_keys 1
+	emu_ctl POST reset-stats >/dev/null
+	run unlock
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	local stats
+	stats=$(emu_ctl GET stats)
+	echo "$stats"
+	[ "$(jq .idle_connections <<<"$stats")" -eq 0 ]
+	[ "$(jq .requests <<<"$stats")" -eq 3 ]
+}
