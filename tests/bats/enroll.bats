@@ -465,3 +465,59 @@ esac'
 	run keyctl session - bash -c "keyctl link @u @s && cryptsetup open --test-passphrase --token-only '$IMG'"
 	[ "$status" -eq 0 ]
 }
+
+# --- its parts: beside it in the tree, in their own directory once installed --
+
+@test "a missing part of hpcs-enroll is named, and nothing is done" {
+	mkdir "$BATS_TEST_TMPDIR/alone"
+	cp "$ENROLL" "$BATS_TEST_TMPDIR/alone/"
+	before=$(state)
+	run "$BATS_TEST_TMPDIR/alone/hpcs-enroll" --help
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/alone/hpcs-enroll-options.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
+	cp "${ENROLL%/*}/hpcs-enroll-options.bash" "$BATS_TEST_TMPDIR/alone/"
+	ENROLL=$BATS_TEST_TMPDIR/alone/hpcs-enroll
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/alone/hpcs-enroll-remove.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
+	[ "$(state)" = "$before" ]
+}
+
+@test "installed, hpcs-enroll sources its parts from their install directory, never from beside itself" {
+	[ -f "$HPCS_BIN_DIR/cmake_install.cmake" ] || skip "no CMake build directory in $HPCS_BIN_DIR"
+	p=$BATS_TEST_TMPDIR/prefix
+	run cmake --install "$HPCS_BIN_DIR" --prefix "$p"
+	[ "$status" -eq 0 ] || {
+		echo "$output"
+		false
+	}
+	lib=$p/share/hpcs-for-luks
+	[ -f "$lib/hpcs-enroll-options.bash" ]
+	[ -f "$lib/hpcs-enroll-remove.bash" ]
+	# The one line that differs from the tree's script names the directory.
+	run diff "$ENROLL" "$p/sbin/hpcs-enroll"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c '^[<>]' <<<"$output")" -eq 2 ]
+	grep -qx "enroll_lib='$lib'" "$p/sbin/hpcs-enroll"
+	# It enrols and removes.
+	ENROLL=$p/sbin/hpcs-enroll
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$(tokens)" = "0: " ]
+	run enroll --remove --name "$DESC" "$IMG"
+	[ "$status" -eq 0 ]
+	[ -z "$(tokens)" ]
+	# A copy elsewhere, with other parts planted beside it, still reads the installed ones.
+	mkdir "$BATS_TEST_TMPDIR/elsewhere"
+	cp "$p/sbin/hpcs-enroll" "$BATS_TEST_TMPDIR/elsewhere/"
+	for f in hpcs-enroll-options.bash hpcs-enroll-remove.bash; do
+		printf 'echo planted\nexit 7\n' >"$BATS_TEST_TMPDIR/elsewhere/$f"
+	done
+	run "$BATS_TEST_TMPDIR/elsewhere/hpcs-enroll" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == "Usage: hpcs-enroll"* ]]
+	# An installed part missing: named by its installed path.
+	rm "$lib/hpcs-enroll-remove.bash"
+	run "$p/sbin/hpcs-enroll" --help
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$lib/hpcs-enroll-remove.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
+}
