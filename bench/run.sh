@@ -12,6 +12,9 @@
 # Environment (all optional):
 #   HPCS_UNLOCK      the unlocker to measure (default build-static/hpcs-unlock
 #                    when it exists, else build/hpcs-unlock)
+#   BENCH_BASELINE   another hpcs-unlock (an older build, say), run as one
+#                    more mode, "baseline", beside the others: a change's
+#                    effect measured in the same run
 #   HPCS_CLI         the admin CLI, used to create and wrap the keys
 #                    (default build/hpcs-for-luks)
 #   BENCH_REPS       repetitions of each measurement; the median is shown (5)
@@ -107,6 +110,10 @@ trap 'exit 1' INT TERM HUP
 cp "$HPCS_UNLOCK" "$work/hpcs-unlock" || die "could not copy '$HPCS_UNLOCK'"
 echo "binary:   $HPCS_UNLOCK (copied at $(date '+%F %T'))"
 HPCS_UNLOCK=$work/hpcs-unlock
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	cp "$BENCH_BASELINE" "$work/baseline" || die "could not copy '$BENCH_BASELINE'"
+	echo "baseline: $BENCH_BASELINE (copied at $(date '+%F %T'))"
+fi
 
 size=$(stat -c %s "$HPCS_UNLOCK")
 if strip -o "$work/stripped" "$HPCS_UNLOCK" 2>/dev/null; then
@@ -131,6 +138,7 @@ if ! "$HPCS_UNLOCK" --help 2>&1 | grep -q -- --no-preconnect; then
 	echo "bench: this hpcs-unlock has no --no-preconnect; leaving out the no-precon mode" >&2
 	modes=(parallel serial)
 fi
+if [ -n "${BENCH_BASELINE:-}" ]; then modes=(baseline "${modes[@]}"); fi
 
 # --- Emulator, root key, wrapped keys ---------------------------------------
 
@@ -189,7 +197,9 @@ run_one() {
 	esac
 	emu_ctl POST reset-stats >/dev/null || die "could not reset the emulator's stats"
 	t0=$EPOCHREALTIME
-	/usr/bin/time -f %M -o "$work/rss" "$HPCS_UNLOCK" "${args[@]}" 2>"$work/stderr" || rc=$?
+	local bin=$HPCS_UNLOCK
+	if [ "$mode" = baseline ]; then bin=$work/baseline; fi
+	/usr/bin/time -f %M -o "$work/rss" "$bin" "${args[@]}" 2>"$work/stderr" || rc=$?
 	t1=$EPOCHREALTIME
 	stats=$(emu_ctl GET stats) || die "could not read the emulator's stats"
 	loaded=$(clean_keys)

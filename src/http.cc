@@ -90,7 +90,14 @@ struct Transfer {
   // the token: it is detached before the list is freed.
   curl_slist auth_node{};
   char error[CURL_ERROR_SIZE] = {};
+  bool sent = false;  // connected, and its request is going out
 };
+
+// CURLOPT_PREREQFUNCTION: the connection is up and the request goes out now.
+int RequestGoesOut(void* user, char*, char*, int, int) noexcept {
+  static_cast<Transfer*>(user)->sent = true;
+  return CURL_PREREQFUNC_OK;
+}
 
 class CurlTransport : public HttpTransport {
  public:
@@ -139,6 +146,10 @@ class CurlTransport : public HttpTransport {
   void SetupConnection(CURL* e, const std::string& url, Deadline deadline);
   void Setup(Transfer& t);
   void Finish(Transfer& t, CURLcode code);
+  // Starts the connections Preconnect asked for, once no running exchange
+  // still waits for its own connection: those come first, as a client's CPU
+  // spent on a handshake made ahead would hold up their requests.
+  void StartPreconnects();
   // Takes a finished transfer off the multi handle and hands it back.
   void Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done);
 
@@ -150,6 +161,7 @@ class CurlTransport : public HttpTransport {
   std::vector<CurlEasy> pool_;
   std::vector<CURL*> idle_;
   std::vector<std::unique_ptr<Transfer>> running_;
+  std::vector<std::pair<std::string, Deadline>> preconnects_;  // not started yet
   std::vector<CURL*> warming_;  // Preconnect's handles, on the multi handle
 };
 
@@ -195,6 +207,8 @@ void CurlTransport::Setup(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.x->response);
   curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, RequestGoesOut);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
   // Body: POSTFIELDS points into our Secret. curl copies a small one into its
   // request buffer, which our allocator wipes when freed (HttpGlobalInit).
   if (rq.method == "POST") {
@@ -257,15 +271,27 @@ void CurlTransport::Start(HttpExchange* x, Deadline deadline) {
 }
 
 void CurlTransport::Preconnect(const std::string& url, Deadline deadline) {
-  CURL* e = TakeEasy();
-  SetupConnection(e, url, deadline);
-  // TCP and TLS, then done: no request. Taking the handle off the multi
-  // handle closes the connection (libcurl never reuses a CONNECT_ONLY one);
-  // its TLS session stays in the share's cache for the next connections.
-  curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
-  curl_multi_add_handle(multi_.get(), e);
-  warming_.push_back(e);
+  preconnects_.emplace_back(url, deadline);
+}
+
+void CurlTransport::StartPreconnects() {
+  if (preconnects_.empty() ||
+      std::any_of(running_.begin(), running_.end(), [](const auto& t) { return !t->sent; })) {
+    return;
+  }
+  for (const auto& [url, deadline] : preconnects_) {
+    if (Clock::now() >= deadline) continue;
+    CURL* e = TakeEasy();
+    SetupConnection(e, url, deadline);
+    // TCP and TLS, then done: no request. Taking the handle off the multi
+    // handle closes the connection (libcurl never reuses a CONNECT_ONLY
+    // one); its TLS session stays in the share's cache for the next ones.
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
+    curl_multi_add_handle(multi_.get(), e);
+    warming_.push_back(e);
+  }
+  preconnects_.clear();
 }
 
 void CurlTransport::Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done) {
@@ -301,6 +327,7 @@ void CurlTransport::Wait(Clock::time_point wake, std::vector<HttpExchange*>* don
       first_deadline = std::min(first_deadline, t->deadline);
     }
     for (CURL* e : late) Complete(e, CURLE_OPERATION_TIMEDOUT, done);
+    StartPreconnects();
     if (done->size() > before || running_.empty() || now >= wake) return;
     auto until = std::min(wake, first_deadline);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();

@@ -79,12 +79,13 @@ class HttpTransport {
   virtual void Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) = 0;
   // Started and not yet handed back by Wait.
   virtual size_t Running() const = 0;
-  // Opens a connection to the host of `url` beside the running exchanges
-  // (TCP and TLS, no request), and closes it once its handshake is done: the
-  // exchanges started after that resume its TLS session and skip the
-  // certificate checks and key exchange of a full handshake. Best effort:
-  // nothing comes back through Wait, and a failure shows in the exchanges
-  // that follow. It only moves work forward while exchanges run (Wait).
+  // Opens a connection to the host of `url` (TCP and TLS, no request) as
+  // soon as every running exchange has sent its request, and closes it once
+  // its handshake is done: the exchanges started after that resume its TLS
+  // session and skip the certificate checks and key exchange of a full
+  // handshake. Best effort: nothing comes back through Wait, and a failure
+  // shows in the exchanges that follow. It only moves forward while
+  // exchanges run (Wait).
   virtual void Preconnect(const std::string& url, Deadline deadline) = 0;
 };
 

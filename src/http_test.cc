@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,6 +95,18 @@ class CurlTransportTest : public testing::Test {
   void TearDown() override {
     for (int fd : listeners_) close(fd);
   }
+  // Whether a connection waits in the backlog of the listener on `port`.
+  bool Knocked(int port) {
+    for (int fd : listeners_) {
+      sockaddr_in a{};
+      socklen_t len = sizeof a;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+      if (ntohs(a.sin_port) != port) continue;
+      pollfd p{fd, POLLIN, 0};
+      return poll(&p, 1, 0) == 1;
+    }
+    return false;
+  }
   std::vector<int> listeners_;
 };
 
@@ -158,6 +171,23 @@ TEST_F(CurlTransportTest, APreconnectIsNeverHandedBackNorCountedAsRunning) {
     EXPECT_TRUE(x.response.transport_retryable) << x.response.transport_error;
   }  // the hanging one is still connecting: closed with the transport
   EXPECT_LT(Clock::now() - start, 5s);
+}
+
+TEST_F(CurlTransportTest, APreconnectWaitsUntilTheRunningExchangesHaveSentTheirRequests) {
+  auto start = Clock::now();
+  auto http = MakeCurlTransport({});
+  // The exchange's server accepts nothing: it never gets to send its request.
+  HttpExchange x;
+  int stuck = Port(true);
+  x.request.url = "https://localhost:" + std::to_string(stuck) + "/";
+  http->Start(&x, start + 10s);
+  int ahead = Port(true);
+  http->Preconnect("https://localhost:" + std::to_string(ahead), start + 10s);
+  std::vector<HttpExchange*> done;
+  http->Wait(start + 300ms, &done);
+  EXPECT_TRUE(done.empty());
+  EXPECT_TRUE(Knocked(stuck));
+  EXPECT_FALSE(Knocked(ahead)) << "connected before the exchange's request went out";
 }
 
 TEST(HttpTest, FindsTheCaBundleOfDebianRhelAndSuse) {
