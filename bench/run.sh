@@ -15,6 +15,9 @@
 #   BENCH_BASELINE   another hpcs-unlock (an older build, say), run as one
 #                    more mode, "baseline", beside the others: a change's
 #                    effect measured in the same run
+#   BENCH_CA         "emulator" (default): the emulator's CA alone is trusted;
+#                    "system": the system's CA bundle with the emulator's CA
+#                    in it, as the initramfs has it
 #   HPCS_CLI         the admin CLI, used to create and wrap the keys
 #                    (default build/hpcs-for-luks)
 #   BENCH_REPS       repetitions of each measurement; the median is shown (5)
@@ -47,6 +50,7 @@ fi
 : "${BENCH_KEYS:=1 16 64}"
 : "${BENCH_LATENCIES:=0 50}"
 : "${BENCH_DEADLINE:=30}"
+: "${BENCH_CA:=emulator}"
 
 is_count() {
 	case $1 in
@@ -56,6 +60,10 @@ is_count() {
 }
 is_count "$BENCH_REPS" 99 || usage "BENCH_REPS must be 1..99, not '$BENCH_REPS'"
 is_count "$BENCH_DEADLINE" 600 || usage "BENCH_DEADLINE must be 1..600, not '$BENCH_DEADLINE'"
+case $BENCH_CA in
+	emulator | system) ;;
+	*) usage "BENCH_CA must be emulator or system, not '$BENCH_CA'" ;;
+esac
 [ -n "$BENCH_KEYS" ] || usage "BENCH_KEYS is empty"
 [ -n "$BENCH_LATENCIES" ] || usage "BENCH_LATENCIES is empty"
 max_keys=0
@@ -168,6 +176,12 @@ for ((i = 1; i <= max_keys; i++)); do
 		"$HPCS_CLI" --config "$work/setup.ini" wrap >"$work/wrapped/$i" ||
 		die "wrapping key $i failed"
 done
+ca=$EMU_CA
+if [ "$BENCH_CA" = system ]; then
+	ca=$work/bundle.pem
+	cat /etc/ssl/certs/ca-certificates.crt "$EMU_CA" >"$ca" || die "could not make the CA bundle"
+fi
+echo "trusted:  $(grep -c 'BEGIN CERTIFICATE' "$ca") CA certificate(s) ($BENCH_CA)"
 for n in $BENCH_KEYS; do
 	mkdir -p "$work/keys$n/user" "$work/keys$n/logon"
 	for ((i = 1; i <= n; i++)); do
@@ -177,7 +191,8 @@ for n in $BENCH_KEYS; do
 	# made for the token can carry an unwrap. Both names are pinned to the
 	# emulator (its certificate has both) on the kernel command line.
 	(umask 077 && write_conf "$work/keys$n.ini" "$work/keys$n" "$crk" \
-		"KP.endpoint_url=https://kms.test:$EMU_PORT" "KP.iam_endpoint_url=https://iam.test:$EMU_PORT")
+		"KP.endpoint_url=https://kms.test:$EMU_PORT" "KP.iam_endpoint_url=https://iam.test:$EMU_PORT" \
+		"KP.ca_file=$ca")
 done
 echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1" >"$work/cmdline"
 clean_keys >/dev/null

@@ -2,13 +2,12 @@
 
 #include <mbedtls/x509.h>
 
+#include "ca_chain.h"
 #include "version.h"
 
 #ifdef HPCS_CURL_MBEDTLS
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
-
-#include <cstring>
 #endif
 
 namespace hpcs {
@@ -51,10 +50,7 @@ uint32_t ForgiveFutureStart(uint32_t flags) {
 curl_ssl_ctx_callback CurlForgiveFutureStart() {
 #ifdef HPCS_CURL_MBEDTLS
   // The SSL context is an mbedtls_ssl_config only if curl was built with it.
-  const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
-  if (v && v->ssl_version && std::strncmp(v->ssl_version, "mbedTLS", 7) == 0) {
-    return InstallVerifyCallback;
-  }
+  if (CurlOverMbedTls()) return InstallVerifyCallback;
 #endif
   return nullptr;
 }

@@ -2,11 +2,15 @@
 
 #include <curl/curl.h>
 #include <unistd.h>
+#ifdef HPCS_CURL_MBEDTLS
+#include <mbedtls/ssl.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "ca_chain.h"
 #include "cert_time.h"
 #include "error.h"
 #include "strutil.h"
@@ -59,6 +63,22 @@ size_t ReadHeader(char* p, size_t size, size_t n, void* user) noexcept {
   return size * n;
 }
 
+// What every connection's SSL context gets (curl over mbedTLS only): the
+// CA chain parsed once, and forgiving a future start date (cert_time.h).
+struct MbedTlsSetup {
+  std::unique_ptr<CaChain> ca;
+  bool forgive_future_start = false;
+};
+
+#ifdef HPCS_CURL_MBEDTLS
+CURLcode ApplyMbedTlsSetup(CURL* curl, void* ssl_ctx, void* user) noexcept {
+  const auto* setup = static_cast<const MbedTlsSetup*>(user);
+  mbedtls_ssl_conf_ca_chain(static_cast<mbedtls_ssl_config*>(ssl_ctx), setup->ca->get(), nullptr);
+  if (setup->forgive_future_start) return CurlForgiveFutureStart()(curl, ssl_ctx, nullptr);
+  return CURLE_OK;
+}
+#endif
+
 bool IsRetryableCurlCode(CURLcode c) {
   switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -107,6 +127,13 @@ class CurlTransport : public HttpTransport {
     if (ca_file_.empty()) {
       ca_file_ = FindCaBundle([](const std::string& p) { return access(p.c_str(), R_OK) == 0; });
     }
+    // Parsed once here rather than by curl for every connection. If it cannot
+    // be, curl is left to read the file and to fail with its own words.
+    if (!ca_file_.empty() && CurlOverMbedTls()) {
+      std::string ignored;
+      mbed_.ca = CaChain::Load(ca_file_, &ignored);
+      mbed_.forgive_future_start = o.forgive_future_start && CurlForgiveFutureStart();
+    }
 #endif
     multi_.reset(curl_multi_init());
     share_.reset(curl_share_init());
@@ -142,6 +169,8 @@ class CurlTransport : public HttpTransport {
     pool_.emplace_back(curl_easy_init());
     return pool_.back().get();
   }
+  // Which certificates are trusted, and how the dates are checked.
+  void SetupTrust(CURL* e);
   // The options every connection gets: TLS, trust, proxy, resolving, timeouts.
   void SetupConnection(CURL* e, const std::string& url, Deadline deadline);
   void Setup(Transfer& t);
@@ -155,6 +184,7 @@ class CurlTransport : public HttpTransport {
 
   HttpOptions options_;
   std::string ca_file_;  // empty: libcurl's own default
+  MbedTlsSetup mbed_;    // used when it holds a CA chain
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
   std::unique_ptr<CURLSH, CurlShareDeleter> share_;
   CurlSlist resolve_list_;
@@ -170,6 +200,24 @@ long RemainingMs(Deadline deadline) {
   return std::max<long>(ms, 1);
 }
 
+void CurlTransport::SetupTrust(CURL* e) {
+#ifdef HPCS_CURL_MBEDTLS
+  if (mbed_.ca) {
+    // No file for curl to parse (not even its default): the chain comes in
+    // through the SSL context callback.
+    curl_easy_setopt(e, CURLOPT_CAINFO, nullptr);
+    curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, ApplyMbedTlsSetup);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, &mbed_);
+    return;
+  }
+#endif
+  if (options_.forgive_future_start && CurlForgiveFutureStart()) {
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, CurlForgiveFutureStart());
+  }
+  if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
+}
+
 void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline deadline) {
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
@@ -179,10 +227,7 @@ void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline de
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  if (options_.forgive_future_start && CurlForgiveFutureStart()) {
-    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, CurlForgiveFutureStart());
-  }
-  if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
+  SetupTrust(e);
   // An explicit proxy, or none at all: environment proxy variables must not
   // silently reroute key material.
   curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str());

@@ -67,11 +67,11 @@ teardown() {
 	[ "$(emu_stat rate_limit.served)" -ge $((n + n * 3)) ]
 }
 
-# two_hosts: IAM and the KMS as two host names, as in the cloud (the
-# emulator's certificate names both; the kernel command line pins them).
+# two_hosts [SETTING...]: IAM and the KMS as two host names, as in the cloud
+# (the emulator's certificate names both; the kernel command line pins them).
 two_hosts() {
 	hpcs_write_conf "KP.endpoint_url=https://kms.test:$EMU_PORT" \
-		"KP.iam_endpoint_url=https://iam.test:$EMU_PORT"
+		"KP.iam_endpoint_url=https://iam.test:$EMU_PORT" "$@"
 	echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1" >"$CMDLINE"
 }
 
@@ -119,4 +119,39 @@ two_hosts() {
 	echo "$stats"
 	[ "$(jq .idle_connections <<<"$stats")" -eq 0 ]
 	[ "$(jq .requests <<<"$stats")" -eq 3 ]
+}
+
+@test "static build: the CA bundle is read once for all the connections, and still decides whom to trust" {
+	static_bin
+	command -v strace >/dev/null || {
+		echo "strace is missing (tests/install-deps.sh installs it)" >&2
+		false
+	}
+	make_keys 4
+	# As in the initramfs: the system's bundle, with the server's CA in it.
+	cat /etc/ssl/certs/ca-certificates.crt "$EMU_CA" >"$BATS_TEST_TMPDIR/bundle.pem"
+	two_hosts "KP.ca_file=$BATS_TEST_TMPDIR/bundle.pem"
+	emu_ctl POST faults '{"latency_ms":300}' >/dev/null
+	emu_ctl POST reset-stats >/dev/null
+	run strace -f -qq -e trace=open,openat -o "$BATS_TEST_TMPDIR/trace" \
+		"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	keys_landed 4
+	# 7 connections (IAM, the one ahead of the token, 5 unwraps), one read.
+	[ "$(emu_stat tls_handshakes)" -eq 8 ]
+	grep -F "$BATS_TEST_TMPDIR/bundle.pem" "$BATS_TEST_TMPDIR/trace"
+	[ "$(grep -cF "$BATS_TEST_TMPDIR/bundle.pem" "$BATS_TEST_TMPDIR/trace")" -eq 1 ]
+
+	# The system's bundle alone does not hold the server's CA: refused.
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	two_hosts KP.ca_file=/etc/ssl/certs/ca-certificates.crt
+	echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1 rd.hpcs.timeout=5" >"$CMDLINE"
+	emu_ctl POST reset-stats >/dev/null
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"cannot reach iam.test:$EMU_PORT: Cert verify failed: BADCERT_NOT_TRUSTED"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
 }
