@@ -36,6 +36,15 @@ vm_prune() {
 	find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -mtime +0 -exec rm -rf {} +
 }
 
+# vm_cached DIR [FILE]: if the cache entry DIR is complete (DIR/ready), marks
+# it used (for vm_prune), prints DIR (or DIR/FILE) and succeeds; else fails.
+# A maker script: `vm_cached "$dir" && exit 0`, then makes it.
+vm_cached() {
+	[[ -f $1/ready ]] || return 1
+	touch "$1"
+	echo "$1${2:+/$2}"
+}
+
 # vm_preflight WHY_ROOT: the start of a VM bats suite's setup_file. Installs
 # what the suite needs (setup-host.sh; fails if that fails) and sets and
 # exports VM_SKIP: why the suite cannot run here, or "" (not root: WHY_ROOT

@@ -32,19 +32,12 @@ mirrors=("deb http://deb.debian.org/debian $suite main"
 
 key=$(vm_hash "$0")
 dir=$VM_CACHE/debian-root/$key
-if [[ -f $dir/ready ]]; then
-	touch "$dir"
-	echo "$dir/root.tar"
-	exit 0
-fi
+vm_cached "$dir" root.tar && exit 0
 command -v mmdebstrap >/dev/null || vm_die "mmdebstrap missing (tests/vm/setup-host.sh installs it)"
 mkdir -p "$VM_CACHE/debian-root"
 exec 9>"$VM_CACHE/debian-root/.lock"
 flock 9
-if [[ -f $dir/ready ]]; then # made by another run while we waited
-	echo "$dir/root.tar"
-	exit 0
-fi
+vm_cached "$dir" root.tar && exit 0 # made by another run while we waited
 vm_prune "$VM_CACHE/debian-root"
 tmp=$(mktemp -d "$VM_CACHE/debian-root/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
