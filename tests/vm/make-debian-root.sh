@@ -45,6 +45,10 @@ trap 'rm -rf "$tmp"' EXIT
 vm_log "mmdebstrap: $suite with ${pkgs[*]}"
 start=$SECONDS
 IFS=,
+# 3>&- ... 9>&-: mmdebstrap has dpkg run `cat >&FD` by /bin/sh (dash), which
+# takes only one-digit fds, FD being a pipe it opens. Under bats (fds 3, 4,
+# 5 open) and our lock (9) that pipe got fd 10 and apt failed ("Bad fd
+# number"); with 3-9 closed for it, it stays below 10.
 # shellcheck disable=SC2016  # the hook's $1 is mmdebstrap's (the root)
 mmdebstrap --mode=root --variant=minbase --include="${pkgs[*]}" \
 	--skip=cleanup/apt/lists \
@@ -59,7 +63,7 @@ mmdebstrap --mode=root --variant=minbase --include="${pkgs[*]}" \
 			-o Dir::Cache::Archives=/root/debs/network-manager/ network-manager &&
 		rm -rf "$1/root/debs/network-manager/partial" "$1/root/debs/network-manager/lock"' \
 	--logfile="$tmp/mmdebstrap.log" \
-	"$suite" "$tmp/root.tar" "${mirrors[@]}" >&2 ||
+	"$suite" "$tmp/root.tar" "${mirrors[@]}" >&2 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
 	{
 		tail -n 40 "$tmp/mmdebstrap.log" >&2
 		vm_die "mmdebstrap failed"
