@@ -20,18 +20,11 @@
 load ../bats/helpers
 load lib.sh
 
-VM=$BATS_TEST_DIRNAME
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-
-# Emits a line into the bats output (TAP comment), whatever the test's result.
-note() { echo "# $*" >&3; }
-
 setup_file() {
-	VM_SKIP=$(vm_preflight "$BATS_FILE_TMPDIR" "cryptsetup on images, swtpm, tcsd, apt-get") || return 1
-	export VM_SKIP
+	vm_preflight "cryptsetup on images, swtpm, tcsd, apt-get" || return 1
 	[ -z "$VM_SKIP" ] || return 0
 
-	local build=${HPCS_STATIC_BUILD_DIR:-$REPO/build-static}
+	local build=${HPCS_STATIC_BUILD_DIR:-$VM_REPO/build-static}
 	if [ -z "${HPCS_UNLOCK:-}" ]; then
 		vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-unlock hpcs-for-luks || return 1
 		HPCS_UNLOCK=$build/hpcs-unlock
@@ -42,23 +35,23 @@ setup_file() {
 		return 1
 	}
 
-	KDIR=$("$VM/prepare-kernel.sh")
-	FIX=$("$VM/make-fixture.sh" "$HFL")
-	IMG=$("$VM/make-images.sh" "$FIX/secret/passphrase" hpcs-vm:root "$FIX/secret/logon.key")
+	KDIR=$("$VM_HERE/prepare-kernel.sh")
+	FIX=$("$VM_HERE/make-fixture.sh" "$HFL")
+	IMG=$("$VM_HERE/make-images.sh" "$FIX/secret/passphrase" hpcs-vm:root "$FIX/secret/logon.key")
 	export KDIR FIX IMG
 	UUID=$(cat "$IMG/root.uuid")
-	ACCEL=$("$VM/probe-accel.sh" "$KDIR/vmlinuz")
+	ACCEL=$("$VM_HERE/probe-accel.sh" "$KDIR/vmlinuz")
 	export UUID ACCEL
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
 	INITRD_PLAIN=$(hpcs_config=$FIX/plain.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
-		"$VM/make-initramfs.sh" "$KDIR" plain)
+		"$VM_HERE/make-initramfs.sh" "$KDIR" plain)
 	INITRD_TPM=$(hpcs_config=$FIX/tpm.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
-		hpcs_tcsd_conf=$FIX/tcsd.conf "$VM/make-initramfs.sh" "$KDIR" tpm)
+		hpcs_tcsd_conf=$FIX/tcsd.conf "$VM_HERE/make-initramfs.sh" "$KDIR" tpm)
 	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
-		"$VM/make-initramfs.sh" "$KDIR" tpm2)
-	INITRD_NONE=$("$VM/make-initramfs.sh" "$KDIR" none --without-hpcs)
+		"$VM_HERE/make-initramfs.sh" "$KDIR" tpm2)
+	INITRD_NONE=$("$VM_HERE/make-initramfs.sh" "$KDIR" none --without-hpcs)
 	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_NONE
 
 	local none plain tpm tpm2
@@ -84,13 +77,8 @@ _module_bytes() {
 
 setup() {
 	[ -z "$VM_SKIP" ] || skip "$VM_SKIP"
-	# The fixture's emulator state: its CA, API key and CRK.
-	# shellcheck source=/dev/null
-	. "$FIX/env"
-	export EMU_API_KEY EMU_INSTANCE
-	emulator_start --state-dir "$FIX/emu"
+	kms_up
 	LOG=$BATS_TEST_TMPDIR/serial.log
-	VM_LOGS=${HPCS_VM_CACHE:-$HOME/.cache/hpcs-for-luks/vm}/logs
 }
 
 teardown() {
@@ -120,12 +108,12 @@ boot() {
 	vm_split_opts "$@"
 	BOOT_START=$SECONDS
 	# shellcheck disable=SC2046  # the command line is meant to split into words
-	run "$VM/boot.sh" --accel "$ACCEL" --kernel "$KDIR/vmlinuz" --initrd "$initrd" \
+	run "$VM_HERE/boot.sh" --accel "$ACCEL" --kernel "$KDIR/vmlinuz" --initrd "$initrd" \
 		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${VM_OPTS[@]}" \
 		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	BOOT_SECONDS=$((SECONDS - BOOT_START))
 	note "$BATS_TEST_DESCRIPTION: boot took ${BOOT_SECONDS} s (wall);" \
-		"$("$VM/parse-log.sh" "$LOG")"
+		"$("$VM_HERE/parse-log.sh" "$LOG")"
 }
 
 # The serial log's lines about us, shown when a test fails.
@@ -136,10 +124,7 @@ show_log() {
 
 @test "(a) the LUKS2 root opens by itself through the keyring token" {
 	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks'
@@ -161,10 +146,7 @@ show_log() {
 		cp "$BATS_FILE_TMPDIR/plain.serial.log" "$LOG"
 	else
 		boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
-		[ "$status" -eq 0 ] || {
-			show_log
-			false
-		}
+		assert_booted
 	fi
 	assert_log 'systemd\[1\]: Finished hpcs-vmtest-logon\.service'
 	assert_log 'HPCS-LOGON-DATA: HPCS-LOGON-PLAINTEXT sector0 of the logon-key volume'
@@ -179,10 +161,7 @@ show_log() {
 		false
 	fi
 	boot "$INITRD_TPM" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --tpm "$FIX/tpm/state" --
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'tpm_tis .*1\.2 TPM'
 	assert_log 'systemd\[1\]: Started hpcs-tcsd\.service'
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
@@ -196,17 +175,14 @@ show_log() {
 	local timeout=20 slack=40
 	emulator_stop
 	boot "$INITRD_PLAIN" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 -- rd.hpcs.timeout=$timeout
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'Please enter passphrase for disk'
 	assert_log 'systemd\[1\]: Failed to start hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\.service: Main process exited, code=exited, status=3/'
 	refute_log 'HPCS-ROOT-OK'
 	# The unlocker gave up within its deadline (+ slack for TCG).
 	local t
-	t=$("$VM/parse-log.sh" "$LOG" | sed -n 's/.*unlock_run=\([0-9.]*\).*/\1/p')
+	t=$("$VM_HERE/parse-log.sh" "$LOG" | sed -n 's/.*unlock_run=\([0-9.]*\).*/\1/p')
 	[ -n "$t" ] || {
 		show_log
 		false
@@ -220,10 +196,7 @@ show_log() {
 
 @test "(e) rd.hpcs=0 skips the unit: no KMS request, the prompt comes" {
 	boot "$INITRD_PLAIN" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 -- rd.hpcs=0
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'Please enter passphrase for disk'
 	assert_log 'hpcs-unlock\.service.*(skipped|unmet condition).*rd\.hpcs=0'
 	refute_log 'systemd\[1\]: Starting hpcs-unlock\.service'
@@ -261,10 +234,7 @@ _guest_pcrs() {
 	# swtpm's values (zero); the guest's firmware measures into 7, not 8.
 	boot "$INITRD_TPM2" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 --tpm2 "$FIX/tpm2/state" \
 		-- hpcs_vmtest.pcrs
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'HPCS-PCR sha256 0 [0-9A-Fa-f]{64}'
 	assert_log 'hpcs-unlock\[[0-9]+\]: .*the TPM refused to unseal the API key: PCR 7 \(SHA-256\) changed since sealing'
 	refute_log 'PCR 8 was'
@@ -331,10 +301,7 @@ _guest_pcrs() {
 	_assert_tpm2_image "$img"
 
 	boot "$img" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --tpm2 "$FIX/tpm2/state" --
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'HPCS-ROOT-OK'
@@ -349,10 +316,7 @@ _guest_pcrs() {
 	# allowance for a clock behind the build date, every handshake fails with
 	# "certificate not yet valid" and the prompt comes.
 	boot "$INITRD_PLAIN" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --rtc 2001-01-01 --
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'hpcs-unlock\[[0-9]+\]: .*the clock .* is before this hpcs-unlock was built'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'HPCS-ROOT-OK'

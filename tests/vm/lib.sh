@@ -5,6 +5,8 @@
 VM_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_REPO=$(cd "$VM_HERE/../.." && pwd)
 VM_CACHE=${HPCS_VM_CACHE:-${HOME:-/root}/.cache/hpcs-for-luks/vm}
+# The bats suites' serial logs of their last run, kept for a look afterwards.
+VM_LOGS=$VM_CACHE/logs
 
 vm_log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 vm_die() {
@@ -34,22 +36,35 @@ vm_prune() {
 	find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -mtime +0 -exec rm -rf {} +
 }
 
-# vm_preflight TMPDIR WHY_ROOT: for the VM bats suites. Installs what they
-# need (setup-host.sh; fails if that fails) and prints why they cannot run
-# here, or nothing: not root (WHY_ROOT says what for), or no working qemu.
+# vm_cached DIR [FILE]: if the cache entry DIR is complete (DIR/ready), marks
+# it used (for vm_prune), prints DIR (or DIR/FILE) and succeeds; else fails.
+# A maker script: `vm_cached "$dir" && exit 0`, then makes it.
+vm_cached() {
+	[[ -f $1/ready ]] || return 1
+	touch "$1"
+	echo "$1${2:+/$2}"
+}
+
+# vm_preflight WHY_ROOT: the start of a VM bats suite's setup_file. Installs
+# what the suite needs (setup-host.sh; fails if that fails) and sets and
+# exports VM_SKIP: why the suite cannot run here, or "" (not root: WHY_ROOT
+# says what for; or no working qemu). The suite's setup() skips on it.
 vm_preflight() {
+	VM_SKIP=''
+	export VM_SKIP
 	if [[ $(id -u) != 0 ]]; then
-		echo "needs root ($2)"
+		VM_SKIP="needs root ($1)"
 		return 0
 	fi
 	"$VM_HERE/setup-host.sh" >&2 || return 1
+	local tmp=$BATS_FILE_TMPDIR
 	if ! command -v qemu-system-x86_64 >/dev/null ||
 		! qemu-system-x86_64 -accel tcg -machine none -display none -nodefaults -S \
-			-monitor none -daemonize -pidfile "$1/q.pid" 2>"$1/q.err"; then
-		echo "qemu-system-x86_64 cannot run here: $(cat "$1/q.err" 2>/dev/null)"
+			-monitor none -daemonize -pidfile "$tmp/q.pid" 2>"$tmp/q.err"; then
+		VM_SKIP="qemu-system-x86_64 cannot run here: $(cat "$tmp/q.err" 2>/dev/null)"
 		return 0
 	fi
-	kill "$(cat "$1/q.pid")" 2>/dev/null || true
+	kill "$(cat "$tmp/q.pid")" 2>/dev/null || true
 }
 
 # vm_build_static BUILD_DIR LOG TARGET...: configure this tree with
@@ -64,8 +79,32 @@ vm_build_static() {
 	fi
 }
 
-# For the VM bats suites, on the serial log $LOG; a failure shows the suite's
-# show_log. assert_log REGEX: a line matches. refute_log REGEX: none does.
+# For the VM bats suites (they load ../bats/helpers and this file).
+
+# note TEXT...: a line into the bats output (a TAP comment), whatever the
+# test's result.
+note() { echo "# $*" >&3; }
+
+# kms_up: the Key Protect emulator on the state of the fixture $FIX
+# (make-fixture.sh: its CA, API key and CRK), on a free port ($EMU_PORT).
+kms_up() {
+	# shellcheck source=/dev/null
+	. "$FIX/env"
+	export EMU_API_KEY EMU_INSTANCE
+	emulator_start --state-dir "$FIX/emu"
+}
+
+# On the serial log $LOG; a failure shows the suite's show_log.
+# assert_booted: the boot just run (`run .../boot.sh`) reached its --until
+# line in time. assert_log REGEX: a line matches. refute_log REGEX: none does.
+assert_booted() {
+	# shellcheck disable=SC2154  # bats's run sets it
+	[ "$status" -eq 0 ] || {
+		show_log
+		return 1
+	}
+}
+
 assert_log() {
 	grep -aqE -- "$1" "$LOG" || {
 		echo "serial log lacks /$1/"

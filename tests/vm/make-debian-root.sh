@@ -32,19 +32,12 @@ mirrors=("deb http://deb.debian.org/debian $suite main"
 
 key=$(vm_hash "$0")
 dir=$VM_CACHE/debian-root/$key
-if [[ -f $dir/ready ]]; then
-	touch "$dir"
-	echo "$dir/root.tar"
-	exit 0
-fi
+vm_cached "$dir" root.tar && exit 0
 command -v mmdebstrap >/dev/null || vm_die "mmdebstrap missing (tests/vm/setup-host.sh installs it)"
 mkdir -p "$VM_CACHE/debian-root"
 exec 9>"$VM_CACHE/debian-root/.lock"
 flock 9
-if [[ -f $dir/ready ]]; then # made by another run while we waited
-	echo "$dir/root.tar"
-	exit 0
-fi
+vm_cached "$dir" root.tar && exit 0 # made by another run while we waited
 vm_prune "$VM_CACHE/debian-root"
 tmp=$(mktemp -d "$VM_CACHE/debian-root/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -52,6 +45,10 @@ trap 'rm -rf "$tmp"' EXIT
 vm_log "mmdebstrap: $suite with ${pkgs[*]}"
 start=$SECONDS
 IFS=,
+# 3>&- ... 9>&-: mmdebstrap has dpkg run `cat >&FD` by /bin/sh (dash), which
+# takes only one-digit fds, FD being a pipe it opens. Under bats (fds 3, 4,
+# 5 open) and our lock (9) that pipe got fd 10 and apt failed ("Bad fd
+# number"); with 3-9 closed for it, it stays below 10.
 # shellcheck disable=SC2016  # the hook's $1 is mmdebstrap's (the root)
 mmdebstrap --mode=root --variant=minbase --include="${pkgs[*]}" \
 	--skip=cleanup/apt/lists \
@@ -66,7 +63,7 @@ mmdebstrap --mode=root --variant=minbase --include="${pkgs[*]}" \
 			-o Dir::Cache::Archives=/root/debs/network-manager/ network-manager &&
 		rm -rf "$1/root/debs/network-manager/partial" "$1/root/debs/network-manager/lock"' \
 	--logfile="$tmp/mmdebstrap.log" \
-	"$suite" "$tmp/root.tar" "${mirrors[@]}" >&2 ||
+	"$suite" "$tmp/root.tar" "${mirrors[@]}" >&2 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
 	{
 		tail -n 40 "$tmp/mmdebstrap.log" >&2
 		vm_die "mmdebstrap failed"

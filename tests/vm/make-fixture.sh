@@ -32,11 +32,7 @@ tpm_env=$VM_REPO/tests/tpm/tpm-env
 
 key=$(vm_hash "$0" "$emu_bin" "$tpm_env")
 dir=$VM_CACHE/fixture/$key
-if [[ -f $dir/ready ]]; then
-	touch "$dir"
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 mkdir -p "$VM_CACHE/fixture"
 vm_prune "$VM_CACHE/fixture"
 tmp=$(mktemp -d "$VM_CACHE/fixture/.tmp.XXXXXX")

@@ -19,10 +19,7 @@ fi
 
 key=$(vm_hash "$0" "$VM_HERE/rootfs-init" "$busybox" "$pass" "$desc" "$logon_key")
 dir=$VM_CACHE/images/$key
-if [[ -f $dir/ready ]]; then
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 mkdir -p "$VM_CACHE/images"
 tmp=$(mktemp -d "$VM_CACHE/images/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

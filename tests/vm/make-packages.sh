@@ -16,11 +16,7 @@ tree_hash=$(cd "$VM_REPO" && for f in "${files[@]}"; do
 done | sha256sum | cut -c1-16)
 key=$(vm_hash "$0" "$tree_hash")
 dir=$VM_CACHE/packages/$key
-if [[ -f $dir/ready ]]; then
-	touch "$dir"
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 mkdir -p "$VM_CACHE/packages"
 tmp=$(mktemp -d "$VM_CACHE/packages/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -45,18 +45,11 @@ deb=$(echo "$pkgs"/hpcs-for-luks_*.deb)
 key=$(vm_hash "$0" "$root_tar" "$deb" "$fix/emu/ca.pem" "$fix/plain.ini" "$fix/env" \
 	"$(vm_hash_dir "$fix/keys")" "$(vm_hash_dir "$guest_files")")
 dir=$VM_CACHE/system/$key
-if [[ -f $dir/ready ]]; then
-	touch "$dir"
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 mkdir -p "$VM_CACHE/system"
 exec 9>"$VM_CACHE/system/.lock"
 flock 9
-if [[ -f $dir/ready ]]; then
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 vm_prune "$VM_CACHE/system"
 tmp=$(mktemp -d "$VM_CACHE/system/.tmp.XXXXXX")
 r=$tmp/root

@@ -10,10 +10,7 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 [[ $pkg ]] || vm_die "cannot resolve linux-image-amd64 (run apt-get update?)"
 kver=${pkg#linux-image-}
 dir=$VM_CACHE/kernel/$kver
-if [[ -f $dir/ready ]]; then
-	echo "$dir"
-	exit 0
-fi
+vm_cached "$dir" && exit 0
 
 mkdir -p "$VM_CACHE/kernel"
 tmp=$(mktemp -d "$VM_CACHE/kernel/.tmp.XXXXXX")

@@ -44,30 +44,24 @@ load ../bats/helpers
 load lib.sh
 bats_require_minimum_version 1.5.0
 
-VM=$BATS_TEST_DIRNAME
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-
-note() { echo "# $*" >&3; }
-
 setup_file() {
-	SYS_SKIP=$(vm_preflight "$BATS_FILE_TMPDIR" "chroot, cryptsetup on images, apt-get") || return 1
-	export SYS_SKIP
-	[ -z "$SYS_SKIP" ] || return 0
+	vm_preflight "chroot, cryptsetup on images, apt-get" || return 1
+	[ -z "$VM_SKIP" ] || return 0
 
 	# The admin CLI makes the KMS fixture (emulator state, root key).
-	local build=${HPCS_STATIC_BUILD_DIR:-$REPO/build-static} t
+	local build=${HPCS_STATIC_BUILD_DIR:-$VM_REPO/build-static} t
 	vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-for-luks || return 1
 	t=$SECONDS
-	FIX=$("$VM/make-fixture.sh" "$build/hpcs-for-luks")
-	ROOT_TAR=$("$VM/make-debian-root.sh")
+	FIX=$("$VM_HERE/make-fixture.sh" "$build/hpcs-for-luks")
+	ROOT_TAR=$("$VM_HERE/make-debian-root.sh")
 	note "fixture and Debian root: $((SECONDS - t)) s"
 	t=$SECONDS
-	PKG=$("$VM/make-packages.sh")
+	PKG=$("$VM_HERE/make-packages.sh")
 	note "packages: $((SECONDS - t)) s ($(cat "$PKG/seconds"))"
 	t=$SECONDS
-	SYS=$("$VM/make-system.sh" "$ROOT_TAR" "$PKG" "$FIX")
+	SYS=$("$VM_HERE/make-system.sh" "$ROOT_TAR" "$PKG" "$FIX")
 	note "system: $((SECONDS - t)) s ($(cat "$SYS/times"))"
-	ACCEL=$("$VM/probe-accel.sh" "$SYS/vmlinuz")
+	ACCEL=$("$VM_HERE/probe-accel.sh" "$SYS/vmlinuz")
 	UUID=$(cat "$SYS/root.uuid")
 	DISKS=$BATS_FILE_TMPDIR/disks
 	mkdir -p "$DISKS"
@@ -81,8 +75,7 @@ setup_file() {
 }
 
 setup() {
-	[ -z "$SYS_SKIP" ] || skip "$SYS_SKIP"
-	VM_LOGS=${HPCS_VM_CACHE:-$HOME/.cache/hpcs-for-luks/vm}/logs
+	[ -z "$VM_SKIP" ] || skip "$VM_SKIP"
 }
 
 teardown() {
@@ -106,7 +99,7 @@ sysboot() {
 	LOG=$BATS_FILE_TMPDIR/$name.log
 	local start=$SECONDS port=${EMU_PORT:-1}
 	# shellcheck disable=SC2046  # the command line is meant to split into words
-	run "$VM/boot.sh" --accel "$ACCEL" --smp 2 --mem 1536 --kernel "$SYS/vmlinuz" \
+	run "$VM_HERE/boot.sh" --accel "$ACCEL" --smp 2 --mem 1536 --kernel "$SYS/vmlinuz" \
 		--initrd "$BATS_FILE_TMPDIR/initrd.img" \
 		--disk-rw "$DISKS/boot.qcow2" --disk-rw "$DISKS/root.qcow2" --disk-rw "$DISKS/data1.qcow2" \
 		--disk-rw "$DISKS/data2.qcow2" --disk-rw "$DISKS/data3.qcow2" \
@@ -114,7 +107,7 @@ sysboot() {
 		"${VM_OPTS[@]}" --log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	mkdir -p "$VM_LOGS"
 	cp "$LOG" "$VM_LOGS/system-$name.serial.log"
-	note "$name: $((SECONDS - start)) s (wall); $("$VM/parse-log.sh" "$LOG")"
+	note "$name: $((SECONDS - start)) s (wall); $("$VM_HERE/parse-log.sh" "$LOG")"
 }
 
 # The log of an earlier boot, or a failure naming it.
@@ -153,7 +146,7 @@ report() {
 
 # ts REGEX: guest uptime of the first serial line matching REGEX.
 ts() {
-	"$VM/parse-log.sh" "$LOG" "$1"
+	"$VM_HERE/parse-log.sh" "$LOG" "$1"
 }
 
 # The proof lines of a case, into the TAP output.
@@ -172,19 +165,12 @@ take_guest_initrd() {
 	rm "$BATS_TEST_TMPDIR/boot.raw"
 }
 
-kms_up() {
-	# shellcheck source=/dev/null
-	. "$FIX/env"
-	export EMU_API_KEY EMU_INSTANCE
-	emulator_start --state-dir "$FIX/emu"
-}
-
 @test "install layout: cmake --install --prefix /usr and DESTDIR put everything under /usr" {
 	# A build configured with the default prefix (/usr/local), as run-all.sh's.
-	local b=${HPCS_BUILD_DIR:-$REPO/build} d=$BATS_TEST_TMPDIR/dest
+	local b=${HPCS_BUILD_DIR:-$VM_REPO/build} d=$BATS_TEST_TMPDIR/dest
 	if [ ! -f "$b/CMakeCache.txt" ]; then
 		b=$BATS_FILE_TMPDIR/build
-		cmake -S "$REPO" -B "$b" -DBUILD_TESTING=OFF >/dev/null
+		cmake -S "$VM_REPO" -B "$b" -DBUILD_TESTING=OFF >/dev/null
 	fi
 	cmake --build "$b" -j2 >/dev/null
 	run env DESTDIR="$d" cmake --install "$b" --prefix /usr
@@ -274,10 +260,7 @@ kms_up() {
 	kms_up
 	sysboot boot1 'HPCS-SYSTEST end|Please enter passphrase for disk luks|Kernel panic|reboot: Power down' 1200 \
 		-- ip=dhcp hpcs_systest=boot1
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	refute_log 'Please enter passphrase for disk luks'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 1 of 1 keys'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks.*'
@@ -328,10 +311,7 @@ kms_up() {
 	# (f) static ip= with the network-legacy module the guest chose.
 	sysboot boot2 'HPCS-SYSTEST end|Please enter passphrase for disk luks|Kernel panic|reboot: Power down' 1200 \
 		-- ip=10.0.2.15::10.0.2.2:255.255.255.0:hpcs-guest:ens2:none hpcs_systest=boot2
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	refute_log 'Please enter passphrase for disk luks'
 	# The initramfs loaded the root's and data3's keys (data2's too: it was
 	# in key_dir when the guest ran dracut); data3 opened before the network.
@@ -380,10 +360,7 @@ kms_up() {
 	sysboot boot3 'HPCS-SYSTEST end|Kernel panic|reboot: Power down' 1200 \
 		--answer 'Please enter passphrase for disk luks' "$SYS/pass" \
 		-- ip=dhcp rd.hpcs.timeout=$timeout hpcs_systest=kmsdown
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	assert_log 'Please enter passphrase for disk luks'
 	assert_log 'hpcs-unlock\.service: Main process exited, code=exited, status=3/'
 	# The prompt came within the deadline + slack of hpcs-unlock's start (the
@@ -435,10 +412,7 @@ kms_up() {
 	kms_up
 	sysboot boot4 'HPCS-SYSTEST end|Please enter passphrase for disk luks|Kernel panic|reboot: Power down' 1200 \
 		-- ip=dhcp hpcs_systest=nm
-	[ "$status" -eq 0 ] || {
-		show_log
-		false
-	}
+	assert_booted
 	refute_log 'Please enter passphrase for disk luks'
 	# In the initramfs: nm-initrd-generator made a connection from ip=dhcp
 	# (/run is kept across switch-root), NetworkManager brought it up,
