@@ -184,7 +184,8 @@ take_guest_initrd() {
 		lib/dracut/modules.d/99hpcs/module-setup.sh lib/dracut/modules.d/99hpcs/hpcs-unlock.service \
 		lib/dracut/modules.d/99hpcs/hpcs-tpm.sh lib/dracut/modules.d/99hpcs/60-hpcs-tpm.rules \
 		share/man/man8/hpcs-for-luks.8 share/man/man8/hpcs-unlock.8 share/man/man8/hpcs-enroll.8 \
-		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini; do
+		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
+		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-remove.bash; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
@@ -196,6 +197,8 @@ take_guest_initrd() {
 	grep -q '^ExecStart=/usr/sbin/hpcs-unlock --skip-loaded ' \
 		"$d/usr/lib/systemd/system/hpcs-for-luks.service"
 	grep -qx 'ExecStart=/usr/sbin/hpcs-for-luks wipe' "$d/usr/lib/systemd/system/hpcs-for-luks-wipe.service"
+	# hpcs-enroll sources its parts from the install prefix, not from beside itself.
+	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$d/usr/sbin/hpcs-enroll"
 	# Another prefix, no DESTDIR.
 	cmake --install "$b" --prefix "$BATS_TEST_TMPDIR/p" >/dev/null
 	grep -q "^ExecStart=$BATS_TEST_TMPDIR/p/sbin/hpcs-unlock --skip-loaded " \
@@ -228,6 +231,8 @@ take_guest_initrd() {
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/systemd/system/hpcs-for-luks.service" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/dracut/modules.d/99hpcs/module-setup.sh" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini" ]
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
+	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
 	run dpkg-deb -f "$deb" Depends Recommends Suggests
 	echo "$output" | grep -q '^Recommends: dracut, cryptsetup-bin$'
