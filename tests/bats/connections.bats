@@ -154,4 +154,13 @@ two_hosts() {
 	[[ "$output" == *"cannot reach iam.test:$EMU_PORT: Cert verify failed: BADCERT_NOT_TRUSTED"* ]]
 	[ "$(emu_stat requests)" -eq 0 ]
 	run ! key_id user "$HPCS_TAG-u1"
+
+	# A file mbedTLS cannot parse is left to curl, which names it.
+	printf 'not a certificate\n' >"$BATS_TEST_TMPDIR/bad.pem"
+	two_hosts "KP.ca_file=$BATS_TEST_TMPDIR/bad.pem"
+	run "$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE"
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"Error reading ca cert file $BATS_TEST_TMPDIR/bad.pem"* ]]
+	run ! key_id user "$HPCS_TAG-u1"
 }
