@@ -35,8 +35,15 @@ void HostThrottle::OnOverload(Clock::time_point now, Clock::time_point sent_at, 
     long long unit = std::max<long long>(floor_ms_, policy.base.count());
     spread_ms_ = std::min<long long>(unit << std::clamp(overloads_ - 1, 0, 20),
                                      std::max<long long>(unit, policy.cap.count()));
+    // One refusal spreads at least as wide as the host's memory of its last
+    // overload: a host that was sent away with a wide spread (its whole burst
+    // refused) must not come back at short intervals because a few of its
+    // requests got through since (the memory halves with each round of
+    // successes).
+    spread_ms_ = std::max(spread_ms_, memory_ms_);
   }
   long long spread = std::min<long long>(spread_ms_ * burst_units_, cap);
+  memory_ms_ = spread;
   long long delay = policy.jitter ? floor_ms_ + static_cast<long long>(random % (spread + 1))
                                   : std::max(floor_ms_, spread);
   hold_until_ = last_overload_ + milliseconds(std::min(delay, cap));
@@ -50,12 +57,13 @@ void HostThrottle::Narrow() {
 void HostThrottle::OnSuccess(Clock::time_point sent_at) {
   if (sent_at < last_overload_) return;  // sent into the overload: no news
   overloads_ = 0;
-  if (window_ == 0 || (max_window_ != 0 && window_ >= max_window_)) return;
-  // One more request in flight per window's worth of successes: a round.
-  if (++successes_ >= window_) {
-    ++window_;
-    successes_ = 0;
-  }
+  if (window_ == 0) return;  // no overload yet
+  // A window's worth of successes is a round: the memory of the last
+  // overload halves, and one more request may be in flight.
+  if (++successes_ < window_) return;
+  successes_ = 0;
+  memory_ms_ /= 2;
+  if (max_window_ == 0 || window_ < max_window_) ++window_;
 }
 
 }  // namespace hpcs

@@ -7,9 +7,12 @@
 // the service saturated and most of its requests are refused. So the whole host backs off, not each
 // request on its own: after an overload answer no new request starts until the hold is over (at
 // least the Retry-After the service gave, plus a random spread that doubles with every overload in
-// a row), and then only one request is in flight, one more per round of successes (TCP's congestion
-// avoidance, applied to a rate limit). Answers to requests that were already in flight at an
-// overload count as part of it: no second overload, no growth.
+// a row and widens with the refusals of the burst), and then only one request is in flight, one
+// more per round of successes (TCP's congestion avoidance, applied to a rate limit). The host
+// remembers the spread of its last overload and halves that memory with each round of successes:
+// the next overload spreads at least that wide, so a host whose whole burst was refused does not
+// come back at short intervals once a few of its requests got through. Answers to requests that
+// were already in flight at an overload count as part of it: no second overload, no growth.
 //
 // Pure: the caller passes the time and the random value.
 #ifndef HPCS_THROTTLE_H_
@@ -43,8 +46,9 @@ class HostThrottle {
   // the last overload brings the same news and changes nothing. The hold:
   // retry_after (or nothing), plus a random spread of up to
   // max(retry_after, policy.base) * 2^(overloads - 1), at most policy.cap,
-  // times the number of refusals in the burst (up to kMaxBurstUnits);
-  // without jitter the whole spread. At most kMaxHold in all.
+  // or the memory of the last overload's spread if wider, times the number
+  // of refusals in the burst (up to kMaxBurstUnits); without jitter the
+  // whole spread. At most kMaxHold in all.
   void OnOverload(Clock::time_point now, Clock::time_point sent_at, size_t running,
                   std::optional<long> retry_after_s, const RetryPolicy& policy, uint32_t random);
   // The same service is overloaded elsewhere (IAM turned the token request
@@ -52,7 +56,8 @@ class HostThrottle {
   void Narrow();
   // Any other answer to a request sent at `sent_at`: if it was sent after the
   // last overload, the service copes again; after a window's worth of such
-  // answers the window grows by one.
+  // answers (a round) the window grows by one and the memory of the last
+  // overload's spread halves.
   void OnSuccess(Clock::time_point sent_at);
 
  private:
@@ -68,6 +73,7 @@ class HostThrottle {
   int burst_units_ = 1;      // 1 + the other refusals of the same burst
   long long floor_ms_ = 0;   // the Retry-After of the latest overload
   long long spread_ms_ = 0;  // its spread for one refusal
+  long long memory_ms_ = 0;  // its whole spread, halved per round of successes since
 };
 
 }  // namespace hpcs

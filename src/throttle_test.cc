@@ -131,6 +131,62 @@ TEST(HostThrottleTest, EachRoundOfSuccessesWidensTheWindowByOneUpToItsLimit) {
   EXPECT_EQ(t.window(), 4u);
 }
 
+// A burst of eight refused at `now` (Retry-After 1): spread 8 s, and the
+// highest draw for it (8000 % 8001), so the hold is 9 s.
+void RefuseBurstOfEight(HostThrottle& t, Clock::time_point now) {
+  t.OnOverload(now, now - 1ms, 8, 1L, Policy(), 8000);
+  for (int i = 1; i < 8; ++i) {
+    t.OnOverload(now + milliseconds(i), now - 1ms, 8 - i, 1L, Policy(), 8000);
+  }
+}
+
+TEST(HostThrottleTest, AnOverloadInARowSpreadsNoNarrowerThanTheBurstBeforeIt) {
+  HostThrottle t;
+  RefuseBurstOfEight(t, kT0);
+  ASSERT_EQ(t.hold_until(), kT0 + seconds(9));
+  // The single request after the hold is refused too: its spread is the
+  // burst's 8 s, not the 2 s that two overloads of one refusal would give.
+  Clock::time_point probe = t.hold_until();
+  t.OnOverload(probe + 50ms, probe, 1, 1L, Policy(false), 0);
+  EXPECT_EQ(t.overloads(), 2);
+  EXPECT_EQ(t.hold_until(), probe + 50ms + seconds(8));
+}
+
+TEST(HostThrottleTest, EachRoundOfSuccessesHalvesTheMemoryOfTheLastSpread) {
+  HostThrottle t;
+  RefuseBurstOfEight(t, kT0);
+  Clock::time_point now = t.hold_until();
+  t.OnSuccess(now);  // a round of one: window 2, memory 4 s
+  t.OnSuccess(now);
+  t.OnSuccess(now);  // a round of two: window 3, memory 2 s
+  ASSERT_EQ(t.window(), 3u);
+  ASSERT_EQ(t.overloads(), 0);
+  // A new overload, one refusal, no jitter: the memory's 2 s, not the 1 s
+  // of a first overload.
+  now += 100ms;
+  t.OnOverload(now, now, 3, 1L, Policy(false), 0);
+  EXPECT_EQ(t.hold_until(), now + seconds(2));
+  // Three more rounds (1 + 2 + 3 successes from window 1): 2 s -> 250 ms,
+  // under the Retry-After's 1 s, which is the spread again.
+  now = t.hold_until();
+  for (int i = 0; i < 6; ++i) t.OnSuccess(now);
+  ASSERT_EQ(t.window(), 4u);
+  now += 100ms;
+  t.OnOverload(now, now, 4, 1L, Policy(false), 0);
+  EXPECT_EQ(t.hold_until(), now + seconds(1));
+}
+
+TEST(HostThrottleTest, AtItsLimitTheWindowStillCountsRoundsForTheMemory) {
+  HostThrottle t(1);  // --max-parallel 1
+  RefuseBurstOfEight(t, kT0);
+  Clock::time_point now = t.hold_until();
+  for (int i = 0; i < 3; ++i) t.OnSuccess(now);  // three rounds of one: 8 s -> 1 s
+  EXPECT_EQ(t.window(), 1u);
+  now += 100ms;
+  t.OnOverload(now, now, 1, 1L, Policy(false), 0);
+  EXPECT_EQ(t.hold_until(), now + seconds(1));
+}
+
 TEST(HostThrottleTest, NoRetryAfterStillHoldsForTheBase) {
   HostThrottle t;
   t.OnOverload(kT0, kT0, 2, {}, Policy(false), 0);
