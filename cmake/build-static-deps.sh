@@ -249,8 +249,25 @@ grep -q '^#define USE_MBEDTLS 1' "$curl_src/lib/curl_config.h" || {
 	exit 1
 }
 
+# curl's mbedTLS backend shares one entropy context between connections only
+# when it is built with POSIX threads, which configure enables only for the
+# threaded resolver (we use c-ares). Without it every connection sets up an
+# entropy context of its own, and Debian's mbedTLS polls HAVEGE for it: about
+# 0.3 ms of CPU per connection here, paid one connection after another when
+# all unwraps start at once. Only the mbedTLS backend and curl_threads.c read
+# these two macros once USE_ARES has chosen the resolver.
+cat >>"$curl_src/lib/curl_config.h" <<'DEFS'
+/* hpcs static deps: one mbedTLS entropy context per process (vtls/mbedtls.c) */
+#define HAVE_PTHREAD_H 1
+#define USE_THREADS_POSIX 1
+DEFS
+
 step "building libcurl.a"
 run make -C "$curl_src/lib" -j"$jobs"
+nm "$curl_src/lib/.libs/libcurl.a" 2>/dev/null | grep -q ' T Curl_mbedtlsthreadlock_thread_setup$' || {
+	echo "libcurl.a was built without the mbedTLS thread lock (USE_THREADS_POSIX)" >>"$log"
+	exit 1
+}
 cp "$curl_src/lib/.libs/libcurl.a" "$stage/lib/"
 mkdir -p "$stage/include/curl"
 cp "$curl_src"/include/curl/*.h "$stage/include/curl/"
