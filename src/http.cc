@@ -111,7 +111,15 @@ struct Transfer {
   curl_slist auth_node{};
   char error[CURL_ERROR_SIZE] = {};
   bool sent = false;  // connected, and its request is going out
+  bool held = false;  // waits for a TLS session being made (not on the multi handle)
 };
+
+// "host:port" of an https URL ("" if it is not one).
+std::string OriginOf(const std::string& url) {
+  std::string host;
+  int port = 0;
+  return SplitHttpsUrl(url, &host, &port) ? host + ":" + std::to_string(port) : "";
+}
 
 // CURLOPT_PREREQFUNCTION: the connection is up and the request goes out now.
 int RequestGoesOut(void* user, char*, char*, int, int) noexcept {
@@ -148,7 +156,7 @@ class CurlTransport : public HttpTransport {
   ~CurlTransport() override {
     // Easy handles must go before the multi and share handles they used.
     for (auto& t : running_) curl_multi_remove_handle(multi_.get(), t->easy);
-    for (CURL* e : warming_) curl_multi_remove_handle(multi_.get(), e);
+    for (const Warming& w : warming_) curl_multi_remove_handle(multi_.get(), w.easy);
     running_.clear();
     pool_.clear();
   }
@@ -179,6 +187,14 @@ class CurlTransport : public HttpTransport {
   // still waits for its own connection: those come first, as a client's CPU
   // spent on a handshake made ahead would hold up their requests.
   void StartPreconnects();
+  // Exchanges started while a connection made ahead to their host is in its
+  // TLS handshake wait for it (at most kSessionWait), and then resume its
+  // session instead of each making a full handshake of its own: when the
+  // token comes back before that handshake is done (a KMS as close as IAM),
+  // 16 full handshakes would cost more than the wait. Returns when the next
+  // held one is due (Clock::time_point::max() when none is held).
+  Clock::time_point ReleaseHeld(Clock::time_point now);
+  static constexpr std::chrono::milliseconds kSessionWait{500};
   // Takes a finished transfer off the multi handle and hands it back.
   void Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done);
 
@@ -192,7 +208,12 @@ class CurlTransport : public HttpTransport {
   std::vector<CURL*> idle_;
   std::vector<std::unique_ptr<Transfer>> running_;
   std::vector<std::pair<std::string, Deadline>> preconnects_;  // not started yet
-  std::vector<CURL*> warming_;  // Preconnect's handles, on the multi handle
+  struct Warming {  // a Preconnect's handle, on the multi handle
+    CURL* easy;
+    std::string origin;
+    Clock::time_point since;
+  };
+  std::vector<Warming> warming_;
 };
 
 long RemainingMs(Deadline deadline) {
@@ -311,7 +332,10 @@ void CurlTransport::Start(HttpExchange* x, Deadline deadline) {
   t->easy = TakeEasy();
   t->deadline = deadline;
   Setup(*t);
-  curl_multi_add_handle(multi_.get(), t->easy);
+  std::string origin = OriginOf(x->request.url);
+  t->held = std::any_of(warming_.begin(), warming_.end(),
+                        [&](const Warming& w) { return w.origin == origin; });
+  if (!t->held) curl_multi_add_handle(multi_.get(), t->easy);
   running_.push_back(std::move(t));
 }
 
@@ -334,9 +358,26 @@ void CurlTransport::StartPreconnects() {
     curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, nullptr);
     curl_multi_add_handle(multi_.get(), e);
-    warming_.push_back(e);
+    warming_.push_back({e, OriginOf(url), Clock::now()});
   }
   preconnects_.clear();
+}
+
+Clock::time_point CurlTransport::ReleaseHeld(Clock::time_point now) {
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& t : running_) {
+    if (!t->held) continue;
+    std::string origin = OriginOf(t->x->request.url);
+    auto w = std::find_if(warming_.begin(), warming_.end(),
+                          [&](const Warming& v) { return v.origin == origin; });
+    if (w != warming_.end() && now < w->since + kSessionWait) {
+      next = std::min(next, w->since + kSessionWait);
+      continue;
+    }
+    t->held = false;  // the session is made, or will not be soon
+    curl_multi_add_handle(multi_.get(), t->easy);
+  }
+  return next;
 }
 
 void CurlTransport::Complete(CURL* easy, CURLcode code, std::vector<HttpExchange*>* done) {
@@ -344,7 +385,7 @@ void CurlTransport::Complete(CURL* easy, CURLcode code, std::vector<HttpExchange
   curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
   curl_multi_remove_handle(multi_.get(), easy);
   if (!t) {  // a Preconnect, done or failed: nothing to hand back
-    std::erase(warming_, easy);
+    std::erase_if(warming_, [easy](const Warming& w) { return w.easy == easy; });
     idle_.push_back(easy);
     return;
   }
@@ -372,9 +413,10 @@ void CurlTransport::Wait(Clock::time_point wake, std::vector<HttpExchange*>* don
       first_deadline = std::min(first_deadline, t->deadline);
     }
     for (CURL* e : late) Complete(e, CURLE_OPERATION_TIMEDOUT, done);
+    Clock::time_point release = ReleaseHeld(now);
     StartPreconnects();
     if (done->size() > before || running_.empty() || now >= wake) return;
-    auto until = std::min(wake, first_deadline);
+    auto until = std::min({wake, first_deadline, release});
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
     curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::clamp<long long>(ms, 1, 1000)),
                     nullptr);
@@ -401,73 +443,8 @@ std::string FindCaBundle(const std::function<bool(const std::string&)>& readable
   return "";
 }
 
-std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
-  if (line.size() <= name.size() || line[name.size()] != ':' ||
-      ToLower(line.substr(0, name.size())) != ToLower(name)) {
-    return std::nullopt;
-  }
-  return Trim(line.substr(name.size() + 1));
-}
-
-std::optional<long> ParseRetryAfter(std::string_view line) {
-  auto value = HeaderValue(line, "retry-after");
-  unsigned long long secs = 0;
-  if (!value || !ParseUint(*value, &secs)) return std::nullopt;
-  return static_cast<long>(std::min<unsigned long long>(secs, kMaxSeconds));
-}
-
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options) {
   return std::make_unique<CurlTransport>(options);
-}
-
-void UrlEncodeAppend(std::string_view in, Secret* out) {
-  static const char* hex = "0123456789ABCDEF";
-  for (char c : in) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '-' ||
-        u == '_' || u == '.' || u == '~') {
-      out->Append(&c, 1);
-    } else {
-      char enc[3] = {'%', hex[u >> 4], hex[u & 15]};
-      out->Append(enc, 3);
-    }
-  }
-}
-
-std::string UrlEncode(std::string_view in) {
-  Secret s;
-  UrlEncodeAppend(in, &s);
-  return std::string(s.view());
-}
-
-bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
-  if (!StartsWith(url, "https://")) return false;
-  std::string_view rest = url.substr(8);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  int p = 443;
-  std::string_view h = rest;
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return false;
-    h = rest.substr(0, close + 1);
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest[0] != ':') return false;
-  } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
-    h = rest.substr(0, colon);
-    rest = rest.substr(colon);
-  } else {
-    rest = {};
-  }
-  if (!rest.empty()) {
-    unsigned long long v = 0;
-    if (!ParseUint(rest.substr(1), &v) || v == 0 || v > 65535) return false;
-    p = static_cast<int>(v);
-  }
-  if (h.empty()) return false;
-  *host = std::string(h);
-  *port = p;
-  return true;
 }
 
 }  // namespace hpcs

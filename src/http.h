@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "http_text.h"
 #include "secret.h"
 
 namespace hpcs {
@@ -83,9 +84,10 @@ class HttpTransport {
   // soon as every running exchange has sent its request, and closes it once
   // its handshake is done: the exchanges started after that resume its TLS
   // session and skip the certificate checks and key exchange of a full
-  // handshake. Best effort: nothing comes back through Wait, and a failure
-  // shows in the exchanges that follow. It only moves forward while
-  // exchanges run (Wait).
+  // handshake. Exchanges to that host started during its handshake wait
+  // for it (at most half a second). Best effort: nothing comes back through
+  // Wait, and a failure shows in the exchanges that follow. It only moves
+  // forward while exchanges run (Wait).
   virtual void Preconnect(const std::string& url, Deadline deadline) = 0;
 };
 
@@ -105,21 +107,6 @@ std::string FindCaBundle(const std::function<bool(const std::string&)>& readable
 int HttpGlobalInit(std::string* err);
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options);
-
-// The value of a "Name: value" header line (name in any case), trimmed.
-std::optional<std::string_view> HeaderValue(std::string_view header_line, std::string_view name);
-
-// The seconds of a "Retry-After: N" header line (any case, up to a day);
-// nullopt for other headers and for the HTTP-date form.
-std::optional<long> ParseRetryAfter(std::string_view header_line);
-
-// Percent-encodes for application/x-www-form-urlencoded and URL paths.
-void UrlEncodeAppend(std::string_view in, Secret* out);
-std::string UrlEncode(std::string_view in);
-
-// "https://host:port/path" -> host and port (443 by default). False if the
-// URL is not https:// or has no host.
-bool SplitHttpsUrl(std::string_view url, std::string* host, int* port);
 
 }  // namespace hpcs
 

@@ -94,6 +94,7 @@ class CurlTransportTest : public testing::Test {
   }
   void TearDown() override {
     for (int fd : listeners_) close(fd);
+    for (int fd : accepted_) close(fd);
   }
   // Whether a connection waits in the backlog of the listener on `port`.
   bool Knocked(int port) {
@@ -107,7 +108,22 @@ class CurlTransportTest : public testing::Test {
     }
     return false;
   }
+  // Accepts the connections waiting on the listener of `port`; how many.
+  int AcceptAll(int port) {
+    int n = 0;
+    for (int fd : listeners_) {
+      sockaddr_in a{};
+      socklen_t len = sizeof a;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+      if (ntohs(a.sin_port) != port) continue;
+      for (pollfd p{fd, POLLIN, 0}; poll(&p, 1, 0) == 1; ++n) {
+        accepted_.push_back(accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+      }
+    }
+    return n;
+  }
   std::vector<int> listeners_;
+  std::vector<int> accepted_;
 };
 
 TEST_F(CurlTransportTest, RefusedConnectionsComeBackOnceEachAsRetryable) {
@@ -188,6 +204,55 @@ TEST_F(CurlTransportTest, APreconnectWaitsUntilTheRunningExchangesHaveSentTheirR
   EXPECT_TRUE(done.empty());
   EXPECT_TRUE(Knocked(stuck));
   EXPECT_FALSE(Knocked(ahead)) << "connected before the exchange's request went out";
+}
+
+// Starts the connection ahead to `ahead` (it needs a Wait with an exchange
+// running): an exchange refused at once carries it.
+void StartAhead(HttpTransport& http, const std::string& ahead, int refused) {
+  auto start = Clock::now();
+  http.Preconnect(ahead, start + 10s);
+  HttpExchange carrier;
+  carrier.request.url = "https://localhost:" + std::to_string(refused) + "/";
+  http.Start(&carrier, start + 10s);
+  std::vector<HttpExchange*> done;
+  while (http.Running() > 0) http.Wait(start + 10s, &done);
+}
+
+TEST_F(CurlTransportTest, AnExchangeToAHostWhoseSessionIsBeingMadeWaitsForIt) {
+  auto http = MakeCurlTransport({});
+  int slow = Port(true);  // accepts, never answers the TLS hello
+  const std::string url = "https://localhost:" + std::to_string(slow);
+  auto start = Clock::now();
+  StartAhead(*http, url, Port(false));
+  HttpExchange x;
+  x.request.url = url + "/";
+  http->Start(&x, start + 10s);
+  EXPECT_EQ(http->Running(), 1u);
+  std::vector<HttpExchange*> done;
+  http->Wait(start + 200ms, &done);
+  EXPECT_TRUE(done.empty());
+  EXPECT_EQ(AcceptAll(slow), 1) << "only the connection ahead, while its handshake lasts";
+  // It waits at most half a second for it, then goes its own way.
+  http->Wait(start + 1500ms, &done);
+  EXPECT_TRUE(done.empty());
+  EXPECT_EQ(AcceptAll(slow), 1) << "the exchange, once the wait was over";
+}
+
+TEST_F(CurlTransportTest, AConnectionAheadThatFailedHoldsNothingBack) {
+  auto http = MakeCurlTransport({});
+  int gone = Port(false);
+  const std::string url = "https://localhost:" + std::to_string(gone);
+  auto start = Clock::now();
+  StartAhead(*http, url, Port(false));
+  HttpExchange x;
+  x.request.url = url + "/";
+  http->Start(&x, start + 10s);
+  std::vector<HttpExchange*> done;
+  while (http->Running() > 0) http->Wait(start + 10s, &done);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(x.response.transport_retryable) << x.response.transport_error;
+  // Refused like the one ahead, without waiting out the half second.
+  EXPECT_LT(Clock::now() - start, 450ms);
 }
 
 TEST(HttpTest, FindsTheCaBundleOfDebianRhelAndSuse) {
