@@ -24,7 +24,7 @@
  * RAND_bytes, EVP_Encrypt and EVP_Decrypt with the AES/DES ciphers,
  * ASN1_item_*, BN_bin2bn, ...). Trousers uses them in Tspi_Data_Bind,
  * Tspi_TPM_TakeOwnership, Tspi_Hash_VerifySignature, the AIK and migration
- * calls and the symmetric transport encryption, none of which src/tpm.cc
+ * calls and the symmetric transport encryption, none of which src/tpm/tpm.cc
  * reaches. The static link uses -Wl,--gc-sections, and GNU ld reports an
  * undefined symbol only when a section it keeps refers to it; the sections
  * that refer to these are all discarded, so the link succeeds without them.

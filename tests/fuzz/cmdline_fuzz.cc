@@ -2,11 +2,11 @@
 // what becomes of the URLs and resolve pins it gives (http.cc, kms.cc).
 #include <string>
 
-#include "cmdline.h"
-#include "config.h"
+#include "core/cmdline.h"
+#include "core/config.h"
+#include "core/kms.h"
 #include "fuzz_check.h"
-#include "http.h"
-#include "kms.h"
+#include "kp/http.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;

@@ -2,9 +2,9 @@
 // what parses is written back (FormatConfig) and read again to the same values.
 #include <string>
 
-#include "config.h"
+#include "base/strutil.h"
+#include "core/config.h"
 #include "fuzz_check.h"
-#include "strutil.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "base/secret.h"
 #include "fuzz_check.h"
-#include "kp_answers.h"
-#include "kp_client.h"
-#include "secret.h"
-#include "test_doubles.h"
+#include "kp/kp_answers.h"
+#include "kp/kp_client.h"
+#include "testing/test_doubles.h"
 
 namespace {
 

@@ -3,9 +3,9 @@
 // to the same sections; the AES part must take any ciphertext.
 #include <string>
 
+#include "base/secret.h"
 #include "fuzz_check.h"
-#include "secret.h"
-#include "tpm1_blob.h"
+#include "tpm/tpm1_blob.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "fuzz_check.h"
-#include "tpm2_blob.h"
+#include "tpm/tpm2_blob.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;

@@ -1,0 +1,136 @@
+// report: the API key (unsealed by the TPM when it is sealed), an IAM
+// token, and the root key's state and newest key version.
+#include <cerrno>
+
+#include "admin/report_checks.h"
+#include "base/fileio.h"
+#ifdef HPCS_HAVE_TPM
+#include "tpm/tpm.h"
+#endif
+
+namespace hpcs {
+
+namespace {
+
+KmsOptions ReportKmsOptions(const ReportContext& ctx) {
+  KmsOptions o;
+  o.deadline = ctx.options.deadline;
+  return o;
+}
+
+// What to do about a root key in a given state.
+std::string StateRemedy(int state, const std::string& id) {
+  switch (state) {
+    case kKeySuspended:
+      return "enable it: in the console, or POST /api/v2/keys/" + id +
+             "/actions/enable (needs the Manager role)";
+    case kKeyDeactivated:
+      return "move the keys to another root key: hpcs-for-luks rewrap --to-crk NEW_UUID";
+    case kKeyDestroyed:
+      return "restore the key within 30 days of its deletion, or unlock with a passphrase and "
+             "re-enrol under another root key";
+    default:
+      return "use an active root key (default_crk_uuid)";
+  }
+}
+
+}  // namespace
+
+void CheckTpm(ReportContext& ctx) {
+  const Config& c = ctx.config;
+  if (!c.api_key_from_tpm) return;
+  Report& r = ctx.report;
+#ifdef HPCS_HAVE_TPM
+  std::string blob, err;
+  TpmFacts facts;
+  if (ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, &err) < 0) {
+    r.tpm = facts;
+    return;  // CheckConfig named the missing blob
+  }
+  auto kind = BlobKind(blob);
+  facts.kind = kind ? TpmKindName(*kind) : "unknown";
+  Secret key;
+  if (ObtainApiKey(c, ReportKmsOptions(ctx), &key, &err) < 0) {
+    r.tpm = facts;
+    r.Add("tpm", c.tpm_blob, Level::kFail, "the API key does not unseal now: " + err,
+          "if the change was intended, reseal in the new state (hpcs-for-luks seal-api-key), "
+          "then rebuild the initramfs; otherwise find out what changed the boot chain");
+    return;
+  }
+  facts.unseals = true;
+  r.tpm = facts;
+  r.Add("tpm", c.tpm_blob, Level::kOk,
+        "the API key unseals from the " + facts.kind + " with the PCR values of now");
+#else
+  r.Add("tpm", c.tpm_blob, Level::kFail, "api_key = TPM, but this build has no TPM support",
+        "install a build with TPM support (HPCS_TPM=ON)");
+#endif
+}
+
+void CheckKms(ReportContext& ctx) {
+  const Config& c = ctx.config;
+  Report& r = ctx.report;
+  if (CheckKmsSettings(c, nullptr) < 0) return;  // CheckConfig named what is missing
+  if (c.api_key_from_tpm && !(r.tpm && r.tpm->unseals)) {
+    r.Add("kms", c.endpoint_url, Level::kFail, "not checked: no API key (see the TPM finding)");
+    return;
+  }
+  std::string err;
+  if (OpenKms(c, ReportKmsOptions(ctx), &ctx.kms, &err) < 0) {
+    r.Add("kms", c.endpoint_url, Level::kFail, err);
+    return;
+  }
+  if (c.default_crk_uuid.empty()) return;
+  const std::string& crk = c.default_crk_uuid;
+  KpCall call = MakeKeyMetadataCall(crk);
+  RunKpCall(*ctx.kms.client, &call, nullptr);
+  if (FailedForToken(call)) {
+    r.Add("kms", c.iam_endpoint_url, Level::kFail, call.error,
+          "check [KP] api_key (or the sealed one) and iam_endpoint_url in '" + c.path + "'");
+    ctx.kms.client.reset();
+    return;
+  }
+  if (call.status == 0) {
+    r.Add("kms", c.endpoint_url, Level::kFail, call.error,
+          "check the network, endpoint_url and any proxy");
+    ctx.kms.client.reset();
+    return;
+  }
+  r.Add("kms", c.iam_endpoint_url, Level::kOk, "an IAM token was obtained");
+  KeyMetadata m;
+  if (ParseKeyMetadata(call, &m, &err) < 0) {
+    std::string remedy;
+    if (call.status == 404) remedy = "check default_crk_uuid and service_instance_id";
+    if (call.status == 401 || call.status == 403) {
+      remedy = "give the API key's service ID access to the instance and the key";
+    }
+    r.Add("root-key", crk, Level::kFail, "cannot read the root key: " + err, remedy);
+    return;
+  }
+  RootKeyFacts f;
+  f.id = m.id.empty() ? crk : m.id;
+  f.state = m.state;
+  f.state_name = KeyStateName(m.state);
+  f.key_version = m.key_version;
+  f.key_version_created = m.key_version_created;
+  r.root_key = f;
+  ctx.root_key = m;
+  if (m.extractable) {
+    r.Add("root-key", crk, Level::kFail, "'" + m.name + "' is a standard key, not a root key",
+          "set default_crk_uuid to a root key");
+  } else if (m.state == kKeyActive) {
+    r.Add("root-key", crk, Level::kOk,
+          "'" + m.name + "' is active; newest key version " + m.key_version +
+              (m.key_version_created.empty() ? "" : " (" + m.key_version_created + ")"));
+  } else {
+    // A deactivated key still unwraps: at risk, not yet failing.
+    Level level = m.state == kKeyDeactivated ? Level::kWarn : Level::kFail;
+    std::string what = m.state == kKeyDeactivated
+                           ? ": keys still unwrap, but nothing new can be wrapped with it"
+                           : ": unwraps will fail, so no volume unlocks at boot";
+    r.Add("root-key", crk, level, "'" + m.name + "' is " + KeyStateName(m.state) + what,
+          StateRemedy(m.state, crk));
+  }
+}
+
+}  // namespace hpcs

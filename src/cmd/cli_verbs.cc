@@ -1,0 +1,392 @@
+#include "cmd/cli_verbs.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/random.h"
+#include "base/strutil.h"
+#include "cmd/command.h"
+#include "cmd/report_command.h"
+#include "cmd/rewrap_command.h"
+#include "core/keyring.h"
+#include "core/rotation.h"
+#include "core/unlock.h"
+#ifdef HPCS_HAVE_TPM
+#include "tpm/tpm.h"
+#endif
+
+namespace hpcs {
+namespace {
+
+constexpr size_t kMaxStdin = 64 * 1024;
+constexpr size_t kGenBytes = 32;
+
+bool ReadStdin(const char* what, Secret* out) {
+  std::string err;
+  if (ReadAllFd(STDIN_FILENO, kMaxStdin, out, &err) < 0) {
+    LogError(std::string("Failed to read ") + what + " from standard input: " + err);
+    return false;
+  }
+  if (out->empty()) {
+    LogError(std::string("No ") + what + " on standard input (it is empty)");
+    return false;
+  }
+  return true;
+}
+
+bool WriteOut(std::string_view data) {
+  std::string err;
+  if (WriteAllFd(STDOUT_FILENO, data, &err) < 0) {
+    LogError("Failed to write to standard output: " + err);
+    return false;
+  }
+  return true;
+}
+
+// ---- Verbs ----
+
+int CmdList(Context& ctx) {
+  std::vector<KeyInfo> keys;
+  std::string err;
+  if (ctx.kms.client->List(&keys, &err) < 0) return CommandFailed("Failed to list keys: " + err);
+  std::string out;
+  for (const auto& k : keys) out += k.id + "\t" + k.name + "\n";
+  return WriteOut(out) ? kExitOk : kExitFail;
+}
+
+std::string CheckCreate(const Args& a) {
+  if (a.Has("--crk") == a.Has("--std")) return "give exactly one of --crk or --std";
+  if (size_t n = a.Value("--name").size(); n < 2 || n > 90) {
+    return "--name NAME (2 to 90 characters) is required";
+  }
+  return "";
+}
+
+int CmdCreate(Context& ctx) {
+  bool crk = ctx.args.Has("--crk"), gen = ctx.args.Has("--gen");
+  std::string name = ctx.args.Value("--name");
+  Secret material;
+  if (!gen && !ReadStdin("key material", &material)) return kExitFail;
+  std::string id, err;
+  if (ctx.kms.client->Create(name, crk, gen ? nullptr : &material, &id, &err) < 0) {
+    return CommandFailed("Failed to create key '" + name + "': " + err);
+  }
+  LogInfo(std::string("Created ") + (crk ? "root" : "standard") + " key '" + name + "'");
+  return WriteOut(id + "\n") ? kExitOk : kExitFail;
+}
+
+std::string CheckUuid(const Args& a) {
+  return a.Value("--uuid").empty() ? "--uuid UUID is required" : "";
+}
+
+int CmdGet(Context& ctx) {
+  std::string id = ctx.args.Value("--uuid"), json, err;
+  if (ctx.kms.client->Get(id, &json, &err) < 0) {
+    return CommandFailed("Failed to get key '" + id + "': " + err);
+  }
+  return WriteOut(json + "\n") ? kExitOk : kExitFail;
+}
+
+int CmdDelete(Context& ctx) {
+  std::string id = ctx.args.Value("--uuid"), err;
+  if (ctx.kms.client->Delete(id, &err) < 0) {
+    return CommandFailed("Failed to delete key '" + id + "': " + err);
+  }
+  LogInfo("Deleted key '" + id + "'");
+  return kExitOk;
+}
+
+int CmdWrap(Context& ctx) {
+  const std::string& crk = ctx.crk;
+  Secret plain;
+  std::string ct, err;
+  if (ctx.args.Has("--gen")) {
+    if (RandomSecret(kGenBytes, &plain, &err) < 0) {
+      return CommandFailed("Failed to generate key material: " + err);
+    }
+  } else if (!ReadStdin("plaintext", &plain)) {
+    return kExitFail;
+  }
+  if (ctx.kms.client->Wrap(crk, plain, &ct, &err) < 0) {
+    return CommandFailed("Failed to wrap with root key '" + crk + "': " + err);
+  }
+  // Prove the ciphertext opens to what we sent before anyone relies on it.
+  Secret check;
+  if (ctx.kms.client->Unwrap(crk, ct, &check, &err) < 0) {
+    return CommandFailed("Failed to verify the wrapped key with root key '" + crk + "': " + err);
+  }
+  if (!check.Equals(plain)) {
+    return CommandFailed("The wrapped key does not unwrap to the input (root key '" + crk +
+                         "'); nothing was printed");
+  }
+  return WriteOut(ct + "\n") ? kExitOk : kExitFail;
+}
+
+int CmdUnwrap(Context& ctx) {
+  Secret in;
+  if (!ReadStdin("ciphertext", &in)) return kExitFail;
+  std::string_view ct = Trim(in.view());
+  if (ct.empty()) return CommandFailed("No ciphertext on standard input (only white space)");
+  Secret plain;
+  std::string err;
+  if (ctx.kms.client->Unwrap(ctx.crk, ct, &plain, &err) < 0) {
+    return CommandFailed("Failed to unwrap with root key '" + ctx.crk + "': " + err);
+  }
+  return WriteOut(plain.view()) ? kExitOk : kExitFail;
+}
+
+int CmdProcess(Context& ctx) {
+  auto keyring = MakeKernelKeyring();
+  UnlockRequest req{ctx.config.key_dir, ctx.crk, {}};
+  req.update_wrapped = MayUpdateWrappedKeys(ctx.config.update_wrapped_keys, kInitrdRelease);
+  UnlockStatus s = UnlockAndReport(req, *ctx.kms.client, *keyring, LogLevel::kInfo);
+  return s == UnlockStatus::kAllLoaded ? kExitOk : kExitFail;
+}
+
+int CmdReport(Context& ctx) {
+  const Args& a = ctx.args;
+  if (!LoadConfigAndWarn(a.config, &ctx.config)) return kExitUsage;
+  ReportCommandOptions o;
+  o.json = a.Has("--json");
+  o.crypttab = a.Value("--crypttab");
+  if (auto it = a.values.find("--initramfs"); it != a.values.end()) o.initramfs = it->second;
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return ReportCommand(ctx.config, o);
+}
+
+std::string CheckRewrap(const Args& a) {
+  if (!a.Value("--to-config").empty() && a.Value("--to-crk").empty()) {
+    return "--to-config needs --to-crk";
+  }
+  if (!a.Value("--to-crk").empty() && a.Value("--to-crk") == a.Value("--uuid")) {
+    return "--to-crk names the root key the keys are wrapped with now";
+  }
+  return "";
+}
+
+int CmdRewrap(Context& ctx) {
+  const Args& a = ctx.args;
+  if (a.Value("--to-crk") == ctx.crk) {
+    return Usage("rewrap: --to-crk names the root key the keys are wrapped with now");
+  }
+  RewrapCommandOptions o;
+  o.to_crk = a.Value("--to-crk");
+  o.to_config = a.Value("--to-config");
+  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  return RewrapCommand(ctx.config, ctx.crk, *ctx.kms.client, o);
+}
+
+int CmdWipe(Context& ctx) {
+  auto keyring = MakeKernelKeyring();
+  int revoked = 0, kept = 0;
+  std::vector<std::string> errors;
+  int failed = WipeKeys(ctx.config.key_dir, *keyring, &revoked, &kept, &errors);
+  for (const auto& e : errors) LogError(e);
+  LogInfo("Revoked " + std::to_string(revoked) + " keys, kept " + std::to_string(kept) +
+          " lingering");
+  return failed ? kExitFail : kExitOk;
+}
+
+std::string CheckSealApiKey(const Args& a) {
+  return a.Has("--tpm1") && a.Has("--tpm2") ? "--tpm1 or --tpm2, not both" : "";
+}
+
+#ifdef HPCS_HAVE_TPM
+// --pcr N or N=SHA256, repeated (default: the TPM kind's); the values to seal
+// against go into *to. False with the reason in *why.
+bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptions* to,
+              std::string* why) {
+  auto it = a.values.find("--pcr");
+  if (it == a.values.end()) {
+    *pcrs = DefaultPcrs(kind);
+    return true;
+  }
+  for (const auto& v : it->second) {
+    unsigned pcr = 0;
+    std::optional<std::array<uint8_t, 32>> value;
+    if (ParsePcrArgument(v, &pcr, &value, why) < 0) return false;
+    if (value && kind == TpmKind::kTpm1) {
+      *why = "--pcr N=VALUE is for a TPM 2.0 only";
+      return false;
+    }
+    if (value) to->seal_pcr_values[pcr] = *value;
+    pcrs->push_back(pcr);
+  }
+  return true;
+}
+#endif
+
+int CmdSealApiKey(Context& ctx) {
+#ifdef HPCS_HAVE_TPM
+  const Args& a = ctx.args;
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(ctx.config.tpm2_tcti);
+  TpmKind kind = a.Has("--tpm1")   ? TpmKind::kTpm1
+                 : a.Has("--tpm2") ? TpmKind::kTpm2
+                                   : DetectTpmKind(to);
+  std::vector<unsigned> pcrs;
+  std::string why;
+  if (!SealPcrs(a, kind, &pcrs, &to, &why)) return Usage("seal-api-key: " + why);
+  for (const auto& w : PcrCoverageWarnings(pcrs)) LogWarning("seal-api-key: " + w);
+  std::string output = a.Value("--output");
+  if (output.empty()) output = ctx.config.tpm_blob;
+  Secret key;
+  if (!ReadStdin("API key", &key)) return kExitFail;
+  Secret api_key = Secret::FromString(Trim(key.view()));
+  key.Clear();
+  if (api_key.empty()) return CommandFailed("The API key on standard input is empty");
+  auto tpm = MakeTpm(kind, to);
+  std::string blob, err;
+  if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) {
+    return CommandFailed(std::string("Failed to seal the API key to the ") + TpmKindName(kind) +
+                         ": " + err);
+  }
+  if (WriteFileAtomic(output, blob, 0600, &err) < 0) {
+    return CommandFailed("Failed to save the sealed API key: " + err);
+  }
+  LogInfo(std::string("Sealed the API key to the ") + TpmKindName(kind) + " (PCR " + PcrList(pcrs) +
+          ") into '" + output + "'; set api_key = TPM in [KP] of '" + ctx.config.path + "'");
+  return kExitOk;
+#else
+  (void)ctx;
+  return CommandFailed("seal-api-key: this build has no TPM support (built with HPCS_TPM=OFF)");
+#endif
+}
+
+int CmdConfig(Context& ctx) {
+  std::string out;
+  if (ctx.args.Has("--print")) {
+    Config c = std::move(ctx.config);
+    if (auto d = ctx.args.Value("--key-dir"); !d.empty()) c.key_dir = d;
+    if (auto f = ctx.args.Value("--ca-file"); !f.empty()) c.ca_file = f;
+    if (auto b = ctx.args.Value("--tpm-blob"); !b.empty()) c.tpm_blob = b;
+    Secret text = Secret::FromString(FormatConfig(c, ctx.args.Has("--with-api-key")));
+    return WriteOut(text.view()) ? kExitOk : kExitFail;
+  }
+  auto it = ctx.args.values.find("--get");
+  for (const std::string& name : it->second) out += *ConfigValue(ctx.config, name) + "\n";
+  return WriteOut(out) ? kExitOk : kExitFail;
+}
+
+std::string CheckConfig(const Args& a) {
+  auto it = a.values.find("--get");
+  bool get = it != a.values.end() && !it->second.empty();
+  if (get == a.Has("--print")) return "give --get NAME (repeatable) or --print";
+  if (get) {
+    for (const std::string& name : it->second) {
+      if (name == "api_key")
+        return "api_key is a secret and is not printed; ask for api_key_source";
+      if (!std::count_if(std::begin(kConfigValueNames), std::end(kConfigValueNames),
+                         [&](const char* n) { return name == n; })) {
+        std::string known;
+        for (const char* n : kConfigValueNames) known += std::string(known.empty() ? "" : ", ") + n;
+        return "no setting '" + Printable(name, 64) + "'; one of " + known;
+      }
+    }
+  }
+  for (const char* o : {"--key-dir", "--ca-file", "--tpm-blob", "--with-api-key"}) {
+    if (!a.Has("--print") && (a.Has(o) || !a.Value(o).empty())) {
+      return std::string(o) + " goes with --print";
+    }
+  }
+  return "";
+}
+
+const Verb kVerbs[] = {
+    {.name = "list", .synopsis = "list", .needs = Needs::kKms, .run = CmdList},
+    {.name = "create",
+     .synopsis = "create --crk|--std --name NAME [--gen]   (key material on stdin without --gen)",
+     .needs = Needs::kKms,
+     .run = CmdCreate,
+     .value_options = {"--name"},
+     .flag_options = {"--crk", "--std", "--gen"},
+     .check = CheckCreate},
+    {.name = "get",
+     .synopsis = "get --uuid UUID",
+     .needs = Needs::kKms,
+     .run = CmdGet,
+     .value_options = {"--uuid"},
+     .check = CheckUuid},
+    {.name = "delete",
+     .synopsis = "delete --uuid UUID",
+     .needs = Needs::kKms,
+     .run = CmdDelete,
+     .value_options = {"--uuid"},
+     .check = CheckUuid},
+    {.name = "wrap",
+     .synopsis = "wrap [--uuid CRK] [--gen]   (plaintext on stdin without --gen)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = CmdWrap,
+     .value_options = {"--uuid"},
+     .flag_options = {"--gen"}},
+    {.name = "unwrap",
+     .synopsis = "unwrap [--uuid CRK]   (ciphertext on stdin, plaintext on stdout)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = CmdUnwrap,
+     .value_options = {"--uuid"}},
+    {.name = "process",
+     .synopsis = "process [--uuid CRK]   (unwrap all stored keys into the keyring)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = CmdProcess,
+     .value_options = {"--uuid"}},
+    {.name = "wipe",
+     .synopsis = "wipe [--uuid CRK]   (revoke those keys, except lingering ones)",
+     .needs = Needs::kConfig,
+     .run = CmdWipe,
+     .value_options = {"--uuid"}},
+    {.name = "report",
+     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot "
+                 "unlock?)",
+     .needs = Needs::kNothing,
+     .run = CmdReport,
+     .value_options = {"--crypttab", "--initramfs"},
+     .flag_options = {"--json"}},
+    {.name = "rewrap",
+     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
+                 "version, or to another root key)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = CmdRewrap,
+     .value_options = {"--uuid", "--to-crk", "--to-config"},
+     .check = CheckRewrap},
+    {.name = "seal-api-key",
+     .synopsis =
+         "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
+     .needs = Needs::kConfig,
+     .run = CmdSealApiKey,
+     .value_options = {"--pcr", "--output"},
+     .flag_options = {"--tpm1", "--tpm2"},
+     .check = CheckSealApiKey},
+    {.name = "config",
+     .synopsis = "config --get NAME... | --print [--key-dir D] [--ca-file F] [--tpm-blob B] "
+                 "[--with-api-key]   (the configuration as read)",
+     .needs = Needs::kConfig,
+     .run = CmdConfig,
+     .value_options = {"--get", "--key-dir", "--ca-file", "--tpm-blob"},
+     .flag_options = {"--print", "--with-api-key"},
+     .check = CheckConfig},
+};
+
+}  // namespace
+
+std::span<const Verb> Verbs() { return kVerbs; }
+
+int Usage(const std::string& msg) {
+  fprintf(stderr, "hpcs-for-luks: %s\nTry 'hpcs-for-luks --help'.\n", msg.c_str());
+  return kExitUsage;
+}
+
+int CommandFailed(const std::string& msg) {
+  LogError(msg);
+  return kExitFail;
+}
+
+}  // namespace hpcs

@@ -1,0 +1,314 @@
+#include "cmd/hpcs_unlock.h"
+
+#include <getopt.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/fileio.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/strutil.h"
+#include "base/version.h"
+#include "cmd/command.h"
+#include "core/cmdline.h"
+#include "core/config.h"
+#include "core/keyring.h"
+#include "core/kms.h"
+#include "core/rotation.h"
+#include "core/unlock.h"
+#include "kp/cert_time.h"
+
+namespace hpcs {
+namespace {
+
+constexpr long kDefaultDeadlineS = 120;
+
+void PrintHelp() {
+  fputs(
+      "Usage: hpcs-unlock [OPTIONS]\n"
+      "\n"
+      "Unwraps every key stored under the key directory with IBM Key Protect or\n"
+      "HPCS and adds it to root's user keyring, for unattended unlock at boot.\n"
+      "\n"
+      "  --config FILE       configuration (default /etc/hpcs-for-luks.ini)\n"
+      "  --deadline SECONDS  give up after this long in all (default 120)\n"
+      "  --max-deadline SECONDS\n"
+      "                      never run longer, whatever rd.hpcs.timeout says (for\n"
+      "                      units: less than their TimeoutStartSec)\n"
+      "  --keys DESC[,DESC]  only these keys\n"
+      "  --skip-loaded       leave keys that are already in the keyring alone\n"
+      "  --max-parallel N    at most N requests at once (default: all at once)\n"
+      "  --no-jitter         retries without random spread (benchmarks only: a fleet\n"
+      "                      then retries in lockstep)\n"
+      "  --no-preconnect     no KMS handshake while the IAM token is on its way\n"
+      "                      (benchmarks only)\n"
+      "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
+      "  --debug             debug messages\n"
+      "  --version           print the version\n"
+      "  -h, --help          this help\n"
+      "\n"
+      "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
+      "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
+      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
+      "and IAM URLs only with the configured host or an IBM Cloud host, unless\n"
+      "[HFL] allow_boot_endpoints = yes.\n"
+      "\n"
+      "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
+      "error, 3 the KMS could not be reached before the deadline.\n",
+      stdout);
+}
+
+int UsageError(const std::string& msg) {
+  LogError(msg + " (try --help)");
+  return kUnlockConfigError;
+}
+
+// Keeps secrets out of swap and core files for the rest of the run.
+void ProtectMemory() {
+  // MCL_ONFAULT (Linux 4.4): lock pages as they are touched instead of
+  // faulting in every mapping up front; secrets are locked all the same.
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    LogDebug("mlockall failed; secrets are still locked one buffer at a time");
+  }
+  DisableCoreDumps();
+}
+
+// libtspi keeps a per-user store in ~/.trousers, found through the password
+// database: in a static binary that lookup needs glibc's NSS modules, which an
+// initramfs may lack. A file under /run needs no lookup.
+void PrepareTrousersUserStore() {
+  if (getenv("TSS_USER_PS_FILE")) return;
+  mkdir("/run/hpcs-for-luks", 0700);
+  setenv("TSS_USER_PS_FILE", "/run/hpcs-for-luks/tss-user.data", 1);
+}
+
+struct Options {
+  std::string config_path = kDefaultConfigPath;
+  std::string cmdline_path = "/proc/cmdline";
+  std::optional<long> deadline_s;
+  std::optional<long> max_deadline_s;  // the unit's TimeoutStartSec, less a margin
+  std::vector<std::string> keys;
+  bool debug = false;
+  bool skip_loaded = false;
+  size_t max_parallel = 0;
+  bool jitter = true;
+  bool preconnect = true;
+};
+
+// How long the run may take: rd.hpcs.timeout (set at boot by a person)
+// beats --deadline (set by the unit), which beats the default; but nothing
+// goes past --max-deadline, or systemd would kill the unit mid-run.
+long RunSeconds(const Options& o, const BootOptions& boot) {
+  long s = boot.timeout_s.value_or(o.deadline_s.value_or(kDefaultDeadlineS));
+  if (o.max_deadline_s && s > *o.max_deadline_s) {
+    if (boot.timeout_s && *boot.timeout_s == s) {
+      LogWarning("kernel command line: rd.hpcs.timeout=" + std::to_string(s) +
+                 " is longer than this service may run (--max-deadline " +
+                 std::to_string(*o.max_deadline_s) + "); giving up after " +
+                 std::to_string(*o.max_deadline_s) + " s");
+    }
+    s = *o.max_deadline_s;
+  }
+  return s;
+}
+
+// nullopt when the run should go on; otherwise the exit code.
+std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
+  static const struct option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                           {"deadline", required_argument, nullptr, 'd'},
+                                           {"max-deadline", required_argument, nullptr, 'M'},
+                                           {"keys", required_argument, nullptr, 'k'},
+                                           {"cmdline", required_argument, nullptr, 'l'},
+                                           {"debug", no_argument, nullptr, 'D'},
+                                           {"version", no_argument, nullptr, 'V'},
+                                           {"skip-loaded", no_argument, nullptr, 'S'},
+                                           {"max-parallel", required_argument, nullptr, 'P'},
+                                           {"no-jitter", no_argument, nullptr, 'J'},
+                                           {"no-preconnect", no_argument, nullptr, 'N'},
+                                           {"help", no_argument, nullptr, 'h'},
+                                           {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", kOptions, nullptr)) != -1) {
+    switch (opt) {
+      case 'c':
+        o->config_path = optarg;
+        break;
+      case 'l':
+        o->cmdline_path = optarg;
+        break;
+      case 'k':
+        o->keys = Split(optarg, ',');
+        break;
+      case 'D':
+        o->debug = true;
+        break;
+      case 'S':
+        o->skip_loaded = true;
+        break;
+      case 'J':
+        o->jitter = false;
+        break;
+      case 'N':
+        o->preconnect = false;
+        break;
+      case 'P': {
+        unsigned long long n = 0;
+        if (!ParseUint(optarg, &n) || n > 10000) {
+          return UsageError("--max-parallel needs a number from 0 (no limit) to 10000");
+        }
+        o->max_parallel = static_cast<size_t>(n);
+        break;
+      }
+      case 'd':
+        if (long n = 0; ParseSeconds(optarg, &n)) {
+          o->deadline_s = n;
+          break;
+        }
+        return UsageError(std::string("--deadline needs ") + kSecondsRange);
+      case 'M':
+        if (long n = 0; ParseSeconds(optarg, &n)) {
+          o->max_deadline_s = n;
+          break;
+        }
+        return UsageError(std::string("--max-deadline needs ") + kSecondsRange);
+      case 'V':
+        printf("hpcs-unlock %s\n", kHpcsVersion);
+        return kUnlockOk;
+      case 'h':
+        PrintHelp();
+        return kUnlockOk;
+      default:
+        return UsageError(std::string("unknown or incomplete option '") + argv[optind - 1] + "'");
+    }
+  }
+  if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
+  return std::nullopt;
+}
+
+// The rd.hpcs.* options; without /proc (a container, a chroot) there are none.
+bool ReadBootOptions(const Options& o, BootOptions* boot) {
+  std::string cmdline, err;
+  if (ReadRegularFile(o.cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
+    if (o.cmdline_path != "/proc/cmdline") {
+      UsageError("cannot read the kernel command line: " + err);
+      return false;
+    }
+    LogDebug("no kernel command line: " + err);
+  }
+  *boot = ParseBootOptions(cmdline);
+  return true;
+}
+
+// The config with the kernel command line applied; it must name a root key.
+bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
+  if (!LoadConfigAndWarn(o.config_path, config)) return false;
+  std::vector<std::string> refused;
+  ApplyBootOptions(boot, config, &refused);
+  for (const auto& r : refused) LogWarning("kernel command line: " + r);
+  if (config->default_crk_uuid.empty()) {
+    LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
+             "' or rd.hpcs.crk= on the kernel command line");
+    return false;
+  }
+  return true;
+}
+
+// An initramfs on a machine without a working RTC starts with the clock at
+// systemd's build date: every current certificate is then "not yet valid".
+// True when the clock is behind and the TLS library can make an allowance.
+bool AllowForAClockBehind() {
+  std::time_t now = std::time(nullptr);
+  if (!ClockBehindBuild(now)) return false;
+  std::string clock = "the clock (" + FormatUtc(now) + ") is before this hpcs-unlock was built (" +
+                      FormatUtc(BuildTime()) + ")";
+  if (!CurlForgiveFutureStart()) {
+    LogWarning(clock + ": certificates may be refused as not yet valid; set the clock");
+    return false;
+  }
+  LogWarning(clock +
+             ", so it is wrong: a certificate whose only fault is a start date in the "
+             "future is accepted (chain, host name and expiry are still checked)");
+  return true;
+}
+
+// A client that keeps trying until the deadline, as befits a boot.
+bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms* kms) {
+  std::string err;
+  if (HttpGlobalInit(&err) < 0) {
+    LogError(err);
+    return false;
+  }
+  JsonInit();
+  if (config.api_key_from_tpm) PrepareTrousersUserStore();
+  KmsOptions ko;
+  ko.deadline = deadline;
+  ko.retry.max_retries = -1;
+  ko.retry.cap = std::chrono::seconds(5);  // a server that comes back is found quickly
+  ko.retry.jitter = o.jitter;
+  ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
+  ko.wait_for_tcsd = true;                        // tcsd may still be starting
+  ko.forgive_future_start = AllowForAClockBehind();
+  if (OpenKms(config, ko, kms, &err) < 0) {
+    LogError(err);
+    return false;
+  }
+  kms->client->set_max_parallel(o.max_parallel);
+  kms->client->set_preconnect(o.preconnect);
+  return true;
+}
+
+}  // namespace
+
+int UnlockMain(int argc, char** argv) {
+  LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
+  Options o;
+  BootOptions boot;
+  if (auto exit = ParseOptions(argc, argv, &o)) return *exit;
+  if (!ReadBootOptions(o, &boot)) return kUnlockConfigError;
+  if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
+  for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
+  if (boot.disabled) {
+    LogInfo("rd.hpcs=0 on the kernel command line: nothing to do");
+    return kUnlockOk;
+  }
+  ProtectMemory();
+  long total_s = RunSeconds(o, boot);
+  Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
+  Config config;
+  if (!LoadBootConfig(o, boot, &config)) return kUnlockConfigError;
+  auto keyring = MakeKernelKeyring();
+  UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
+                    o.skip_loaded};
+  req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  // In the real root after the initramfs: the API key is unsealed only when
+  // there is something to unwrap. The unwraps use the same listing of the keys.
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
+    LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
+    return kUnlockOk;
+  }
+  Kms kms;
+  if (!OpenBootKms(config, deadline, o, &kms)) return kUnlockConfigError;
+  switch (UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug)) {
+    case UnlockStatus::kAllLoaded:
+      return kUnlockOk;
+    case UnlockStatus::kSomeFailed:
+      return kUnlockSomeFailed;
+    case UnlockStatus::kUnreachable:
+      return kUnlockUnreachable;
+    case UnlockStatus::kCannotReadKeys:
+      break;
+  }
+  return kUnlockConfigError;
+}
+
+}  // namespace hpcs

@@ -1,0 +1,28 @@
+// The command layer of `hpcs-for-luks rewrap [--uuid CRK]` and
+// `rewrap --to-crk UUID [--to-config FILE]` (rewrap.h): what they log, the
+// config change of a move, and the exit status.
+#ifndef HPCS_CMD_REWRAP_COMMAND_H_
+#define HPCS_CMD_REWRAP_COMMAND_H_
+
+#include <string>
+
+#include "core/config.h"
+#include "kp/http.h"
+#include "kp/kp_client.h"
+
+namespace hpcs {
+
+struct RewrapCommandOptions {
+  std::string to_crk;     // empty: rewrap to the newest version of the same root key
+  std::string to_config;  // with to_crk: the target instance's [KP] settings
+  Deadline deadline;
+};
+
+// `kp` talks to the instance of `config`; `crk` wraps the keys now.
+// 0 done, 1 failed (each failure logged).
+int RewrapCommand(const Config& config, const std::string& crk, KpClient& kp,
+                  const RewrapCommandOptions& options);
+
+}  // namespace hpcs
+
+#endif  // HPCS_CMD_REWRAP_COMMAND_H_

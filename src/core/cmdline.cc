@@ -1,0 +1,164 @@
+#include "core/cmdline.h"
+
+#include "base/strutil.h"
+
+namespace hpcs {
+
+namespace {
+
+// The host of a URL, lowered, from its authority ("scheme://host:port/..."),
+// or "" unless the authority holds nothing but a host name (letters, digits,
+// '-', '.'; not ending in '.') or a bracketed IPv6 address, and a port. No
+// user part, no escapes: what is compared here is what curl connects to.
+std::string StrictHost(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "";
+  std::string_view auth = url.substr(scheme + 3);
+  auth = auth.substr(0, auth.find_first_of("/?#"));
+  std::string_view host = auth;
+  if (!auth.empty() && auth[0] == '[') {
+    size_t close = auth.find(']');
+    if (close == std::string_view::npos) return "";
+    host = auth.substr(0, close + 1);
+    auth.remove_prefix(close + 1);
+  } else {
+    size_t colon = auth.find(':');
+    host = auth.substr(0, colon);
+    auth.remove_prefix(colon == std::string_view::npos ? auth.size() : colon);
+    if (host.empty() || host.back() == '.' || host.front() == '.' || host.front() == '-') return "";
+    for (char ch : host) {
+      bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '-' || ch == '.';
+      if (!ok) return "";
+    }
+  }
+  if (!auth.empty()) {  // ":port"
+    unsigned long long port = 0;
+    if (auth[0] != ':' || !ParseUint(auth.substr(1), &port) || port == 0 || port > 65535) return "";
+  }
+  return ToLower(host);
+}
+
+}  // namespace
+
+bool IsIbmCloudHost(std::string_view host) {
+  // The service's own names: *.cloud.ibm.com (IAM, Key Protect, HPCS) and
+  // HPCS's instance endpoints. Not all of appdomain.cloud: anyone's Code
+  // Engine or Cloud Foundry app gets a name and a certificate there.
+  for (std::string_view suffix : {".cloud.ibm.com", ".hs-crypto.appdomain.cloud"}) {
+    if (host.size() > suffix.size() && EndsWith(host, suffix)) return true;
+  }
+  return false;
+}
+
+bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why) {
+  std::string host = StrictHost(url);
+  if (host.empty()) {
+    if (why) *why = "it is not a plain scheme://host[:port]/ URL";
+    return false;
+  }
+  std::string configured_host = StrictHost(configured);
+  if (host == configured_host || IsIbmCloudHost(host)) return true;
+  if (why) {
+    *why = "its host '" + host + "' is neither the configured one ('" + configured_host +
+           "') nor an IBM Cloud host";
+  }
+  return false;
+}
+
+std::vector<std::string> SplitKernelCmdline(std::string_view text) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_quotes = false, have = false;
+  for (char c : text) {
+    if (c == '"') {
+      in_quotes = !in_quotes;
+      have = true;
+    } else if (!in_quotes && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      if (have) words.push_back(std::move(cur));
+      cur.clear();
+      have = false;
+    } else {
+      cur.push_back(c);
+      have = true;
+    }
+  }
+  if (have) words.push_back(std::move(cur));
+  return words;
+}
+
+BootOptions ParseBootOptions(std::string_view cmdline) {
+  BootOptions b;
+  for (const std::string& w : SplitKernelCmdline(cmdline)) {
+    size_t eq = w.find('=');
+    std::string key = w.substr(0, eq);
+    bool has_value = eq != std::string::npos;
+    std::string value = has_value ? w.substr(eq + 1) : "";
+    if (key == "rd.debug") {
+      b.debug = !has_value || value != "0";
+      continue;
+    }
+    if (key == "rd.hpcs") {
+      std::string v = ToLower(value);
+      b.disabled = has_value && (v == "0" || v == "no" || v == "off" || v == "false");
+      continue;
+    }
+    if (!StartsWith(key, "rd.hpcs.")) continue;
+    std::string opt = key.substr(8);
+    auto need_value = [&]() {
+      if (!value.empty()) return true;
+      b.warnings.push_back("ignoring '" + w + "': it needs a value");
+      return false;
+    };
+    if (opt == "debug") {
+      b.debug = !has_value || value != "0";
+    } else if (opt == "timeout") {
+      if (long n = 0; ParseSeconds(value, &n)) {
+        b.timeout_s = n;
+      } else {
+        b.warnings.push_back("ignoring '" + w + "': not " + kSecondsRange);
+      }
+    } else if (opt == "endpoint") {
+      if (need_value()) b.endpoint = TrimUrl(value);
+    } else if (opt == "iam") {
+      if (need_value()) b.iam = TrimUrl(value);
+    } else if (opt == "crk") {
+      if (need_value()) b.crk = value;
+    } else if (opt == "proxy") {
+      if (need_value()) b.proxy = value;
+    } else if (opt == "keys") {
+      if (need_value()) b.keys = Split(value, ',');
+    } else if (opt == "resolve") {
+      size_t colon = value.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == value.size()) {
+        b.warnings.push_back("ignoring '" + w + "': expected rd.hpcs.resolve=HOST:ADDRESS");
+      } else {
+        b.resolve.push_back(value);
+      }
+    } else {
+      b.warnings.push_back("ignoring unknown option '" + key + "'");
+    }
+  }
+  return b;
+}
+
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused) {
+  auto take_url = [&](std::string_view option, const std::string& url, std::string* target) {
+    if (url.empty()) return;
+    std::string why;
+    if (c->allow_boot_endpoints || BootUrlAllowed(*target, url, &why)) {
+      *target = url;
+    } else if (refused) {
+      refused->push_back("ignoring '" + std::string(option) + "=" + url + "': " + why + "; using " +
+                         *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " +
+                         c->path + ")");
+    }
+  };
+  take_url("rd.hpcs.endpoint", b.endpoint, &c->endpoint_url);
+  take_url("rd.hpcs.iam", b.iam, &c->iam_endpoint_url);
+  if (!b.crk.empty()) c->default_crk_uuid = b.crk;
+  if (!b.proxy.empty()) c->proxy = b.proxy;
+  for (const auto& r : b.resolve) c->resolve.push_back(r);
+}
+
+}  // namespace hpcs

@@ -1,0 +1,195 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <fstream>
+
+namespace hpcs {
+namespace {
+
+constexpr char kGood[] =
+    "# hpcs-for-luks configuration\n"
+    "[KP]\n"
+    "Region = us-south\n"
+    "endpoint_url =\n"
+    "SERVICE_INSTANCE_ID = 1234-abcd   ; the instance\n"
+    "api_key = s3cr3t#notacomment  # a comment\n"
+    "default_crk_uuid: 0000-1111\n"
+    "[HFL]\n"
+    "key_dir = /tmp/keys/\n";
+
+TEST(ConfigTest, ParsesIbmFormatWithCommentsAndCase) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig(kGood, "/etc/x.ini", &c, &err), 0) << err;
+  EXPECT_EQ(c.region, "us-south");
+  EXPECT_EQ(c.endpoint_url, "https://us-south.kms.cloud.ibm.com");
+  EXPECT_EQ(c.iam_endpoint_url, "https://iam.cloud.ibm.com");
+  EXPECT_EQ(c.service_instance_id, "1234-abcd");
+  EXPECT_EQ(c.api_key.view(), "s3cr3t#notacomment");
+  EXPECT_FALSE(c.api_key_from_tpm);
+  EXPECT_EQ(c.default_crk_uuid, "0000-1111");
+  EXPECT_EQ(c.key_dir, "/tmp/keys");
+  EXPECT_EQ(c.tpm_blob, "/tmp/keys/api-key-blob.txt");
+  EXPECT_EQ(CheckKmsSettings(c, &err), 0) << err;
+}
+
+TEST(ConfigTest, ExplicitEndpointWinsAndLosesTrailingSlash) {
+  Config c;
+  ASSERT_EQ(
+      ParseConfig("[KP]\nregion=eu-de\nendpoint_url=https://kms.test:8443//\n", "f", &c, nullptr),
+      0);
+  EXPECT_EQ(c.endpoint_url, "https://kms.test:8443");
+}
+
+TEST(ConfigTest, ReportsEveryMissingValueAtOnceWithFileName) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\napi_key =\n", "/etc/hpcs-for-luks.ini", &c, &err), 0);
+  EXPECT_LT(CheckKmsSettings(c, &err), 0);
+  EXPECT_NE(err.find("/etc/hpcs-for-luks.ini"), std::string::npos) << err;
+  EXPECT_NE(err.find("region or endpoint_url"), std::string::npos) << err;
+  EXPECT_NE(err.find("service_instance_id"), std::string::npos) << err;
+  EXPECT_NE(err.find("api_key"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, TpmKeyword) {
+  Config c;
+  ASSERT_EQ(ParseConfig("[KP]\napi_key = TPM\n[HFL]\ntpm_blob=/b\n", "f", &c, nullptr), 0);
+  EXPECT_TRUE(c.api_key_from_tpm);
+  EXPECT_TRUE(c.api_key.empty());
+  EXPECT_EQ(c.tpm_blob, "/b");
+}
+
+constexpr char kApiKey[] = "apikey-Hq4Zt8Lw2Nc6";
+
+TEST(ConfigTest, RejectsPlainHttpWithoutShowingTheApiKey) {
+  const std::string key_line = std::string("api_key=") + kApiKey + "\n";
+  for (std::string ini :
+       {"[KP]\nendpoint_url=http://x\nservice_instance_id=i\n",
+        "[KP]\niam_endpoint_url=http://iam\nregion=r\nservice_instance_id=i\n", "[KP]\n"}) {
+    Config c;
+    std::string err;
+    ASSERT_EQ(ParseConfig(ini + key_line, "f", &c, &err), 0) << err;
+    EXPECT_EQ(c.api_key.view(), kApiKey);
+    EXPECT_LT(CheckKmsSettings(c, &err), 0);
+    EXPECT_NE(err.find("f: "), std::string::npos) << err;
+    EXPECT_EQ(err.find(kApiKey), std::string::npos) << err;
+  }
+}
+
+TEST(ConfigTest, SyntaxErrorsDoNotShowTheApiKey) {
+  Config c;
+  std::string err;
+  std::string ini = std::string("[KP]\napi_key = ") + kApiKey + "\n[HFL\n";
+  EXPECT_LT(ParseConfig(ini, "f", &c, &err), 0);
+  EXPECT_NE(err.find("line 3"), std::string::npos) << err;
+  EXPECT_EQ(err.find(kApiKey), std::string::npos) << err;
+}
+
+TEST(ConfigTest, HostileInput) {
+  Config c;
+  std::string err;
+  EXPECT_LT(ParseConfig("api_key = x\n", "f", &c, &err), 0);  // outside a section
+  EXPECT_NE(err.find("line 1"), std::string::npos);
+  EXPECT_LT(ParseConfig("[KP\nx=1\n", "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[]\n", "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[KP]\njust words\n", "f", &c, &err), 0);
+  EXPECT_NE(err.find("line 2"), std::string::npos);
+  EXPECT_LT(ParseConfig(std::string_view("[KP]\nregion=a\0b\n", 15), "f", &c, &err), 0);
+  EXPECT_LT(ParseConfig("[HFL]\ninitramfs_plain_api_key = maybe\n", "f", &c, &err), 0);
+  // Odd but valid: CRLF line ends, empty file, no trailing newline, huge line.
+  EXPECT_EQ(ParseConfig("[KP]\r\nregion = x\r\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.region, "x");
+  EXPECT_EQ(ParseConfig("", "f", &c, &err), 0);
+  EXPECT_EQ(ParseConfig("[KP]\nregion=" + std::string(100000, 'a'), "f", &c, &err), 0);
+}
+
+TEST(ConfigTest, SlashesAndSpacesAtTheEndAreOneThing) {
+  // Found by the config fuzz target: "/v ///" became "/v " (a space at the
+  // end), which a copy of the config written back reads as "/v".
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nendpoint_url = https://kms.test/ /\n[HFL]\nkey_dir = /v ///\n", "f",
+                        &c, &err),
+            0);
+  EXPECT_EQ(c.key_dir, "/v");
+  EXPECT_EQ(c.endpoint_url, "https://kms.test");
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = / /\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.key_dir, "/");
+  // "/" alone is no URL at all: the default stays (the fuzz target again).
+  ASSERT_EQ(ParseConfig("[KP]\niam_endpoint_url = /\n", "f", &c, &err), 0);
+  EXPECT_EQ(c.iam_endpoint_url, kDefaultIamEndpoint);
+}
+
+TEST(ConfigTest, AllowBootEndpointsIsOffUnlessSaid) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = x\n", "f", &c, &err), 0);
+  EXPECT_FALSE(c.allow_boot_endpoints);
+  ASSERT_EQ(ParseConfig("[hfl]\nALLOW_BOOT_ENDPOINTS = Yes\n", "f", &c, &err), 0);
+  EXPECT_TRUE(c.allow_boot_endpoints);
+  EXPECT_LT(ParseConfig("[HFL]\nallow_boot_endpoints = sometimes\n", "f", &c, &err), 0);
+  EXPECT_EQ(err, "f: [HFL] allow_boot_endpoints must be yes or no");
+}
+
+// `config --print` (FormatConfig) writes what the dracut module puts in the
+// initramfs: every setting ConfigValue names must read back the same, also
+// the ones that are not at their defaults.
+TEST(ConfigTest, FormatConfigKeepsEverySetting) {
+  Config c, again;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\nregion = eu-de\nservice_instance_id = i\napi_key = k\n"
+                        "default_crk_uuid = u\nca_file = /etc/ca.pem\n[HFL]\nkey_dir = /k\n"
+                        "tpm2_tcti = device:/dev/tpm1\ninitramfs_plain_api_key = yes\n"
+                        "allow_boot_endpoints = yes\nupdate_wrapped_keys = off\n",
+                        "f", &c, &err),
+            0)
+      << err;
+  ASSERT_EQ(ParseConfig(FormatConfig(c, true), "g", &again, &err), 0) << err;
+  for (const char* name : kConfigValueNames) {
+    EXPECT_EQ(ConfigValue(again, name), ConfigValue(c, name)) << name;
+  }
+  EXPECT_FALSE(again.update_wrapped_keys);
+  EXPECT_TRUE(again.allow_boot_endpoints);
+}
+
+TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
+  Config c;
+  std::string err;
+  EXPECT_LT(LoadConfig("/", &c, &err), 0);
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+  EXPECT_LT(LoadConfig("/nonexistent/hpcs.ini", &c, &err), 0);
+  EXPECT_NE(err.find("/nonexistent/hpcs.ini"), std::string::npos);
+
+  std::string path = testing::TempDir() + "/cfg.ini";
+  std::ofstream(path) << "[KP]\napi_key=abc\n";
+  chmod(path.c_str(), 0644);
+  ASSERT_EQ(LoadConfig(path, &c, &err), 0) << err;
+  EXPECT_TRUE(c.api_key_exposed);
+  chmod(path.c_str(), 0600);
+  ASSERT_EQ(LoadConfig(path, &c, &err), 0) << err;
+  EXPECT_FALSE(c.api_key_exposed);
+}
+
+TEST(IniFileTest, KeysAndSectionsAreCaseInsensitive) {
+  IniFile ini;
+  ASSERT_EQ(IniFile::Parse("[Kp]\nAPI_Key = v\n", &ini, nullptr), 0);
+  EXPECT_EQ(ini.Get("KP", "api_key").value_or(""), "v");
+  EXPECT_FALSE(ini.Get("HFL", "api_key"));
+}
+
+TEST(ConfigTest, UpdateWrappedKeysDefaultsToYes) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = /k\n", "f", &c, &err), 0) << err;
+  EXPECT_TRUE(c.update_wrapped_keys);
+  ASSERT_EQ(ParseConfig("[HFL]\nupdate_wrapped_keys = no\n", "f", &c, &err), 0) << err;
+  EXPECT_FALSE(c.update_wrapped_keys);
+  EXPECT_LT(ParseConfig("[HFL]\nupdate_wrapped_keys = sometimes\n", "f", &c, &err), 0);
+  EXPECT_NE(err.find("update_wrapped_keys"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace hpcs

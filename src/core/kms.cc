@@ -1,0 +1,86 @@
+#include "core/kms.h"
+
+#include <cerrno>
+
+#include "base/error.h"
+#include "base/fileio.h"
+#include "base/strutil.h"
+#ifdef HPCS_HAVE_TPM
+#include "tpm/tpm.h"
+#endif
+
+namespace hpcs {
+
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
+  if (!c.api_key_from_tpm) {
+    *out = Secret(c.api_key.data(), c.api_key.size());
+    return 0;
+  }
+#ifdef HPCS_HAVE_TPM
+  std::string blob;
+  if (int r = ReadTrustedFile(c.tpm_blob, 64 * 1024, Follow::kYes, &blob, nullptr, err); r < 0) {
+    return WithContext(err, r, "api_key = TPM: ");
+  }
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  to.deadline = options.deadline;
+  to.device_wait = options.tpm_device_wait;
+  to.make_tpm = options.make_tpm;
+  to.wait_for_tcsd = options.wait_for_tcsd;
+  if (int r = UnsealApiKey(blob, to, out, err); r < 0) {
+    return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
+  }
+  return 0;
+#else
+  (void)options;
+  return Fail(err, -ENOTSUP,
+              c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)");
+#endif
+}
+
+int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err) {
+  std::vector<std::string> result;
+  for (const auto& pin : c.resolve) {
+    size_t colon = pin.find(':');
+    std::string host = pin.substr(0, colon);
+    std::string addr = colon == std::string::npos ? "" : pin.substr(colon + 1);
+    if (host.empty() || addr.empty()) {
+      return Fail(err, -EINVAL, "resolve pin '" + pin + "' is not HOST:ADDRESS");
+    }
+    // An IPv6 address goes in brackets for curl.
+    if (addr.find(':') != std::string::npos && addr.front() != '[') addr = "[" + addr + "]";
+    for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
+      std::string h;
+      int port = 0;
+      if (SplitHttpsUrl(*url, &h, &port) && ToLower(h) == ToLower(host)) {
+        std::string entry = host + ":" + std::to_string(port) + ":" + addr;
+        if (std::find(result.begin(), result.end(), entry) == result.end()) result.push_back(entry);
+      }
+    }
+  }
+  *out = std::move(result);
+  return 0;
+}
+
+int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err) {
+  if (int r = CheckKmsSettings(c, err); r < 0) return r;
+  Secret api_key;
+  if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
+  if (api_key.empty()) {
+    return Fail(err, -EINVAL, c.path + ": the API key is empty");
+  }
+  HttpOptions ho;
+  ho.ca_file = c.ca_file;
+  ho.proxy = c.proxy;
+  ho.forgive_future_start = options.forgive_future_start;
+  if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
+  Kms k;
+  k.http = MakeCurlTransport(ho);
+  KpSettings s{c.endpoint_url, c.iam_endpoint_url, c.service_instance_id};
+  k.client = std::make_unique<KpClient>(std::move(s), std::move(api_key), k.http.get(),
+                                        options.retry, options.deadline);
+  *out = std::move(k);
+  return 0;
+}
+
+}  // namespace hpcs

@@ -1,0 +1,47 @@
+// Everything needed to talk to the KMS, built from a Config: the API key
+// (literal, or unsealed from the TPM), the transport and the client.
+#ifndef HPCS_CORE_KMS_H_
+#define HPCS_CORE_KMS_H_
+
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+#include "kp/http.h"
+#include "kp/kp_client.h"
+#include "tpm/tpm.h"
+
+namespace hpcs {
+
+struct KmsOptions {
+  Deadline deadline;
+  RetryPolicy retry;
+  // api_key = TPM with a TPM 2.0 blob: how long to wait for the TPM device
+  // node to appear (at boot its driver may still be loading).
+  std::chrono::milliseconds tpm_device_wait{0};
+  // Tests: the TPM to unseal with instead of the machine's.
+  std::function<std::shared_ptr<Tpm>(TpmKind)> make_tpm;
+  // TPM 1.2: wait (until the deadline) for a tcsd that refuses connections.
+  bool wait_for_tcsd = false;
+  // The clock is behind the build date (cert_time.h): HttpOptions.
+  bool forgive_future_start = false;
+};
+
+struct Kms {
+  std::unique_ptr<HttpTransport> http;
+  std::unique_ptr<KpClient> client;
+};
+
+// The API key: the config's literal one, or with `api_key = TPM` the blob
+// unsealed by the TPM (1.2 or 2.0, as the blob says), within the deadline.
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err);
+
+int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err);
+
+// Turns HOST:ADDRESS pins into curl's HOST:PORT:ADDRESS for every port the
+// configured endpoints use on that host. Returns -EINVAL on a malformed pin.
+int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err);
+
+}  // namespace hpcs
+
+#endif  // HPCS_CORE_KMS_H_

@@ -1,4 +1,0 @@
-// hpcs-for-luks: the admin CLI. Everything lives in the core library.
-#include "cli.h"
-
-int main(int argc, char** argv) { return hpcs::CliMain(argc, argv); }

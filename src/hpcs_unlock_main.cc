@@ -1,4 +1,0 @@
-// hpcs-unlock: the boot-time unlocker. Everything lives in the core library.
-#include "unlock_main.h"
-
-int main(int argc, char** argv) { return hpcs::UnlockMain(argc, argv); }

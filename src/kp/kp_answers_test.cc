@@ -1,0 +1,100 @@
+#include "kp/kp_answers.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+namespace hpcs {
+namespace {
+
+constexpr std::string_view kPlainB64 = "UExBSU5URVhULXRoYXQtbXVzdC1ub3QtbGVhaw==";
+
+KmsAnswer Ok(std::string_view body, std::string_view type = "application/json") {
+  return {200, type, body};
+}
+
+TEST(KpAnswersTest, TheIamTokenAndItsLifetimeWithinBounds) {
+  IamToken t;
+  std::string err;
+  ASSERT_EQ(ParseIamToken(Ok(R"({"access_token":"abc","expires_in":1800})"), &t, &err), 0);
+  EXPECT_EQ(t.access_token.view(), "abc");
+  EXPECT_EQ(t.lifetime, std::chrono::seconds(1800));
+  ASSERT_EQ(ParseIamToken(Ok(R"({"access_token":"abc"})"), &t, &err), 0);
+  EXPECT_EQ(t.lifetime, std::chrono::hours(1));
+  for (auto [json, want] : std::initializer_list<std::pair<const char*, long>>{
+           {R"({"access_token":"a","expires_in":1e300})", 86400},
+           {R"({"access_token":"a","expires_in":1e999})", 86400},
+           {R"({"access_token":"a","expires_in":-1e300})", 60},
+           {R"({"access_token":"a","expires_in":0})", 60},
+           {R"({"access_token":"a","expires_in":59.9})", 60},
+           {R"({"access_token":"a","expires_in":90000})", 86400}}) {
+    ASSERT_EQ(ParseIamToken(Ok(json), &t, &err), 0) << json;
+    EXPECT_EQ(t.lifetime.count(), want) << json;
+  }
+}
+
+TEST(KpAnswersTest, AnUnusableAnswerNamesLengthAndTypeNotItsBody) {
+  std::string body = std::string(R"({"plaintext_":")") + std::string(kPlainB64) + R"("})";
+  Secret pt;
+  std::string err;
+  EXPECT_EQ(ParseUnwrapped(Ok(body), &pt, &err), -EPROTO);
+  EXPECT_EQ(err, "unwrap: unusable answer (HTTP 200, " + std::to_string(body.size()) +
+                     " bytes of application/json): no plaintext");
+  std::string echo = std::string(R"({"plaintext":")") + std::string(kPlainB64) + R"("})";
+  std::string ct;
+  EXPECT_EQ(ParseWrapped(Ok(echo, "text/plain"), &ct, &err), -EPROTO);
+  EXPECT_EQ(err, "wrap: unusable answer (HTTP 200, " + std::to_string(echo.size()) +
+                     " bytes of text/plain): no ciphertext");
+  IamToken t;
+  EXPECT_EQ(ParseIamToken(Ok(R"({"access_token_":"tok-secret"})", ""), &t, &err), -EPROTO);
+  EXPECT_EQ(err, "unusable answer (HTTP 200, 30 bytes): no access_token");
+  std::string id;
+  EXPECT_EQ(ParseCreatedKey(Ok(echo), &id, &err), -EPROTO);
+  EXPECT_NE(err.find("no resources[0].id"), std::string::npos);
+  EXPECT_EQ(ParseKeyMetadata(Ok(std::string(kPlainB64)), &ct, &err), -EPROTO);
+  EXPECT_NE(err.find("not JSON"), std::string::npos);
+  std::vector<KeyInfo> keys;
+  EXPECT_EQ(ParseKeyList(Ok("[\"" + std::string(kPlainB64) + "\"]"), &keys, &err), -EPROTO);
+  EXPECT_NE(err.find("not a JSON object"), std::string::npos);
+  EXPECT_EQ(ParseUnwrapped(Ok(R"({"plaintext":"not base64!"})"), &pt, &err), -EPROTO);
+  EXPECT_NE(err.find("the plaintext is not base64"), std::string::npos);
+  EXPECT_EQ(err.find("not base64!"), std::string::npos);
+}
+
+TEST(KpAnswersTest, KeyMaterialStaysOutEvenWhenAServerRepeatsIt) {
+  // Found by the kp_answers fuzz target: a second "payload" member survived.
+  std::string json, err;
+  ASSERT_EQ(ParseKeyMetadata(
+                Ok(R"({"resources":[{"id":"k","payload":"Zmlyc3Q=","payload":"c2Vjb25k"}]})"),
+                &json, &err),
+            0)
+      << err;
+  EXPECT_EQ(json.find("payload"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"k\""), std::string::npos) << json;
+}
+
+TEST(KpAnswersTest, WhatTheServiceAnswers) {
+  std::vector<KeyInfo> keys;
+  std::string err, s;
+  ASSERT_EQ(ParseKeyList(Ok(R"({"resources":[{"id":"a","name":"n"},{"id":"b"}]})"), &keys, &err),
+            0);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[1].id, "b");
+  EXPECT_EQ(keys[1].name, "");
+  ASSERT_EQ(ParseKeyList(Ok(R"({"metadata":{"collectionTotal":0}})"), &keys, &err), 0);
+  EXPECT_TRUE(keys.empty());
+  ASSERT_EQ(ParseCreatedKey(Ok(R"({"resources":[{"id":"k1"}]})"), &s, &err), 0);
+  EXPECT_EQ(s, "k1");
+  ASSERT_EQ(ParseKeyMetadata(Ok(R"({"resources":[{"id":"k1","payload":"c2VjcmV0"}]})"), &s, &err),
+            0);
+  EXPECT_NE(s.find("\"k1\""), std::string::npos);
+  EXPECT_EQ(s.find("c2VjcmV0"), std::string::npos);  // material stays out
+  ASSERT_EQ(ParseWrapped(Ok(R"({"ciphertext":"CT=="})"), &s, &err), 0);
+  EXPECT_EQ(s, "CT==");
+  Secret pt;
+  ASSERT_EQ(ParseUnwrapped(Ok(R"({"plaintext":"AP8K"})"), &pt, &err), 0);
+  EXPECT_EQ(pt.size(), 3u);
+}
+
+}  // namespace
+}  // namespace hpcs

@@ -1,0 +1,228 @@
+// Test doubles for the interfaces of the core library, shared by every unit
+// test (ninja's src/test.h): a fake clock, a scripted HTTP transport that runs
+// on it, an in-memory kernel keyring, a TPM that unseals what it is told, and
+// a scratch directory. (The TPM stacks themselves are tested on swtpm; their
+// helpers are in tpm_testing.h.)
+#ifndef HPCS_TESTING_TEST_DOUBLES_H_
+#define HPCS_TESTING_TEST_DOUBLES_H_
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "core/keyring.h"
+#include "kp/http.h"
+#include "tpm/tpm.h"
+
+namespace hpcs {
+
+// Starts at an arbitrary point and moves only when something sleeps.
+class FakeClock : public TimeSource {
+ public:
+  Clock::time_point Now() override { return now_; }
+  void SleepUntil(Clock::time_point t) override {
+    if (t > now_) {
+      slept += t - now_;
+      now_ = t;
+    }
+  }
+  void Advance(Clock::duration d) { now_ += d; }
+  Clock::duration slept{};
+
+ private:
+  Clock::time_point now_ = Clock::time_point() + std::chrono::hours(1000);
+};
+
+// A transport whose answers come from a function of the request. Each answer
+// arrives `latency` after its request on the fake clock (0 by default), or
+// ends with timed_out at its deadline if that comes first.
+class ScriptedTransport : public HttpTransport {
+ public:
+  using Handler = std::function<void(const HttpRequest&, HttpResponse*)>;
+  ScriptedTransport(FakeClock* clock, Handler handler)
+      : clock_(clock), handler_(std::move(handler)) {}
+
+  // Per request; default: no latency.
+  std::function<Clock::duration(const HttpRequest&)> latency;
+
+  void Start(HttpExchange* x, Deadline deadline) override {
+    Sent sent;
+    sent.url = x->request.url;
+    sent.at = clock_->Now();
+    sent.headers = x->request.headers;
+    sent.auth.assign(x->request.auth_header.view());
+    if (!sent.auth.empty() && sent.auth.back() == '\0') sent.auth.pop_back();
+    sent.body.assign(x->request.body.view());
+    sent_.push_back(std::move(sent));
+    x->response = HttpResponse();
+    handler_(x->request, &x->response);
+    Clock::time_point ready = clock_->Now() + (latency ? latency(x->request) : Clock::duration());
+    if (ready > deadline) {
+      x->response = HttpResponse();
+      x->response.transport_error = "Operation timed out";
+      x->response.transport_retryable = true;
+      x->response.timed_out = true;
+      ready = deadline;
+    }
+    running_.push_back({ready, x});
+    max_in_flight = std::max(max_in_flight, running_.size());
+  }
+
+  void Wait(Clock::time_point wake, std::vector<HttpExchange*>* done) override {
+    if (running_.empty()) return;
+    Clock::time_point first = running_.front().first;
+    for (const auto& r : running_) first = std::min(first, r.first);
+    clock_->SleepUntil(std::min(first, wake));
+    // In the order they were started, all that are ready by now.
+    std::erase_if(running_, [&](const auto& r) {
+      if (r.first > clock_->Now()) return false;
+      done->push_back(r.second);
+      return true;
+    });
+  }
+
+  size_t Running() const override { return running_.size(); }
+
+  // Recorded, with the time it was asked for; nothing is connected.
+  void Preconnect(const std::string& url, Deadline) override {
+    preconnects.push_back({url, clock_->Now()});
+  }
+  struct Preconnected {
+    std::string url;
+    Clock::time_point at;
+  };
+  std::vector<Preconnected> preconnects;
+
+  // What was sent, in order.
+  struct Sent {
+    std::string url;
+    Clock::time_point at;
+    std::vector<std::string> headers;
+    std::string auth;  // the Authorization header, if any
+    std::string body;
+  };
+  const std::vector<Sent>& sent() const { return sent_; }
+  size_t max_in_flight = 0;
+
+ private:
+  FakeClock* clock_;
+  Handler handler_;
+  std::vector<std::pair<Clock::time_point, HttpExchange*>> running_;
+  std::vector<Sent> sent_;
+};
+
+// The user keyring @u in memory: (type, description) -> payload.
+class FakeKeyring : public Keyring {
+ public:
+  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data, long* serial,
+          std::string* err) override {
+    if (fail_add.count(desc)) {
+      if (err) *err = "add_key(" + std::string(KeyTypeName(type)) + ", '" + desc + "') failed";
+      return fail_add.at(desc);
+    }
+    keys[{type, desc}].assign(reinterpret_cast<const char*>(data.data()), data.size());
+    if (serial) *serial = ++last_serial_;
+    return 0;
+  }
+  int Revoke(KeyType type, const std::string& desc, bool* found, std::string*) override {
+    *found = keys.erase({type, desc}) > 0;
+    if (*found) revoked.push_back(desc);
+    return 0;
+  }
+  bool Has(KeyType type, const std::string& desc) override { return keys.count({type, desc}) > 0; }
+
+  std::map<std::pair<KeyType, std::string>, std::string> keys;
+  std::vector<std::string> revoked;
+  std::map<std::string, int> fail_add;  // description -> error to return
+
+ private:
+  long last_serial_ = 0;
+};
+
+// A TPM that unseals what the test says: the key, or an error; or hangs
+// until released (a tcsd or TPM that never answers).
+class FakeTpm : public Tpm {
+ public:
+  explicit FakeTpm(TpmKind kind) : kind_(kind) {}
+  TpmKind kind() const override { return kind_; }
+  int Unseal(std::string_view blob_text, Secret* out, std::string* err) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    blobs_seen.emplace_back(blob_text);
+    cv_.wait(lock, [&] { return !hang; });
+    if (result < 0) {
+      if (err) *err = error;
+      return result;
+    }
+    *out = Secret::FromString(key);
+    return 0;
+  }
+  int Seal(const Secret& data, std::span<const unsigned>, std::string* blob_text,
+           std::string*) override {
+    *blob_text = "sealed:" + std::string(data.view());
+    return 0;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang = false;
+    cv_.notify_all();
+  }
+
+  std::string key = "fake-tpm-api-key";
+  int result = 0;  // < 0: Unseal fails with this and `error`
+  std::string error;
+  bool hang = false;
+  std::vector<std::string> blobs_seen;
+
+ private:
+  TpmKind kind_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// A fresh directory under $TMPDIR (or /tmp), removed with all it holds.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = std::filesystem::temp_directory_path() / "hpcs-test-XXXXXX";
+    if (!mkdtemp(tmpl.data())) abort();
+    path_ = tmpl;
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Writes `rel` (parent directories made) with the given mode; its path.
+  std::string Write(const std::string& rel, std::string_view content, mode_t mode = 0600) {
+    std::filesystem::path p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+    chmod(p.c_str(), mode);
+    return p;
+  }
+  std::string Mkdir(const std::string& rel) {
+    std::filesystem::path p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p);
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace hpcs
+
+#endif  // HPCS_TESTING_TEST_DOUBLES_H_

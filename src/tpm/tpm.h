@@ -1,0 +1,135 @@
+// The API key sealed to the machine's TPM (`api_key = TPM`): the one
+// interface the KMS code and the admin CLI use. Two stacks sit behind it:
+//   TPM 1.2  tpm1.h: trousers' libtspi through tcsd; blobs in tpm-tools'
+//            tpm_sealdata format (tpm1_blob.h)
+//   TPM 2.0  tpm2.h: tpm2-tss's ESAPI, straight to /dev/tpmrm0 (no daemon);
+//            blobs in our self-describing text format (tpm2_blob.h)
+// A blob says which kind it is by its first line, so `api_key = TPM` works
+// with either.
+#ifndef HPCS_TPM_TPM_H_
+#define HPCS_TPM_TPM_H_
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/secret.h"
+
+namespace hpcs {
+
+// Return codes of everything here (negative errno values; *err always says
+// what happened and what to do):
+//   -EINVAL        bad argument (PCR index out of range, bad TCTI string)
+//   -EFBIG         blob larger than it can be
+//   -EBADMSG       blob malformed or corrupt (the message names the part)
+//   -EMEDIUMTYPE   blob of the other TPM kind than this machine's TPM
+//   -ENODEV        no TPM (TPM 2.0: no /dev/tpmrm0 or /dev/tpm0), or it is
+//                  disabled or failed
+//   -ECONNREFUSED  TPM 1.2: tcsd not reachable; TPM 2.0: TCTI not reachable
+//   -ENOKEY        TPM 1.2 not owned / SRK unknown to tcsd
+//   -EKEYREJECTED  PCR values changed since sealing
+//   -EACCES        an authorization failed (a password on the SRK or the
+//                  owner hierarchy, blob not made by us or tpm-tools)
+//   -EBUSY         dictionary-attack lockout active
+//   -ETIMEDOUT     the TPM did not answer before the deadline
+//   -ENODATA       the unsealed API key is empty (UnsealApiKey only)
+//   -EIO           any other TSS/TPM error (its code and text are in *err)
+
+enum class TpmKind { kTpm1, kTpm2 };
+
+// "TPM 1.2" or "TPM 2.0".
+const char* TpmKindName(TpmKind kind);
+
+struct TpmOptions {
+  // TPM 2.0: a TCTI in tpm2-tools' syntax ("device:/dev/tpmrm0",
+  // "swtpm:host=127.0.0.1,port=2321", "mssim:..."); empty: /dev/tpmrm0,
+  // else /dev/tpm0. See ResolveTpm2Tcti.
+  std::string tpm2_tcti;
+  // Unsealing gives up at this point, whatever the TPM or tcsd does.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // TPM 2.0 without a TCTI: how long to wait for the device node to appear
+  // (the driver may still be loading at boot); never past the deadline.
+  std::chrono::milliseconds device_wait{0};
+  // TPM 1.2: keep trying a tcsd that refuses the connection (still starting,
+  // e.g. in the real root) until the deadline, instead of failing at once.
+  bool wait_for_tcsd = false;
+  // Prefix for /dev and /sys, for tests; empty on a real system.
+  std::string fs_root;
+  // TPM 2.0 sealing: the SHA-256 values these PCRs must hold when the key is
+  // unsealed, instead of their current values (seal-api-key --pcr N=HEX:
+  // sealing for a state known from another boot).
+  std::map<unsigned, std::array<uint8_t, 32>> seal_pcr_values;
+  // Tests: the TPM to use instead of MakeTpm's (see FakeTpm, test_doubles.h).
+  std::function<std::shared_ptr<class Tpm>(TpmKind)> make_tpm;
+};
+
+// The TCTI to use: $HPCS_TPM2_TCTI when set, else the configured one
+// ([HFL] tpm2_tcti), else empty (the kernel's device).
+std::string ResolveTpm2Tcti(std::string_view configured);
+
+class Tpm {  // interface so tests can substitute one
+ public:
+  virtual ~Tpm() = default;
+  virtual TpmKind kind() const = 0;
+  // blob_text: the whole blob file. On success *out holds the data.
+  virtual int Unseal(std::string_view blob_text, Secret* out, std::string* err) = 0;
+  // Seals data to the current values of the given PCRs (TPM 2.0: of the
+  // SHA-256 bank, or TpmOptions::seal_pcr_values); *blob_text gets the file
+  // contents.
+  virtual int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
+                   std::string* err) = 0;
+};
+
+std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options);
+
+// The kind of a blob, from its first line; nullopt if it is neither.
+std::optional<TpmKind> BlobKind(std::string_view blob_text);
+
+// The kind of this machine's TPM, for sealing: TPM 2.0 when a TCTI is
+// configured, when sysfs says so or /dev/tpmrm0 exists; TPM 1.2 when sysfs
+// says so, or when there is no TPM 2.0 (then trousers' tcsd is the way).
+TpmKind DetectTpmKind(const TpmOptions& options);
+
+// True when this machine (or the configured TCTI) has a TPM 2.0.
+bool HaveTpm2(const TpmOptions& options);
+
+// The PCRs sealed to when none are given: TPM 1.2 4 and 5 (as IBM's
+// hpcs-for-luks and tpm_sealdata -p 4 -p 5); TPM 2.0 7 and 8 (README.md,
+// "Which PCRs").
+std::vector<unsigned> DefaultPcrs(TpmKind kind);
+
+// What the chosen PCRs leave open, one sentence each (empty: nothing):
+// the kernel command line (GRUB: PCR 8; systemd-stub UKI: 11 and 12) and
+// the initramfs (GRUB: PCR 9; UKI: 11).
+std::vector<std::string> PcrCoverageWarnings(std::span<const unsigned> pcrs);
+
+// One seal-api-key --pcr argument: "N", or "N=HEX" with the SHA-256 value
+// (64 hex digits) the PCR must hold at unseal time. -EINVAL with the reason.
+int ParsePcrArgument(std::string_view arg, unsigned* pcr,
+                     std::optional<std::array<uint8_t, 32>>* value, std::string* err);
+
+// "7, 8" for messages.
+std::string PcrList(std::span<const unsigned> pcrs);
+
+// Unseals an API key from blob_text with the stack its kind needs, bounded by
+// options.deadline: strips ONE trailing "\n" (blobs made from `echo KEY`),
+// rejects an empty result.
+int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* out,
+                 std::string* err);
+
+// The same with a given TPM (tests): in a worker thread when a deadline is
+// set, so that a TPM or tcsd that never answers cannot hold the caller.
+int UnsealApiKey(std::shared_ptr<Tpm> tpm, std::string_view blob_text,
+                 std::chrono::steady_clock::time_point deadline, Secret* out, std::string* err);
+
+}  // namespace hpcs
+
+#endif  // HPCS_TPM_TPM_H_
