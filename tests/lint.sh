@@ -1,8 +1,9 @@
 #!/bin/bash
 # Static checks of the tree, run by tests/run-all.sh (and by hand before a
 # commit): C/C++ formatting (clang-format, .clang-format), shell formatting
-# (shfmt, settings in .editorconfig), shellcheck over every shell script, and
-# negative checks in .bats files that bats would never check.
+# (shfmt, settings in .editorconfig), shellcheck over every shell script,
+# negative checks in .bats files that bats would never check, and the layering
+# rules of src/ (tests/lint-layers.sh).
 # Exit 1 with the offending files and a diff when something is off.
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,4 +43,5 @@ if grep -nE '^[[:space:]]*\[\[? .*\]\]? && \[' "${bats_files[@]}"; then
 	echo "lint: only the last test of an '&&' chain is checked in a .bats file; one per line" >&2
 	rc=1
 fi
+tests/lint-layers.sh || rc=1
 exit "$rc"

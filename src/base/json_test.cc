@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "kp/kp_client.h"
-
 namespace hpcs {
 namespace {
 

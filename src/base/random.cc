@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "error.h"
+#include "base/error.h"
 
 namespace hpcs {
 namespace {
@@ -21,7 +21,7 @@ void RandomOrAbort(void* buf, size_t n) {
   std::string msg = "hpcs: no random numbers: " + err + "\n";
   ssize_t unused = write(STDERR_FILENO, msg.data(), msg.size());
   (void)unused;
-  abort();
+  abort();  // layers: no random numbers, and the caller cannot take an error
 }
 
 std::string Hex(const unsigned char* b, size_t n) {
