@@ -30,6 +30,20 @@ vm_hash_dir() {
 		sha256sum | cut -c1-16
 }
 
+# vm_dracut_tree SYSTEM_DRACUT_DIR BASE: a private dracut tree in BASE (for
+# dracutbasedir=BASE): the system's (SYSTEM_DRACUT_DIR, /usr/lib/dracut), plus
+# our modules.
+vm_dracut_tree() {
+	local sys=$1 base=$2 f
+	for f in "$sys"/*; do
+		[[ ${f##*/} == modules.d ]] || ln -s "$f" "$base/${f##*/}"
+	done
+	mkdir "$base/modules.d"
+	ln -s "$sys"/modules.d/* "$base/modules.d/"
+	ln -s "$VM_REPO/dracut/99hpcs" "$base/modules.d/99hpcs"
+	ln -s "$VM_HERE/dracut/98hpcs-vmtest" "$base/modules.d/98hpcs-vmtest"
+}
+
 # vm_prune DIR: remove the cache entries under DIR not used for a day (other
 # checkouts may be using the newer ones at the same time).
 vm_prune() {

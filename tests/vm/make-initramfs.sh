@@ -49,13 +49,7 @@ rm -f "$VM_CACHE/initramfs/$name"-*.img # older builds of this name
 # A private dracut tree: the system's, plus our modules.
 base=$(mktemp -d "$VM_CACHE/initramfs/.dracut.XXXXXX")
 trap 'rm -rf "$base" "$out.tmp"' EXIT
-for f in /usr/lib/dracut/*; do
-	[[ ${f##*/} == modules.d ]] || ln -s "$f" "$base/${f##*/}"
-done
-mkdir "$base/modules.d"
-ln -s /usr/lib/dracut/modules.d/* "$base/modules.d/"
-ln -s "$VM_REPO/dracut/99hpcs" "$base/modules.d/99hpcs"
-ln -s "$VM_HERE/dracut/98hpcs-vmtest" "$base/modules.d/98hpcs-vmtest"
+vm_dracut_tree /usr/lib/dracut "$base"
 mkdir "$base/conf.d"
 
 vm_log "dracut: building $name initramfs for $kver"
