@@ -30,6 +30,54 @@ vm_hash_dir() {
 		sha256sum | cut -c1-16
 }
 
+# The folders of our dracut modules, one module a folder in each: this tree's
+# (dracut/99hpcs, ...) and the VM tests' own (98hpcs-vmtest).
+VM_DRACUT_DIRS=("$VM_REPO/dracut" "$VM_HERE/dracut")
+
+# vm_dracut_tree SYSTEM_DRACUT_DIR BASE [OUR_DIR...]: a private dracut tree in
+# the folder BASE, for dracutbasedir=BASE: links to the entries of
+# SYSTEM_DRACUT_DIR (/usr/lib/dracut) and of its modules.d, and to every
+# module folder under each OUR_DIR (default: VM_DRACUT_DIRS). It leaves out the
+# system's modules named like one of ours (dracut names a module by its folder
+# without the two digits: 99hpcs is "hpcs", whatever the number) and any
+# *hpcs* one (an installed copy of ours, or an older one), so that dracut
+# builds with this tree's modules whatever is installed. Writes only under
+# BASE, replacing links of an earlier run (ln -sfn, never into a link's
+# target). Fails on two of our modules with one name.
+vm_dracut_tree() {
+	local sys=$1 base=$2 f m name
+	shift 2
+	[[ $# -gt 0 ]] || set -- "${VM_DRACUT_DIRS[@]}"
+	local -A ours=()
+	for f in "$@"; do
+		for m in "$f"/[0-9][0-9]*/; do
+			[[ -d $m ]] || continue
+			m=${m%/} name=${m##*/}
+			name=${name#[0-9][0-9]}
+			if [[ ${ours[$name]+set} ]]; then
+				printf "error: two dracut modules named '%s': %s and %s\n" "$name" "${ours[$name]}" "$m" >&2
+				return 1
+			fi
+			ours[$name]=$m
+		done
+	done
+	mkdir -p "$base/modules.d" || return 1
+	for f in "$sys"/*; do
+		[[ -e $f || -L $f ]] || continue # an empty folder
+		[[ ${f##*/} == modules.d ]] || ln -sfn "$f" "$base/${f##*/}" || return 1
+	done
+	for f in "$sys"/modules.d/*; do
+		[[ -e $f || -L $f ]] || continue
+		name=${f##*/}
+		name=${name#[0-9][0-9]}
+		[[ ${ours[$name]+set} || ${f##*/} == *hpcs* ]] && continue
+		ln -sfn "$f" "$base/modules.d/${f##*/}" || return 1
+	done
+	for m in "${ours[@]}"; do
+		ln -sfn "$m" "$base/modules.d/${m##*/}" || return 1
+	done
+}
+
 # vm_prune DIR: remove the cache entries under DIR not used for a day (other
 # checkouts may be using the newer ones at the same time).
 vm_prune() {

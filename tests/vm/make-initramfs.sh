@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build (or take from the cache) a dracut initramfs for the VM test, with the
-# dracut module from dracut/99hpcs of this repo (not the installed one).
+# dracut modules from dracut/ of this repo (not the installed ones).
 # Usage: make-initramfs.sh KERNEL_DIR NAME [--without-hpcs]
 #   Environment for the hpcs module (see dracut/99hpcs/module-setup.sh):
 #   hpcs_config, hpcs_unlock, hpcs_cli, hpcs_tcsd_conf.
@@ -22,8 +22,11 @@ drivers="virtio_pci virtio_net virtio_blk dm_crypt ext4 af_packet"
 [[ $with_hpcs ]] && modules+=" hpcs"
 
 # The cache key: everything the image is made from.
-inputs=("$0" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers"
-"$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_HERE/dracut")")
+# (lib.sh makes the dracut tree; VM_DRACUT_DIRS hold our modules.)
+inputs=("$0" "$VM_HERE/lib.sh" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers")
+for d in "${VM_DRACUT_DIRS[@]}"; do
+	inputs+=("$(vm_hash_dir "$d")")
+done
 if [[ $with_hpcs ]]; then
 	conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
 	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_cli:-}" "${hpcs_tcsd_conf:-}")
@@ -46,16 +49,11 @@ fi
 mkdir -p "$VM_CACHE/initramfs"
 rm -f "$VM_CACHE/initramfs/$name"-*.img # older builds of this name
 
-# A private dracut tree: the system's, plus our modules.
+# A private dracut tree: the system's, with our modules (this tree's, never an
+# installed copy) instead of any of the same name.
 base=$(mktemp -d "$VM_CACHE/initramfs/.dracut.XXXXXX")
 trap 'rm -rf "$base" "$out.tmp"' EXIT
-for f in /usr/lib/dracut/*; do
-	[[ ${f##*/} == modules.d ]] || ln -s "$f" "$base/${f##*/}"
-done
-mkdir "$base/modules.d"
-ln -s /usr/lib/dracut/modules.d/* "$base/modules.d/"
-ln -s "$VM_REPO/dracut/99hpcs" "$base/modules.d/99hpcs"
-ln -s "$VM_HERE/dracut/98hpcs-vmtest" "$base/modules.d/98hpcs-vmtest"
+vm_dracut_tree /usr/lib/dracut "$base"
 mkdir "$base/conf.d"
 
 vm_log "dracut: building $name initramfs for $kver"
