@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "tpm/tpm_error.h"
 
 namespace hpcs {

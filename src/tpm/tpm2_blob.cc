@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "base/strutil.h"
 #include "tpm/tpm_error.h"
 

@@ -2,8 +2,8 @@
 // KMS API's payloads and the TPM blob's sections. Decoding is strict: a
 // length that is not a multiple of 4 or a character outside the alphabet is
 // an error (both the KMS and tpm_sealdata always pad).
-#ifndef HPCS_BASE_BASE64_H_
-#define HPCS_BASE_BASE64_H_
+#ifndef HPCS_BASE_ENCODING_H_
+#define HPCS_BASE_ENCODING_H_
 
 #include <cstddef>
 #include <span>
@@ -24,4 +24,4 @@ int Base64Decode(std::string_view text, std::vector<unsigned char>* out);
 
 }  // namespace hpcs
 
-#endif  // HPCS_BASE_BASE64_H_
+#endif  // HPCS_BASE_ENCODING_H_
