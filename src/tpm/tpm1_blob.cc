@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/encoding.h"
+#include "base/error.h"
 #include "tpm/tpm_error.h"
 
 namespace hpcs {

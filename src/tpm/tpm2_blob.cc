@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "base/encoding.h"
+#include "base/error.h"
 #include "base/strutil.h"
 #include "tpm/tpm_error.h"
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "base/error.h"
 #include "tpm/tpm2_blob.h"
 #include "tpm/tpm2_rc.h"
 #include "tpm/tpm2_session.h"
