@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/fd.h"
 #include "base/strutil.h"
 
 namespace hpcs {
@@ -17,35 +18,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One end of a pipe, closed when it goes out of scope.
-class PipeEnd {
- public:
-  PipeEnd() = default;
-  explicit PipeEnd(int fd) : fd_(fd) {}
-  ~PipeEnd() { Close(); }
-  PipeEnd(const PipeEnd&) = delete;
-  PipeEnd& operator=(const PipeEnd&) = delete;
-  PipeEnd& operator=(PipeEnd&& o) noexcept {
-    Close();
-    fd_ = o.fd_;
-    o.fd_ = -1;
-    return *this;
-  }
-  int get() const { return fd_; }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-int MakePipe(PipeEnd* read_end, PipeEnd* write_end) {
+int MakePipe(Fd* read_end, Fd* write_end) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
-  *read_end = PipeEnd(fds[0]);
-  *write_end = PipeEnd(fds[1]);
+  *read_end = Fd(fds[0]);
+  *write_end = Fd(fds[1]);
   return 0;
 }
 
@@ -76,7 +53,7 @@ namespace {
 // A started child: its pid and our ends of its stdin, stdout and stderr.
 struct Child {
   pid_t pid = -1;
-  PipeEnd in, out, err;
+  Fd in, out, err;
 };
 
 std::string PipeError(int r) { return std::string("cannot make a pipe: ") + strerror(-r); }
@@ -88,7 +65,7 @@ int StartChild(const std::vector<std::string>& argv, const ProcessOptions& optio
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
-  PipeEnd in_r, out_w, err_w, rep_r, rep_w;
+  Fd in_r, out_w, err_w, rep_r, rep_w;
   int r = 0;
   if ((r = MakePipe(&c->out, &out_w)) < 0 || (r = MakePipe(&c->err, &err_w)) < 0 ||
       (r = MakePipe(&rep_r, &rep_w)) < 0 ||
@@ -97,7 +74,7 @@ int StartChild(const std::vector<std::string>& argv, const ProcessOptions& optio
     return r;
   }
   if (!options.stdin_data) {
-    in_r = PipeEnd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    in_r = Fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (in_r.get() < 0) {
       int e = errno;
       if (err) *err = std::string("cannot open /dev/null: ") + strerror(e);
@@ -136,9 +113,9 @@ void Exchange(Child& c, const ProcessOptions& options, ProcessResult* res) {
   char buf[4096];
   while (c.out.get() >= 0 || c.err.get() >= 0) {
     struct pollfd p[3];
-    PipeEnd* ends[3];
+    Fd* ends[3];
     int np = 0;
-    for (PipeEnd* e : {&c.out, &c.err}) {
+    for (Fd* e : {&c.out, &c.err}) {
       if (e->get() >= 0) {
         p[np] = {e->get(), POLLIN, 0};
         ends[np++] = e;

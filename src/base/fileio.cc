@@ -9,29 +9,11 @@
 #include <type_traits>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/random.h"
 
 namespace hpcs {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
 
 enum class Trust { kAny, kTrusted, kTrustedNoFollow };
 

@@ -6,13 +6,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "base/encoding.h"
 #include "base/error.h"
 
 namespace hpcs {
 namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
 
 // For the callers that cannot report an error (see random.h).
 void RandomOrAbort(void* buf, size_t n) {
@@ -22,15 +22,6 @@ void RandomOrAbort(void* buf, size_t n) {
   ssize_t unused = write(STDERR_FILENO, msg.data(), msg.size());
   (void)unused;
   abort();  // layers: no random numbers, and the caller cannot take an error
-}
-
-std::string Hex(const unsigned char* b, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s.push_back(kHex[b[i] >> 4]);
-    s.push_back(kHex[b[i] & 15]);
-  }
-  return s;
 }
 
 }  // namespace
@@ -68,15 +59,15 @@ std::string NewUuid4() {
   RandomOrAbort(b, sizeof b);
   b[6] = (b[6] & 0x0f) | 0x40;  // version 4
   b[8] = (b[8] & 0x3f) | 0x80;  // variant 10
-  std::string h = Hex(b, sizeof b);
+  std::string h = HexEncode(b);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20);
 }
 
 std::string RandomHex(size_t n) {
-  std::string b(n, '\0');
+  std::vector<unsigned char> b(n);
   RandomOrAbort(b.data(), n);
-  return Hex(reinterpret_cast<const unsigned char*>(b.data()), n);
+  return HexEncode(b);
 }
 
 }  // namespace hpcs

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "base/encoding.h"
+
 namespace hpcs {
 
 std::string_view Trim(std::string_view s) {
@@ -76,7 +78,6 @@ std::string Printable(std::string_view s, size_t max) {
 }
 
 std::string EscapeControls(std::string_view s) {
-  static const char* hex = "0123456789abcdef";
   std::string r;
   r.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -90,8 +91,7 @@ std::string EscapeControls(std::string_view s) {
     }
     if (c1) u = static_cast<unsigned char>(s[++i]);
     r.append(c1 ? "\\u00" : "\\x");
-    r.push_back(hex[u >> 4]);
-    r.push_back(hex[u & 15]);
+    r.append(HexByte(u).data(), 2);
   }
   return r;
 }

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "base/json.h"
 #include "testing/test_doubles.h"
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/encoding.h"
 #include "base/strutil.h"
 
 namespace hpcs {
@@ -22,15 +23,15 @@ std::optional<long> ParseRetryAfter(std::string_view line) {
 }
 
 void UrlEncodeAppend(std::string_view in, Secret* out) {
-  static const char* hex = "0123456789ABCDEF";
   for (char c : in) {
     auto u = static_cast<unsigned char>(c);
     if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '-' ||
         u == '_' || u == '.' || u == '~') {
       out->Append(&c, 1);
     } else {
-      char enc[3] = {'%', hex[u >> 4], hex[u & 15]};
-      out->Append(enc, 3);
+      auto digits = HexByte(u, HexCase::kUpper);
+      out->Append("%", 1);
+      out->Append(digits.data(), 2);
     }
   }
 }

@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cmath>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "base/error.h"
 #include "base/json.h"
 #include "base/strutil.h"

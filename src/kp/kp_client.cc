@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <set>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "base/error.h"
 #include "base/json.h"
 #include "base/log.h"

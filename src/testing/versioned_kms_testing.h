@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "base/base64.h"
+#include "base/encoding.h"
 #include "base/json.h"
 #include "kp/kp_client.h"
 #include "testing/test_doubles.h"

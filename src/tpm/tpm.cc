@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
 #include "tpm/tpm1.h"
@@ -64,18 +65,18 @@ struct UnsealResult {
 int FinishApiKey(Secret key, Secret* out, std::string* err) {
   if (!key.empty() && key.data()[key.size() - 1] == '\n') key.Truncate(key.size() - 1);
   if (key.empty()) {
-    return TpmFail(err, -ENODATA,
-                   "the TPM blob unsealed to an empty API key; " + std::string(kResealHint));
+    return Fail(err, -ENODATA,
+                "the TPM blob unsealed to an empty API key; " + std::string(kResealHint));
   }
   *out = std::move(key);
   return 0;
 }
 
 int TimedOut(TpmKind kind, std::string* err) {
-  return TpmFail(err, -ETIMEDOUT,
-                 std::string("the ") + TpmKindName(kind) +
-                     " did not answer before the deadline; check the TPM" +
-                     (kind == TpmKind::kTpm1 ? " and tcsd" : ""));
+  return Fail(err, -ETIMEDOUT,
+              std::string("the ") + TpmKindName(kind) +
+                  " did not answer before the deadline; check the TPM" +
+                  (kind == TpmKind::kTpm1 ? " and tcsd" : ""));
 }
 
 }  // namespace
@@ -121,15 +122,15 @@ int ParsePcrArgument(std::string_view arg, unsigned* pcr,
   size_t eq = arg.find('=');
   unsigned long long n = 0;
   if (!ParseUint(arg.substr(0, eq), &n) || n > kMaxTpm2Pcr) {
-    return TpmFail(err, -EINVAL, "--pcr takes a number from 0 to 23 (or N=SHA256-HEX)");
+    return Fail(err, -EINVAL, "--pcr takes a number from 0 to 23 (or N=SHA256-HEX)");
   }
   std::optional<PcrValue> v;
   if (eq != std::string_view::npos) {
     PcrValue parsed;
     if (!ParsePcrValue(arg.substr(eq + 1), &parsed)) {
-      return TpmFail(err, -EINVAL,
-                     "--pcr " + std::to_string(n) +
-                         "=VALUE: the value must be 64 hex digits (a SHA-256 PCR value)");
+      return Fail(err, -EINVAL,
+                  "--pcr " + std::to_string(n) +
+                      "=VALUE: the value must be 64 hex digits (a SHA-256 PCR value)");
     }
     v = parsed;
   }
@@ -213,11 +214,11 @@ int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* 
                  std::string* err) {
   auto kind = BlobKind(blob_text);
   if (!kind) {
-    return TpmFail(err, -EBADMSG,
-                   "not a sealed API key: the file starts neither with '" +
-                       std::string(kTpm1BlobHeader) + "' (TPM 1.2, tpm_sealdata) nor with '" +
-                       std::string(kTpm2BlobHeader) +
-                       "' (TPM 2.0); seal the API key with `hpcs-for-luks seal-api-key`");
+    return Fail(err, -EBADMSG,
+                "not a sealed API key: the file starts neither with '" +
+                    std::string(kTpm1BlobHeader) + "' (TPM 1.2, tpm_sealdata) nor with '" +
+                    std::string(kTpm2BlobHeader) +
+                    "' (TPM 2.0); seal the API key with `hpcs-for-luks seal-api-key`");
   }
   std::shared_ptr<Tpm> tpm = options.make_tpm ? options.make_tpm(*kind) : MakeTpm(*kind, options);
   int rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
@@ -231,10 +232,10 @@ int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* 
   // A TPM 1.2 blob where no tcsd runs and a TPM 2.0 is present: the blob is
   // the wrong kind, tcsd is not the problem.
   if (rc == -ECONNREFUSED && *kind == TpmKind::kTpm1 && HaveTpm2(options)) {
-    return TpmFail(err, -EMEDIUMTYPE,
-                   "the blob was sealed to a TPM 1.2 (tpm_sealdata format), but this "
-                   "machine's TPM is a TPM 2.0 (and no tcsd runs); seal the API key to it "
-                   "with `hpcs-for-luks seal-api-key --tpm2`");
+    return Fail(err, -EMEDIUMTYPE,
+                "the blob was sealed to a TPM 1.2 (tpm_sealdata format), but this "
+                "machine's TPM is a TPM 2.0 (and no tcsd runs); seal the API key to it "
+                "with `hpcs-for-luks seal-api-key --tpm2`");
   }
   return rc;
 }

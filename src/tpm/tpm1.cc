@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "base/error.h"
 #include "tpm/tpm1_blob.h"
 #include "tpm/tpm_error.h"
 

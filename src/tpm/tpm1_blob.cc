@@ -6,7 +6,8 @@
 #include <string>
 #include <utility>
 
-#include "base/base64.h"
+#include "base/encoding.h"
+#include "base/error.h"
 #include "tpm/tpm_error.h"
 
 namespace hpcs {

@@ -9,7 +9,8 @@
 #include <string>
 #include <utility>
 
-#include "base/base64.h"
+#include "base/encoding.h"
+#include "base/error.h"
 #include "base/strutil.h"
 #include "tpm/tpm_error.h"
 
@@ -53,18 +54,9 @@ std::string Marshal(const T& t, F marshal) {
 }  // namespace
 
 bool ParsePcrValue(std::string_view s, PcrValue* out) {
-  if (s.size() != 2 * out->size()) return false;
-  PcrValue v{};
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return false;
-    v[i / 2] = static_cast<uint8_t>(v[i / 2] << 4 | d);
-  }
-  *out = v;
+  std::vector<unsigned char> bytes;
+  if (s.size() != 2 * out->size() || HexDecode(s, &bytes) < 0) return false;
+  std::copy(bytes.begin(), bytes.end(), out->begin());
   return true;
 }
 
@@ -106,16 +98,6 @@ const char* CheckPrimaryTemplate(const TPMT_PUBLIC& p) {
 }
 
 }  // namespace
-
-std::string HexString(std::span<const uint8_t> bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : bytes) {
-    s.push_back(kDigits[b >> 4]);
-    s.push_back(kDigits[b & 15]);
-  }
-  return s;
-}
 
 TPML_PCR_SELECTION PcrSelection(std::span<const unsigned> pcrs) {
   TPML_PCR_SELECTION sel{};
@@ -316,7 +298,7 @@ std::string FormatTpm2Blob(const Tpm2Blob& blob) {
   s.push_back('\n');
   for (size_t i = 0; i < blob.pcrs.size() && i < blob.pcr_values.size(); ++i) {
     s.append("pcr ").append(std::to_string(blob.pcrs[i])).append(": ");
-    s.append(HexString(blob.pcr_values[i])).push_back('\n');
+    s.append(HexEncode(blob.pcr_values[i])).push_back('\n');
   }
   s.append("primary-template: ")
       .append(Marshal(blob.primary_template, Tss2_MU_TPM2B_PUBLIC_Marshal))

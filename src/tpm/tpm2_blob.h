@@ -66,9 +66,6 @@ TPML_PCR_SELECTION PcrSelection(std::span<const unsigned> pcrs);
 //   SHA256(0^32 || TPM_CC_PolicyPCR || TPML_PCR_SELECTION || SHA256(values))
 PcrValue PcrPolicyDigest(std::span<const unsigned> pcrs, std::span<const PcrValue> values);
 
-// Lower-case hex.
-std::string HexString(std::span<const uint8_t> bytes);
-
 // 64 hex digits (either case) to a SHA-256 value.
 bool ParsePcrValue(std::string_view hex, PcrValue* out);
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/encoding.h"
+
 namespace hpcs {
 namespace {
 
@@ -50,11 +52,11 @@ PcrValue Value(uint8_t first, uint8_t step) {
 TEST(PcrPolicyTest, MatchesTheTpmsPolicyDigest) {
   std::vector<unsigned> pcrs = {0, 23};
   std::vector<PcrValue> values = {Value(0, 1), Value(0xab, 0)};
-  EXPECT_EQ(HexString(PcrPolicyDigest(pcrs, values)),
+  EXPECT_EQ(HexEncode(PcrPolicyDigest(pcrs, values)),
             "38067505df7c4d3bff29f45450ffe9bd4d38ee2fadedc02b8c3cad612e66d9e9");
   std::vector<unsigned> one = {16};
   std::vector<PcrValue> zero = {PcrValue{}};
-  EXPECT_EQ(HexString(PcrPolicyDigest(one, zero)),
+  EXPECT_EQ(HexEncode(PcrPolicyDigest(one, zero)),
             "bff2d58e9813f97cefc14f72ad8133bc7092d652b7c877959254af140c841f36");
   // The order of the list does not matter: the selection is a bitmap.
   std::vector<unsigned> reversed = {23, 0};
@@ -62,7 +64,7 @@ TEST(PcrPolicyTest, MatchesTheTpmsPolicyDigest) {
   EXPECT_EQ(PcrPolicyDigest(reversed, rvalues), PcrPolicyDigest(pcrs, values));
   // And every value counts.
   values[1][31] ^= 1;
-  EXPECT_NE(HexString(PcrPolicyDigest(pcrs, values)),
+  EXPECT_NE(HexEncode(PcrPolicyDigest(pcrs, values)),
             "38067505df7c4d3bff29f45450ffe9bd4d38ee2fadedc02b8c3cad612e66d9e9");
 }
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "tpm/tpm_error.h"
+#include "base/error.h"
 
 namespace hpcs::tpm2 {
 namespace {

@@ -7,11 +7,11 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
 #include "tpm/tpm2.h"
 #include "tpm/tpm2_blob.h"
 #include "tpm/tpm2_rc.h"
 #include "tpm/tpm2_session.h"
-#include "tpm/tpm_error.h"
 
 namespace hpcs::tpm2 {
 namespace {

@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
 #include "tpm/tpm2_rc.h"
-#include "tpm/tpm_error.h"
 
 namespace hpcs::tpm2 {
 

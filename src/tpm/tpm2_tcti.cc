@@ -12,9 +12,9 @@
 #include <string>
 #include <thread>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "tpm/tpm2_rc.h"
-#include "tpm/tpm_error.h"
 
 namespace hpcs {
 namespace {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "base/encoding.h"
+#include "base/error.h"
 #include "tpm/tpm2_blob.h"
 #include "tpm/tpm2_rc.h"
 #include "tpm/tpm2_session.h"
@@ -29,8 +31,8 @@ int PcrChanged(Session* s, const Tpm2Blob& blob, TSS2_RC rc, std::string* err) {
     if (now[i] == blob.pcr_values[i]) continue;
     changed.push_back(blob.pcrs[i]);
     detail += "; PCR " + std::to_string(blob.pcrs[i]) + " was " +
-              HexString(blob.pcr_values[i]).substr(0, 16) + "..., is " +
-              HexString(now[i]).substr(0, 16) + "...";
+              HexEncode(blob.pcr_values[i]).substr(0, 16) + "..., is " +
+              HexEncode(now[i]).substr(0, 16) + "...";
   }
   if (changed.empty()) {
     return Fail(err, -EBADMSG,

@@ -1,4 +1,4 @@
-#include "base/base64.h"
+#include "base/encoding.h"
 
 #include <mbedtls/base64.h>
 
@@ -57,6 +57,37 @@ int Base64Decode(std::string_view text, std::vector<unsigned char>* out) {
   size_t n = 0;
   if (int r = Decode(text, &buf, &n); r < 0) return r;
   buf.resize(n);
+  *out = std::move(buf);
+  return 0;
+}
+
+std::array<char, 2> HexByte(unsigned char b, HexCase letters) {
+  const char* digits = letters == HexCase::kUpper ? "0123456789ABCDEF" : "0123456789abcdef";
+  return {digits[b >> 4], digits[b & 15]};
+}
+
+std::string HexEncode(std::span<const unsigned char> data) {
+  std::string s;
+  s.reserve(2 * data.size());
+  for (unsigned char b : data) s.append(HexByte(b).data(), 2);
+  return s;
+}
+
+int HexDecode(std::string_view text, std::vector<unsigned char>* out) {
+  if (text.size() % 2 != 0) return -EINVAL;
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  std::vector<unsigned char> buf(text.size() / 2);
+  for (size_t i = 0; i < buf.size(); ++i) {
+    int hi = digit(text[2 * i]);
+    int lo = digit(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -EINVAL;
+    buf[i] = static_cast<unsigned char>(hi << 4 | lo);
+  }
   *out = std::move(buf);
   return 0;
 }
