@@ -185,7 +185,8 @@ take_guest_initrd() {
 		lib/dracut/modules.d/99hpcs/hpcs-tpm.sh lib/dracut/modules.d/99hpcs/60-hpcs-tpm.rules \
 		share/man/man8/hpcs-for-luks.8 share/man/man8/hpcs-unlock.8 share/man/man8/hpcs-enroll.8 \
 		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
-		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-remove.bash; do
+		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-add.bash \
+		share/hpcs-for-luks/hpcs-enroll-remove.bash; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
@@ -231,6 +232,7 @@ take_guest_initrd() {
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/systemd/system/hpcs-for-luks.service" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/dracut/modules.d/99hpcs/module-setup.sh" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini" ]
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-add.bash" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
 	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
