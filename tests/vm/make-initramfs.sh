@@ -23,7 +23,7 @@ drivers="virtio_pci virtio_net virtio_blk dm_crypt ext4 af_packet"
 
 # The cache key: everything the image is made from.
 inputs=("$0" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers"
-"$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_HERE/dracut")")
+"$(vm_hash_dir "$VM_REPO/dracut/99hpcs")" "$(vm_hash_dir "$VM_REPO/dracut/98hpcs-tpm")" "$(vm_hash_dir "$VM_HERE/dracut")")
 if [[ $with_hpcs ]]; then
 	conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
 	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_cli:-}" "${hpcs_tcsd_conf:-}")
@@ -55,6 +55,7 @@ done
 mkdir "$base/modules.d"
 ln -s /usr/lib/dracut/modules.d/* "$base/modules.d/"
 ln -s "$VM_REPO/dracut/99hpcs" "$base/modules.d/99hpcs"
+ln -s "$VM_REPO/dracut/98hpcs-tpm" "$base/modules.d/98hpcs-tpm"
 ln -s "$VM_HERE/dracut/98hpcs-vmtest" "$base/modules.d/98hpcs-vmtest"
 mkdir "$base/conf.d"
 
