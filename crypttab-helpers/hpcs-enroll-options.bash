@@ -3,9 +3,9 @@
 # into hpcs-enroll's globals (opt_parse) and their checks (opt_check).
 # Uses hpcs-enroll's misuse and valid_name.
 #
-# The options are hpcs-enroll's globals, used there and in
-# hpcs-enroll-remove.bash:
-# shellcheck disable=SC2034
+# The options are hpcs-enroll's globals, set by opt_set, opt_parse and
+# opt_check, read by hpcs-enroll and its other parts: hence the SC2034
+# ("unused" in this file alone) of those three functions.
 
 usage() {
 	cat <<'EOF'
@@ -36,6 +36,7 @@ EOF
 }
 
 # opt_set OPTION VALUE: an option that takes a value.
+# shellcheck disable=SC2034
 opt_set() {
 	case $1 in
 		--config)
@@ -52,6 +53,7 @@ opt_set() {
 }
 
 # opt_parse ARGS...: the options and their defaults; the operands into args.
+# shellcheck disable=SC2034
 opt_parse() {
 	config=/etc/hpcs-for-luks.ini
 	config_given=no
@@ -108,6 +110,7 @@ opt_parse() {
 
 # opt_check: DEVICE and NAME from the operands; names, options and the root
 # key UUID checked (they become file names, unit names and crypttab fields).
+# shellcheck disable=SC2034
 opt_check() {
 	[ ${#args[@]} -ge 1 ] || misuse "missing DEVICE"
 	[ ${#args[@]} -le 2 ] || misuse "too many arguments"

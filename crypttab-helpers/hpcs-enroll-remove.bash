@@ -11,12 +11,15 @@
 #             which cannot, last; then the drop-in, an ordering only, with no
 #             rollback.
 #
-# Uses hpcs-enroll's globals (prog, device, name, desc, crypttab, key_dir,
-# unit_dir, luks_uuid) and functions (die, misuse, warn, valid_name,
-# same_volume):
-# shellcheck disable=SC2154
-#
+# The globals of hpcs-enroll read here (its options, opt_parse, and its
+# checks of DEVICE, the config and the crypttab); hpcs-enroll sets them.
+declare -g prog device name desc crypttab key_dir unit_dir luks_uuid hfl
+
 # The state of a removal, globals shared by the steps and the rollback:
+#   rm_slots           the volume's key slots, space-separated
+#   rm_tok_type, rm_tok_desc, rm_tok_slots
+#                      by token number: its type, key description and key
+#                      slots (space-separated), from `hpcs-for-luks luks`
 #   rm_ct_line         the volume's crypttab line ("" if none)
 #   rm_others          yes if the volume has other luks2-keyring tokens
 #   rm_token           our token's number ("" if none)
@@ -28,23 +31,23 @@
 #   rm_done            yes once nothing is to be rolled back
 #   rm_dropin          the nofail drop-in; rm_dropin_removed yes if removed
 
-# rm_token_field ID FIELD: one field of a token's JSON ("type",
-# "key_description"; "keyslots" as space-separated numbers).
-rm_token_field() {
-	local json
-	json=$(cryptsetup token export --token-id "$1" "$device" 2>/dev/null) || return 1
-	if [ "$2" = keyslots ]; then
-		sed -n 's/.*"keyslots":\[\([^]]*\)\].*/\1/p' <<<"$json" | tr -d '" ' | tr ',' ' '
-	else
-		sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$json"
-	fi
-}
-
-# rm_keyslots: the key slots in use, one a line.
-rm_keyslots() {
-	cryptsetup luksDump "$device" | awk '
-		/^[^ \t]/ { in_sec = ($1 == "Keyslots:"); next }
-		in_sec && /^  [0-9]+: / { n = $1; sub(/:$/, "", n); print n }'
+# rm_read_header: rm_slots and rm_tok_*, DEVICE's key slots and tokens as
+# `hpcs-for-luks luks` prints them ("keyslot ID ...", "token ID TYPE SLOTS
+# [DESC]", one a line).
+rm_read_header() {
+	local header what id type slots d
+	header=$("$hfl" luks --device "$device") || die "cannot read the LUKS2 header of '$device' (see above)"
+	while read -r what id type slots d; do
+		case $what in
+			keyslot) rm_slots+="$id " ;;
+			token)
+				rm_tok_type[id]=$type
+				rm_tok_desc[id]=$d
+				rm_tok_slots[id]=
+				[ "$slots" = - ] || rm_tok_slots[id]=${slots//,/ }
+				;;
+		esac
+	done <<<"$header"
 }
 
 # rm_rollback: put back what rm_apply took away, in reverse order.
@@ -121,9 +124,9 @@ rm_find_names() {
 # rm_others.
 rm_find_token() {
 	local t
-	for ((t = 0; t < 32; t++)); do
-		[ "$(rm_token_field "$t" type)" = luks2-keyring ] || continue
-		if [ "$(rm_token_field "$t" key_description)" = "$desc" ] && [ -z "$rm_token" ]; then
+	for t in "${!rm_tok_type[@]}"; do
+		[ "${rm_tok_type[t]}" = luks2-keyring ] || continue
+		if [ "${rm_tok_desc[t]}" = "$desc" ] && [ -z "$rm_token" ]; then
 			rm_token=$t
 		else
 			rm_others=yes
@@ -134,12 +137,12 @@ rm_find_token() {
 # rm_find_slots: rm_kill, the key slots of rm_token that no other token
 # needs; refused if they are all the volume has left.
 rm_find_slots() {
-	local slot t s keep slots_left
-	for slot in $(rm_token_field "$rm_token" keyslots); do
+	local slot t s keep slots_left=0
+	for slot in ${rm_tok_slots[rm_token]}; do
 		keep=no
-		for ((t = 0; t < 32; t++)); do
+		for t in "${!rm_tok_slots[@]}"; do
 			[ "$t" != "$rm_token" ] || continue
-			for s in $(rm_token_field "$t" keyslots); do [ "$s" != "$slot" ] || keep=yes; done
+			for s in ${rm_tok_slots[t]}; do [ "$s" != "$slot" ] || keep=yes; done
 		done
 		if [ "$keep" = yes ]; then
 			warn "key slot $slot is also used by another token; it stays"
@@ -147,13 +150,16 @@ rm_find_slots() {
 			rm_kill+=("$slot")
 		fi
 	done
-	slots_left=$(rm_keyslots | grep -cvxF -f <(printf '%s\n' "${rm_kill[@]}" "")) || true
+	for s in $rm_slots; do
+		[[ " ${rm_kill[*]} " == *" $s "* ]] || slots_left=$((slots_left + 1))
+	done
 	[ "$slots_left" -gt 0 ] ||
 		die "key slot ${rm_kill[*]} is the last key slot of '$device': removing it would lose the data (add a passphrase first: cryptsetup luksAddKey '$device')"
 }
 
 rm_plan() {
 	rm_find_names
+	rm_read_header
 	rm_find_token
 	if [ -n "$rm_token" ]; then
 		rm_find_slots
@@ -277,6 +283,7 @@ rm_apply() {
 # rm_main: --remove, after hpcs-enroll's checks of DEVICE, the config and the
 # crypttab.
 rm_main() {
+	rm_slots="" rm_tok_type=() rm_tok_desc=() rm_tok_slots=()
 	rm_ct_line="" rm_others=no rm_token="" rm_kill=() rm_wrapped="" rm_linger=""
 	rm_wrapped_saved="" rm_linger_saved="" rm_crypttab_saved="" rm_token_json=""
 	rm_tmp="" rm_done=no rm_dropin="" rm_dropin_removed=no

@@ -9,28 +9,28 @@
 #   hpcs_unlock=FILE      the static unlocker (default: hpcs-unlock in PATH)
 #   hpcs_cli=FILE         the admin CLI, which reads the config for us
 #                         (default: hpcs-for-luks in PATH)
-#   hpcs_tcsd_conf=FILE   tcsd config for a TPM 1.2 blob (default /etc/tcsd.conf)
 #
-# The TPM part (api_key = TPM) is in hpcs-tpm.sh beside this file.
+# The TPM part (api_key = TPM) is the module "hpcs-tpm" (98hpcs-tpm), which
+# depends() names then: the sealed API key, the TPM drivers, tcsd (and its
+# knob hpcs_tcsd_conf=). What may go in (the API key in plaintext only with
+# [HFL] initramfs_plain_api_key = yes) is _hpcs_plan's; install() does it.
 #
 # In the initramfs everything sits at fixed places, whatever the host uses:
 #   /etc/hpcs-for-luks.ini                (key_dir, ca_file, tpm_blob rewritten)
 #   /var/lib/hpcs-for-luks/{logon,user}/  wrapped keys
-#   /var/lib/hpcs-for-luks/api-key-blob.txt
+#   /var/lib/hpcs-for-luks/api-key-blob.txt  the sealed API key (hpcs-tpm)
 #   /etc/hpcs-for-luks/ca.pem             the CA bundle from ca_file or the system's
 
 # dracut sets initdir, moddir, dracutsysrootdir, systemdsystemunitdir,
-# udevrulesdir, hostonly, hostonly_cmdline and SYSTEMCTL before sourcing us.
+# hostonly_cmdline, dracutbasedir and SYSTEMCTL before sourcing us.
 # shellcheck disable=SC2154
 
 # Paths inside the initramfs.
 hpcs_i_config=/etc/hpcs-for-luks.ini
 hpcs_i_key_dir=/var/lib/hpcs-for-luks
 hpcs_i_ca=/etc/hpcs-for-luks/ca.pem
+# where hpcs-tpm puts the sealed API key
 hpcs_i_blob=/var/lib/hpcs-for-luks/api-key-blob.txt
-
-# shellcheck source=hpcs-tpm.sh
-. "${moddir:-$(dirname "${BASH_SOURCE[0]}")}/hpcs-tpm.sh"
 
 _hpcs_cli_bin() {
 	if [[ $hpcs_cli ]]; then
@@ -93,17 +93,27 @@ check() {
 	return 255
 }
 
-# called by dracut
-depends() {
-	echo network crypt systemd
-	return 0
+# _hpcs_have_module NAME: whether this dracut has the module NAME.
+_hpcs_have_module() {
+	local d
+	for d in "${dracutbasedir:-/usr/lib/dracut}"/modules.d/[0-9][0-9]"$1"; do
+		[[ -d $d ]] && return 0
+	done
+	return 1
 }
 
-# called by dracut
-installkernel() {
-	if _hpcs_uses_tpm; then
-		_hpcs_tpm_installkernel
+# called by dracut: systemd-cryptsetup where dracut has it as a module of its
+# own (dracut-ng, whose crypt no longer pulls it in; dracut 059's crypt
+# installs it itself); hpcs-tpm for api_key = TPM.
+depends() {
+	local deps="network crypt systemd"
+	if _hpcs_have_module systemd-cryptsetup; then
+		deps+=" systemd-cryptsetup"
 	fi
+	if _hpcs_uses_tpm 2>/dev/null; then
+		deps+=" hpcs-tpm"
+	fi
+	echo "$deps"
 	return 0
 }
 
@@ -112,66 +122,75 @@ cmdline() {
 	echo " rd.neednet=1"
 }
 
-# called by dracut
-install() {
-	local conf bin kd api_source ca f rel blob='' print_args=()
-
+# _hpcs_plan: whether hpcs-unlock goes in, and how the API key does
+# (hpcs_print_args for `config --print`); hpcs_kd the host's key_dir.
+# 0 it goes in; 255 it does not, said why (not an error: no config, no keys,
+# no API key that may go in); 1 an error, said why.
+_hpcs_plan() {
+	local conf api_source
 	conf=$(_hpcs_config)
 	if [[ ! -r $conf ]]; then
 		dwarn "hpcs: no config '$conf'; hpcs-unlock not installed"
-		return 0
+		return 255
 	fi
-	if ! kd=$(_hpcs_key_dir); then
+	if ! hpcs_kd=$(_hpcs_key_dir); then
 		derror "hpcs: hpcs-for-luks cannot read '$conf' (see above); hpcs-unlock not installed"
 		return 1
 	fi
 	if [[ -z "$(_hpcs_key_files | tr -d '\0')" ]]; then
-		dwarn "hpcs: no wrapped keys under '$kd'; hpcs-unlock not installed"
-		return 0
+		dwarn "hpcs: no wrapped keys under '$hpcs_kd'; hpcs-unlock not installed"
+		return 255
 	fi
-
 	api_source=$(_hpcs_get api_key_source) || api_source=
 	if [[ $api_source == none || -z $api_source ]]; then
 		derror "hpcs: '$conf' has no [KP] api_key; hpcs-unlock not installed"
-		return 0
+		return 255
 	elif [[ $api_source == tpm ]]; then
-		blob=$hpcs_i_blob
-		print_args=(--tpm-blob "$blob")
+		hpcs_print_args=(--tpm-blob "$hpcs_i_blob")
+	elif [[ "$(_hpcs_get initramfs_plain_api_key)" != yes ]]; then
+		dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
+		dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
+		dwarn "hpcs: [HFL] initramfs_plain_api_key = yes. hpcs-unlock not installed."
+		return 255
 	else
-		if [[ "$(_hpcs_get initramfs_plain_api_key)" != yes ]]; then
-			dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
-			dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
-			dwarn "hpcs: [HFL] initramfs_plain_api_key = yes. hpcs-unlock not installed."
-			return 0
-		fi
-		print_args=(--with-api-key)
+		hpcs_print_args=(--with-api-key)
 	fi
+	return 0
+}
 
-	bin=$(_hpcs_unlock_bin)
-	inst_simple "$bin" /usr/sbin/hpcs-unlock || return 1
-
-	mkdir -p "$initdir${hpcs_i_config%/*}" "$initdir${hpcs_i_ca%/*}"
-	# The config as hpcs-for-luks reads it, pointed at the initramfs layout.
-	if ! (umask 077 && "$(_hpcs_cli_bin)" --config "$conf" config --print \
-		--key-dir "$hpcs_i_key_dir" --ca-file "$hpcs_i_ca" "${print_args[@]}" \
+# _hpcs_inst_config: the config as hpcs-for-luks reads it, pointed at the
+# initramfs layout (0600).
+_hpcs_inst_config() {
+	mkdir -p "$initdir${hpcs_i_config%/*}"
+	if ! (umask 077 && "$(_hpcs_cli_bin)" --config "$(_hpcs_config)" config --print \
+		--key-dir "$hpcs_i_key_dir" --ca-file "$hpcs_i_ca" "${hpcs_print_args[@]}" \
 		>"$initdir$hpcs_i_config"); then
-		derror "hpcs: cannot write the initramfs's copy of '$conf'"
+		derror "hpcs: cannot write the initramfs's copy of '$(_hpcs_config)'"
 		return 1
 	fi
+}
 
+# _hpcs_inst_ca: ca_file, else the system's CA bundle.
+_hpcs_inst_ca() {
+	local ca f
 	ca=$(_hpcs_get ca_file) || ca=
 	if [[ -z $ca ]]; then
 		for f in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
 			[[ -r $dracutsysrootdir$f ]] && ca=$f && break
 		done
 	fi
+	mkdir -p "$initdir${hpcs_i_ca%/*}"
 	if [[ -z $ca ]] || ! inst_simple "$ca" "$hpcs_i_ca"; then
 		derror "hpcs: no CA bundle to install (ca_file '${ca}')"
 		return 1
 	fi
+}
 
+# _hpcs_inst_keys: every wrapped key (0600), each compared after the copy.
+_hpcs_inst_keys() {
+	local f rel
 	while IFS= read -r -d '' f; do
-		rel=${f#"$kd"/}
+		rel=${f#"$hpcs_kd"/}
 		if ! inst_simple "$f" "$hpcs_i_key_dir/$rel" || ! cmp -s "$f" "$initdir$hpcs_i_key_dir/$rel" ||
 			! chmod 0600 "$initdir$hpcs_i_key_dir/$rel"; then
 			derror "hpcs: cannot install '$f' into the initramfs"
@@ -179,14 +198,23 @@ install() {
 		fi
 	done < <(_hpcs_key_files)
 	chmod 0700 "$initdir$hpcs_i_key_dir"
+}
 
-	if [[ $blob ]]; then
-		_hpcs_tpm_install || return 1
-	fi
-
+# called by dracut
+install() {
+	local hpcs_kd hpcs_print_args=()
+	_hpcs_plan
+	case $? in
+		0) ;;
+		255) return 0 ;;
+		*) return 1 ;;
+	esac
+	inst_simple "$(_hpcs_unlock_bin)" /usr/sbin/hpcs-unlock || return 1
+	_hpcs_inst_config || return 1
+	_hpcs_inst_ca || return 1
+	_hpcs_inst_keys || return 1
 	inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"
 	$SYSTEMCTL -q --root "$initdir" enable hpcs-unlock.service
-
 	if [[ $hostonly_cmdline == "yes" ]]; then
 		mkdir -p "$initdir/etc/cmdline.d"
 		cmdline >"$initdir/etc/cmdline.d/99hpcs.conf"

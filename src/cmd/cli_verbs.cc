@@ -14,7 +14,9 @@
 #include "base/log.h"
 #include "base/random.h"
 #include "base/strutil.h"
+#include "cmd/blob_kind_command.h"
 #include "cmd/command.h"
+#include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
 #include "core/keyring.h"
@@ -373,6 +375,18 @@ const Verb kVerbs[] = {
      .value_options = {"--get", "--key-dir", "--ca-file", "--tpm-blob"},
      .flag_options = {"--print", "--with-api-key"},
      .check = CheckConfig},
+    {.name = "luks",
+     .synopsis = "luks --device DEVICE [--json]   (the key slots and tokens of a LUKS2 volume)",
+     .needs = Needs::kNothing,
+     .run = LuksCommand,
+     .value_options = {"--device"},
+     .flag_options = {"--json"},
+     .check = CheckLuks},
+    {.name = "tpm-blob-kind",
+     .synopsis = "tpm-blob-kind [--blob FILE]   (tpm1, tpm2 or unknown; default [HFL] tpm_blob)",
+     .needs = Needs::kConfig,
+     .run = BlobKindCommand,
+     .value_options = {"--blob"}},
 };
 
 }  // namespace

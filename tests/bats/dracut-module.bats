@@ -1,13 +1,15 @@
 #!/usr/bin/env bats
-# The dracut module's logic (dracut/99hpcs/module-setup.sh) without building
-# an initramfs: the module is sourced as dracut sources it, with dracut's
-# helpers replaced by small stand-ins that copy into a scratch $initdir. The
-# VM boot test (tests/vm) covers the module inside a real dracut run.
+# The dracut modules' logic (dracut/99hpcs/module-setup.sh, "hpcs", and
+# dracut/98hpcs-tpm/module-setup.sh, "hpcs-tpm") without building an
+# initramfs: a module is sourced as dracut sources it, with dracut's helpers
+# replaced by small stand-ins that copy into a scratch $initdir. The VM boot
+# test (tests/vm) covers the modules inside a real dracut run.
 
 load helpers
 
 setup() {
 	MOD="$BATS_TEST_DIRNAME/../../dracut/99hpcs"
+	MODTPM="$BATS_TEST_DIRNAME/../../dracut/98hpcs-tpm"
 	initdir="$BATS_TEST_TMPDIR/initramfs"
 	host="$BATS_TEST_TMPDIR/host"
 	mkdir -p "$initdir" "$host/keys/user" "$host/keys/logon"
@@ -32,7 +34,8 @@ write_ini() {
 		EMU_API_KEY=$key HPCS_CRK=c hpcs_write_conf -KP.endpoint_url -KP.iam_endpoint_url "$@"
 }
 
-# run_module FUNCTION: source the module with dracut stand-ins, run FUNCTION.
+# run_module FUNCTION: source the module "hpcs" (or the one in $RUN_MODDIR)
+# with dracut stand-ins, run FUNCTION.
 run_module() {
 	run bash -c '
 		moddir=$1; shift
@@ -55,7 +58,12 @@ run_module() {
 		# shellcheck source=/dev/null
 		. "$moddir/module-setup.sh"
 		"$@"
-	' _ "$MOD" "$@"
+	' _ "${RUN_MODDIR:-$MOD}" "$@"
+}
+
+# run_tpm_module FUNCTION: the same for the module "hpcs-tpm".
+run_tpm_module() {
+	RUN_MODDIR=$MODTPM run_module "$@"
 }
 
 @test "check(): 0 with a config and a key, generic or hostonly; else 255; 1 without the binary" {
@@ -75,10 +83,43 @@ run_module() {
 	[ "$status" -eq 1 ]
 }
 
-@test "depends() asks for network, crypt and systemd" {
+@test "depends() asks for network, crypt and systemd; hpcs-tpm only with api_key = TPM" {
 	run_module depends
 	[ "$status" -eq 0 ]
 	[ "$output" = "network crypt systemd" ]
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	run_module depends
+	[ "$status" -eq 0 ]
+	[ "$output" = "network crypt systemd" ]
+	write_ini TPM
+	run_module depends
+	[ "$status" -eq 0 ]
+	[ "$output" = "network crypt systemd hpcs-tpm" ]
+}
+
+@test "depends() names systemd-cryptsetup where dracut has that module (dracut-ng)" {
+	local base=$BATS_TEST_TMPDIR/dracut
+	mkdir -p "$base/modules.d/90crypt"
+	dracutbasedir=$base run_module depends
+	[ "$output" = "network crypt systemd" ]
+	mkdir "$base/modules.d/01systemd-cryptsetup"
+	dracutbasedir=$base run_module depends
+	[ "$status" -eq 0 ]
+	[ "$output" = "network crypt systemd systemd-cryptsetup" ]
+	write_ini TPM
+	dracutbasedir=$base run_module depends
+	[ "$output" = "network crypt systemd systemd-cryptsetup hpcs-tpm" ]
+}
+
+@test "hpcs-tpm: check() is 255 (only as a dependency), 1 without the CLI; depends() on nothing" {
+	write_ini TPM
+	run_tpm_module check
+	[ "$status" -eq 255 ]
+	hpcs_cli="$host/nope" run_tpm_module check
+	[ "$status" -eq 1 ]
+	run_tpm_module depends
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 }
 
 @test "a plaintext api_key is not copied into the initramfs, and dracut says why" {
@@ -120,18 +161,18 @@ run_module() {
 	[[ "$output" == *"not loaded: cannot unwrap"*"cannot reach iam.cloud.ibm.com:443"* ]]
 }
 
-@test "api_key = TPM without the sealed blob: install() fails with a clear error" {
+@test "api_key = TPM without the sealed blob: hpcs-tpm's install() fails with a clear error" {
 	write_ini TPM
-	run_module install
+	run_tpm_module install
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"api_key = TPM but the sealed API key '$host/keys/api-key-blob.txt' is missing"* ]]
 }
 
-@test "installkernel() adds the TPM drivers only with api_key = TPM" {
+@test "the TPM drivers are hpcs-tpm's: every one while the blob is not there yet; none from hpcs" {
 	write_ini TPM
-	run_module installkernel
-	[[ "$output" == *"INSTMODS: =drivers/char/tpm"* ]]
-	write_ini plaintext-key-0123
+	run_tpm_module installkernel
+	[ "$status" -eq 0 ]
+	[ "$output" = "INSTMODS: =drivers/char/tpm" ]
 	run_module installkernel
 	[[ "$output" != *"INSTMODS"* ]]
 }
@@ -145,20 +186,25 @@ run_module() {
 	[ -z "$(find "$initdir" -type f)" ]
 }
 
-# ---- The TPM part (dracut/99hpcs/hpcs-tpm.sh) ----
+# ---- The TPM part, the module "hpcs-tpm" (dracut/98hpcs-tpm) ----
 
 @test "a TPM 2.0 blob: the blob (0600) and the tpm_tis and tpm_crb drivers, nothing of trousers" {
 	write_ini TPM
 	printf -- '-----BEGIN HPCS TPM2 SEALED DATA-----\nversion: 1\n' >"$host/keys/api-key-blob.txt"
-	run_module installkernel
+	run_tpm_module installkernel
 	[ "$status" -eq 0 ]
 	[ "$output" = "INSTMODS: tpm_tis tpm_crb" ]
+	run_tpm_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
 	run_module install
 	echo "$output"
 	[ "$status" -eq 0 ]
 	cmp "$host/keys/api-key-blob.txt" "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt"
 	[ "$(stat -c %a "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt")" = 600 ]
 	grep -qx 'api_key = TPM' "$initdir/etc/hpcs-for-luks.ini"
+	# The config points where hpcs-tpm put the blob.
+	grep -qx 'tpm_blob = /var/lib/hpcs-for-luks/api-key-blob.txt' "$initdir/etc/hpcs-for-luks.ini"
 	# No daemon and nothing it would need.
 	[ ! -e "$initdir/etc/tcsd.conf" ]
 	[ ! -e "$initdir/etc/passwd" ]
@@ -174,10 +220,10 @@ run_module() {
 	printf -- '-----BEGIN TSS-----\n-----TSS KEY-----\n' >"$host/keys/api-key-blob.txt"
 	printf 'port = 30003\nsystem_ps_file = %s\n' "$host/system.data" >"$host/tcsd.conf"
 	printf 'ps\n' >"$host/system.data"
-	run_module installkernel
+	run_tpm_module installkernel
 	[ "$output" = "INSTMODS: =drivers/char/tpm" ]
 	# Where the system has no 60-tpm-udev.rules, ours goes in.
-	hpcs_tcsd_conf=$host/tcsd.conf run_module eval 'udevrulesdir=/nonexistent/rules.d; install'
+	hpcs_tcsd_conf=$host/tcsd.conf run_tpm_module eval 'udevrulesdir=/nonexistent/rules.d; install'
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(stat -c '%U:%G %a' "$initdir/etc/tcsd.conf")" = "root:tss 640" ]
@@ -186,15 +232,15 @@ run_module() {
 	cmp "$host/system.data" "$initdir/var/lib/tpm/system.data"
 	grep -q '^tss:' "$initdir/etc/passwd"
 	local units=$initdir/usr/lib/systemd/system
-	cmp "$MOD/hpcs-tcsd.service" "$units/hpcs-tcsd.service"
-	cmp "$MOD/hpcs-unlock-tcsd.conf" "$units/hpcs-unlock.service.d/tcsd.conf"
-	cmp "$MOD/60-hpcs-tpm.rules" "$initdir/nonexistent/rules.d/60-hpcs-tpm.rules"
+	cmp "$MODTPM/hpcs-tcsd.service" "$units/hpcs-tcsd.service"
+	cmp "$MODTPM/hpcs-unlock-tcsd.conf" "$units/hpcs-unlock.service.d/tcsd.conf"
+	cmp "$MODTPM/60-hpcs-tpm.rules" "$initdir/nonexistent/rules.d/60-hpcs-tpm.rules"
 }
 
 @test "a tpm_blob that is no sealed API key is refused" {
 	write_ini TPM
 	printf 'plaintext-api-key\n' >"$host/keys/api-key-blob.txt"
-	run_module install
+	run_tpm_module install
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"is not a sealed API key"* ]]
 	[[ "$output" != *plaintext-api-key* ]]

@@ -283,6 +283,21 @@ exit $rc'
 	[ "$(state)" = "$before" ]
 }
 
+@test "an interrupt just after the token was added removes that token (found by hpcs-for-luks luks) too" {
+	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
+[ "$1" != token ] || [ "$2" != add ] || kill -TERM "$PPID"
+exit $rc'
+	before=$(state)
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"was not enrolled; nothing was changed"* ]]
+	[ -z "$(tokens)" ]
+	[ "$(slots)" = "0: " ]
+	[ "$(state)" = "$before" ]
+}
+
 @test "an enable that fails half way is undone: only what was enabled before stays" {
 	# systemctl: enables the first unit named, then fails; knows is-enabled
 	# and disable. hpcs-for-luks-wipe.service was enabled before.
@@ -327,6 +342,37 @@ esac'
 		--no-enable --unit-dir "$units" --key-file "$OLD" --name "$DESC-3" --options nofail "$IMG" other
 	[ "$status" -eq 1 ]
 	[ ! -e "$units/hpcs-for-luks-wipe.service.d/hpcs-enroll-other.conf" ]
+}
+
+# --- the LUKS2 header read by hpcs-for-luks (issue 21) ------------------------
+
+@test "both paths read the LUKS2 header through 'hpcs-for-luks luks', never luksDump or token JSON" {
+	fake_tool cryptsetup 'echo "$*" >>"$STATE"; exec "$REAL" "$@"'
+	fake_tool hpcs-for-luks 'echo "$*" >>"$STATE"; exec "$REAL" "$@"'
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" "$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" \
+		--no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"key slot 1, luks2-keyring token 0 for the user key '$DESC'"* ]]
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" "$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" \
+		--remove --name "$DESC" "$IMG"
+	[ "$status" -eq 0 ]
+	[ -z "$(tokens)" ]
+	[ "$(grep -c "^luks --device $IMG\$" "$BATS_TEST_TMPDIR/hpcs-for-luks.state")" -eq 2 ]
+	# cryptsetup dumps the header only for hpcs-for-luks (as JSON), and
+	# exports only the token that the removal takes away (to put it back).
+	run grep -E '^(luksDump|token export)' "$BATS_TEST_TMPDIR/cryptsetup.state"
+	echo "$output"
+	[ "$output" = "luksDump --dump-json-metadata $IMG
+luksDump --dump-json-metadata $IMG
+token export --token-id 0 $IMG" ]
+	# What the CLI cannot read stops an enrolment before anything changes.
+	before=$(state)
+	fake_tool hpcs-for-luks '[ "$1" != luks ] || exit 1; exec "$REAL" "$@"'
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" "$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" \
+		--no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read the LUKS2 header of '$IMG'"* ]]
+	[ "$(state)" = "$before" ]
 }
 
 # --- the passphrase stays out of argv and the environment --------------------
@@ -476,7 +522,12 @@ esac'
 	[ "$status" -eq 1 ]
 	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/alone/hpcs-enroll-options.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
 	cp "${ENROLL%/*}/hpcs-enroll-options.bash" "$BATS_TEST_TMPDIR/alone/"
+	tree=${ENROLL%/*}
 	ENROLL=$BATS_TEST_TMPDIR/alone/hpcs-enroll
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/alone/hpcs-enroll-add.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
+	cp "$tree/hpcs-enroll-add.bash" "$BATS_TEST_TMPDIR/alone/"
 	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
 	[ "$status" -eq 1 ]
 	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/alone/hpcs-enroll-remove.bash' is missing (a part of hpcs-enroll; reinstall hpcs-for-luks)" ]
@@ -493,6 +544,7 @@ esac'
 	}
 	lib=$p/share/hpcs-for-luks
 	[ -f "$lib/hpcs-enroll-options.bash" ]
+	[ -f "$lib/hpcs-enroll-add.bash" ]
 	[ -f "$lib/hpcs-enroll-remove.bash" ]
 	# The one line that differs from the tree's script names the directory.
 	run diff "$ENROLL" "$p/sbin/hpcs-enroll"
@@ -509,7 +561,7 @@ esac'
 	# A copy elsewhere, with other parts planted beside it, still reads the installed ones.
 	mkdir "$BATS_TEST_TMPDIR/elsewhere"
 	cp "$p/sbin/hpcs-enroll" "$BATS_TEST_TMPDIR/elsewhere/"
-	for f in hpcs-enroll-options.bash hpcs-enroll-remove.bash; do
+	for f in hpcs-enroll-options.bash hpcs-enroll-add.bash hpcs-enroll-remove.bash; do
 		printf 'echo planted\nexit 7\n' >"$BATS_TEST_TMPDIR/elsewhere/$f"
 	done
 	run "$BATS_TEST_TMPDIR/elsewhere/hpcs-enroll" --help

@@ -182,10 +182,12 @@ take_guest_initrd() {
 	for f in sbin/hpcs-for-luks sbin/hpcs-unlock sbin/hpcs-enroll \
 		lib/systemd/system/hpcs-for-luks.service lib/systemd/system/hpcs-for-luks-wipe.service \
 		lib/dracut/modules.d/99hpcs/module-setup.sh lib/dracut/modules.d/99hpcs/hpcs-unlock.service \
-		lib/dracut/modules.d/99hpcs/hpcs-tpm.sh lib/dracut/modules.d/99hpcs/60-hpcs-tpm.rules \
+		lib/dracut/modules.d/98hpcs-tpm/module-setup.sh lib/dracut/modules.d/98hpcs-tpm/60-hpcs-tpm.rules \
+		lib/dracut/modules.d/98hpcs-tpm/hpcs-tcsd.service lib/dracut/modules.d/98hpcs-tpm/hpcs-unlock-tcsd.conf \
 		share/man/man8/hpcs-for-luks.8 share/man/man8/hpcs-unlock.8 share/man/man8/hpcs-enroll.8 \
 		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
-		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-remove.bash; do
+		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-add.bash \
+		share/hpcs-for-luks/hpcs-enroll-remove.bash; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
@@ -230,7 +232,9 @@ take_guest_initrd() {
 	file "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-unlock" | grep -q 'statically linked'
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/systemd/system/hpcs-for-luks.service" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/dracut/modules.d/99hpcs/module-setup.sh" ]
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/dracut/modules.d/98hpcs-tpm/module-setup.sh" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini" ]
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-add.bash" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
 	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
@@ -238,6 +242,7 @@ take_guest_initrd() {
 	echo "$output" | grep -q '^Recommends: dracut, cryptsetup-bin$'
 	echo "$output" | grep -q '^Suggests: trousers, tpm-tools, tpm2-tools$'
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/dracut/modules.d/99hpcs/module-setup.sh
+	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/dracut/modules.d/98hpcs-tpm/module-setup.sh
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/systemd/system/hpcs-for-luks.service
 }
 
