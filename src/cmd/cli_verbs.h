@@ -1,6 +1,9 @@
 // The verbs of the admin CLI `hpcs-for-luks`: one table, each entry saying
 // what the verb needs (the config; a KMS client; and the root key) so that
 // CliMain (cli.cc) provides it once, ninja's Tool table. Internal to the CLI.
+// A new verb is its options (constexpr Flag, Text, ... in cli_verbs.cc), one
+// entry in the table and its Cmd function; its synopsis names exactly its
+// options (cli_test.cc checks) and the completion offers them (cli.bats).
 #ifndef HPCS_CMD_CLI_VERBS_H_
 #define HPCS_CMD_CLI_VERBS_H_
 
