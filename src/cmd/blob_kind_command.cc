@@ -15,7 +15,7 @@ namespace hpcs {
 
 int BlobKindCommand(Context& ctx) {
 #ifdef HPCS_HAVE_TPM
-  std::string path = ctx.args.Value("--blob");
+  std::string path = ctx.args.Get(kBlobKindBlob);
   if (path.empty()) path = ctx.config.tpm_blob;
   std::string blob, err;
   if (ReadRegularFile(path, kMaxSealedBlobSize, &blob, nullptr, &err) < 0) {

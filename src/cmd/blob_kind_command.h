@@ -11,6 +11,9 @@
 namespace hpcs {
 
 // 0 printed, 1 the blob could not be read or there is no TPM support (logged).
+// The option of `tpm-blob-kind`: the blob to look at (default [HFL] tpm_blob).
+inline constexpr Text kBlobKindBlob{"--blob"};
+
 int BlobKindCommand(Context& ctx);
 
 }  // namespace hpcs

@@ -21,7 +21,7 @@ namespace {
 
 // --uuid, else default_crk_uuid, else an error.
 bool ResolveCrk(const Args& a, const Config& c, std::string* crk) {
-  *crk = a.Value("--uuid");
+  *crk = a.Get(kUuid);
   if (crk->empty()) *crk = c.default_crk_uuid;
   if (crk->empty()) {
     LogError("No root key given: pass --uuid UUID or set default_crk_uuid in [KP] of '" + c.path +
@@ -34,18 +34,21 @@ bool ResolveCrk(const Args& a, const Config& c, std::string* crk) {
 int Dispatch(const Verb& verb, const Args& a) {
   Context ctx{a, {}, {}, {}};
   if (verb.needs == Needs::kNothing) return verb.run(ctx);
-  if (!LoadConfigAndWarn(a.config, &ctx.config)) return kExitFail;
+  if (!LoadConfigAndWarn(a.Get(kConfigOption), &ctx.config)) return kExitFail;
   if (verb.needs == Needs::kKmsAndRootKey && !ResolveCrk(a, ctx.config, &ctx.crk)) {
     return kExitFail;
   }
   if (verb.needs != Needs::kConfig) {
     KmsOptions o;
-    o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+    o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
     std::string err;
     if (OpenKms(ctx.config, o, &ctx.kms, &err) < 0) return CommandFailed(err);
   }
   return verb.run(ctx);
 }
+
+const OptionList kGlobalOptions = {&kConfigOption, &kTimeoutOption, &kDebugOption, &kVersionOption,
+                                   &kHelpOption};
 
 void PrintHelp() {
   std::string h =
@@ -55,140 +58,93 @@ void PrintHelp() {
       "\n"
       "Commands:\n";
   for (const auto& v : Verbs()) h += "  " + std::string(v.synopsis) + "\n";
-  h += "\n"
-       "Options:\n"
-       "  --config FILE      configuration (default /etc/hpcs-for-luks.ini)\n"
-       "  --timeout SECONDS  give up on the KMS after this long (default 120)\n"
-       "  --debug            more messages\n"
-       "  --version          print the version\n"
-       "  -h, --help         this help\n";
+  h += "\nOptions:\n" + OptionHelp(kGlobalOptions);
   fputs(h.c_str(), stdout);
 }
 
 // ---- The command line ----
 
-// One argument, "--name=value" split; Take() gets the value from the next
-// argument when there was no '='.
-struct ArgReader {
-  ArgReader(int c, char** v) : argc(c), argv(v) {}
-  int argc;
-  char** argv;
-  int i = 0;
-  std::string arg, inline_value;
-  bool has_inline = false;
+CommandLine Stop(CommandLine::Action action, std::string error = "") {
+  CommandLine c;
+  c.action = action;
+  c.error = std::move(error);
+  return c;
+}
 
-  bool Next() {
-    if (++i >= argc) return false;
-    arg = argv[i];
-    has_inline = false;
-    if (size_t eq = arg.find('='); StartsWith(arg, "--") && eq != std::string::npos) {
-      inline_value = arg.substr(eq + 1);
-      arg.resize(eq);
-      has_inline = true;
-    }
-    return true;
-  }
-  bool Take(std::string* out) {
-    if (has_inline) {
-      *out = inline_value;
-      return true;
-    }
-    if (i + 1 >= argc) return false;
-    *out = argv[++i];
-    return true;
-  }
-};
+CommandLine UsageError(std::string error) {
+  return Stop(CommandLine::Action::kUsageError, std::move(error));
+}
 
-// Options before and after the verb that every verb takes. nullopt: not one
-// of them; otherwise the exit code, or -1 to go on.
-std::optional<int> GlobalOption(ArgReader& r, Args* a) {
-  if (r.arg == "-h" || r.arg == "--help") {
-    PrintHelp();
-    return kExitOk;
-  }
-  if (r.arg == "--version") {
-    printf("hpcs-for-luks %s\n", kHpcsVersion);
-    return kExitOk;
-  }
-  if (r.arg == "--config") {
-    if (!r.Take(&a->config) || a->config.empty()) return Usage("--config needs a file name");
-    return -1;
-  }
-  if (r.arg == "--timeout") {
-    std::string t;
-    if (!r.Take(&t) || !ParseSeconds(t, &a->timeout_s)) {
-      return Usage(std::string("--timeout needs ") + kSecondsRange);
-    }
-    return -1;
-  }
-  if (r.arg == "--debug") {
-    a->debug = true;
-    return -1;
-  }
+// nullopt when `a` goes on; else --help or --version, which end the parsing.
+std::optional<CommandLine> HelpOrVersion(const Args& a) {
+  if (a.Get(kHelpOption)) return Stop(CommandLine::Action::kHelp);
+  if (a.Get(kVersionOption)) return Stop(CommandLine::Action::kVersion);
   return std::nullopt;
 }
 
-// An option of the verb: false if it is not one.
-bool VerbOption(ArgReader& r, const Verb& verb, Args* a, std::string* usage) {
-  for (const auto& o : verb.value_options) {
-    if (r.arg != o) continue;
-    std::string v;
-    if (!r.Take(&v)) *usage = std::string(verb.name) + ": " + r.arg + " needs a value";
-    a->values[r.arg].push_back(v);
-    return true;
+// The verb named `arg`; nullptr when there is none.
+const Verb* FindVerb(std::span<const Verb> verbs, const std::string& arg) {
+  for (const auto& v : verbs) {
+    if (arg == v.name) return &v;
   }
-  for (const auto& f : verb.flag_options) {
-    if (r.arg == f && !r.has_inline) {
-      a->flags.insert(r.arg);
-      return true;
-    }
-  }
-  return false;
-}
-
-// nullopt when the verb should run; otherwise the exit code.
-std::optional<int> ParseCommandLine(int argc, char** argv, Args* a, const Verb** verb) {
-  ArgReader r(argc, argv);
-  while (r.Next()) {
-    if (auto exit = GlobalOption(r, a)) {
-      if (*exit >= 0) return exit;
-      continue;
-    }
-    if (!*verb) {
-      if (StartsWith(r.arg, "-")) return Usage("unknown option '" + r.arg + "'");
-      for (const auto& v : Verbs()) {
-        if (r.arg == v.name) *verb = &v;
-      }
-      if (!*verb) return Usage("unknown command '" + r.arg + "'");
-      continue;
-    }
-    std::string usage;
-    if (!VerbOption(r, **verb, a, &usage)) {
-      return Usage(std::string((*verb)->name) + ": unexpected argument '" + r.arg +
-                   "'; usage: " + (*verb)->synopsis);
-    }
-    if (!usage.empty()) return Usage(usage);
-  }
-  if (!*verb) return Usage("no command given");
-  if ((*verb)->check) {
-    if (std::string m = (*verb)->check(*a); !m.empty()) return Usage((*verb)->name + (": " + m));
-  }
-  return std::nullopt;
+  return nullptr;
 }
 
 }  // namespace
 
+CommandLine ParseCommandLine(std::span<char* const> argv, std::span<const Verb> verbs) {
+  CommandLine c;
+  ArgReader r(argv);
+  while (r.Next()) {
+    if (auto m = ReadOption(r, kGlobalOptions, InlineFlagValue::kIgnored, "", &c.args)) {
+      if (!m->empty()) return UsageError(*m);
+      if (auto stop = HelpOrVersion(c.args)) return *stop;
+      continue;
+    }
+    if (!c.verb) {
+      if (StartsWith(r.arg(), "-")) return UsageError("unknown option '" + r.arg() + "'");
+      c.verb = FindVerb(verbs, r.arg());
+      if (!c.verb) return UsageError("unknown command '" + r.arg() + "'");
+      continue;
+    }
+    std::string prefix = std::string(c.verb->name) + ": ";
+    auto m = ReadOption(r, c.verb->options, InlineFlagValue::kRefused, prefix, &c.args);
+    if (!m) {
+      return UsageError(prefix + "unexpected argument '" + r.arg() +
+                        "'; usage: " + c.verb->synopsis);
+    }
+    if (!m->empty()) return UsageError(*m);
+  }
+  if (!c.verb) return UsageError("no command given");
+  if (c.verb->check) {
+    if (std::string m = c.verb->check(c.args); !m.empty()) {
+      return UsageError(c.verb->name + (": " + m));
+    }
+  }
+  return c;
+}
+
 int CliMain(int argc, char** argv) {
   DisableCoreDumps();
   LogSetup({LogLevel::kInfo, false, "hpcs-for-luks"});
-  Args a;
-  const Verb* verb = nullptr;
-  if (auto exit = ParseCommandLine(argc, argv, &a, &verb)) return *exit;
-  if (a.debug) LogSetup({LogLevel::kDebug, false, "hpcs-for-luks"});
+  CommandLine c = ParseCommandLine({argv, static_cast<size_t>(argc)}, Verbs());
+  switch (c.action) {
+    case CommandLine::Action::kHelp:
+      PrintHelp();
+      return kExitOk;
+    case CommandLine::Action::kVersion:
+      printf("hpcs-for-luks %s\n", kHpcsVersion);
+      return kExitOk;
+    case CommandLine::Action::kUsageError:
+      return Usage(c.error);
+    case CommandLine::Action::kRun:
+      break;
+  }
+  if (c.args.Get(kDebugOption)) LogSetup({LogLevel::kDebug, false, "hpcs-for-luks"});
   std::string err;
   if (HttpGlobalInit(&err) < 0) return CommandFailed(err);
   JsonInit();
-  return Dispatch(*verb, a);
+  return Dispatch(*c.verb, c.args);
 }
 
 }  // namespace hpcs

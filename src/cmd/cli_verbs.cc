@@ -54,6 +54,21 @@ bool WriteOut(std::string_view data) {
   return true;
 }
 
+// ---- The verbs' options (kUuid is in cli_verbs.h) ----
+
+constexpr Flag kCrk{"--crk"}, kStd{"--std"}, kGen{"--gen"};
+constexpr Text kName{"--name"};
+constexpr Flag kJson{"--json"};
+constexpr Text kCrypttab{"--crypttab"};
+constexpr TextList kInitramfs{"--initramfs"};
+constexpr Text kToCrk{"--to-crk"}, kToConfig{"--to-config"};
+constexpr Flag kTpm1{"--tpm1"}, kTpm2{"--tpm2"};
+constexpr TextList kPcr{"--pcr"};
+constexpr Text kOutput{"--output"};
+constexpr TextList kGet{"--get"};
+constexpr Flag kPrint{"--print"}, kWithApiKey{"--with-api-key"};
+constexpr Text kKeyDir{"--key-dir"}, kCaFile{"--ca-file"}, kTpmBlob{"--tpm-blob"};
+
 // ---- Verbs ----
 
 int CmdList(Context& ctx) {
@@ -66,16 +81,16 @@ int CmdList(Context& ctx) {
 }
 
 std::string CheckCreate(const Args& a) {
-  if (a.Has("--crk") == a.Has("--std")) return "give exactly one of --crk or --std";
-  if (size_t n = a.Value("--name").size(); n < 2 || n > 90) {
+  if (a.Get(kCrk) == a.Get(kStd)) return "give exactly one of --crk or --std";
+  if (size_t n = a.Get(kName).size(); n < 2 || n > 90) {
     return "--name NAME (2 to 90 characters) is required";
   }
   return "";
 }
 
 int CmdCreate(Context& ctx) {
-  bool crk = ctx.args.Has("--crk"), gen = ctx.args.Has("--gen");
-  std::string name = ctx.args.Value("--name");
+  bool crk = ctx.args.Get(kCrk), gen = ctx.args.Get(kGen);
+  std::string name = ctx.args.Get(kName);
   Secret material;
   if (!gen && !ReadStdin("key material", &material)) return kExitFail;
   std::string id, err;
@@ -87,11 +102,11 @@ int CmdCreate(Context& ctx) {
 }
 
 std::string CheckUuid(const Args& a) {
-  return a.Value("--uuid").empty() ? "--uuid UUID is required" : "";
+  return a.Get(kUuid).empty() ? "--uuid UUID is required" : "";
 }
 
 int CmdGet(Context& ctx) {
-  std::string id = ctx.args.Value("--uuid"), json, err;
+  std::string id = ctx.args.Get(kUuid), json, err;
   if (ctx.kms.client->Get(id, &json, &err) < 0) {
     return CommandFailed("Failed to get key '" + id + "': " + err);
   }
@@ -99,7 +114,7 @@ int CmdGet(Context& ctx) {
 }
 
 int CmdDelete(Context& ctx) {
-  std::string id = ctx.args.Value("--uuid"), err;
+  std::string id = ctx.args.Get(kUuid), err;
   if (ctx.kms.client->Delete(id, &err) < 0) {
     return CommandFailed("Failed to delete key '" + id + "': " + err);
   }
@@ -111,7 +126,7 @@ int CmdWrap(Context& ctx) {
   const std::string& crk = ctx.crk;
   Secret plain;
   std::string ct, err;
-  if (ctx.args.Has("--gen")) {
+  if (ctx.args.Get(kGen)) {
     if (RandomSecret(kGenBytes, &plain, &err) < 0) {
       return CommandFailed("Failed to generate key material: " + err);
     }
@@ -156,20 +171,20 @@ int CmdProcess(Context& ctx) {
 
 int CmdReport(Context& ctx) {
   const Args& a = ctx.args;
-  if (!LoadConfigAndWarn(a.config, &ctx.config)) return kExitUsage;
+  if (!LoadConfigAndWarn(a.Get(kConfigOption), &ctx.config)) return kExitUsage;
   ReportCommandOptions o;
-  o.json = a.Has("--json");
-  o.crypttab = a.Value("--crypttab");
-  if (auto it = a.values.find("--initramfs"); it != a.values.end()) o.initramfs = it->second;
-  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  o.json = a.Get(kJson);
+  o.crypttab = a.Get(kCrypttab);
+  o.initramfs = a.Get(kInitramfs);
+  o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return ReportCommand(ctx.config, o);
 }
 
 std::string CheckRewrap(const Args& a) {
-  if (!a.Value("--to-config").empty() && a.Value("--to-crk").empty()) {
+  if (!a.Get(kToConfig).empty() && a.Get(kToCrk).empty()) {
     return "--to-config needs --to-crk";
   }
-  if (!a.Value("--to-crk").empty() && a.Value("--to-crk") == a.Value("--uuid")) {
+  if (!a.Get(kToCrk).empty() && a.Get(kToCrk) == a.Get(kUuid)) {
     return "--to-crk names the root key the keys are wrapped with now";
   }
   return "";
@@ -177,13 +192,13 @@ std::string CheckRewrap(const Args& a) {
 
 int CmdRewrap(Context& ctx) {
   const Args& a = ctx.args;
-  if (a.Value("--to-crk") == ctx.crk) {
+  if (a.Get(kToCrk) == ctx.crk) {
     return Usage("rewrap: --to-crk names the root key the keys are wrapped with now");
   }
   RewrapCommandOptions o;
-  o.to_crk = a.Value("--to-crk");
-  o.to_config = a.Value("--to-config");
-  o.deadline = Clock::now() + std::chrono::seconds(a.timeout_s);
+  o.to_crk = a.Get(kToCrk);
+  o.to_config = a.Get(kToConfig);
+  o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return RewrapCommand(ctx.config, ctx.crk, *ctx.kms.client, o);
 }
 
@@ -199,7 +214,7 @@ int CmdWipe(Context& ctx) {
 }
 
 std::string CheckSealApiKey(const Args& a) {
-  return a.Has("--tpm1") && a.Has("--tpm2") ? "--tpm1 or --tpm2, not both" : "";
+  return a.Get(kTpm1) && a.Get(kTpm2) ? "--tpm1 or --tpm2, not both" : "";
 }
 
 #ifdef HPCS_HAVE_TPM
@@ -207,12 +222,11 @@ std::string CheckSealApiKey(const Args& a) {
 // against go into *to. False with the reason in *why.
 bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptions* to,
               std::string* why) {
-  auto it = a.values.find("--pcr");
-  if (it == a.values.end()) {
+  if (a.Get(kPcr).empty()) {
     *pcrs = DefaultPcrs(kind);
     return true;
   }
-  for (const auto& v : it->second) {
+  for (const auto& v : a.Get(kPcr)) {
     unsigned pcr = 0;
     std::optional<std::array<uint8_t, 32>> value;
     if (ParsePcrArgument(v, &pcr, &value, why) < 0) return false;
@@ -232,14 +246,12 @@ int CmdSealApiKey(Context& ctx) {
   const Args& a = ctx.args;
   TpmOptions to;
   to.tpm2_tcti = ResolveTpm2Tcti(ctx.config.tpm2_tcti);
-  TpmKind kind = a.Has("--tpm1")   ? TpmKind::kTpm1
-                 : a.Has("--tpm2") ? TpmKind::kTpm2
-                                   : DetectTpmKind(to);
+  TpmKind kind = a.Get(kTpm1) ? TpmKind::kTpm1 : a.Get(kTpm2) ? TpmKind::kTpm2 : DetectTpmKind(to);
   std::vector<unsigned> pcrs;
   std::string why;
   if (!SealPcrs(a, kind, &pcrs, &to, &why)) return Usage("seal-api-key: " + why);
   for (const auto& w : PcrCoverageWarnings(pcrs)) LogWarning("seal-api-key: " + w);
-  std::string output = a.Value("--output");
+  std::string output = a.Get(kOutput);
   if (output.empty()) output = ctx.config.tpm_blob;
   Secret key;
   if (!ReadStdin("API key", &key)) return kExitFail;
@@ -266,25 +278,23 @@ int CmdSealApiKey(Context& ctx) {
 
 int CmdConfig(Context& ctx) {
   std::string out;
-  if (ctx.args.Has("--print")) {
+  if (ctx.args.Get(kPrint)) {
     Config c = std::move(ctx.config);
-    if (auto d = ctx.args.Value("--key-dir"); !d.empty()) c.key_dir = d;
-    if (auto f = ctx.args.Value("--ca-file"); !f.empty()) c.ca_file = f;
-    if (auto b = ctx.args.Value("--tpm-blob"); !b.empty()) c.tpm_blob = b;
-    Secret text = Secret::FromString(FormatConfig(c, ctx.args.Has("--with-api-key")));
+    if (auto d = ctx.args.Get(kKeyDir); !d.empty()) c.key_dir = d;
+    if (auto f = ctx.args.Get(kCaFile); !f.empty()) c.ca_file = f;
+    if (auto b = ctx.args.Get(kTpmBlob); !b.empty()) c.tpm_blob = b;
+    Secret text = Secret::FromString(FormatConfig(c, ctx.args.Get(kWithApiKey)));
     return WriteOut(text.view()) ? kExitOk : kExitFail;
   }
-  auto it = ctx.args.values.find("--get");
-  for (const std::string& name : it->second) out += *ConfigValue(ctx.config, name) + "\n";
+  for (const std::string& name : ctx.args.Get(kGet)) out += *ConfigValue(ctx.config, name) + "\n";
   return WriteOut(out) ? kExitOk : kExitFail;
 }
 
 std::string CheckConfig(const Args& a) {
-  auto it = a.values.find("--get");
-  bool get = it != a.values.end() && !it->second.empty();
-  if (get == a.Has("--print")) return "give --get NAME (repeatable) or --print";
+  bool get = !a.Get(kGet).empty();
+  if (get == a.Get(kPrint)) return "give --get NAME (repeatable) or --print";
   if (get) {
-    for (const std::string& name : it->second) {
+    for (const std::string& name : a.Get(kGet)) {
       if (name == "api_key")
         return "api_key is a secret and is not printed; ask for api_key_source";
       if (!std::count_if(std::begin(kConfigValueNames), std::end(kConfigValueNames),
@@ -295,12 +305,11 @@ std::string CheckConfig(const Args& a) {
       }
     }
   }
-  for (const char* o : {"--key-dir", "--ca-file", "--tpm-blob", "--with-api-key"}) {
-    if (!a.Has("--print") && (a.Has(o) || !a.Value(o).empty())) {
-      return std::string(o) + " goes with --print";
-    }
+  if (a.Get(kPrint)) return "";
+  for (const Text* o : {&kKeyDir, &kCaFile, &kTpmBlob}) {
+    if (!a.Get(*o).empty()) return std::string(o->name) + " goes with --print";
   }
-  return "";
+  return a.Get(kWithApiKey) ? "--with-api-key goes with --print" : "";
 }
 
 const Verb kVerbs[] = {
@@ -309,84 +318,78 @@ const Verb kVerbs[] = {
      .synopsis = "create --crk|--std --name NAME [--gen]   (key material on stdin without --gen)",
      .needs = Needs::kKms,
      .run = CmdCreate,
-     .value_options = {"--name"},
-     .flag_options = {"--crk", "--std", "--gen"},
+     .options = {&kName, &kCrk, &kStd, &kGen},
      .check = CheckCreate},
     {.name = "get",
      .synopsis = "get --uuid UUID",
      .needs = Needs::kKms,
      .run = CmdGet,
-     .value_options = {"--uuid"},
+     .options = {&kUuid},
      .check = CheckUuid},
     {.name = "delete",
      .synopsis = "delete --uuid UUID",
      .needs = Needs::kKms,
      .run = CmdDelete,
-     .value_options = {"--uuid"},
+     .options = {&kUuid},
      .check = CheckUuid},
     {.name = "wrap",
      .synopsis = "wrap [--uuid CRK] [--gen]   (plaintext on stdin without --gen)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdWrap,
-     .value_options = {"--uuid"},
-     .flag_options = {"--gen"}},
+     .options = {&kUuid, &kGen}},
     {.name = "unwrap",
      .synopsis = "unwrap [--uuid CRK]   (ciphertext on stdin, plaintext on stdout)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdUnwrap,
-     .value_options = {"--uuid"}},
+     .options = {&kUuid}},
     {.name = "process",
      .synopsis = "process [--uuid CRK]   (unwrap all stored keys into the keyring)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdProcess,
-     .value_options = {"--uuid"}},
+     .options = {&kUuid}},
     {.name = "wipe",
      .synopsis = "wipe [--uuid CRK]   (revoke those keys, except lingering ones)",
      .needs = Needs::kConfig,
      .run = CmdWipe,
-     .value_options = {"--uuid"}},
+     .options = {&kUuid}},
     {.name = "report",
      .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot "
                  "unlock?)",
      .needs = Needs::kNothing,
      .run = CmdReport,
-     .value_options = {"--crypttab", "--initramfs"},
-     .flag_options = {"--json"}},
+     .options = {&kCrypttab, &kInitramfs, &kJson}},
     {.name = "rewrap",
      .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
                  "version, or to another root key)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdRewrap,
-     .value_options = {"--uuid", "--to-crk", "--to-config"},
+     .options = {&kUuid, &kToCrk, &kToConfig},
      .check = CheckRewrap},
     {.name = "seal-api-key",
      .synopsis =
          "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",
      .needs = Needs::kConfig,
      .run = CmdSealApiKey,
-     .value_options = {"--pcr", "--output"},
-     .flag_options = {"--tpm1", "--tpm2"},
+     .options = {&kPcr, &kOutput, &kTpm1, &kTpm2},
      .check = CheckSealApiKey},
     {.name = "config",
      .synopsis = "config --get NAME... | --print [--key-dir D] [--ca-file F] [--tpm-blob B] "
                  "[--with-api-key]   (the configuration as read)",
      .needs = Needs::kConfig,
      .run = CmdConfig,
-     .value_options = {"--get", "--key-dir", "--ca-file", "--tpm-blob"},
-     .flag_options = {"--print", "--with-api-key"},
+     .options = {&kGet, &kKeyDir, &kCaFile, &kTpmBlob, &kPrint, &kWithApiKey},
      .check = CheckConfig},
     {.name = "luks",
      .synopsis = "luks --device DEVICE [--json]   (the key slots and tokens of a LUKS2 volume)",
      .needs = Needs::kNothing,
      .run = LuksCommand,
-     .value_options = {"--device"},
-     .flag_options = {"--json"},
+     .options = {&kLuksDevice, &kLuksJson},
      .check = CheckLuks},
     {.name = "tpm-blob-kind",
      .synopsis = "tpm-blob-kind [--blob FILE]   (tpm1, tpm2 or unknown; default [HFL] tpm_blob)",
      .needs = Needs::kConfig,
      .run = BlobKindCommand,
-     .value_options = {"--blob"}},
+     .options = {&kBlobKindBlob}},
 };
 
 }  // namespace

@@ -1,15 +1,16 @@
 // The verbs of the admin CLI `hpcs-for-luks`: one table, each entry saying
 // what the verb needs (the config; a KMS client; and the root key) so that
 // CliMain (cli.cc) provides it once, ninja's Tool table. Internal to the CLI.
+// A new verb is its options (constexpr Flag, Text, ... in cli_verbs.cc), one
+// entry in the table and its Cmd function; its synopsis names exactly its
+// options (cli_test.cc checks) and the completion offers them (cli.bats).
 #ifndef HPCS_CMD_CLI_VERBS_H_
 #define HPCS_CMD_CLI_VERBS_H_
 
-#include <map>
-#include <set>
 #include <span>
 #include <string>
-#include <vector>
 
+#include "cmd/cli_options.h"
 #include "core/config.h"
 #include "core/kms.h"
 
@@ -19,20 +20,18 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFail = 1;
 inline constexpr int kExitUsage = 2;
 
-// Parsed command line: flags and valued options of one verb, plus globals.
-struct Args {
-  std::string config = kDefaultConfigPath;
-  std::map<std::string, std::vector<std::string>> values;
-  std::set<std::string> flags;
-  long timeout_s = 120;
-  bool debug = false;
+// Parsed command line: the options before the verb and the verb's, typed.
+using Args = OptionValues;
 
-  bool Has(const std::string& f) const { return flags.count(f) > 0; }
-  std::string Value(const std::string& o) const {
-    auto it = values.find(o);
-    return it == values.end() || it->second.empty() ? "" : it->second.back();
-  }
-};
+// The options before or after the verb that every verb takes.
+inline constexpr FileName kConfigOption{"--config", "FILE", "configuration", kDefaultConfigPath};
+inline constexpr Seconds kTimeoutOption{"--timeout", "SECONDS",
+                                        "give up on the KMS after this long", 120};
+inline constexpr Flag kDebugOption{"--debug", "more messages"};
+inline constexpr Flag kVersionOption{"--version", "print the version"};
+inline constexpr Flag kHelpOption{"--help", "this help", "-h"};
+// The root key (Needs::kKmsAndRootKey), or the key a verb is about.
+inline constexpr Text kUuid{"--uuid"};
 
 // What a verb needs before it runs; CliMain provides it (ninja's Tool table).
 enum class Needs {
@@ -55,8 +54,7 @@ struct Verb {
   const char* synopsis;
   Needs needs;
   int (*run)(Context&);
-  std::vector<std::string> value_options = {};  // "--uuid" ...
-  std::vector<std::string> flag_options = {};   // "--gen" ...
+  OptionList options = {};  // besides the global ones
   // Problems with the arguments alone, found before anything is loaded.
   std::string (*check)(const Args&) = nullptr;
 };

@@ -77,18 +77,18 @@ std::string FormatLuksJson(const LuksHeader& h) {
 }
 
 std::string CheckLuks(const Args& a) {
-  return a.Value("--device").empty() ? "--device DEVICE is required" : "";
+  return a.Get(kLuksDevice).empty() ? "--device DEVICE is required" : "";
 }
 
 int LuksCommand(Context& ctx) {
-  const std::string device = ctx.args.Value("--device");
+  const std::string device = ctx.args.Get(kLuksDevice);
   LuksHeader h;
   std::string err;
   if (ReadLuksHeader(device, &h, &err) < 0) {
     LogError("Failed to read the LUKS2 header: " + err);
     return kExitFail;
   }
-  std::string out = ctx.args.Has("--json") ? FormatLuksJson(h) : FormatLuksLines(h);
+  std::string out = ctx.args.Get(kLuksJson) ? FormatLuksJson(h) : FormatLuksLines(h);
   if (WriteAllFd(STDOUT_FILENO, out, &err) < 0) {
     LogError("Failed to write to standard output: " + err);
     return kExitFail;

@@ -19,6 +19,10 @@
 
 namespace hpcs {
 
+// The options of `luks`, read by the verb table and by the verb.
+inline constexpr Text kLuksDevice{"--device"};
+inline constexpr Flag kLuksJson{"--json"};
+
 std::string FormatLuksLines(const LuksHeader& h);
 // {"keyslots":[{"id":0,"kdf":"argon2id","memory_kib":65536}],
 //  "tokens":[{"id":0,"type":"luks2-keyring","keyslots":[2],

@@ -36,6 +36,37 @@ teardown() {
 	[[ "$output" =~ ^hpcs-for-luks\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
 
+# complete WORDS...: what the completion offers for the last of
+# `hpcs-for-luks WORDS...`, one a line.
+complete_words() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	bash -c '. /usr/share/bash-completion/bash_completion && . "$1" && shift &&
+		COMP_WORDS=("$@") && COMP_CWORD=$(($# - 1)) && COMP_LINE="$*" && COMP_POINT=${#COMP_LINE} &&
+		_hpcs_for_luks && printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../../completion/hpcs-for-luks" hpcs-for-luks "$@"
+}
+
+@test "the completion offers the verbs of --help, and each verb the options its synopsis names" {
+	[ -r /usr/share/bash-completion/bash_completion ] || skip "needs bash-completion"
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --help
+	[ "$status" -eq 0 ]
+	# "  VERB SYNOPSIS", between "Commands:" and the blank line.
+	help=$output
+	verbs=$(sed -n '/^Commands:$/,/^$/s/^  //p' <<<"$help")
+	[ "$(wc -l <<<"$verbs")" -ge 12 ]
+	run complete_words ""
+	[ "$status" -eq 0 ]
+	[ "$(grep -v '^-' <<<"$output" | sort)" = "$(cut -d' ' -f1 <<<"$verbs" | sort)" ]
+	[ "$(grep '^-' <<<"$output" | sort)" = "$(sed -n '/^Options:$/,$p' <<<"$help" | grep -o -e '--[a-z-]*' | sort)" ]
+	while read -r verb synopsis; do
+		run complete_words "$verb" --
+		[ "$status" -eq 0 ]
+		want=$(grep -o -e '--[a-z0-9-]*' <<<"$synopsis" | sort -u || true)
+		echo "$verb: the completion offers '$output', --help names '$want'"
+		[ "$(sort <<<"$output")" = "$want" ]
+	done <<<"$verbs"
+}
+
 # --- create, list, get, delete -----------------------------------------------
 
 @test "create --crk --gen prints the new key's UUID alone; list and get show it" {
