@@ -10,6 +10,9 @@
 #   testing/        the shared test doubles: anything below admin/
 #   *_test.cc and *_testing.h may also include testing/
 #
+# A build without TPM support is answered by the TPM code (tpm/tpm_none.cc):
+# HPCS_HAVE_TPM appears only in tpm/ and in tests, never at a call site.
+#
 # And below cmd/, nothing logs above debug and nothing ends the process: those
 # are the command layer's decisions. A line that breaks a rule is printed as
 # FILE:LINE: what it does, and the script exits 1. The logger itself
@@ -58,6 +61,11 @@ for path in "$src"/*; do
 				complain "src/$rel:$line: $folder/ may not include $target/ (\"$inc\"); it may include: ${ok# }"
 			fi
 		done < <(grep -n '^#include "' "$file" || true)
+		if [[ $folder != tpm && $file != *_test.cc && $file != *_testing.h ]]; then
+			while IFS=: read -r line _; do
+				complain "src/$rel:$line: HPCS_HAVE_TPM outside tpm/ and the tests; ask CheckTpmSupport (tpm/tpm.h) instead"
+			done < <(grep -n 'HPCS_HAVE_TPM' "$file" || true)
+		fi
 		[[ $folder == cmd || $folder == testing ]] && continue
 		[[ $file == *_test.cc || $rel == base/log.* ]] && continue
 		while IFS=: read -r line text; do

@@ -14,6 +14,7 @@
 #include "admin/subprocess.h"
 #include "base/fileio.h"
 #include "core/keystore.h"
+#include "tpm/tpm.h"
 
 namespace hpcs {
 
@@ -179,7 +180,7 @@ int ReadInitramfs(const std::string& image, InitramfsContents* out, std::string*
   }
   if (int kr = ReadKeyDirectory(base + kImageKeyDir, &c.keys, err); kr < 0) return kr;
   std::string blob;
-  if (ReadRegularFile(base + kImageBlob, 64 * 1024, &blob, nullptr, nullptr) == 0) {
+  if (ReadRegularFile(base + kImageBlob, kMaxSealedBlobSize, &blob, nullptr, nullptr) == 0) {
     c.tpm_blob = std::move(blob);
   }
   *out = std::move(c);

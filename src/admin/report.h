@@ -8,12 +8,15 @@
 #define HPCS_ADMIN_REPORT_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "kp/http.h"
+#include "tpm/tpm.h"
 
 namespace hpcs {
 
@@ -108,6 +111,8 @@ struct ReportOptions {
   std::vector<std::string> initramfs;
   std::string fs_root = "/";  // where /boot, /lib/modules and /proc are
   Deadline deadline;          // for the KMS and the TPM
+  // Tests: the TPM to unseal with instead of the machine's.
+  std::function<std::shared_ptr<Tpm>(TpmKind)> make_tpm;
 };
 
 // Runs every check. Never fails as a whole: what cannot be checked is a

@@ -34,6 +34,10 @@ struct ReportContext {
   const ReportOptions& options;
   Report& report;
 
+  // api_key = TPM: the sealed API key as CheckTpm read it, once for the whole
+  // report (null: unreadable), and the API key it unsealed (empty: none).
+  std::optional<std::string> tpm_blob;
+  Secret api_key;
   Kms kms;                                  // kms.client null: the KMS cannot be used
   std::optional<KeyMetadata> root_key;      // null: unknown
   std::vector<StoredKey> stored;            // the key directory
@@ -48,7 +52,8 @@ inline std::string KeyLabel(const StoredKey& k) { return KeyLabel(k.type, k.desc
 
 // report_config.cc: values present, file modes, the key directory.
 void CheckConfig(ReportContext& ctx);
-// report_kms.cc: the API key (TPM unseal), an IAM token, the root key.
+// report_kms.cc: the API key (TPM unseal, once: CheckKms uses its key), an
+// IAM token, the root key.
 void CheckTpm(ReportContext& ctx);
 void CheckKms(ReportContext& ctx);
 // report_keys.cc: every wrapped key unwraps; which key version wrapped it.

@@ -76,10 +76,7 @@ int CheckImageConfig(ReportContext& ctx, const InitramfsContents& c, InitramfsFa
     return 1;
   }
   auto diffs = ConfigDifferences(host, image);
-  std::string blob;
-  if (host.api_key_from_tpm &&
-      (ReadRegularFile(host.tpm_blob, 64 * 1024, &blob, nullptr, nullptr) < 0 || !c.tpm_blob ||
-       *c.tpm_blob != blob)) {
+  if (host.api_key_from_tpm && (!ctx.tpm_blob || !c.tpm_blob || *c.tpm_blob != *ctx.tpm_blob)) {
     diffs.push_back("the sealed API key (" + host.tpm_blob + ")");
   }
   f.config_matches = diffs.empty();

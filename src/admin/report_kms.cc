@@ -1,12 +1,12 @@
 // report: the API key (unsealed by the TPM when it is sealed), an IAM
 // token, and the root key's state and newest key version.
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <utility>
 
 #include "admin/report_checks.h"
-#include "base/fileio.h"
-#ifdef HPCS_HAVE_TPM
 #include "tpm/tpm.h"
-#endif
 
 namespace hpcs {
 
@@ -15,6 +15,7 @@ namespace {
 KmsOptions ReportKmsOptions(const ReportContext& ctx) {
   KmsOptions o;
   o.deadline = ctx.options.deadline;
+  o.make_tpm = ctx.options.make_tpm;
   return o;
 }
 
@@ -40,17 +41,27 @@ void CheckTpm(ReportContext& ctx) {
   const Config& c = ctx.config;
   if (!c.api_key_from_tpm) return;
   Report& r = ctx.report;
-#ifdef HPCS_HAVE_TPM
-  std::string blob, err;
+  std::string blob, read_err, err;
+  struct stat st;
+  int read = ReadTpmBlob(c, &blob, &st, &read_err);
+  if (read == 0) ctx.tpm_blob = blob;  // the initramfs check compares it
+  if (CheckTpmSupport(&err) < 0) {
+    r.Add("tpm", c.tpm_blob, Level::kFail, "api_key = TPM, but " + err);
+    return;
+  }
   TpmFacts facts;
-  if (ReadRegularFile(c.tpm_blob, 64 * 1024, &blob, nullptr, &err) < 0) {
+  if (read == -ENOENT) {
     r.tpm = facts;
     return;  // CheckConfig named the missing blob
   }
+  if (read < 0) {
+    r.tpm = facts;
+    r.Add("tpm", c.tpm_blob, Level::kFail, "cannot read the sealed API key: " + read_err);
+    return;
+  }
   auto kind = BlobKind(blob);
   facts.kind = kind ? TpmKindName(*kind) : "unknown";
-  Secret key;
-  if (ObtainApiKey(c, ReportKmsOptions(ctx), &key, &err) < 0) {
+  if (UnsealTpmBlob(c, blob, st, ReportKmsOptions(ctx), &ctx.api_key, &err) < 0) {
     r.tpm = facts;
     r.Add("tpm", c.tpm_blob, Level::kFail, "the API key does not unseal now: " + err,
           "if the change was intended, reseal in the new state (hpcs-for-luks seal-api-key), "
@@ -61,10 +72,6 @@ void CheckTpm(ReportContext& ctx) {
   r.tpm = facts;
   r.Add("tpm", c.tpm_blob, Level::kOk,
         "the API key unseals from the " + facts.kind + " with the PCR values of now");
-#else
-  r.Add("tpm", c.tpm_blob, Level::kFail, "api_key = TPM, but this build has no TPM support",
-        "install a build with TPM support (HPCS_TPM=ON)");
-#endif
 }
 
 void CheckKms(ReportContext& ctx) {
@@ -76,7 +83,10 @@ void CheckKms(ReportContext& ctx) {
     return;
   }
   std::string err;
-  if (OpenKms(c, ReportKmsOptions(ctx), &ctx.kms, &err) < 0) {
+  int opened = c.api_key_from_tpm
+                   ? OpenKms(c, ReportKmsOptions(ctx), std::move(ctx.api_key), &ctx.kms, &err)
+                   : OpenKms(c, ReportKmsOptions(ctx), &ctx.kms, &err);
+  if (opened < 0) {
     r.Add("kms", c.endpoint_url, Level::kFail, err);
     return;
   }

@@ -19,7 +19,7 @@ constexpr uint64_t kShareOfRam = 2;
 
 uint64_t MemTotalKib(const std::string& meminfo) {
   std::string text;
-  if (ReadRegularFile(meminfo, 64 * 1024, &text, nullptr, nullptr) < 0) return 0;
+  if (ReadRegularFile(meminfo, kMaxSmallFileSize, &text, nullptr, nullptr) < 0) return 0;
   for (const auto& line : Split(text, '\n')) {
     if (!StartsWith(line, "MemTotal:")) continue;
     unsigned long long kib = 0;

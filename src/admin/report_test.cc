@@ -2,9 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
+#include <string>
+
 #include "admin/report_checks.h"
 #include "base/json.h"
 #include "testing/test_doubles.h"
+#include "tpm/tpm.h"
 
 namespace hpcs {
 namespace {
@@ -109,6 +114,75 @@ TEST_F(MemoryCheck, WithinHalfTheRamIsFine) {
   ASSERT_EQ(report_.findings.size(), 1u);
   EXPECT_EQ(report_.findings[0].level, Level::kOk);
 }
+
+// api_key = TPM: the report reads the blob once and unseals it once; the
+// KMS check uses the key that the TPM check unsealed.
+class ReportTpmTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    config.path = dir.Write("hpcs.ini", "");
+    config.api_key_from_tpm = true;
+    config.tpm_blob = dir.Write("api-key-blob.txt", kBlob);
+    config.endpoint_url = "https://kms.test";
+    config.iam_endpoint_url = "https://iam.test";
+    config.service_instance_id = "instance";
+    options.deadline = Clock::now() + std::chrono::seconds(30);
+    options.make_tpm = [this](TpmKind kind) {
+      kinds.push_back(kind);
+      return tpm;
+    };
+  }
+  static constexpr const char* kBlob = "-----BEGIN HPCS TPM2 SEALED DATA-----\nrest\n";
+  ScratchDir dir;
+  Config config;
+  ReportOptions options;
+  Report report;
+  std::shared_ptr<FakeTpm> tpm = std::make_shared<FakeTpm>(TpmKind::kTpm2);
+  std::vector<TpmKind> kinds;
+};
+
+#ifdef HPCS_HAVE_TPM
+TEST_F(ReportTpmTest, TheBlobIsReadOnceAndUnsealedOnce) {
+  ReportContext ctx(config, options, report);
+  CheckTpm(ctx);
+  CheckKms(ctx);
+  EXPECT_EQ(tpm->blobs_seen.size(), 1u) << "the API key was unsealed more than once";
+  EXPECT_EQ(kinds, std::vector<TpmKind>{TpmKind::kTpm2});
+  ASSERT_TRUE(ctx.tpm_blob);
+  EXPECT_EQ(*ctx.tpm_blob, kBlob);  // what the initramfs check compares
+  ASSERT_TRUE(report.tpm);
+  EXPECT_TRUE(report.tpm->unseals);
+  EXPECT_EQ(report.tpm->kind, "TPM 2.0");
+  EXPECT_TRUE(ctx.kms.client) << "the KMS check did not take the unsealed key";
+}
+
+TEST_F(ReportTpmTest, AFailedUnsealIsOneFindingAndTheKmsIsNotAsked) {
+  tpm->result = -EKEYREJECTED;
+  tpm->error = "PCR 7 (SHA-256) changed since sealing";
+  ReportContext ctx(config, options, report);
+  CheckTpm(ctx);
+  CheckKms(ctx);
+  EXPECT_EQ(tpm->blobs_seen.size(), 1u);
+  EXPECT_FALSE(ctx.kms.client);
+  ASSERT_EQ(report.findings.size(), 2u);
+  EXPECT_NE(report.findings[0].message.find("does not unseal now: api_key = TPM: cannot unseal"),
+            std::string::npos)
+      << report.findings[0].message;
+  EXPECT_NE(report.findings[1].message.find("see the TPM finding"), std::string::npos)
+      << report.findings[1].message;
+}
+#else
+TEST_F(ReportTpmTest, ABuildWithoutTpmSaysSoAndStillReadsTheBlob) {
+  ReportContext ctx(config, options, report);
+  CheckTpm(ctx);
+  EXPECT_TRUE(kinds.empty());
+  ASSERT_TRUE(ctx.tpm_blob);  // the initramfs check still compares it
+  ASSERT_EQ(report.findings.size(), 1u);
+  EXPECT_EQ(report.findings[0].level, Level::kFail);
+  EXPECT_NE(report.findings[0].message.find("no TPM support"), std::string::npos);
+  EXPECT_NE(report.findings[0].message.find("HPCS_TPM=OFF"), std::string::npos);
+}
+#endif
 
 }  // namespace
 }  // namespace hpcs

@@ -6,12 +6,19 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "base/secret.h"
 
 namespace hpcs {
+
+// The cap for a small text file read whole (the kernel command line,
+// /proc/meminfo): far more than they hold, little enough to keep in memory.
+// Files with a cap of their own: the config (config.cc), a wrapped key
+// (keystore.cc), a sealed API key (kMaxSealedBlobSize, tpm/tpm.h).
+inline constexpr size_t kMaxSmallFileSize = 64 * 1024;
 
 // Reads a regular file (symlinks are followed; FIFOs, devices and directories
 // are refused) of at most max_size bytes. *st gets its metadata if non-null.

@@ -6,15 +6,13 @@
 
 #include "base/fileio.h"
 #include "base/log.h"
-#ifdef HPCS_HAVE_TPM
 #include "tpm/tpm.h"
-#include "tpm/tpm1_blob.h"
-#endif
 
 namespace hpcs {
 
+// What kind of TPM the blob was sealed to (its first line), for the dracut
+// module; a build without TPM support answers "unknown" (tpm_none.cc).
 int BlobKindCommand(Context& ctx) {
-#ifdef HPCS_HAVE_TPM
   std::string path = ctx.args.Get(kBlobKindBlob);
   if (path.empty()) path = ctx.config.tpm_blob;
   std::string blob, err;
@@ -29,11 +27,6 @@ int BlobKindCommand(Context& ctx) {
     return kExitFail;
   }
   return kExitOk;
-#else
-  (void)ctx;
-  LogError("tpm-blob-kind: this build has no TPM support (built with HPCS_TPM=OFF)");
-  return kExitFail;
-#endif
 }
 
 }  // namespace hpcs

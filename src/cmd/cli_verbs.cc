@@ -22,9 +22,7 @@
 #include "core/keyring.h"
 #include "core/rotation.h"
 #include "core/unlock.h"
-#ifdef HPCS_HAVE_TPM
 #include "tpm/tpm.h"
-#endif
 
 namespace hpcs {
 namespace {
@@ -217,7 +215,6 @@ std::string CheckSealApiKey(const Args& a) {
   return a.Get(kTpm1) && a.Get(kTpm2) ? "--tpm1 or --tpm2, not both" : "";
 }
 
-#ifdef HPCS_HAVE_TPM
 // --pcr N or N=SHA256, repeated (default: the TPM kind's); the values to seal
 // against go into *to. False with the reason in *why.
 bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptions* to,
@@ -239,10 +236,10 @@ bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptio
   }
   return true;
 }
-#endif
 
 int CmdSealApiKey(Context& ctx) {
-#ifdef HPCS_HAVE_TPM
+  std::string err;
+  if (CheckTpmSupport(&err) < 0) return CommandFailed("seal-api-key: " + err);
   const Args& a = ctx.args;
   TpmOptions to;
   to.tpm2_tcti = ResolveTpm2Tcti(ctx.config.tpm2_tcti);
@@ -259,7 +256,7 @@ int CmdSealApiKey(Context& ctx) {
   key.Clear();
   if (api_key.empty()) return CommandFailed("The API key on standard input is empty");
   auto tpm = MakeTpm(kind, to);
-  std::string blob, err;
+  std::string blob;
   if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) {
     return CommandFailed(std::string("Failed to seal the API key to the ") + TpmKindName(kind) +
                          ": " + err);
@@ -270,10 +267,6 @@ int CmdSealApiKey(Context& ctx) {
   LogInfo(std::string("Sealed the API key to the ") + TpmKindName(kind) + " (PCR " + PcrList(pcrs) +
           ") into '" + output + "'; set api_key = TPM in [KP] of '" + ctx.config.path + "'");
   return kExitOk;
-#else
-  (void)ctx;
-  return CommandFailed("seal-api-key: this build has no TPM support (built with HPCS_TPM=OFF)");
-#endif
 }
 
 int CmdConfig(Context& ctx) {

@@ -198,7 +198,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
 // The rd.hpcs.* options; without /proc (a container, a chroot) there are none.
 bool ReadBootOptions(const Options& o, BootOptions* boot) {
   std::string cmdline, err;
-  if (ReadRegularFile(o.cmdline_path, 64 * 1024, &cmdline, nullptr, &err) < 0) {
+  if (ReadRegularFile(o.cmdline_path, kMaxSmallFileSize, &cmdline, nullptr, &err) < 0) {
     if (o.cmdline_path != "/proc/cmdline") {
       UsageError("cannot read the kernel command line: " + err);
       return false;

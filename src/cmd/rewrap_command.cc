@@ -7,6 +7,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "core/kms.h"
+#include "tpm/tpm.h"
 
 namespace hpcs {
 
@@ -77,7 +78,8 @@ int StageConfig(const Config& config, const Config* target, const std::string& t
     if (target->api_key_from_tpm && target->tpm_blob != config.tpm_blob) {
       // The target's sealed API key becomes this machine's.
       Secret blob;
-      if (int r = ReadRegularFileSecret(target->tpm_blob, 64 * 1024, &blob, nullptr, err); r < 0) {
+      if (int r = ReadRegularFileSecret(target->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, err);
+          r < 0) {
         return r;
       }
       if (int r = staged->Stage(config.tpm_blob, blob.view(), 0600, err); r < 0) return r;

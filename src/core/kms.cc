@@ -1,24 +1,25 @@
 #include "core/kms.h"
 
 #include <cerrno>
+#include <utility>
 
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
-#ifdef HPCS_HAVE_TPM
 #include "tpm/tpm.h"
-#endif
 
 namespace hpcs {
 
-int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
-  if (!c.api_key_from_tpm) {
-    *out = Secret(c.api_key.data(), c.api_key.size());
-    return 0;
+int ReadTpmBlob(const Config& c, std::string* blob, struct stat* st, std::string* err) {
+  if (int r = ReadRegularFile(c.tpm_blob, kMaxSealedBlobSize, blob, st, err); r < 0) {
+    return WithContext(err, r, "api_key = TPM: ");
   }
-#ifdef HPCS_HAVE_TPM
-  std::string blob;
-  if (int r = ReadTrustedFile(c.tpm_blob, 64 * 1024, Follow::kYes, &blob, nullptr, err); r < 0) {
+  return 0;
+}
+
+int UnsealTpmBlob(const Config& c, std::string_view blob, const struct stat& st,
+                  const KmsOptions& options, Secret* out, std::string* err) {
+  if (int r = CheckTrusted(c.tpm_blob, st, err); r < 0) {
     return WithContext(err, r, "api_key = TPM: ");
   }
   TpmOptions to;
@@ -31,11 +32,18 @@ int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::s
     return WithContext(err, r, "api_key = TPM: cannot unseal '" + c.tpm_blob + "': ");
   }
   return 0;
-#else
-  (void)options;
-  return Fail(err, -ENOTSUP,
-              c.path + ": api_key = TPM is not supported by this build (built with HPCS_TPM=OFF)");
-#endif
+}
+
+int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
+  if (!c.api_key_from_tpm) {
+    *out = Secret(c.api_key.data(), c.api_key.size());
+    return 0;
+  }
+  if (int r = CheckTpmSupport(err); r < 0) return WithContext(err, r, c.path + ": ");
+  std::string blob;
+  struct stat st;
+  if (int r = ReadTpmBlob(c, &blob, &st, err); r < 0) return r;
+  return UnsealTpmBlob(c, blob, st, options, out, err);
 }
 
 int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err) {
@@ -66,6 +74,12 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
   Secret api_key;
   if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
+  return OpenKms(c, options, std::move(api_key), out, err);
+}
+
+int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
+            std::string* err) {
+  if (int r = CheckKmsSettings(c, err); r < 0) return r;
   if (api_key.empty()) {
     return Fail(err, -EINVAL, c.path + ": the API key is empty");
   }

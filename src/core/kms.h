@@ -3,8 +3,11 @@
 #ifndef HPCS_CORE_KMS_H_
 #define HPCS_CORE_KMS_H_
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/config.h"
 #include "kp/http.h"
@@ -33,10 +36,23 @@ struct Kms {
 };
 
 // The API key: the config's literal one, or with `api_key = TPM` the blob
-// unsealed by the TPM (1.2 or 2.0, as the blob says), within the deadline.
+// unsealed by the TPM (1.2 or 2.0, as the blob says), within the deadline:
+// CheckTpmSupport, ReadTpmBlob, UnsealTpmBlob.
 int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err);
 
+// `api_key = TPM`, in steps for a caller that needs the blob itself too
+// (report compares it with the initramfs's): reads c.tpm_blob, at most
+// kMaxSealedBlobSize bytes, into *blob and its metadata into *st.
+int ReadTpmBlob(const Config& c, std::string* blob, struct stat* st, std::string* err);
+// Unseals a blob that ReadTpmBlob read (st: its metadata). The blob must be
+// root's and not writable by others (CheckTrusted): it decides which TPM is
+// asked and so where the API key goes.
+int UnsealTpmBlob(const Config& c, std::string_view blob, const struct stat& st,
+                  const KmsOptions& options, Secret* out, std::string* err);
+
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err);
+// The same with an API key already obtained (report unseals it once).
+int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out, std::string* err);
 
 // Turns HOST:ADDRESS pins into curl's HOST:PORT:ADDRESS for every port the
 // configured endpoints use on that host. Returns -EINVAL on a malformed pin.

@@ -146,6 +146,22 @@ TEST_F(ObtainApiKeyTest, ABlobOfNeitherKindNeverReachesATpm) {
   EXPECT_EQ(err.find("the API key in plain text"), std::string::npos) << "blob content leaked";
 }
 
+#else
+// A build without TPM support says so, in the TPM code's words, before it
+// looks for a blob (which such a build cannot have made).
+TEST(ObtainApiKeyTest, ABuildWithoutTpmSaysSoBeforeReadingTheBlob) {
+  Config c;
+  c.path = "/etc/hpcs-for-luks.ini";
+  c.api_key_from_tpm = true;
+  c.tpm_blob = "/nonexistent/api-key-blob.txt";
+  Secret key;
+  std::string err;
+  EXPECT_EQ(ObtainApiKey(c, KmsOptions{}, &key, &err), -EOPNOTSUPP);
+  EXPECT_EQ(err.rfind("/etc/hpcs-for-luks.ini: this build has no TPM support", 0), 0u) << err;
+  EXPECT_NE(err.find("HPCS_TPM=OFF"), std::string::npos) << err;
+  EXPECT_EQ(err.find("/nonexistent"), std::string::npos) << err;
+  EXPECT_TRUE(key.empty());
+}
 #endif  // HPCS_HAVE_TPM
 
 }  // namespace

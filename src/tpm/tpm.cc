@@ -1,6 +1,7 @@
+// The part of tpm.h that needs neither stack: kind names, the probe's
+// verdicts, PCR defaults and warnings, the deadline around an unseal. What
+// needs a stack is in tpm_stacks.cc, or tpm_none.cc in a build without them.
 #include "tpm/tpm.h"
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,36 +15,13 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
-#include "tpm/tpm1.h"
-#include "tpm/tpm1_blob.h"
-#include "tpm/tpm2.h"
-#include "tpm/tpm2_blob.h"
 #include "tpm/tpm_error.h"
+#include "tpm/tpm_probe.h"
 
 namespace hpcs {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-bool FirstLineIs(std::string_view text, std::string_view line) {
-  if (!text.starts_with(line)) return false;
-  std::string_view rest = text.substr(line.size());
-  return rest.empty() || rest.front() == '\n' || rest.starts_with("\r\n");
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-std::string SysfsTpmVersion(const TpmOptions& o) {
-  std::string v;
-  if (ReadRegularFile(o.fs_root + "/sys/class/tpm/tpm0/tpm_version_major", 16, &v, nullptr,
-                      nullptr) < 0) {
-    return "";
-  }
-  return std::string(Trim(v));
-}
 
 bool Has(std::span<const unsigned> pcrs, unsigned pcr) {
   return std::find(pcrs.begin(), pcrs.end(), pcr) != pcrs.end();
@@ -89,54 +67,19 @@ std::string ResolveTpm2Tcti(std::string_view configured) {
   return std::string(configured);
 }
 
-std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options) {
-  if (kind == TpmKind::kTpm1) return MakeTpm1();
-  return MakeTpm2(options);
-}
-
-std::optional<TpmKind> BlobKind(std::string_view blob_text) {
-  if (FirstLineIs(blob_text, kTpm1BlobHeader)) return TpmKind::kTpm1;
-  if (FirstLineIs(blob_text, kTpm2BlobHeader)) return TpmKind::kTpm2;
-  return std::nullopt;
-}
-
 bool HaveTpm2(const TpmOptions& o) {
-  if (!o.tpm2_tcti.empty()) return true;
-  std::string v = SysfsTpmVersion(o);
-  if (!v.empty()) return v == "2";
-  return Exists(o.fs_root + "/dev/tpmrm0");
+  return !o.tpm2_tcti.empty() || ProbeTpm(o.fs_root).kind == TpmKind::kTpm2;
 }
 
+// No TPM seen: TPM 1.2, whose tcsd then says what is wrong.
 TpmKind DetectTpmKind(const TpmOptions& o) {
-  if (HaveTpm2(o)) return TpmKind::kTpm2;
-  return TpmKind::kTpm1;
+  if (!o.tpm2_tcti.empty()) return TpmKind::kTpm2;
+  return ProbeTpm(o.fs_root).kind.value_or(TpmKind::kTpm1);
 }
 
 std::vector<unsigned> DefaultPcrs(TpmKind kind) {
   if (kind == TpmKind::kTpm1) return {4, 5};
   return {7, 8};
-}
-
-int ParsePcrArgument(std::string_view arg, unsigned* pcr,
-                     std::optional<std::array<uint8_t, 32>>* value, std::string* err) {
-  size_t eq = arg.find('=');
-  unsigned long long n = 0;
-  if (!ParseUint(arg.substr(0, eq), &n) || n > kMaxTpm2Pcr) {
-    return Fail(err, -EINVAL, "--pcr takes a number from 0 to 23 (or N=SHA256-HEX)");
-  }
-  std::optional<PcrValue> v;
-  if (eq != std::string_view::npos) {
-    PcrValue parsed;
-    if (!ParsePcrValue(arg.substr(eq + 1), &parsed)) {
-      return Fail(err, -EINVAL,
-                  "--pcr " + std::to_string(n) +
-                      "=VALUE: the value must be 64 hex digits (a SHA-256 PCR value)");
-    }
-    v = parsed;
-  }
-  *pcr = static_cast<unsigned>(n);
-  *value = v;
-  return 0;
 }
 
 std::string PcrList(std::span<const unsigned> pcrs) {
@@ -208,36 +151,6 @@ int UnsealApiKey(std::shared_ptr<Tpm> tpm, std::string_view blob_text,
     return result->rc;
   }
   return FinishApiKey(std::move(result->key), out, err);
-}
-
-int UnsealApiKey(std::string_view blob_text, const TpmOptions& options, Secret* out,
-                 std::string* err) {
-  auto kind = BlobKind(blob_text);
-  if (!kind) {
-    return Fail(err, -EBADMSG,
-                "not a sealed API key: the file starts neither with '" +
-                    std::string(kTpm1BlobHeader) + "' (TPM 1.2, tpm_sealdata) nor with '" +
-                    std::string(kTpm2BlobHeader) +
-                    "' (TPM 2.0); seal the API key with `hpcs-for-luks seal-api-key`");
-  }
-  std::shared_ptr<Tpm> tpm = options.make_tpm ? options.make_tpm(*kind) : MakeTpm(*kind, options);
-  int rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
-  // tcsd may still be starting: try again until the deadline.
-  constexpr auto kTcsdRetry = std::chrono::milliseconds(250);
-  while (rc == -ECONNREFUSED && *kind == TpmKind::kTpm1 && options.wait_for_tcsd &&
-         !HaveTpm2(options) && SteadyClock::now() + kTcsdRetry < options.deadline) {
-    std::this_thread::sleep_for(kTcsdRetry);
-    rc = UnsealApiKey(tpm, blob_text, options.deadline, out, err);
-  }
-  // A TPM 1.2 blob where no tcsd runs and a TPM 2.0 is present: the blob is
-  // the wrong kind, tcsd is not the problem.
-  if (rc == -ECONNREFUSED && *kind == TpmKind::kTpm1 && HaveTpm2(options)) {
-    return Fail(err, -EMEDIUMTYPE,
-                "the blob was sealed to a TPM 1.2 (tpm_sealdata format), but this "
-                "machine's TPM is a TPM 2.0 (and no tcsd runs); seal the API key to it "
-                "with `hpcs-for-luks seal-api-key --tpm2`");
-  }
-  return rc;
 }
 
 }  // namespace hpcs

@@ -5,12 +5,16 @@
 //   TPM 2.0  tpm2.h: tpm2-tss's ESAPI, straight to /dev/tpmrm0 (no daemon);
 //            blobs in our self-describing text format (tpm2_blob.h)
 // A blob says which kind it is by its first line, so `api_key = TPM` works
-// with either.
+// with either; which TPM the machine has is decided once, in tpm_probe.h.
+// Built with HPCS_TPM=OFF, the same entry points come from tpm_none.cc and
+// answer -EOPNOTSUPP with one message (CheckTpmSupport): callers need no
+// #ifdef.
 #ifndef HPCS_TPM_TPM_H_
 #define HPCS_TPM_TPM_H_
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,8 +46,18 @@ namespace hpcs {
 //   -ETIMEDOUT     the TPM did not answer before the deadline
 //   -ENODATA       the unsealed API key is empty (UnsealApiKey only)
 //   -EIO           any other TSS/TPM error (its code and text are in *err)
+//   -EOPNOTSUPP    this build has no TPM support (HPCS_TPM=OFF)
 
 enum class TpmKind { kTpm1, kTpm2 };
+
+// A sealed API key file of either kind is at most this long (ours are under
+// 2 KB): the cap for every read of a blob, and for the TPM 1.2 parser.
+inline constexpr size_t kMaxSealedBlobSize = 64 * 1024;
+
+// 0 when this build has the TPM stacks; -EOPNOTSUPP and the one message that
+// says so (naming HPCS_TPM) when it was built without them. Ask it first:
+// before reading a blob or an API key to seal.
+int CheckTpmSupport(std::string* err);
 
 // "TPM 1.2" or "TPM 2.0".
 const char* TpmKindName(TpmKind kind);
@@ -94,8 +108,8 @@ std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options);
 std::optional<TpmKind> BlobKind(std::string_view blob_text);
 
 // The kind of this machine's TPM, for sealing: TPM 2.0 when a TCTI is
-// configured, when sysfs says so or /dev/tpmrm0 exists; TPM 1.2 when sysfs
-// says so, or when there is no TPM 2.0 (then trousers' tcsd is the way).
+// configured, else what ProbeTpm (tpm_probe.h) finds; TPM 1.2 when it finds
+// none (then trousers' tcsd is the way, and says what is wrong).
 TpmKind DetectTpmKind(const TpmOptions& options);
 
 // True when this machine (or the configured TCTI) has a TPM 2.0.

@@ -25,11 +25,11 @@
 #include <vector>
 
 #include "base/secret.h"
+#include "tpm/tpm.h"  // kMaxSealedBlobSize
 
 namespace hpcs {
 
 inline constexpr std::string_view kTpm1BlobHeader = "-----BEGIN TSS-----";
-inline constexpr size_t kMaxSealedBlobSize = 64 * 1024;
 
 // The three binary sections of a sealed-data file. None of them is secret
 // on its own (the AES key is sealed; enc_data is ciphertext).

@@ -1,6 +1,5 @@
 #include "tpm/tpm2_tcti.h"
 
-#include <sys/stat.h>
 #include <tss2/tss2_tcti_device.h>
 #include <tss2/tss2_tcti_mssim.h>
 #include <tss2/tss2_tcti_swtpm.h>
@@ -15,6 +14,8 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "tpm/tpm2_rc.h"
+#include "tpm/tpm_error.h"
+#include "tpm/tpm_probe.h"
 
 namespace hpcs {
 namespace {
@@ -38,27 +39,24 @@ const TctiInit* FindTcti(const std::string& name) {
   return nullptr;
 }
 
-std::string Path(const TpmOptions& o, const char* p) { return o.fs_root + p; }
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-// The version sysfs gives the kernel's first TPM: "1", "2" or "" (unknown).
-std::string SysfsTpmVersion(const TpmOptions& o) {
-  std::string v;
-  if (ReadRegularFile(Path(o, "/sys/class/tpm/tpm0/tpm_version_major"), 16, &v, nullptr, nullptr) <
-      0) {
-    return "";
-  }
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-  return v;
-}
-
 constexpr std::string_view kNoTpm2Remedy =
     "enable the TPM in the firmware setup, and check that the kernel has its driver "
     "(tpm_tis or tpm_crb; in the initramfs, rebuild it with the hpcs dracut module)";
+
+// A TPM 2.0 blob on a machine whose TPM the probe found to be a TPM 1.2.
+std::string Tpm12Here(const TpmProbe& p) {
+  std::string what = p.node.empty() ? "/sys/class/tpm/tpm0" : p.node;
+  std::string msg =
+      "the blob was sealed to a TPM 2.0, but this machine's TPM (" + what + ") is a TPM 1.2";
+  if (p.basis == TpmProbe::Basis::kLoneDevice) {
+    msg += " (no /dev/tpmrm0, which Linux 4.12 and later make for every TPM 2.0)";
+  }
+  msg += "; seal the API key to it with `hpcs-for-luks seal-api-key --tpm1`";
+  if (p.basis == TpmProbe::Basis::kLoneDevice) {
+    msg += ", or, for a TPM 2.0 under an older kernel, set tpm2_tcti = device:/dev/tpm0 in [HFL]";
+  }
+  return msg;
+}
 
 }  // namespace
 
@@ -83,24 +81,30 @@ int ChooseTcti(const TpmOptions& o, TctiSpec* out, std::string* where, std::stri
     *where = "'" + o.tpm2_tcti + "'";
     return ParseTctiSpec(o.tpm2_tcti, out, err);
   }
+  constexpr auto kPoll = std::chrono::milliseconds(100);
   auto until = std::min(o.deadline, SteadyClock::now() + o.device_wait);
+  bool looked_again = false;
   for (;;) {
-    for (const char* dev : {"/dev/tpmrm0", "/dev/tpm0"}) {
-      if (!Exists(Path(o, dev))) continue;
-      if (SysfsTpmVersion(o) == "1") {
-        return Fail(err, -EMEDIUMTYPE,
-                    "the blob was sealed to a TPM 2.0, but this machine's TPM (" +
-                        std::string(dev) +
-                        ") is a TPM 1.2; seal the API key to it with "
-                        "`hpcs-for-luks seal-api-key --tpm1`");
+    TpmProbe p = ProbeTpm(o.fs_root);
+    if (p.kind == TpmKind::kTpm1) {
+      // The kernel adds /dev/tpmrm0 just after /dev/tpm0: a lone tpm0 seen
+      // while the driver is still registering may yet be a TPM 2.0.
+      if (p.basis == TpmProbe::Basis::kLoneDevice && !looked_again &&
+          SteadyClock::now() + kPoll < until) {
+        looked_again = true;
+        std::this_thread::sleep_for(kPoll);
+        continue;
       }
+      return Fail(err, -EMEDIUMTYPE, Tpm12Here(p));
+    }
+    if (p.kind == TpmKind::kTpm2 && !p.node.empty()) {
       out->name = "device";
-      out->conf = Path(o, dev);
+      out->conf = o.fs_root + p.node;
       *where = out->conf;
       return 0;
     }
     if (SteadyClock::now() >= until) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(kPoll);
   }
   return Fail(
       err, -ENODEV,

@@ -24,10 +24,11 @@ int ParseTctiSpec(std::string_view text, TctiSpec* out, std::string* err);
 
 namespace tpm2 {
 
-// Which TCTI to open: the configured one, else the kernel's device
-// (/dev/tpmrm0, else /dev/tpm0). Waits up to options.device_wait for the
-// device node (never past the deadline); -EMEDIUMTYPE when sysfs says the
-// device is a TPM 1.2. *where names the TPM for messages.
+// Which TCTI to open: the configured one, else the kernel's device that
+// ProbeTpm (tpm_probe.h) finds (/dev/tpmrm0, else /dev/tpm0). Waits up to
+// options.device_wait for the device node (never past the deadline);
+// -EMEDIUMTYPE when the probe finds a TPM 1.2. *where names the TPM for
+// messages.
 int ChooseTcti(const TpmOptions& options, TctiSpec* out, std::string* where, std::string* err);
 
 // Owns a TCTI context (tpm2-tss leaves the allocation to the caller).

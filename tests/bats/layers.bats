@@ -65,3 +65,16 @@ setup() {
 	[[ $output == *"src/admin/luks.cc:"*"only cmd/ ends the process"* ]]
 	[[ $output != *"cmd/cli.cc"* ]]
 }
+
+@test "HPCS_HAVE_TPM is refused at a call site, allowed in tpm/ and in tests" {
+	printf '#ifdef HPCS_HAVE_TPM\n#endif\n' >>"$copy/core/kms.cc"
+	printf '#ifdef HPCS_HAVE_TPM\n#endif\n' >>"$copy/cmd/cli_verbs.cc"
+	printf '#ifdef HPCS_HAVE_TPM\n#endif\n' >>"$copy/tpm/tpm.cc"
+	printf '#ifdef HPCS_HAVE_TPM\n#endif\n' >>"$copy/admin/report_test.cc"
+	run "$top/tests/lint-layers.sh" "$copy"
+	[ "$status" -eq 1 ]
+	[[ $output == *"src/core/kms.cc:"*"HPCS_HAVE_TPM outside tpm/ and the tests"* ]]
+	[[ $output == *"src/cmd/cli_verbs.cc:"*"HPCS_HAVE_TPM outside tpm/ and the tests"* ]]
+	[[ $output != *"tpm/tpm.cc"* ]]
+	[[ $output != *"report_test.cc"* ]]
+}
