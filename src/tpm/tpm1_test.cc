@@ -77,9 +77,8 @@ TEST(TrousersTpmTest, RejectsPcrOutOfRange) {
 
 // ---- Against a real (software) TPM through tcsd ----
 //
-// Each case gets a TPM 1.2 of its own (OwnTpm: swtpm_setup, swtpm, tcsd,
-// ownership taken; about 3 s), so a case that extends a PCR changes no other
-// case's TPM.
+// Each case gets a TPM 1.2 of its own (OwnTpm: swtpm and tcsd over a copy of
+// an owned state), so a case that extends a PCR changes no other case's TPM.
 
 // Extends a PCR through libtspi, as firmware would on a changed boot.
 void ExtendPcr(unsigned pcr) {
