@@ -115,11 +115,11 @@ class TempDir {
 // directory on free ports (TPM 1.2: swtpm and tcsd over a copy of an owned
 // state that tpm-env makes once, `start --cached`, ~0.5 s instead of ~3.5 s;
 // TPM 2.0: swtpm --tpm2, ~0.2 s), and stops it, removing the directory, when
-// this goes. While it lives, this process's environment
-// points at it: TSS_TCSD_HOSTNAME and TSS_TCSD_PORT (libtspi, tpm-tools) or
-// HPCS_TPM2_TCTI and TPM2TOOLS_TCTI (our TCTI, tpm2-tools). No other case
-// sees it, so no case depends on another's PCRs, passwords or seeds, and
-// ctest may run them in any order and in parallel.
+// this goes. While it lives, this process's environment points at it:
+// TSS_TCSD_HOSTNAME and TSS_TCSD_PORT (libtspi, tpm-tools) or HPCS_TPM2_TCTI
+// and TPM2TOOLS_TCTI (our TCTI, tpm2-tools). No other case sees it, so no case
+// depends on another's PCRs, passwords or seeds, and ctest may run them in any
+// order and in parallel.
 class OwnTpm {
  public:
   enum class Kind { kTpm12, kTpm20 };
@@ -143,7 +143,7 @@ class OwnTpm {
     return "";
   }
 
-  // 0 when the TPM answers; otherwise -1 and what tpm-env said in *err.
+  // 0 once it listens; otherwise -1 and what tpm-env said in *err.
   int Start(Kind kind, std::string* err) {
     if (root_.path().empty()) {
       *err = "cannot make a temporary directory";
