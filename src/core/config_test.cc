@@ -3,7 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+
 #include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "base/strutil.h"
+#include "testing/source_tree.h"
 
 namespace hpcs {
 namespace {
@@ -163,7 +171,7 @@ TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
   EXPECT_LT(LoadConfig("/nonexistent/hpcs.ini", &c, &err), 0);
   EXPECT_NE(err.find("/nonexistent/hpcs.ini"), std::string::npos);
 
-  std::string path = testing::TempDir() + "/cfg.ini";
+  std::string path = ::testing::TempDir() + "/cfg.ini";
   std::ofstream(path) << "[KP]\napi_key=abc\n";
   chmod(path.c_str(), 0644);
   ASSERT_EQ(LoadConfig(path, &c, &err), 0) << err;
@@ -189,6 +197,56 @@ TEST(ConfigTest, UpdateWrappedKeysDefaultsToYes) {
   EXPECT_FALSE(c.update_wrapped_keys);
   EXPECT_LT(ParseConfig("[HFL]\nupdate_wrapped_keys = sometimes\n", "f", &c, &err), 0);
   EXPECT_NE(err.find("update_wrapped_keys"), std::string::npos) << err;
+}
+
+// The [section] key pairs that an ini text sets, in lower case.
+std::set<std::pair<std::string, std::string>> SettingsOf(const std::string& text) {
+  std::set<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string section;
+  for (std::string line; std::getline(in, line);) {
+    std::string_view l = Trim(line);
+    if (l.empty() || l[0] == '#' || l[0] == ';') continue;
+    if (l.front() == '[' && l.back() == ']') {
+      section = ToLower(l.substr(1, l.size() - 2));
+      continue;
+    }
+    out.emplace(section, ToLower(Trim(l.substr(0, l.find_first_of("=:")))));
+  }
+  return out;
+}
+
+// The example that users copy to /etc parses, gives the values its comments
+// promise, and sets only settings that the program reads, each in its section
+// (FormatConfig writes every setting there is, where ParseConfig looks).
+TEST(ConfigTest, TheExampleConfigParsesAndSetsOnlyKnownSettings) {
+  const std::string path = testing::SourcePath("examples/hpcs-for-luks.ini");
+  std::ifstream f(path, std::ios::binary);
+  ASSERT_TRUE(f) << "cannot read " << path;
+  std::stringstream text;
+  text << f.rdbuf();
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig(text.str(), path, &c, &err), 0) << err;
+  EXPECT_EQ(c.region, "us-south");
+  EXPECT_EQ(c.endpoint_url, "https://us-south.kms.cloud.ibm.com");  // from the region
+  EXPECT_EQ(c.iam_endpoint_url, "https://iam.cloud.ibm.com");
+  EXPECT_EQ(c.service_instance_id, "00000000-0000-0000-0000-000000000000");
+  EXPECT_TRUE(c.api_key_from_tpm);
+  EXPECT_EQ(c.default_crk_uuid, "00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(c.ca_file, "");
+  EXPECT_EQ(c.key_dir, "/var/lib/hpcs-for-luks");
+  EXPECT_EQ(c.tpm_blob, "/var/lib/hpcs-for-luks/api-key-blob.txt");
+  EXPECT_FALSE(c.initramfs_plain_api_key);
+  EXPECT_EQ(CheckKmsSettings(c, &err), 0) << err;
+
+  const auto known = SettingsOf(FormatConfig(c, true));
+  ASSERT_TRUE(known.contains({"kp", "api_key"}));
+  ASSERT_TRUE(known.contains({"hfl", "tpm_blob"}));
+  for (const auto& [section, key] : SettingsOf(text.str())) {
+    EXPECT_TRUE(known.contains({section, key}))
+        << path << ": [" << section << "] " << key << " is no setting the program reads there";
+  }
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ namespace {
 
 using testing::HaveCommand;
 using testing::kTpmSealdataBlob;
+using testing::OwnTpm;
 using testing::ReadFile;
 using testing::RunShell;
 using testing::ScopedEnv;
@@ -76,7 +77,8 @@ TEST(TrousersTpmTest, RejectsPcrOutOfRange) {
 
 // ---- Against a real (software) TPM through tcsd ----
 //
-// Run with tests/tpm/tpm-env: env=$(tests/tpm/tpm-env start) && eval "$env".
+// Each case gets a TPM 1.2 of its own (OwnTpm: swtpm and tcsd over a copy of
+// an owned state), so a case that extends a PCR changes no other case's TPM.
 
 // Extends a PCR through libtspi, as firmware would on a changed boot.
 void ExtendPcr(unsigned pcr) {
@@ -97,20 +99,20 @@ void ExtendPcr(unsigned pcr) {
 class Tpm1Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!getenv("TSS_TCSD_PORT")) {
-      GTEST_SKIP() << "needs a TPM: TSS_TCSD_PORT is not set; start one with "
-                      "eval \"$(tests/tpm/tpm-env start)\"";
-    }
-    TSS_HCONTEXT ctx;
-    bool up = Tspi_Context_Create(&ctx) == TSS_SUCCESS &&
-              Tspi_Context_Connect(ctx, nullptr) == TSS_SUCCESS;
-    Tspi_Context_Close(ctx);
-    if (!up) {
-      GTEST_SKIP() << "needs a TPM: no tcsd reachable at TSS_TCSD_PORT=" << getenv("TSS_TCSD_PORT");
+    if (std::string why = OwnTpm::Missing(OwnTpm::Kind::kTpm12); !why.empty()) {
+      GTEST_SKIP() << "needs a TPM 1.2 on swtpm with tcsd: " << why;
     }
     if (!HaveCommand("tpm_sealdata") || !HaveCommand("tpm_unsealdata")) {
       GTEST_SKIP() << "needs tpm-tools (tpm_sealdata, tpm_unsealdata)";
     }
+    std::string err;
+    ASSERT_EQ(own_.Start(OwnTpm::Kind::kTpm12, &err), 0) << err;
+    TSS_HCONTEXT ctx;
+    bool up = Tspi_Context_Create(&ctx) == TSS_SUCCESS &&
+              Tspi_Context_Connect(ctx, nullptr) == TSS_SUCCESS;
+    Tspi_Context_Close(ctx);
+    ASSERT_TRUE(up) << "tcsd started by tests/tpm/tpm-env does not answer at TSS_TCSD_PORT="
+                    << getenv("TSS_TCSD_PORT");
     char tmpl[] = "/tmp/hpcs-tpm-test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -137,6 +139,7 @@ class Tpm1Test : public ::testing::Test {
     return ReadFile(dir_ + "/out");
   }
 
+  OwnTpm own_;
   std::string dir_;
 };
 

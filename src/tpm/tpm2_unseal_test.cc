@@ -155,9 +155,8 @@ TEST_F(Tpm2Test, DictionaryAttackLockoutIsNamedAndOurObjectsAreExempt) {
   ASSERT_EQ(Unseal(theirs, &out, &err), 0) << err;
 }
 
-// Last of the Tpm2Test cases (this file is the last of them in CMakeLists.txt):
-// it clears the TPM (a new owner seed).
-TEST_F(Tpm2Test, ZBlobFromBeforeTpm2ClearSaysWhatHappened) {
+// It clears the TPM (a new owner seed): its own, no other case's.
+TEST_F(Tpm2Test, BlobFromBeforeTpm2ClearSaysWhatHappened) {
   std::string blob = Seal({16});
   ASSERT_EQ(Tools("tpm2_clear -c p"), 0);
   Secret out;

@@ -11,12 +11,17 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/secret.h"
+#include "testing/source_tree.h"
 
 namespace hpcs::testing {
 
@@ -104,6 +109,92 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A TPM of one test case's own: tests/tpm/tpm-env starts it in a fresh
+// directory on free ports (TPM 1.2: swtpm and tcsd over a copy of an owned
+// state that tpm-env makes once, `start --cached`, ~0.5 s instead of ~3.5 s;
+// TPM 2.0: swtpm --tpm2, ~0.2 s), and stops it, removing the directory, when
+// this goes. While it lives, this process's environment points at it:
+// TSS_TCSD_HOSTNAME and TSS_TCSD_PORT (libtspi, tpm-tools) or HPCS_TPM2_TCTI
+// and TPM2TOOLS_TCTI (our TCTI, tpm2-tools). No other case sees it, so no case
+// depends on another's PCRs, passwords or seeds, and ctest may run them in any
+// order and in parallel.
+class OwnTpm {
+ public:
+  enum class Kind { kTpm12, kTpm20 };
+
+  OwnTpm() = default;
+  ~OwnTpm() { Stop(); }
+  OwnTpm(const OwnTpm&) = delete;
+  OwnTpm& operator=(const OwnTpm&) = delete;
+
+  // What this machine lacks to start the kind ("needs root", a missing
+  // program), for the skip reason; "" when nothing.
+  static std::string Missing(Kind kind) {
+    std::vector<const char*> tools = {"swtpm", "ss"};
+    if (kind == Kind::kTpm12) {
+      if (geteuid() != 0) return "needs root (tcsd wants its config owned by root:tss)";
+      tools = {"swtpm", "swtpm_setup", "tcsd", "tpm_takeownership", "ss"};
+    }
+    for (const char* t : tools) {
+      if (!HaveCommand(t)) return std::string("needs ") + t + " (tests/tpm/tpm-env)";
+    }
+    return "";
+  }
+
+  // 0 once it listens; otherwise -1 and what tpm-env said in *err.
+  int Start(Kind kind, std::string* err) {
+    if (root_.path().empty()) {
+      *err = "cannot make a temporary directory";
+      return -1;
+    }
+    // tcsd drops to the tss user and must reach its state below dir_.
+    RunShell("chmod 0711 '" + root_.path() + "'");
+    dir_ = root_.path() + "/tpm";
+    const std::string log = root_.path() + "/start.log";
+    const std::string how = kind == Kind::kTpm20 ? "start --tpm2" : "start --cached";
+    if (RunShell("'" + SourcePath("tests/tpm/tpm-env") + "' " + how + " '" + dir_ + "' >'" + log +
+                 "' 2>&1") != 0) {
+      *err = "tests/tpm/tpm-env " + how + " failed:\n" + ReadFile(log);
+      return -1;
+    }
+    // The file holds `export NAME=VALUE` lines.
+    std::map<std::string, std::string> vars;
+    std::istringstream env(ReadFile(dir_ + "/env"));
+    for (std::string line; std::getline(env, line);) {
+      constexpr std::string_view kExport = "export ";
+      size_t eq = line.find('=');
+      if (!line.starts_with(kExport) || eq == std::string::npos) continue;
+      vars[line.substr(kExport.size(), eq - kExport.size())] = line.substr(eq + 1);
+    }
+    static constexpr const char* kTpm12Vars[] = {"TSS_TCSD_HOSTNAME", "TSS_TCSD_PORT"};
+    static constexpr const char* kTpm20Vars[] = {"HPCS_TPM2_TCTI", "TPM2TOOLS_TCTI"};
+    for (const char* name : kind == Kind::kTpm12 ? std::span(kTpm12Vars) : std::span(kTpm20Vars)) {
+      auto it = vars.find(name);
+      if (it == vars.end() || it->second.empty()) {
+        *err = dir_ + "/env sets no " + name;
+        return -1;
+      }
+      env_.push_back(std::make_unique<ScopedEnv>(name, it->second));
+    }
+    return 0;
+  }
+
+  // The tpm-env directory (for tpm-env extend, restart, stop-tcsd).
+  const std::string& dir() const { return dir_; }
+
+ private:
+  void Stop() {
+    env_.clear();  // the environment as it was
+    if (!dir_.empty() && access((dir_ + "/ports").c_str(), F_OK) == 0) {
+      RunShell("'" + SourcePath("tests/tpm/tpm-env") + "' stop '" + dir_ + "' >/dev/null 2>&1");
+    }
+  }
+
+  TempDir root_;  // removed last
+  std::string dir_;
+  std::vector<std::unique_ptr<ScopedEnv>> env_;
 };
 
 }  // namespace hpcs::testing
