@@ -24,31 +24,5 @@ TEST(JsonTest, PrintIsCompact) {
   EXPECT_EQ(JsonPrint(j.get()).view(), R"({"plaintext":"AAAA"})");
 }
 
-TEST(DescribeHttpErrorTest, KmsBody) {
-  std::string body =
-      R"({"metadata":{"collectionType":"application/vnd.ibm.kms.error+json","collectionTotal":1},)"
-      R"("resources":[{"errorMsg":"Unprocessable Entity: The provided ciphertext is invalid or corrupted",)"
-      R"("reasons":[{"code":"UNPROCESSABLE_CIPHERTEXT_ERR","message":"The provided ciphertext is invalid","status":422}]}]})";
-  std::string m = DescribeHttpError(422, body);
-  EXPECT_NE(m.find("HTTP 422 UNPROCESSABLE_CIPHERTEXT_ERR: Unprocessable Entity"),
-            std::string::npos)
-      << m;
-}
-
-TEST(DescribeHttpErrorTest, IamBodyNoReasonsAndHtml) {
-  EXPECT_EQ(
-      DescribeHttpError(
-          400,
-          R"({"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found."})"),
-      "HTTP 400 BXNIM0415E: Provided API key could not be found.");
-  EXPECT_EQ(DescribeHttpError(401, R"({"resources":[{"errorMsg":"Unauthorized: bad token"}]})"),
-            "HTTP 401: Unauthorized: bad token");
-  std::string m = DescribeHttpError(502, "<html>\n<body>Bad Gateway</body></html>");
-  EXPECT_EQ(m, "HTTP 502: unexpected non-JSON body: <html> <body>Bad Gateway</body></html>");
-  EXPECT_EQ(DescribeHttpError(500, ""), "HTTP 500");
-  std::string longbody(500, 'x');
-  EXPECT_LT(DescribeHttpError(500, longbody).size(), 150u);
-}
-
 }  // namespace
 }  // namespace hpcs
