@@ -1,45 +1,9 @@
 #include "core/cmdline.h"
 
 #include "base/strutil.h"
+#include "kp/url.h"
 
 namespace hpcs {
-
-namespace {
-
-// The host of a URL, lowered, from its authority ("scheme://host:port/..."),
-// or "" unless the authority holds nothing but a host name (letters, digits,
-// '-', '.'; not ending in '.') or a bracketed IPv6 address, and a port. No
-// user part, no escapes: what is compared here is what curl connects to.
-std::string StrictHost(std::string_view url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return "";
-  std::string_view auth = url.substr(scheme + 3);
-  auth = auth.substr(0, auth.find_first_of("/?#"));
-  std::string_view host = auth;
-  if (!auth.empty() && auth[0] == '[') {
-    size_t close = auth.find(']');
-    if (close == std::string_view::npos) return "";
-    host = auth.substr(0, close + 1);
-    auth.remove_prefix(close + 1);
-  } else {
-    size_t colon = auth.find(':');
-    host = auth.substr(0, colon);
-    auth.remove_prefix(colon == std::string_view::npos ? auth.size() : colon);
-    if (host.empty() || host.back() == '.' || host.front() == '.' || host.front() == '-') return "";
-    for (char ch : host) {
-      bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                ch == '-' || ch == '.';
-      if (!ok) return "";
-    }
-  }
-  if (!auth.empty()) {  // ":port"
-    unsigned long long port = 0;
-    if (auth[0] != ':' || !ParseUint(auth.substr(1), &port) || port == 0 || port > 65535) return "";
-  }
-  return ToLower(host);
-}
-
-}  // namespace
 
 bool IsIbmCloudHost(std::string_view host) {
   // The service's own names: *.cloud.ibm.com (IAM, Key Protect, HPCS) and
@@ -52,15 +16,13 @@ bool IsIbmCloudHost(std::string_view host) {
 }
 
 bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why) {
-  std::string host = StrictHost(url);
-  if (host.empty()) {
-    if (why) *why = "it is not a plain scheme://host[:port]/ URL";
-    return false;
-  }
-  std::string configured_host = StrictHost(configured);
-  if (host == configured_host || IsIbmCloudHost(host)) return true;
+  HttpsUrl u, mine;
+  if (ParseHttpsUrl(url, &u, why) < 0) return false;
+  // A configured URL that is not one has no host to match.
+  std::string configured_host = ParseHttpsUrl(configured, &mine, nullptr) == 0 ? mine.host : "";
+  if (u.host == configured_host || IsIbmCloudHost(u.host)) return true;
   if (why) {
-    *why = "its host '" + host + "' is neither the configured one ('" + configured_host +
+    *why = "its host '" + u.host + "' is neither the configured one ('" + configured_host +
            "') nor an IBM Cloud host";
   }
   return false;
@@ -149,9 +111,9 @@ void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>*
     if (c->allow_boot_endpoints || BootUrlAllowed(*target, url, &why)) {
       *target = url;
     } else if (refused) {
-      refused->push_back("ignoring '" + std::string(option) + "=" + url + "': " + why + "; using " +
-                         *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " +
-                         c->path + ")");
+      refused->push_back(
+          "ignoring '" + std::string(option) + "=" + UrlForMessage(url) + "': " + why + "; using " +
+          *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " + c->path + ")");
     }
   };
   take_url("rd.hpcs.endpoint", b.endpoint, &c->endpoint_url);

@@ -94,6 +94,15 @@ TEST(BootEndpointsTest, LookalikeHostsAreNotIbmCloud) {
   }
 }
 
+// curl reads one slash after the scheme as two: it connects to evil.example,
+// so the allow-list must judge that host, not the name after a later "://".
+TEST(BootEndpointsTest, TheHostJudgedIsTheOneCurlConnectsTo) {
+  std::string why;
+  EXPECT_FALSE(BootUrlAllowed("https://iam.cloud.ibm.com",
+                              "https:/evil.example/x://iam.cloud.ibm.com", &why));
+  EXPECT_NE(why.find("curl would connect to 'evil.example'"), std::string::npos) << why;
+}
+
 TEST(BootEndpointsTest, TheConfiguredHostAndIbmCloudHostsAreAccepted) {
   for (const char* url : {
            "https://private.iam.cloud.ibm.com",
