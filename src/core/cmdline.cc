@@ -15,9 +15,41 @@ bool IsIbmCloudHost(std::string_view host) {
   return false;
 }
 
+namespace {
+
+// `url` with its scheme, if it has one other than https, replaced by https:
+// "http://h:1/" -> "https://h:1/". Else `url` itself.
+std::string AsHttps(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0 || ToLower(url.substr(0, sep)) == "https") {
+    return std::string(url);
+  }
+  for (size_t i = 0; i < sep; ++i) {
+    char ch = url[i];
+    bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    bool ok = alpha || (i > 0 && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
+    if (!ok) return std::string(url);  // not a scheme: curl finds none either
+  }
+  return "https" + std::string(url.substr(sep));
+}
+
+}  // namespace
+
 bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why) {
+  // Only the host counts here. A URL that is not https replaces the
+  // configured one if its host may, and is then refused by CheckKmsSettings
+  // as it is in the config (hpcs-unlock exits 2): so "http://h" is judged as
+  // "https://h".
   HttpsUrl u, mine;
-  if (ParseHttpsUrl(url, &u, why) < 0) return false;
+  const std::string judged = AsHttps(url);
+  if (ParseHttpsUrl(judged, &u, why) < 0) {
+    // The refusal names the URL as it was written.
+    const std::string shown = "'" + UrlForMessage(judged) + "'";
+    if (why && judged != url && why->starts_with(shown)) {
+      why->replace(0, shown.size(), "'" + UrlForMessage(url) + "'");
+    }
+    return false;
+  }
   // A configured URL that is not one has no host to match.
   std::string configured_host = ParseHttpsUrl(configured, &mine, nullptr) == 0 ? mine.host : "";
   if (u.host == configured_host || IsIbmCloudHost(u.host)) return true;
