@@ -1,45 +1,9 @@
 #include "core/cmdline.h"
 
 #include "base/strutil.h"
+#include "kp/url.h"
 
 namespace hpcs {
-
-namespace {
-
-// The host of a URL, lowered, from its authority ("scheme://host:port/..."),
-// or "" unless the authority holds nothing but a host name (letters, digits,
-// '-', '.'; not ending in '.') or a bracketed IPv6 address, and a port. No
-// user part, no escapes: what is compared here is what curl connects to.
-std::string StrictHost(std::string_view url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return "";
-  std::string_view auth = url.substr(scheme + 3);
-  auth = auth.substr(0, auth.find_first_of("/?#"));
-  std::string_view host = auth;
-  if (!auth.empty() && auth[0] == '[') {
-    size_t close = auth.find(']');
-    if (close == std::string_view::npos) return "";
-    host = auth.substr(0, close + 1);
-    auth.remove_prefix(close + 1);
-  } else {
-    size_t colon = auth.find(':');
-    host = auth.substr(0, colon);
-    auth.remove_prefix(colon == std::string_view::npos ? auth.size() : colon);
-    if (host.empty() || host.back() == '.' || host.front() == '.' || host.front() == '-') return "";
-    for (char ch : host) {
-      bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                ch == '-' || ch == '.';
-      if (!ok) return "";
-    }
-  }
-  if (!auth.empty()) {  // ":port"
-    unsigned long long port = 0;
-    if (auth[0] != ':' || !ParseUint(auth.substr(1), &port) || port == 0 || port > 65535) return "";
-  }
-  return ToLower(host);
-}
-
-}  // namespace
 
 bool IsIbmCloudHost(std::string_view host) {
   // The service's own names: *.cloud.ibm.com (IAM, Key Protect, HPCS) and
@@ -51,16 +15,46 @@ bool IsIbmCloudHost(std::string_view host) {
   return false;
 }
 
+namespace {
+
+// `url` with its scheme, if it has one other than https, replaced by https:
+// "http://h:1/" -> "https://h:1/". Else `url` itself.
+std::string AsHttps(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0 || ToLower(url.substr(0, sep)) == "https") {
+    return std::string(url);
+  }
+  for (size_t i = 0; i < sep; ++i) {
+    char ch = url[i];
+    bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+    bool ok = alpha || (i > 0 && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
+    if (!ok) return std::string(url);  // not a scheme: curl finds none either
+  }
+  return "https" + std::string(url.substr(sep));
+}
+
+}  // namespace
+
 bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why) {
-  std::string host = StrictHost(url);
-  if (host.empty()) {
-    if (why) *why = "it is not a plain scheme://host[:port]/ URL";
+  // Only the host counts here. A URL that is not https replaces the
+  // configured one if its host may, and is then refused by CheckKmsSettings
+  // as it is in the config (hpcs-unlock exits 2): so "http://h" is judged as
+  // "https://h".
+  HttpsUrl u, mine;
+  const std::string judged = AsHttps(url);
+  if (ParseHttpsUrl(judged, &u, why) < 0) {
+    // The refusal names the URL as it was written.
+    const std::string shown = "'" + UrlForMessage(judged) + "'";
+    if (why && judged != url && why->starts_with(shown)) {
+      why->replace(0, shown.size(), "'" + UrlForMessage(url) + "'");
+    }
     return false;
   }
-  std::string configured_host = StrictHost(configured);
-  if (host == configured_host || IsIbmCloudHost(host)) return true;
+  // A configured URL that is not one has no host to match.
+  std::string configured_host = ParseHttpsUrl(configured, &mine, nullptr) == 0 ? mine.host : "";
+  if (u.host == configured_host || IsIbmCloudHost(u.host)) return true;
   if (why) {
-    *why = "its host '" + host + "' is neither the configured one ('" + configured_host +
+    *why = "its host '" + u.host + "' is neither the configured one ('" + configured_host +
            "') nor an IBM Cloud host";
   }
   return false;
@@ -149,9 +143,9 @@ void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>*
     if (c->allow_boot_endpoints || BootUrlAllowed(*target, url, &why)) {
       *target = url;
     } else if (refused) {
-      refused->push_back("ignoring '" + std::string(option) + "=" + url + "': " + why + "; using " +
-                         *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " +
-                         c->path + ")");
+      refused->push_back(
+          "ignoring '" + std::string(option) + "=" + UrlForMessage(url) + "': " + why + "; using " +
+          *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " + c->path + ")");
     }
   };
   take_url("rd.hpcs.endpoint", b.endpoint, &c->endpoint_url);

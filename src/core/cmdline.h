@@ -51,9 +51,10 @@ BootOptions ParseBootOptions(std::string_view cmdline);
 // the configured host name end to end.
 void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr);
 
-// Whether `url` may replace `configured` from the kernel command line: its
-// host is the configured URL's host (any port) or IsIbmCloudHost. Else false
-// with the reason in *why.
+// Whether `url` may replace `configured` from the kernel command line: it is
+// a plain https URL (ParseHttpsUrl: the host curl connects to) and its host is
+// the configured URL's host (any port) or IsIbmCloudHost. Else false with the
+// reason in *why.
 bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why);
 
 // *.cloud.ibm.com and *.hs-crypto.appdomain.cloud (HPCS instance endpoints).

@@ -94,6 +94,30 @@ TEST(BootEndpointsTest, LookalikeHostsAreNotIbmCloud) {
   }
 }
 
+// curl reads one slash after the scheme as two: it connects to evil.example,
+// so the allow-list must judge that host, not the name after a later "://".
+TEST(BootEndpointsTest, TheHostJudgedIsTheOneCurlConnectsTo) {
+  std::string why;
+  EXPECT_FALSE(BootUrlAllowed("https://iam.cloud.ibm.com",
+                              "https:/evil.example/x://iam.cloud.ibm.com", &why));
+  EXPECT_NE(why.find("curl would connect to 'evil.example'"), std::string::npos) << why;
+}
+
+// Here only the host counts: an http:// URL whose host may replace the
+// configured one does, and CheckKmsSettings refuses it then, as in the config.
+TEST(BootEndpointsTest, TheSchemeIsLeftToCheckKmsSettings) {
+  std::string why;
+  EXPECT_TRUE(BootUrlAllowed("https://kms.test:1", "http://KMS.test:2/", &why)) << why;
+  EXPECT_FALSE(BootUrlAllowed("https://kms.test", "http://attacker.example", &why));
+  EXPECT_EQ(why,
+            "its host 'attacker.example' is neither the configured one ('kms.test') nor an "
+            "IBM Cloud host");
+  EXPECT_FALSE(BootUrlAllowed("https://kms.test", "http://u:s3cret@kms.test", &why));
+  EXPECT_EQ(why, "'http://***@kms.test' holds a user name or password: no credentials go in a URL");
+  EXPECT_FALSE(BootUrlAllowed("https://kms.test", "http:/attacker.example/x://kms.test", &why));
+  EXPECT_EQ(why, "'http:/attacker.example/x://kms.test' is not an https:// URL");
+}
+
 TEST(BootEndpointsTest, TheConfiguredHostAndIbmCloudHostsAreAccepted) {
   for (const char* url : {
            "https://private.iam.cloud.ibm.com",

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "kp/url.h"
 
 namespace hpcs {
 namespace {
@@ -221,9 +222,8 @@ int CheckKmsSettings(const Config& c, std::string* err) {
   if (c.iam_endpoint_url.empty()) missing.push_back("[KP] iam_endpoint_url");
   if (missing.empty()) {
     for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
-      if (!StartsWith(*url, "https://")) {
-        return Fail(err, -EINVAL, c.path + ": '" + *url + "' is not an https:// URL");
-      }
+      HttpsUrl u;
+      if (int r = ParseHttpsUrl(*url, &u, err); r < 0) return WithContext(err, r, c.path + ": ");
     }
     return 0;
   }

@@ -71,7 +71,8 @@ struct Config {
 int LoadConfig(const std::string& path, Config* out, std::string* err);
 int ParseConfig(std::string_view text, const std::string& path, Config* out, std::string* err);
 
-// Everything a KMS call needs, all problems reported at once, naming the file.
+// Everything a KMS call needs, all problems reported at once, naming the file;
+// then both URLs as ParseHttpsUrl reads them.
 int CheckKmsSettings(const Config& c, std::string* err);
 
 // "https://<region>.kms.cloud.ibm.com" for a Key Protect region.

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -84,6 +85,23 @@ TEST(ConfigTest, RejectsPlainHttpWithoutShowingTheApiKey) {
     EXPECT_LT(CheckKmsSettings(c, &err), 0);
     EXPECT_NE(err.find("f: "), std::string::npos) << err;
     EXPECT_EQ(err.find(kApiKey), std::string::npos) << err;
+  }
+}
+
+// The URLs are checked as the transport reads them (ParseHttpsUrl), not by
+// their first letters: no password in them, no host other than curl's.
+TEST(ConfigTest, RefusesUrlsCurlReadsOtherwiseOrWithCredentials) {
+  for (const char* url : {"https://user:s3cret@kms.test", "https:/evil.example/x://kms.test"}) {
+    Config c;
+    std::string err;
+    ASSERT_EQ(ParseConfig(
+                  std::string("[KP]\nservice_instance_id=i\napi_key=k\nendpoint_url=") + url + "\n",
+                  "/etc/x.ini", &c, &err),
+              0)
+        << err;
+    EXPECT_EQ(CheckKmsSettings(c, &err), -EINVAL) << url;
+    EXPECT_TRUE(err.starts_with("/etc/x.ini: 'https:/")) << err;
+    EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
   }
 }
 

@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "kp/url.h"
 #include "tpm/tpm.h"
 
 namespace hpcs {
@@ -58,10 +59,9 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
     // An IPv6 address goes in brackets for curl.
     if (addr.find(':') != std::string::npos && addr.front() != '[') addr = "[" + addr + "]";
     for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
-      std::string h;
-      int port = 0;
-      if (SplitHttpsUrl(*url, &h, &port) && ToLower(h) == ToLower(host)) {
-        std::string entry = host + ":" + std::to_string(port) + ":" + addr;
+      HttpsUrl u;
+      if (ParseHttpsUrl(*url, &u, nullptr) == 0 && u.host == ToLower(host)) {
+        std::string entry = host + ":" + std::to_string(u.port) + ":" + addr;
         if (std::find(result.begin(), result.end(), entry) == result.end()) result.push_back(entry);
       }
     }

@@ -15,6 +15,7 @@
 #include "base/wipe_alloc.h"
 #include "kp/ca_chain.h"
 #include "kp/cert_time.h"
+#include "kp/url.h"
 
 namespace hpcs {
 namespace {
@@ -116,9 +117,8 @@ struct Transfer {
 
 // "host:port" of an https URL ("" if it is not one).
 std::string OriginOf(const std::string& url) {
-  std::string host;
-  int port = 0;
-  return SplitHttpsUrl(url, &host, &port) ? host + ":" + std::to_string(port) : "";
+  HttpsUrl u;
+  return ParseHttpsUrl(url, &u, nullptr) == 0 ? u.Origin() : "";
 }
 
 // CURLOPT_PREREQFUNCTION: the connection is up and the request goes out now.

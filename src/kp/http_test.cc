@@ -28,33 +28,6 @@ TEST(HttpTest, UrlEncodeKeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(s.view(), "apikey=k%2By%2F1");
 }
 
-TEST(HttpTest, SplitHttpsUrl) {
-  struct Case {
-    const char* url;
-    const char* host;
-    int port;
-  };
-  for (const Case& c : {Case{"https://kms.test", "kms.test", 443},
-                        Case{"https://kms.test:8443/api/v2?x=1", "kms.test", 8443},
-                        Case{"https://user:pw@kms.test:1/", "kms.test", 1},
-                        Case{"https://[fd00::2]:9443/x", "[fd00::2]", 9443},
-                        Case{"https://[fd00::2]", "[fd00::2]", 443}}) {
-    std::string host;
-    int port = 0;
-    ASSERT_TRUE(SplitHttpsUrl(c.url, &host, &port)) << c.url;
-    EXPECT_EQ(host, c.host) << c.url;
-    EXPECT_EQ(port, c.port) << c.url;
-  }
-  for (const char* bad :
-       {"http://kms.test", "https://", "https://:443", "https://h:0", "https://h:65536",
-        "https://h:x", "https://[fd00::2", "https://[::1]x", "kms.test"}) {
-    std::string host = "untouched";
-    int port = 7;
-    EXPECT_FALSE(SplitHttpsUrl(bad, &host, &port)) << bad;
-    EXPECT_EQ(host, "untouched");
-  }
-}
-
 TEST(HttpTest, RetryAfterHeader) {
   EXPECT_EQ(ParseRetryAfter("Retry-After: 2\r\n"), 2);
   EXPECT_EQ(ParseRetryAfter("retry-after:17"), 17);

@@ -42,34 +42,4 @@ std::string UrlEncode(std::string_view in) {
   return std::string(s.view());
 }
 
-bool SplitHttpsUrl(std::string_view url, std::string* host, int* port) {
-  if (!StartsWith(url, "https://")) return false;
-  std::string_view rest = url.substr(8);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  int p = 443;
-  std::string_view h = rest;
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return false;
-    h = rest.substr(0, close + 1);
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest[0] != ':') return false;
-  } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
-    h = rest.substr(0, colon);
-    rest = rest.substr(colon);
-  } else {
-    rest = {};
-  }
-  if (!rest.empty()) {
-    unsigned long long v = 0;
-    if (!ParseUint(rest.substr(1), &v) || v == 0 || v > 65535) return false;
-    p = static_cast<int>(v);
-  }
-  if (h.empty()) return false;
-  *host = std::string(h);
-  *port = p;
-  return true;
-}
-
 }  // namespace hpcs

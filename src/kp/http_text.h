@@ -1,4 +1,4 @@
-// The text of HTTP: header lines, URL encoding, https URLs. Pure functions,
+// The text of HTTP: header lines and URL encoding (URLs: url.h). Pure functions,
 // shared by the transport, the Key Protect client and the report.
 #ifndef HPCS_KP_HTTP_TEXT_H_
 #define HPCS_KP_HTTP_TEXT_H_
@@ -21,10 +21,6 @@ std::optional<long> ParseRetryAfter(std::string_view header_line);
 // Percent-encodes for application/x-www-form-urlencoded and URL paths.
 void UrlEncodeAppend(std::string_view in, Secret* out);
 std::string UrlEncode(std::string_view in);
-
-// "https://host:port/path" -> host and port (443 by default). False if the
-// URL is not https:// or has no host.
-bool SplitHttpsUrl(std::string_view url, std::string* host, int* port);
 
 }  // namespace hpcs
 

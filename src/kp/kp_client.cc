@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/random.h"
 #include "base/strutil.h"
+#include "kp/url.h"
 
 namespace hpcs {
 
@@ -18,11 +19,11 @@ namespace {
 constexpr char kKeyCollection[] = "application/vnd.ibm.kms.key+json";
 constexpr int kListPage = 200;
 
+// "host:port" of a URL for messages, or the URL itself (without what could
+// be a password) if it is not a plain https:// one.
 std::string HostOf(std::string_view url) {
-  std::string host;
-  int port = 0;
-  if (!SplitHttpsUrl(url, &host, &port)) return std::string(url);
-  return host + ":" + std::to_string(port);
+  HttpsUrl u;
+  return ParseHttpsUrl(url, &u, nullptr) == 0 ? u.Origin() : UrlForMessage(url);
 }
 
 // The answer a finished call holds, for the parsers of kp_answers.h.

@@ -1,12 +1,12 @@
 // The kernel command line (cmdline.cc): any bytes, as /proc/cmdline, and
-// what becomes of the URLs and resolve pins it gives (http.cc, kms.cc).
+// what becomes of the URLs and resolve pins it gives (url.cc, kms.cc).
 #include <string>
 
 #include "core/cmdline.h"
 #include "core/config.h"
 #include "core/kms.h"
 #include "fuzz_check.h"
-#include "kp/http.h"
+#include "kp/url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   using namespace hpcs;
@@ -33,10 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
              "the IAM endpoint is the configured host or IBM Cloud's");
   // What the transport makes of the URLs and pins the command line gave.
   for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
-    std::string host;
-    int port = 0;
-    if (SplitHttpsUrl(*url, &host, &port)) {
-      FUZZ_CHECK(!host.empty() && port > 0 && port <= 65535, "a host and a port");
+    HttpsUrl u;
+    if (ParseHttpsUrl(*url, &u, nullptr) == 0) {
+      FUZZ_CHECK(!u.host.empty() && u.port > 0 && u.port <= 65535, "a host and a port");
     }
   }
   std::vector<std::string> pins;
