@@ -73,5 +73,81 @@ TEST(InitramfsTest, ConfigDifferencesNameTheSettingsNeverTheValues) {
   EXPECT_EQ(ConfigDifferences(a, b), (std::vector<std::string>{"[HFL] allow_boot_endpoints"}));
 }
 
+TEST(InitramfsTest, MemberNamesOutsideOurKeyFileNamesAreRefused) {
+  std::string key;
+  EXPECT_EQ(ClassifyImageMember("usr/sbin/hpcs-unlock", &key), ImageMember::kUnlocker);
+  EXPECT_EQ(ClassifyImageMember("etc/hpcs-for-luks.ini", &key), ImageMember::kConfig);
+  EXPECT_EQ(ClassifyImageMember("var/lib/hpcs-for-luks/api-key-blob.txt", &key),
+            ImageMember::kBlob);
+  EXPECT_EQ(ClassifyImageMember("var/lib/hpcs-for-luks/user/hpcs:data", &key), ImageMember::kKey);
+  EXPECT_EQ(key, "user/hpcs:data");
+  EXPECT_EQ(ClassifyImageMember("var/lib/hpcs-for-luks/logon/a b.c", &key), ImageMember::kKey);
+  EXPECT_EQ(key, "logon/a b.c");
+  EXPECT_EQ(ClassifyImageMember("var/lib/hpcs-for-luks/user/cl\xc3\xa9", &key), ImageMember::kKey);
+  // Not ours, our directories, and the names a key directory skips.
+  for (const char* other :
+       {"usr/bin/sh", "etc/hpcs-for-luks/ca.pem", "var/lib/hpcs-for-luks",
+        "var/lib/hpcs-for-luks/user", "var/lib/hpcs-for-luks/logon",
+        "var/lib/hpcs-for-luks/user/.hidden", "var/lib/hpcs-for-luks/user/k.dpkg-old",
+        "var/lib/hpcs-for-luks-other/user/k", "/var/lib/hpcs-for-luks/user/k",
+        "./etc/hpcs-for-luks.ini"}) {
+    EXPECT_EQ(ClassifyImageMember(other, &key), ImageMember::kOther) << other;
+  }
+  // What climbs out, matches more than itself, or is not one component.
+  for (const char* refused : {
+           "var/lib/hpcs-for-luks/user/../../../../tmp/pwned",
+           "var/lib/hpcs-for-luks/../../../../tmp/pwned",
+           "var/lib/hpcs-for-luks/user/..",
+           "var/lib/hpcs-for-luks/user/.",
+           "var/lib/hpcs-for-luks/user/",
+           "var/lib/hpcs-for-luks/user/a/b",
+           "var/lib/hpcs-for-luks/user//a",
+           "var/lib/hpcs-for-luks/user/*",
+           "var/lib/hpcs-for-luks/user/k?",
+           "var/lib/hpcs-for-luks/logon/[a]",
+           "var/lib/hpcs-for-luks/user/a\\d",  // a pattern's escape
+           "var/lib/hpcs-for-luks/user/a\nb",
+           "var/lib/hpcs-for-luks/user/tab\there",
+           "var/lib/hpcs-for-luks/linger/user/k",
+           "var/lib/hpcs-for-luks/api-key-blob.txt/x",
+           "var/lib/hpcs-for-luks/other",
+       }) {
+    EXPECT_EQ(ClassifyImageMember(refused, &key), ImageMember::kRefused) << refused;
+  }
+}
+
+TEST(InitramfsTest, ParsesCpiosLongListing) {
+  std::string listing =
+      "Image: /boot/initrd.img: 4.0K\n"
+      "========================================================================\n"
+      "Version: 059\n"
+      "\n"
+      "dracut modules:\n"
+      "hpcs\n"
+      "========================================================================\n"
+      "drwxr-xr-x   4 root     root            0 Dec  7 14:43 .\n"
+      "-rwxr-xr-x   1 root     root      1234567 Jan  1  2025 usr/sbin/hpcs-unlock\n"
+      "-rw-------   1 0        0              45 Dec  7 14:43 var/lib/hpcs-for-luks/user/a b\n"
+      "lrwxrwxrwx   1 root     root           11 Dec  7 14:43 var/lib/hpcs-for-luks/user/ln -> "
+      "/etc/passwd\n"
+      "crw-r--r--   1 root     root       5,   1 Dec  7 14:43 dev/console\n"
+      "-rw-r--r--   1 root     root            6 Dec  7 14:44 var/lib/hpcs-for-luks/../../tmp/x\n"
+      "========================================================================\n";
+  auto m = ParseInitramfsListing(listing);
+  ASSERT_EQ(m.size(), 6u);
+  EXPECT_EQ(m[0].type, 'd');
+  EXPECT_EQ(m[0].name, ".");
+  EXPECT_EQ(m[1].type, '-');
+  EXPECT_EQ(m[1].name, "usr/sbin/hpcs-unlock");
+  EXPECT_EQ(m[2].name, "var/lib/hpcs-for-luks/user/a b");
+  EXPECT_EQ(m[3].type, 'l');
+  EXPECT_EQ(m[3].name, "var/lib/hpcs-for-luks/user/ln");
+  EXPECT_EQ(m[4].type, 'c');
+  EXPECT_EQ(m[4].name, "dev/console");
+  EXPECT_EQ(m[5].name, "var/lib/hpcs-for-luks/../../tmp/x");
+  EXPECT_TRUE(ParseInitramfsListing("").empty());
+  EXPECT_TRUE(ParseInitramfsListing("-rw-r--r--   1 root root 6 Dec  7 14:44").empty());
+}
+
 }  // namespace
 }  // namespace hpcs
