@@ -270,7 +270,9 @@ int ReadInitramfs(const std::string& image, InitramfsContents* out, std::string*
         }
         break;
       case ImageMember::kKey: {
-        // Present even when unreadable (a link, too large): it differs.
+        // Present even when unreadable (a link, too large): it differs. As
+        // in a key directory, what is neither file nor link is no key.
+        if (!regular && m.type != 'l') break;
         std::string ct;
         if (regular && read_member(m.name, kMaxWrappedKeySize, false, &rc)) {
           ParseWrappedKeyText(pr.out, m.name, &ct, nullptr);

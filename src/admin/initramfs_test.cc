@@ -1,7 +1,12 @@
 #include "admin/initramfs.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <fstream>
+#include <iterator>
+
+#include "core/keystore.h"
 #include "testing/test_doubles.h"
 
 namespace hpcs {
@@ -147,6 +152,89 @@ TEST(InitramfsTest, ParsesCpiosLongListing) {
   EXPECT_EQ(m[5].name, "var/lib/hpcs-for-luks/../../tmp/x");
   EXPECT_TRUE(ParseInitramfsListing("").empty());
   EXPECT_TRUE(ParseInitramfsListing("-rw-r--r--   1 root root 6 Dec  7 14:44").empty());
+}
+
+// lsinitrd stood in for by a script: the listing from a file, `-f NAME` the
+// file m/NAME; each call's arguments logged.
+class FakeLsinitrd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string& d = dir_.path();
+    dir_.Write("bin/lsinitrd",
+               "#!/bin/sh\necho \"$*\" >>" + d + "/calls\nif [ \"$1\" = -f ]; then cat \"" + d +
+                   "/m/$2\"; else cat " + d + "/listing; fi\n",
+               0755);
+    image_ = dir_.Write("initrd.img", "not read by the fake");
+    const char* path = getenv("PATH");
+    old_path_ = path ? path : "";
+    setenv("PATH", (d + "/bin:" + old_path_).c_str(), 1);
+  }
+  void TearDown() override { setenv("PATH", old_path_.c_str(), 1); }
+  void Member(char type, const std::string& name, const std::string& content = "") {
+    listing_ += std::string(1, type) + "rw-------   1 root     root  " +
+                std::to_string(content.size()) + " Dec  7 14:43 " + name +
+                (type == 'l' ? " -> /etc/passwd" : "") + "\n";
+    if (type == '-') dir_.Write("m/" + name, content);
+  }
+  std::string Calls() {
+    std::ifstream f(dir_.path() + "/calls");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  ScratchDir dir_;
+  std::string image_, old_path_, listing_;
+};
+
+TEST_F(FakeLsinitrd, ReadsOnlyOurExactMembersEachBounded) {
+  Member('-', "usr/sbin/hpcs-unlock", "#!/bin/sh\n");
+  Member('-', "etc/hpcs-for-luks.ini", "[KP]\napi_key = k\n");
+  Member('-', "var/lib/hpcs-for-luks/api-key-blob.txt", "blob\n");
+  Member('-', "var/lib/hpcs-for-luks/user/k1", "  ct1\n");
+  Member('l', "var/lib/hpcs-for-luks/user/link");
+  Member('d', "var/lib/hpcs-for-luks/user/dir");
+  Member('-', "var/lib/hpcs-for-luks/logon/big", std::string(kMaxWrappedKeySize + 1, 'a'));
+  Member('-', "var/lib/hpcs-for-luks/logon/bin", std::string("a\0b", 3));
+  Member('-', "var/lib/hpcs-for-luks/user/.k1.tmp", "partial");
+  listing_ +=
+      "-rw-r--r--   1 root root 6 Dec  7 14:44 var/lib/hpcs-for-luks/user/../../../../tmp/x\n"
+      "-rw-r--r--   1 root root 6 Dec  7 14:44 var/lib/hpcs-for-luks/user/*\n";
+  dir_.Write("listing", listing_);
+  InitramfsContents c;
+  std::string err;
+  ASSERT_EQ(ReadInitramfs(image_, &c, &err), 0) << err;
+  EXPECT_TRUE(c.has_unlocker);
+  ASSERT_TRUE(c.config.has_value());
+  EXPECT_EQ(c.config->view(), "[KP]\napi_key = k\n");
+  EXPECT_EQ(c.tpm_blob, std::optional<std::string>("blob\n"));
+  // A link, too large, not text: present with no content. A directory and a
+  // temporary file: not keys.
+  EXPECT_EQ(c.keys,
+            (std::map<std::string, std::string>{
+                {"logon/big", ""}, {"logon/bin", ""}, {"user/k1", "ct1"}, {"user/link", ""}}));
+  EXPECT_EQ(c.refused, (std::vector<std::string>{"var/lib/hpcs-for-luks/user/*",
+                                                 "var/lib/hpcs-for-luks/user/../../../../tmp/x"}));
+  // The listing, then one -f per member read: never a refused name, never --unpack.
+  std::string calls = Calls();
+  EXPECT_EQ(calls, image_ + "\n" + "-f etc/hpcs-for-luks.ini " + image_ + "\n" +
+                       "-f var/lib/hpcs-for-luks/api-key-blob.txt " + image_ + "\n" +
+                       "-f var/lib/hpcs-for-luks/logon/big " + image_ + "\n" +
+                       "-f var/lib/hpcs-for-luks/logon/bin " + image_ + "\n" +
+                       "-f var/lib/hpcs-for-luks/user/k1 " + image_ + "\n");
+}
+
+TEST_F(FakeLsinitrd, AConfigTooLargeIsAbsentAndAFailingRunIsAnError) {
+  Member('-', "usr/sbin/hpcs-unlock", "x");
+  Member('-', "etc/hpcs-for-luks.ini", std::string(1024 * 1024 + 1, '#'));
+  dir_.Write("listing", listing_);
+  InitramfsContents c;
+  std::string err;
+  ASSERT_EQ(ReadInitramfs(image_, &c, &err), 0) << err;
+  EXPECT_TRUE(c.has_unlocker);
+  EXPECT_FALSE(c.config.has_value());
+  // A member that cannot be printed (the fake's cat fails): the image cannot be read.
+  listing_ += "-rw-------   1 root root 3 Dec  7 14:43 var/lib/hpcs-for-luks/user/gone\n";
+  dir_.Write("listing", listing_);
+  EXPECT_EQ(ReadInitramfs(image_, &c, &err), -EIO);
+  EXPECT_NE(err.find("lsinitrd '" + image_ + "': exit status 1"), std::string::npos) << err;
 }
 
 }  // namespace
