@@ -15,6 +15,8 @@ namespace hpcs {
 
 namespace {
 
+constexpr size_t kMaxRefusedShown = 5;
+
 std::string Rebuild(const InitramfsFacts& f) {
   return "dracut --force '" + f.path + "'" + (f.kernel.empty() ? "" : " " + f.kernel);
 }
@@ -137,6 +139,25 @@ int CheckImageKeys(ReportContext& ctx, const std::map<std::string, std::string>&
   return problems;
 }
 
+// Members under our key directory that were not read (a dracut run never
+// writes such names: it copies flat key directories), shown as listed.
+// Returns the number of problems found.
+int CheckRefusedMembers(ReportContext& ctx, const InitramfsContents& c, InitramfsFacts& f) {
+  if (c.refused.empty()) return 0;
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < c.refused.size() && i < kMaxRefusedShown; ++i) {
+    shown.push_back(Printable(c.refused[i], 200));
+  }
+  std::string more = c.refused.size() > kMaxRefusedShown
+                         ? " and " + std::to_string(c.refused.size() - kMaxRefusedShown) + " more"
+                         : "";
+  ctx.report.Add("initramfs", f.path, Level::kWarn,
+                 "carries " + Quoted(shown) + more +
+                     ", not read: outside var/lib/hpcs-for-luks/{logon,user}/<name>",
+                 Rebuild(f));
+  return 1;
+}
+
 void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& host_keys,
                 InitramfsFacts& f) {
   Report& r = ctx.report;
@@ -146,6 +167,7 @@ void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& ho
     r.Add("initramfs", f.path, Level::kWarn, "cannot inspect it: " + err);
     return;
   }
+  int refused = CheckRefusedMembers(ctx, c, f);
   f.module = c.has_unlocker;
   if (!c.has_unlocker) {
     if (host_keys.empty()) return;
@@ -158,7 +180,7 @@ void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& ho
           needed ? Rebuild(f) + " (with the hpcs dracut module)" : "");
     return;
   }
-  int problems = CheckImageConfig(ctx, c, f) + CheckImageKeys(ctx, host_keys, c, f);
+  int problems = refused + CheckImageConfig(ctx, c, f) + CheckImageKeys(ctx, host_keys, c, f);
   if (problems == 0) {
     r.Add("initramfs", f.path, Level::kOk,
           "carries hpcs-unlock, the same config and the " + std::to_string(c.keys.size()) +

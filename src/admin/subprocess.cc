@@ -110,7 +110,7 @@ void Exchange(Child& c, const ProcessOptions& options, ProcessResult* res) {
   if (in && in->empty()) c.in.Close();
   if (c.in.get() >= 0) fcntl(c.in.get(), F_SETFL, O_NONBLOCK);
   auto deadline = Clock::now() + options.timeout;
-  char buf[4096];
+  Secret buf(4096);  // may hold what the child prints of a secret (secret_stdout): wiped
   while (c.out.get() >= 0 || c.err.get() >= 0) {
     struct pollfd p[3];
     Fd* ends[3];
@@ -142,15 +142,22 @@ void Exchange(Child& c, const ProcessOptions& options, ProcessResult* res) {
         if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off == in->size()) c.in.Close();
         continue;
       }
-      ssize_t got = read(ends[i]->get(), buf, sizeof buf);
+      ssize_t got = read(ends[i]->get(), buf.data(), buf.size());
       if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (got <= 0) {
         ends[i]->Close();
         continue;
       }
-      std::string& sink = ends[i] == &c.out ? res->out : res->err;
-      size_t room = options.max_output > sink.size() ? options.max_output - sink.size() : 0;
-      sink.append(buf, std::min(room, static_cast<size_t>(got)));
+      std::string* text = ends[i] == &c.out ? &res->out : &res->err;
+      bool to_secret = ends[i] == &c.out && options.secret_stdout;
+      size_t have = to_secret ? res->secret_out.size() : text->size();
+      size_t n = std::min(options.max_output > have ? options.max_output - have : 0,
+                          static_cast<size_t>(got));
+      if (to_secret) {
+        res->secret_out.Append(buf.data(), n);
+      } else {
+        text->append(reinterpret_cast<const char*>(buf.data()), n);
+      }
     }
   }
 }

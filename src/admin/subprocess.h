@@ -18,6 +18,7 @@ struct ProcessOptions {
   std::string cwd;                     // empty: ours
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   size_t max_output = 4 * 1024 * 1024;  // per stream; the rest is dropped
+  bool secret_stdout = false;           // stdout into ProcessResult::secret_out, not out
 };
 
 struct ProcessResult {
@@ -26,6 +27,7 @@ struct ProcessResult {
   bool timed_out = false;
   std::string out;
   std::string err;
+  Secret secret_out;  // stdout, with ProcessOptions::secret_stdout
 };
 
 // Runs argv[0] (looked up in PATH) and waits for it. Returns 0 when it ran

@@ -77,5 +77,18 @@ TEST(SubprocessTest, OutputIsCapped) {
   EXPECT_EQ(r.exit_status, 0);
 }
 
+TEST(SubprocessTest, SecretStdoutGoesIntoASecretCappedToo) {
+  ProcessOptions o;
+  o.secret_stdout = true;
+  o.max_output = 6;
+  ProcessResult r;
+  std::string err;
+  ASSERT_EQ(RunProcess({"sh", "-c", "printf 'api_key = x\\n'; echo seen >&2"}, o, &r, &err), 0)
+      << err;
+  EXPECT_EQ(r.secret_out.view(), "api_ke");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "seen\n");
+}
+
 }  // namespace
 }  // namespace hpcs

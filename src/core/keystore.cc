@@ -18,7 +18,6 @@
 namespace hpcs {
 
 namespace {
-constexpr size_t kMaxWrappedKey = 64 * 1024;
 
 struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }
@@ -71,11 +70,8 @@ int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
   return 0;
 }
 
-int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err) {
-  std::string text;
-  if (int r = ReadTrustedFile(path, kMaxWrappedKey, Follow::kNo, &text, nullptr, err); r < 0) {
-    return r;
-  }
+int ParseWrappedKeyText(std::string_view text, const std::string& path, std::string* ciphertext,
+                        std::string* err) {
   std::string_view t = Trim(text);
   if (t.empty()) {
     return Fail(err, -EINVAL, "'" + path + "' is empty");
@@ -90,6 +86,14 @@ int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string
   }
   *ciphertext = std::string(t);
   return 0;
+}
+
+int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err) {
+  std::string text;
+  if (int r = ReadTrustedFile(path, kMaxWrappedKeySize, Follow::kNo, &text, nullptr, err); r < 0) {
+    return r;
+  }
+  return ParseWrappedKeyText(text, path, ciphertext, err);
 }
 
 int WriteWrappedKey(const std::string& path, std::string_view ciphertext, std::string* err) {

@@ -31,9 +31,15 @@ bool IsSkippedKeyFileName(std::string_view name);
 int ListStoredKeys(const std::string& key_dir, std::vector<StoredKey>* out,
                    std::vector<std::string>* skipped, std::string* err);
 
+inline constexpr size_t kMaxWrappedKeySize = 64 * 1024;
+
 // Reads a wrapped key: a trusted regular file, not a symbolic link, of at most
-// 64 KiB; surrounding white space removed, and it must be non-empty text.
+// kMaxWrappedKeySize; surrounding white space removed, and it must be non-empty text.
 int ReadWrappedKey(const std::string& path, std::string* ciphertext, std::string* err);
+
+// The check ReadWrappedKey makes of the text (path only names it in *err).
+int ParseWrappedKeyText(std::string_view text, const std::string& path, std::string* ciphertext,
+                        std::string* err);
 
 // Replaces a wrapped-key file atomically (temp file, fsync, rename), mode
 // 0600: the ciphertext and one newline, as IBM's tool writes it.

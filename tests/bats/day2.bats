@@ -278,6 +278,46 @@ rotate() {
 	[[ "$(jq -r '.findings[] | select(.check == "initramfs") | .message' <<<"$output")" == *"has no hpcs-unlock"* ]]
 }
 
+@test "report: a crafted image whose member names climb out of our directory writes nothing" {
+	volume data
+	local d=$BATS_TEST_TMPDIR/crafted tmp=$BATS_TEST_TMPDIR/tmp up
+	local t1=$BATS_TEST_TMPDIR/pwned-1 t2=$BATS_TEST_TMPDIR/pwned-2 n1 n2
+	mkdir -p "$d/usr/sbin" "$d/etc" "$d/var/lib/hpcs-for-luks" "$tmp"
+	printf '#!/bin/sh\nexit 0\n' >"$d/usr/sbin/hpcs-unlock"
+	_hpcs_initrd_config "$HPCS_CONF" "$d/etc/hpcs-for-luks.ini" ""
+	cp -a "$HPCS_KEYS/logon" "$HPCS_KEYS/user" "$d/var/lib/hpcs-for-luks/"
+	# cpio honours "..", and the "var/lib/hpcs-for-luks/*" pattern matches
+	# across "/": out of any unpack directory and to an absolute path. The
+	# archive is made while the targets exist (cpio reads them by those names).
+	up=$(printf '../%.0s' {1..16})
+	n1=var/lib/hpcs-for-luks/user/$up${t1#/}
+	n2=var/lib/hpcs-for-luks/$up${t2#/}
+	echo pwned >"$t1"
+	echo pwned >"$t2"
+	(cd "$d" && { find . && printf '%s\n' "$n1" "$n2"; } | cpio -o -H newc --quiet) >"$INITRD"
+	rm "$t1" "$t2"
+	TMPDIR=$tmp run report --json
+	echo "$output"
+	[ ! -e "$t1" ]
+	[ ! -e "$t2" ]
+	[ "$status" -eq 1 ]
+	local msg
+	msg=$(jq -r '.findings[] | select(.check == "initramfs" and .status == "warn") | .message' <<<"$output")
+	[[ "$msg" == *"'$n1'"* ]]
+	[[ "$msg" == *"'$n2'"* ]]
+	[[ "$msg" == *"not read: outside var/lib/hpcs-for-luks/{logon,user}/<name>"* ]]
+	# The members it does read are still compared: the config and the key match.
+	[ "$(jq -r '.initramfs[0].config_matches' <<<"$output")" = true ]
+	[ "$(jq -r '.initramfs[0].keys_missing + .initramfs[0].keys_differ | length' <<<"$output")" = 0 ]
+	# The refused members are the problem: the image is not called fine.
+	[ "$(jq '[.findings[] | select(.check == "initramfs" and .status == "ok")] | length' <<<"$output")" = 0 ]
+	# Nothing unpacked anywhere, and no temporary directory left behind.
+	run find "$tmp" -mindepth 1
+	[ "$output" = "" ]
+	run find "$BATS_TEST_TMPDIR" -name 'pwned-*'
+	[ "$output" = "" ]
+}
+
 @test "report: a key slot that no longer opens with the key is named with the remedy (exit 1)" {
 	volume data
 	make_initrd
