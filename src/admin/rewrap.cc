@@ -381,11 +381,12 @@ int RecoverStaged(const std::string& journal_dir, Recovery* what, std::string* e
 }
 
 int StageMovedConfig(const Config& config, const Config* target, const std::string& to_crk,
-                     StagedFiles* staged, std::string* err) {
+                     StagedFiles* staged, bool* mode_tightened, std::string* err) {
   Secret text;
   struct stat st {};
   if (int r = ReadRegularFileSecret(config.path, 1024 * 1024, &text, &st, err); r < 0) return r;
   Secret edited;
+  bool literal_key = !config.api_key_from_tpm && !config.api_key.empty();
   if (target) {
     Secret other;
     if (int r = ReadRegularFileSecret(target->path, 1024 * 1024, &other, nullptr, err); r < 0) {
@@ -394,6 +395,7 @@ int StageMovedConfig(const Config& config, const Config* target, const std::stri
     Secret kp = IniSectionBody(other.view(), "KP");
     Secret replaced = ReplaceIniSection(text.view(), "KP", kp.view());
     edited = SetIniValue(replaced.view(), "KP", "default_crk_uuid", to_crk);
+    literal_key = !target->api_key_from_tpm && !target->api_key.empty();
     if (target->api_key_from_tpm && target->tpm_blob != config.tpm_blob) {
       // The target's sealed API key becomes this machine's.
       Secret blob;
@@ -406,7 +408,11 @@ int StageMovedConfig(const Config& config, const Config* target, const std::stri
   } else {
     edited = SetIniValue(text.view(), "KP", "default_crk_uuid", to_crk);
   }
-  return staged->Stage(config.path, edited.view(), st.st_mode & 07777, err);
+  mode_t mode = st.st_mode & 07777;
+  // Whoever can read the file has the API key: only its owner may.
+  if (literal_key) mode = 0600;
+  *mode_tightened = mode != (st.st_mode & 07777);
+  return staged->Stage(config.path, edited.view(), mode, err);
 }
 
 int MoveKeys(KpClient& from, const std::string& from_crk, KpClient& to, const std::string& to_crk,

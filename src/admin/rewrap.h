@@ -98,11 +98,13 @@ enum class Recovery {
 int RecoverStaged(const std::string& journal_dir, Recovery* what, std::string* err,
                   FileOps* ops = &FileOps::Real());
 
-// The config after a move, staged with its mode: default_crk_uuid = to_crk,
-// and with a target config its whole [KP] section (endpoints, instance, API
-// key) and its sealed API key (copied to config.tpm_blob).
+// The config after a move, staged: default_crk_uuid = to_crk, and with a
+// target config its whole [KP] section (endpoints, instance, API key) and its
+// sealed API key (copied to config.tpm_blob). A config that will hold a
+// literal API key is staged mode 0600 whatever its mode was (*mode_tightened
+// then says whether that changed it), else with its mode.
 int StageMovedConfig(const Config& config, const Config* target, const std::string& to_crk,
-                     StagedFiles* staged, std::string* err);
+                     StagedFiles* staged, bool* mode_tightened, std::string* err);
 
 // Moves every key under key_dir from `from_crk` (via `from`) to `to_crk`
 // (via `to`, which may be the same client): unwrap, wrap, unwrap again and

@@ -303,5 +303,39 @@ TEST_F(CommitTest, AJournalLeftBehindStopsANewStaging) {
   EXPECT_EQ(Contents()[0], New()[0]);
 }
 
+// A move to an instance whose config holds a literal API key: the main
+// config, 0644 while it said api_key = TPM, is written 0600.
+TEST(StageMovedConfigTest, AConfigThatWillHoldALiteralApiKeyIsWritten0600) {
+  ScratchDir dir;
+  std::string main = dir.Write(
+      "hpcs.ini",
+      "[KP]\napi_key = TPM\ndefault_crk_uuid = old\n[HFL]\nkey_dir = " + dir.path() + "/keys\n",
+      0644);
+  std::string other = dir.Write("other.ini", "[KP]\napi_key = literal-42\n", 0600);
+  Config config, target;
+  std::string err;
+  ASSERT_EQ(LoadConfig(main, &config, &err), 0) << err;
+  ASSERT_EQ(LoadConfig(other, &target, &err), 0) << err;
+  {
+    StagedFiles staged(dir.path());
+    bool tightened = false;
+    ASSERT_EQ(StageMovedConfig(config, nullptr, "new", &staged, &tightened, &err), 0) << err;
+    EXPECT_FALSE(tightened);
+    ASSERT_EQ(staged.Commit(&err), 0) << err;
+    struct stat st;
+    ASSERT_EQ(stat(main.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0644u);  // no API key in it: its mode kept
+  }
+  StagedFiles staged(dir.path());
+  bool tightened = false;
+  ASSERT_EQ(StageMovedConfig(config, &target, "new", &staged, &tightened, &err), 0) << err;
+  EXPECT_TRUE(tightened);
+  ASSERT_EQ(staged.Commit(&err), 0) << err;
+  EXPECT_NE(Slurp(main).find("api_key = literal-42"), std::string::npos) << Slurp(main);
+  struct stat st;
+  ASSERT_EQ(stat(main.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
 }  // namespace
 }  // namespace hpcs

@@ -88,14 +88,19 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
              " keys cannot be moved to root key '" + to_crk + "'; nothing was changed");
     return 1;
   }
+  bool tightened = false;
   if (StageMovedConfig(config, options.to_config.empty() ? nullptr : &target, to_crk, &staged,
-                       &err) < 0) {
+                       &tightened, &err) < 0) {
     LogError("Failed to prepare the new configuration; nothing was changed: " + err);
     return 1;
   }
   if (staged.Commit(&err) < 0) {
     LogError("Failed to put the moved keys and the configuration in place: " + err);
     return 1;
+  }
+  if (tightened) {
+    LogWarning("'" + config.path +
+               "' now holds a literal API key: it was written mode 0600 (only its owner reads it)");
   }
   for (const auto& o : outcomes) {
     LogInfo("Moved '" + Id(o) + "' to root key '" + to_crk + "' (key version " + o.new_version +

@@ -472,9 +472,14 @@ rotate() {
 	HPCS_CONF=$conf2 EMU_URL=$url2 EMU_CA=$dir2/ca.pem EMU_API_KEY=other-api-key-42 \
 		EMU_INSTANCE=99999999-8888-7777-6666-555555555555 HPCS_CRK="" hpcs_write_conf
 	crk2=$("$HPCS_BIN_DIR/hpcs-for-luks" --config "$conf2" create --crk --name other-root --gen)
+	# A config others may read (as one with api_key = TPM may be): the
+	# target's literal API key comes into it, so it is written 0600.
+	chmod 0644 "$HPCS_CONF"
 	run hpcs rewrap --to-crk "$crk2" --to-config "$conf2"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$HPCS_CONF")" = 600 ]
+	[[ "$output" == *"'$HPCS_CONF' now holds a literal API key: it was written mode 0600"* ]]
 	grep -qx "endpoint_url = $url2" "$HPCS_CONF"
 	grep -qx "api_key = other-api-key-42" "$HPCS_CONF"
 	grep -qx "default_crk_uuid = $crk2" "$HPCS_CONF"
