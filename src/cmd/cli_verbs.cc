@@ -190,6 +190,9 @@ std::string CheckRewrap(const Args& a) {
 
 int CmdRewrap(Context& ctx) {
   const Args& a = ctx.args;
+  // Before the check below: an interrupted move may have left the config
+  // naming --to-crk already.
+  if (int r = FinishInterruptedMove(ctx.config); r >= 0) return r;
   if (a.Get(kToCrk) == ctx.crk) {
     return Usage("rewrap: --to-crk names the root key the keys are wrapped with now");
   }

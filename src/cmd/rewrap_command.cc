@@ -1,13 +1,8 @@
 #include "cmd/rewrap_command.h"
 
-#include <sys/stat.h>
-
-#include "admin/ini_edit.h"
 #include "admin/rewrap.h"
-#include "base/fileio.h"
 #include "base/log.h"
 #include "core/kms.h"
-#include "tpm/tpm.h"
 
 namespace hpcs {
 
@@ -59,37 +54,6 @@ int Rewrap(const Config& config, const std::string& crk, KpClient& kp) {
   return failed ? 1 : 0;
 }
 
-// The config after a move: default_crk_uuid = to_crk, and with a second
-// config its whole [KP] section (endpoints, instance, API key).
-int StageConfig(const Config& config, const Config* target, const std::string& to_crk,
-                StagedFiles* staged, std::string* err) {
-  Secret text;
-  struct stat st {};
-  if (int r = ReadRegularFileSecret(config.path, 1024 * 1024, &text, &st, err); r < 0) return r;
-  Secret edited;
-  if (target) {
-    Secret other;
-    if (int r = ReadRegularFileSecret(target->path, 1024 * 1024, &other, nullptr, err); r < 0) {
-      return r;
-    }
-    Secret kp = IniSectionBody(other.view(), "KP");
-    Secret replaced = ReplaceIniSection(text.view(), "KP", kp.view());
-    edited = SetIniValue(replaced.view(), "KP", "default_crk_uuid", to_crk);
-    if (target->api_key_from_tpm && target->tpm_blob != config.tpm_blob) {
-      // The target's sealed API key becomes this machine's.
-      Secret blob;
-      if (int r = ReadRegularFileSecret(target->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, err);
-          r < 0) {
-        return r;
-      }
-      if (int r = staged->Stage(config.tpm_blob, blob.view(), 0600, err); r < 0) return r;
-    }
-  } else {
-    edited = SetIniValue(text.view(), "KP", "default_crk_uuid", to_crk);
-  }
-  return staged->Stage(config.path, edited.view(), st.st_mode & 07777, err);
-}
-
 int Move(const Config& config, const std::string& crk, KpClient& kp,
          const RewrapCommandOptions& options) {
   const std::string& to_crk = options.to_crk;
@@ -110,7 +74,7 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
     }
     to = target_kms.client.get();
   }
-  StagedFiles staged;
+  StagedFiles staged(config.key_dir);
   std::vector<RewrapOutcome> outcomes;
   int r = MoveKeys(kp, crk, *to, to_crk, config.key_dir, &staged, &outcomes, &err);
   if (r < -1) {
@@ -124,15 +88,19 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
              " keys cannot be moved to root key '" + to_crk + "'; nothing was changed");
     return 1;
   }
-  if (StageConfig(config, options.to_config.empty() ? nullptr : &target, to_crk, &staged, &err) <
-      0) {
+  bool tightened = false;
+  if (StageMovedConfig(config, options.to_config.empty() ? nullptr : &target, to_crk, &staged,
+                       &tightened, &err) < 0) {
     LogError("Failed to prepare the new configuration; nothing was changed: " + err);
     return 1;
   }
   if (staged.Commit(&err) < 0) {
-    LogError("Failed to put the moved keys and the configuration in place: " + err +
-             "; run the same command again");
+    LogError("Failed to put the moved keys and the configuration in place: " + err);
     return 1;
+  }
+  if (tightened) {
+    LogWarning("'" + config.path +
+               "' now holds a literal API key: it was written mode 0600 (only its owner reads it)");
   }
   for (const auto& o : outcomes) {
     LogInfo("Moved '" + Id(o) + "' to root key '" + to_crk + "' (key version " + o.new_version +
@@ -149,6 +117,30 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
 }
 
 }  // namespace
+
+int FinishInterruptedMove(const Config& config) {
+  Recovery what;
+  std::string err;
+  if (RecoverStaged(config.key_dir, &what, &err) < 0) {
+    LogError("Failed to finish the interrupted rewrap --to-crk (journal in '" + config.key_dir +
+             "'): " + err + "; run the same command again");
+    return 1;
+  }
+  switch (what) {
+    case Recovery::kNone:
+      return -1;
+    case Recovery::kFinished:
+      LogWarning("Finished an interrupted rewrap --to-crk: every moved key and '" + config.path +
+                 "' are in place; " + kRebuild);
+      return 0;
+    case Recovery::kRolledBack:
+      LogWarning("Undid an interrupted rewrap --to-crk: every key and '" + config.path +
+                 "' are as they were before it; nothing else was done (run the command again to "
+                 "move the keys)");
+      return 0;
+  }
+  return 1;
+}
 
 int RewrapCommand(const Config& config, const std::string& crk, KpClient& kp,
                   const RewrapCommandOptions& options) {

@@ -23,6 +23,11 @@ struct RewrapCommandOptions {
 int RewrapCommand(const Config& config, const std::string& crk, KpClient& kp,
                   const RewrapCommandOptions& options);
 
+// Carries an interrupted `rewrap --to-crk` (its journal in the key directory)
+// to its end, before anything else of `rewrap`: -1 when there was none, else
+// the exit status (0 finished or rolled back, 1 when it could not).
+int FinishInterruptedMove(const Config& config);
+
 }  // namespace hpcs
 
 #endif  // HPCS_CMD_REWRAP_COMMAND_H_

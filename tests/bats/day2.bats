@@ -437,6 +437,49 @@ rotate() {
 	[ "$status" -eq 2 ]
 }
 
+@test "rewrap --to-crk after a crash between its renames: the same command again finishes the move" {
+	volume data
+	volume logs
+	local new sum_data sum_logs saved=$BATS_TEST_TMPDIR/saved
+	local data=$HPCS_KEYS/user/$HPCS_TAG:data logs=$HPCS_KEYS/user/$HPCS_TAG:logs
+	local confdir conf
+	confdir=$(cd "$(dirname "$HPCS_CONF")" && pwd)
+	conf=$confdir/$(basename "$HPCS_CONF")
+	sum_data=$(unwrapped_sum "$data")
+	sum_logs=$(unwrapped_sum "$logs")
+	mkdir "$saved"
+	cp -p "$data" "$logs" "$conf" "$saved/"
+	new=$(hpcs create --crk --name "new-$HPCS_TAG" --gen)
+	run hpcs rewrap --to-crk "$new"
+	[ "$status" -eq 0 ]
+	# Back to where a crash after the first rename leaves it: data renamed,
+	# logs and the config still staged, the old contents kept, the journal.
+	mv "$logs" "$HPCS_KEYS/user/.$HPCS_TAG:logs.staged"
+	cp -p "$saved/$HPCS_TAG:logs" "$logs"
+	ln "$logs" "$HPCS_KEYS/user/.$HPCS_TAG:logs.old"
+	cp -p "$saved/$HPCS_TAG:data" "$HPCS_KEYS/user/.$HPCS_TAG:data.old"
+	mv "$conf" "$confdir/.$(basename "$conf").staged"
+	cp -p "$saved/$(basename "$conf")" "$conf"
+	ln "$conf" "$confdir/.$(basename "$conf").old"
+	(
+		umask 077
+		printf 'hpcs-for-luks rewrap --to-crk journal 1\ncommit\n1 %s\n1 %s\n1 %s\n' \
+			"$data" "$logs" "$conf" >"$HPCS_KEYS/.move-journal"
+	)
+	grep -qx "default_crk_uuid = $HPCS_CRK" "$conf"
+	run hpcs rewrap --to-crk "$new"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Finished an interrupted rewrap --to-crk"* ]]
+	grep -qx "default_crk_uuid = $new" "$conf"
+	[ "$(unwrapped_sum "$data")" = "$sum_data" ]
+	[ "$(unwrapped_sum "$logs")" = "$sum_logs" ]
+	[ -z "$(find "$HPCS_KEYS" "$confdir" -maxdepth 2 -name '.*.staged' -o -name '.*.old' -o -name .move-journal)" ]
+	# Done: the same command once more is the usual refusal.
+	run hpcs rewrap --to-crk "$new"
+	[ "$status" -eq 2 ]
+}
+
 @test "rewrap --to-crk checks the round trip: a new wrapping that unwraps to other bytes changes nothing" {
 	volume data
 	local new before
@@ -469,9 +512,14 @@ rotate() {
 	HPCS_CONF=$conf2 EMU_URL=$url2 EMU_CA=$dir2/ca.pem EMU_API_KEY=other-api-key-42 \
 		EMU_INSTANCE=99999999-8888-7777-6666-555555555555 HPCS_CRK="" hpcs_write_conf
 	crk2=$("$HPCS_BIN_DIR/hpcs-for-luks" --config "$conf2" create --crk --name other-root --gen)
+	# A config others may read (as one with api_key = TPM may be): the
+	# target's literal API key comes into it, so it is written 0600.
+	chmod 0644 "$HPCS_CONF"
 	run hpcs rewrap --to-crk "$crk2" --to-config "$conf2"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$HPCS_CONF")" = 600 ]
+	[[ "$output" == *"'$HPCS_CONF' now holds a literal API key: it was written mode 0600"* ]]
 	grep -qx "endpoint_url = $url2" "$HPCS_CONF"
 	grep -qx "api_key = other-api-key-42" "$HPCS_CONF"
 	grep -qx "default_crk_uuid = $crk2" "$HPCS_CONF"
