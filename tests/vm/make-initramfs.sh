@@ -23,7 +23,9 @@ drivers="virtio_pci virtio_net virtio_blk dm_crypt ext4 af_packet"
 
 # The cache key: everything the image is made from.
 # (lib.sh makes the dracut tree; VM_DRACUT_DIRS hold our modules.)
-inputs=("$0" "$VM_HERE/lib.sh" "$kver" "$(dracut --version 2>&1)" "$modules" "$drivers")
+# dracut 059 prints its version and exits 1: the status is not the answer.
+dracut_version=$(dracut --version 2>&1) || true
+inputs=("$0" "$VM_HERE/lib.sh" "$kver" "$dracut_version" "$modules" "$drivers")
 for d in "${VM_DRACUT_DIRS[@]}"; do
 	inputs+=("$(vm_hash_dir "$d")")
 done
