@@ -386,12 +386,13 @@ extend16() {
 
 @test "the API key never crosses the TPM's wire in clear (salted session, parameter encryption)" {
 	# A recording proxy in front of swtpm (command and control ports).
-	local up port capture=$BATS_TEST_TMPDIR/wire.bin
+	# It binds both of its ports (swtpm's control port is the command port
+	# + 1) before it says which it has: no port is chosen twice, no sleep.
+	local up port capture=$BATS_TEST_TMPDIR/wire.bin ready=$BATS_TEST_TMPDIR/proxy.port i
 	up=${TCTI##*port=}
-	port=$(unused_port)
-	python3 - "$port" "$up" "$capture" <<-'EOF' &
-		import socket, sys, threading
-		port, up, capture = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	python3 - "$ready" "$up" "$capture" <<-'EOF' &
+		import os, random, socket, sys, threading
+		ready, up, capture = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 		lock = threading.Lock()
 		def pipe(a, b):
 		    try:
@@ -405,20 +406,38 @@ extend16() {
 		        b.shutdown(socket.SHUT_WR)
 		    except OSError:
 		        pass
-		def serve(lp, tp):
-		    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		    s.bind(("127.0.0.1", lp)); s.listen(8)
+		def listener(p):
+		    s = socket.socket()
+		    s.bind(("127.0.0.1", p)); s.listen(8)
+		    return s
+		for _ in range(200):
+		    port = random.randrange(20000, 60000, 2)
+		    try:
+		        socks = [listener(port), listener(port + 1)]
+		        break
+		    except OSError:
+		        continue
+		else:
+		    sys.exit("no two free ports in a row")
+		def serve(s, tp):
 		    while True:
 		        c, _ = s.accept()
 		        u = socket.create_connection(("127.0.0.1", tp))
 		        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
 		        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
-		for lp, tp in ((port, up), (port + 1, up + 1)):
-		    threading.Thread(target=serve, args=(lp, tp), daemon=True).start()
+		for s, tp in zip(socks, (up, up + 1)):
+		    threading.Thread(target=serve, args=(s, tp), daemon=True).start()
+		with open(ready + ".tmp", "w") as f:
+		    f.write(str(port))
+		os.rename(ready + ".tmp", ready)
 		threading.Event().wait(120)
 	EOF
 	HANG_PID=$!
-	sleep 0.5
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $ready ]] && break
+		sleep 0.1
+	done
+	port=$(cat "$ready")
 	write_config "swtpm:host=127.0.0.1,port=$port"
 	HPCS_TPM2_TCTI='' seal --tpm2 --pcr 16
 	HPCS_TPM2_TCTI='' run_hfl list
