@@ -7,6 +7,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -426,6 +427,10 @@ void CurlTransport::Wait(Clock::time_point wake, std::vector<HttpExchange*>* don
 }  // namespace
 
 int HttpGlobalInit(std::string* err) {
+  // libcurl over OpenSSL reads SSLKEYLOGFILE when it initialises and then
+  // writes every TLS session's secrets to that file: a capture of the wire
+  // would show the API key and the tokens. Nothing of ours wants that.
+  unsetenv("SSLKEYLOGFILE");
   // libcurl copies small POST bodies (the IAM apikey= form, a wrap
   // plaintext) into its request buffer: all its memory is wiped when freed.
   CURLcode c = curl_global_init_mem(CURL_GLOBAL_DEFAULT, WipingMalloc, WipingFree, WipingRealloc,

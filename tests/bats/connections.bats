@@ -164,3 +164,16 @@ two_hosts() {
 	[[ "$output" == *"Error reading ca cert file $BATS_TEST_TMPDIR/bad.pem"* ]]
 	run ! key_id user "$HPCS_TAG-u1"
 }
+
+@test "SSLKEYLOGFILE in the environment gets no TLS secrets, from the CLI or the unlocker" {
+	# libcurl over OpenSSL writes every session's keys to the file this
+	# variable names: with them a capture of the wire shows the API key.
+	make_keys 1
+	local log=$BATS_TEST_TMPDIR/keylog
+	SSLKEYLOGFILE=$log run unlock
+	[ "$status" -eq 0 ]
+	keys_landed 1
+	SSLKEYLOGFILE=$log run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$HPCS_CONF" list
+	[ "$status" -eq 0 ]
+	[ ! -e "$log" ]
+}
