@@ -4,6 +4,7 @@
 
 #include "admin/report_checks.h"
 #include "base/json.h"
+#include "base/strutil.h"
 
 namespace hpcs {
 
@@ -180,9 +181,17 @@ std::string RenderReportJson(const Report& r) {
   return std::string(text.view()) + "\n";
 }
 
-std::string RenderReportTable(const Report& r) {
+std::string RenderReportTable(const Report& report) {
+  // Subjects and messages carry names from the disk (token descriptions,
+  // file names): on a terminal their control characters could rewrite the
+  // table, so they are shown as \xNN.
+  std::vector<Finding> shown;
+  for (const auto& f : report.findings) {
+    shown.push_back({EscapeControls(f.check), EscapeControls(f.subject), f.level,
+                     EscapeControls(f.message), EscapeControls(f.remedy)});
+  }
   size_t check_w = 5, subject_w = 7;
-  for (const auto& f : r.findings) {
+  for (const auto& f : shown) {
     check_w = std::max(check_w, f.check.size());
     subject_w = std::max(subject_w, std::min<size_t>(f.subject.size(), 40));
   }
@@ -193,7 +202,7 @@ std::string RenderReportTable(const Report& r) {
   std::string out = pad("STATUS", 6) + "  " + pad("CHECK", check_w) + "  " +
                     pad("SUBJECT", subject_w) + "  FINDING\n";
   int problems = 0;
-  for (const auto& f : r.findings) {
+  for (const auto& f : shown) {
     std::string level = LevelName(f.level);
     if (f.level >= Level::kWarn) {
       ++problems;

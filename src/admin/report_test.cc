@@ -55,6 +55,22 @@ TEST(ReportTest, JsonHasNullsForWhatIsUnknown) {
   EXPECT_NE(table.find("1 problem (WARN or FAIL above)."), std::string::npos) << table;
 }
 
+// A token description or a file name from the disk cannot send escape
+// sequences to the terminal or start a line of its own in the table (a
+// forged "ok" line over a failure).
+TEST(ReportTableTest, ControlCharactersFromTheDiskAreEscaped) {
+  Report r;
+  r.Add("volume", "luks:\x1b[2K\rroot", Level::kFail, "token 'a\nok    fake' is gone",
+        "remove\x1b]0;x\x07 it");
+  std::string table = RenderReportTable(r);
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_EQ(table.find('\r'), std::string::npos) << table;
+  EXPECT_EQ(table.find('\x07'), std::string::npos) << table;
+  EXPECT_EQ(table.find("\nok    fake"), std::string::npos) << table;
+  EXPECT_NE(table.find("luks:\\x1b[2K\\x0droot"), std::string::npos) << table;
+  EXPECT_NE(table.find("token 'a\\x0aok    fake' is gone"), std::string::npos) << table;
+}
+
 // The memory check on volumes as ReadVolumes would find them.
 class MemoryCheck : public ::testing::Test {
  protected:
