@@ -4,6 +4,7 @@
 
 #include "base/json.h"
 #include "base/strutil.h"
+#include "kp/kp_answers.h"
 
 namespace hpcs {
 
@@ -11,8 +12,11 @@ namespace {
 
 constexpr size_t kMaxCiphertext = 64 * 1024;
 
-std::string Unexpected(std::string_view op, const KpCall& call) {
-  return std::string(op) + ": unexpected response: " + Printable(Trim(call.response.view()), 80);
+// A 2xx answer we cannot use, by its length and type: never its body, which
+// may hold a secret (kp_answers.h).
+std::string Unexpected(std::string_view op, const KpCall& call, std::string_view what) {
+  return DescribeUnusable(op, KmsAnswer{call.status, call.response_type, call.response.view()},
+                          what);
 }
 
 // obj.<name>.id, or "" when absent.
@@ -56,7 +60,7 @@ int ParseKeyMetadata(const KpCall& call, KeyMetadata* out, std::string* err) {
   const cJSON* key = rs ? cJSON_GetArrayItem(rs, 0) : nullptr;
   auto state = key ? JsonNumber(key, "state") : std::nullopt;
   if (!key || !state) {
-    if (err) *err = Unexpected("key metadata", call);
+    if (err) *err = Unexpected("key metadata", call, "no resources[0].state");
     return -EPROTO;
   }
   KeyMetadata m;
@@ -103,7 +107,7 @@ int ParseRewrap(const KpCall& call, RewrapResult* out, std::string* err) {
   Json j = JsonParse(call.response.view());
   auto ct = j ? JsonString(j.get(), "ciphertext") : std::nullopt;
   if (!ct || !PlausibleCiphertext(*ct)) {
-    if (err) *err = Unexpected("rewrap", call);
+    if (err) *err = Unexpected("rewrap", call, "no usable ciphertext");
     return -EPROTO;
   }
   RewrapResult r;

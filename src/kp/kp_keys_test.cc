@@ -35,7 +35,14 @@ TEST(KpKeysTest, Metadata) {
   EXPECT_EQ(KeyStateName(m.state), "suspended (disabled)");
   EXPECT_EQ(KeyStateName(4), "state 4");
   EXPECT_LT(ParseKeyMetadata(Answered(R"({"resources":[{"id":"k1"}]})"), &m, &err), 0);
-  EXPECT_NE(err.find("unexpected response"), std::string::npos) << err;
+  EXPECT_NE(err.find("key metadata: unusable answer"), std::string::npos) << err;
+  // An answer we cannot use may hold a secret: it is described, never quoted.
+  EXPECT_LT(ParseKeyMetadata(Answered(R"({"plaintext":"c2VjcmV0LWtleS1ieXRlcw=="})"), &m, &err), 0);
+  EXPECT_EQ(err.find("c2VjcmV0"), std::string::npos) << err;
+  RewrapResult rw;
+  EXPECT_LT(ParseRewrap(Answered(R"({"plaintext":"c2VjcmV0LWtleS1ieXRlcw=="})"), &rw, &err), 0);
+  EXPECT_EQ(err.find("c2VjcmV0"), std::string::npos) << err;
+  EXPECT_NE(err.find("rewrap: unusable answer (HTTP 200"), std::string::npos) << err;
 }
 
 TEST(KpKeysTest, UnwrapDetailsAfterARotation) {
