@@ -90,7 +90,8 @@ int ReadLuksHeader(const std::string& device, LuksHeader* out, std::string* err)
     return -e;
   }
   ProcessResult r;
-  if (int rc = RunProcess({"cryptsetup", "luksDump", "--dump-json-metadata", device}, {}, &r, err);
+  if (int rc =
+          RunProcess({"cryptsetup", "luksDump", "--dump-json-metadata", "--", device}, {}, &r, err);
       rc < 0) {
     return rc;
   }
@@ -98,7 +99,8 @@ int ReadLuksHeader(const std::string& device, LuksHeader* out, std::string* err)
     // cryptsetup says "Device X is not a valid LUKS device." for LUKS1 too
     // (LUKS1 has no JSON metadata); ask it which.
     ProcessResult is2;
-    if (RunProcess({"cryptsetup", "isLuks", "--type", "luks2", device}, {}, &is2, nullptr) == 0 &&
+    if (RunProcess({"cryptsetup", "isLuks", "--type", "luks2", "--", device}, {}, &is2, nullptr) ==
+            0 &&
         is2.exit_status != 0) {
       if (err) *err = "'" + device + "' is not a LUKS2 volume";
       return -EMEDIUMTYPE;
@@ -119,7 +121,7 @@ int TestLuksPassphrase(const std::string& device, int slot, const Secret& passph
   o.stdin_data = &passphrase;
   ProcessResult r;
   if (int rc = RunProcess({"cryptsetup", "open", "--test-passphrase", "--key-slot",
-                           std::to_string(slot), "--key-file", "-", device},
+                           std::to_string(slot), "--key-file", "-", "--", device},
                           o, &r, err);
       rc < 0) {
     return rc;

@@ -39,6 +39,17 @@ int MakePipe(Fd* read_end, Fd* write_end) {
     (void)!write(report, &e, sizeof e);
     _exit(127);
   }
+  // Nothing of ours but stdin, stdout and stderr reaches the program: not
+  // curl's sockets to the KMS, not a file opened without O_CLOEXEC. The
+  // report pipe is close-on-exec already and works until the exec.
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); ++fd) {
+      if (fd != report) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  // Its own process group, so that a deadline kills what it started too.
+  setpgid(0, 0);
   signal(SIGPIPE, SIG_DFL);
   execvp(argv[0], argv);
   int e = errno;
@@ -89,6 +100,7 @@ int StartChild(const std::vector<std::string>& argv, const ProcessOptions& optio
     return -e;
   }
   if (c->pid == 0) ExecChild(cargv.data(), cwd, in_r.get(), out_w.get(), err_w.get(), rep_w.get());
+  setpgid(c->pid, c->pid);  // also here: the child may not have run yet when we kill
   rep_w.Close();
   int exec_errno = 0;
   ssize_t n;
@@ -128,6 +140,7 @@ void Exchange(Child& c, const ProcessOptions& options, ProcessResult* res) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       res->timed_out = true;
+      kill(-c.pid, SIGKILL);  // the child and whatever it started (a decompressor, cpio)
       kill(c.pid, SIGKILL);
       return;
     }

@@ -2,8 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
 
 namespace hpcs {
 namespace {
@@ -65,6 +72,46 @@ TEST(SubprocessTest, GivesUpAtTheDeadline) {
   EXPECT_EQ(r.exit_status, -1);
   EXPECT_EQ(r.signal, 9);
   EXPECT_EQ(DescribeProcessFailure(r), "did not finish in time (killed)");
+}
+
+// Whether process `pid` has ended (gone, or a zombie nobody reaped yet),
+// waited for up to 3 s.
+bool Ended(pid_t pid) {
+  for (int i = 0; i < 30; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    size_t paren = line.rfind(')');
+    if (paren != std::string::npos && line.compare(paren + 2, 1, "Z") == 0) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+TEST(SubprocessTest, ADeadlineAlsoKillsWhatTheChildStarted) {
+  ProcessOptions o;
+  o.timeout = 500ms;
+  ProcessResult r;
+  std::string err;
+  ASSERT_EQ(RunProcess({"sh", "-c", "sleep 30 & echo $!; wait"}, o, &r, &err), 0) << err;
+  EXPECT_TRUE(r.timed_out);
+  pid_t grandchild = static_cast<pid_t>(std::stol("0" + r.out));
+  ASSERT_GT(grandchild, 0) << r.out;
+  EXPECT_TRUE(Ended(grandchild)) << "sleep " << grandchild << " outlived the deadline";
+  kill(grandchild, SIGKILL);
+}
+
+TEST(SubprocessTest, OurFileDescriptorsDoNotReachTheProgram) {
+  // As an fd curl or a library opened without O_CLOEXEC would be.
+  int fd = open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 3);
+  ProcessResult r;
+  std::string err;
+  std::string probe = "if [ -e /proc/self/fd/" + std::to_string(fd) + " ]; then echo open; else " +
+                      "echo closed; fi";
+  ASSERT_EQ(RunProcess({"sh", "-c", probe}, {}, &r, &err), 0) << err;
+  close(fd);
+  EXPECT_EQ(r.out, "closed\n");
 }
 
 TEST(SubprocessTest, OutputIsCapped) {
