@@ -138,7 +138,9 @@ TEST_F(CurlTransportTest, AHangingServerEndsAtTheDeadline) {
   while (http->Running() > 0) http->Wait(start + 10s, &done);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(x.response.timed_out);
-  EXPECT_GE(Clock::now() - start, 1500ms);  // not before the deadline
+  // Not long before the deadline: curl's own clock may end it a fraction of a
+  // millisecond early (seen: 1499.78 ms).
+  EXPECT_GE(Clock::now() - start, 1400ms);
   EXPECT_LT(Clock::now() - start, 3500ms);  // the deadline, with slack
 }
 
