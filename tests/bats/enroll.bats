@@ -362,8 +362,8 @@ esac'
 	# exports only the token that the removal takes away (to put it back).
 	run grep -E '^(luksDump|token export)' "$BATS_TEST_TMPDIR/cryptsetup.state"
 	echo "$output"
-	[ "$output" = "luksDump --dump-json-metadata $IMG
-luksDump --dump-json-metadata $IMG
+	[ "$output" = "luksDump --dump-json-metadata -- $IMG
+luksDump --dump-json-metadata -- $IMG
 token export --token-id 0 $IMG" ]
 	# What the CLI cannot read stops an enrolment before anything changes.
 	before=$(state)
