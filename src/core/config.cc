@@ -148,6 +148,9 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   if (!ParseBool(get("HFL", "allow_boot_endpoints"), &c.allow_boot_endpoints)) {
     return Fail(err, -EINVAL, path + ": [HFL] allow_boot_endpoints must be yes or no");
   }
+  if (auto v = get("HFL", "tpm_lock"); !v.empty() && !ParseBool(v, &c.tpm_lock)) {
+    return Fail(err, -EINVAL, path + ": [HFL] tpm_lock must be yes or no");
+  }
   if (auto v = get("HFL", "update_wrapped_keys");
       !v.empty() && !ParseBool(v, &c.update_wrapped_keys)) {
     return Fail(err, -EINVAL, path + ": [HFL] update_wrapped_keys must be yes or no");
@@ -186,6 +189,7 @@ std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
   if (name == "initramfs_plain_api_key") return yes_no(c.initramfs_plain_api_key);
   if (name == "allow_boot_endpoints") return yes_no(c.allow_boot_endpoints);
   if (name == "update_wrapped_keys") return yes_no(c.update_wrapped_keys);
+  if (name == "tpm_lock") return yes_no(c.tpm_lock);
   return std::nullopt;
 }
 
@@ -208,7 +212,7 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   line("ca_file");
   s += "\n[HFL]\n";
   for (const char* n : {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key",
-                        "allow_boot_endpoints", "update_wrapped_keys"}) {
+                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock"}) {
     line(n);
   }
   return s;

@@ -59,6 +59,10 @@ struct Config {
   // newer ciphertext an unwrap returns (process and the real root's
   // hpcs-unlock; never the initramfs).
   bool update_wrapped_keys = true;
+  // api_key = TPM: once hpcs-unlock is done with the TPM in a boot, it
+  // extends kLockPcr so that nothing later in that boot can unseal
+  // (core/tpm_lock.h).
+  bool tpm_lock = true;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
@@ -93,7 +97,8 @@ inline constexpr const char* kConfigValueNames[] = {"region",
                                                     "tpm2_tcti",
                                                     "initramfs_plain_api_key",
                                                     "allow_boot_endpoints",
-                                                    "update_wrapped_keys"};
+                                                    "update_wrapped_keys",
+                                                    "tpm_lock"};
 std::optional<std::string> ConfigValue(const Config& c, std::string_view name);
 
 // The config as a file again: [KP] and [HFL] with every setting, resolved, so

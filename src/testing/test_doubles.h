@@ -6,6 +6,7 @@
 #ifndef HPCS_TESTING_TEST_DOUBLES_H_
 #define HPCS_TESTING_TEST_DOUBLES_H_
 
+#include <mbedtls/md.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,12 +175,40 @@ class FakeTpm : public Tpm {
     *blob_text = "sealed:" + std::string(data.view());
     return 0;
   }
+  // PCRs start at zero, as after a reset; an extend is H(old || digest) in
+  // the kind's bank (SHA-1 for TPM 1.2, SHA-256 for 2.0).
+  int ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) override {
+    if (pcr_result < 0) {
+      if (err) *err = error;
+      return pcr_result;
+    }
+    auto it = pcrs.find(pcr);
+    *value = it != pcrs.end() ? it->second : std::vector<uint8_t>(PcrSize(), 0);
+    return 0;
+  }
+  int ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) override {
+    std::vector<uint8_t> old;
+    if (int r = ReadPcr(pcr, &old, err); r < 0) return r;
+    if (digest.size() != PcrSize()) return -EINVAL;
+    old.insert(old.end(), digest.begin(), digest.end());
+    std::vector<uint8_t> out(PcrSize());
+    mbedtls_md(mbedtls_md_info_from_type(kind_ == TpmKind::kTpm1 ? MBEDTLS_MD_SHA1
+                                                                  : MBEDTLS_MD_SHA256),
+               old.data(), old.size(), out.data());
+    pcrs[pcr] = out;
+    ++extends;
+    return 0;
+  }
+  size_t PcrSize() const { return kind_ == TpmKind::kTpm1 ? 20 : 32; }
   void Release() {
     std::lock_guard<std::mutex> lock(mu_);
     hang = false;
     cv_.notify_all();
   }
 
+  std::map<unsigned, std::vector<uint8_t>> pcrs;
+  int pcr_result = 0;  // < 0: ReadPcr and ExtendPcr fail with this and `error`
+  int extends = 0;
   std::string key = "fake-tpm-api-key";
   int result = 0;  // < 0: Unseal fails with this and `error`
   std::string error;

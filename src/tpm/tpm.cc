@@ -78,8 +78,8 @@ TpmKind DetectTpmKind(const TpmOptions& o) {
 }
 
 std::vector<unsigned> DefaultPcrs(TpmKind kind) {
-  if (kind == TpmKind::kTpm1) return {4, 5};
-  return {7, 8};
+  if (kind == TpmKind::kTpm1) return {4, 5, kLockPcr};
+  return {7, 8, kLockPcr};
 }
 
 std::string PcrList(std::span<const unsigned> pcrs) {

@@ -81,6 +81,10 @@ struct TpmOptions {
   // unsealed, instead of their current values (seal-api-key --pcr N=HEX:
   // sealing for a state known from another boot).
   std::map<unsigned, std::array<uint8_t, 32>> seal_pcr_values;
+  // TPM 1.2 sealing: the SHA-1 values (20 bytes) these PCRs must hold when
+  // the key is unsealed, instead of their current values (the lock PCR's
+  // value before this boot's lock: core/tpm_lock.h).
+  std::map<unsigned, std::vector<uint8_t>> seal_pcr_values_tpm1;
   // Tests: the TPM to use instead of MakeTpm's (see FakeTpm, test_doubles.h).
   std::function<std::shared_ptr<class Tpm>(TpmKind)> make_tpm;
 };
@@ -100,6 +104,12 @@ class Tpm {  // interface so tests can substitute one
   // contents.
   virtual int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
                    std::string* err) = 0;
+  // A PCR of the bank our policies use (TPM 2.0: SHA-256, 32 bytes; TPM 1.2:
+  // SHA-1, 20 bytes): its current value, and extending it with a digest of
+  // that bank's size (new = H(old || digest)). Nothing can undo an extend
+  // before the next reset of the TPM (PCRs 0 to 15).
+  virtual int ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) = 0;
+  virtual int ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) = 0;
 };
 
 std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options);
@@ -115,9 +125,14 @@ TpmKind DetectTpmKind(const TpmOptions& options);
 // True when this machine (or the configured TCTI) has a TPM 2.0.
 bool HaveTpm2(const TpmOptions& options);
 
+// The PCR that hpcs-unlock extends once it is done with the TPM in a boot
+// (core/tpm_lock.h): no firmware, boot loader or kernel measures into it
+// before then, and it is not resettable (TPM 1.2 and 2.0 alike).
+inline constexpr unsigned kLockPcr = 15;
+
 // The PCRs sealed to when none are given: TPM 1.2 4 and 5 (as IBM's
 // hpcs-for-luks and tpm_sealdata -p 4 -p 5); TPM 2.0 7 and 8 (README.md,
-// "Which PCRs").
+// "Which PCRs"); and kLockPcr for both.
 std::vector<unsigned> DefaultPcrs(TpmKind kind);
 
 // What the chosen PCRs leave open, one sentence each (empty: nothing):

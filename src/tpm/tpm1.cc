@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "tpm/tpm1_blob.h"
@@ -26,6 +28,7 @@ namespace {
 constexpr char kUsageSecret[] = "password";
 constexpr size_t kAesKeySize = kSealedDataKeySize;
 constexpr unsigned kMaxPcrIndex = 23;
+constexpr size_t kSha1Size = 20;  // a TPM 1.2 PCR
 
 // Owns a TSS context. Objects created in it (keys, policies, encrypted data,
 // PCR composites) belong to it and are freed by Tspi_Context_Close.
@@ -323,22 +326,33 @@ int UnsealAesKey(const TssContext& ctx, TSS_HENCDATA enc, TSS_HKEY key, Secret* 
   return 0;
 }
 
-// The PCR composite to seal to: the current values of the chosen PCRs, as
-// tpm_sealdata builds it (TPM_PCR_INFO, or TPM_PCR_INFO_LONG with every
-// locality when a PCR above 15 is chosen). No PCRs: *pcr_obj stays 0.
+// The PCR composite to seal to: the current values of the chosen PCRs (or
+// the ones `given` names), as tpm_sealdata builds it (TPM_PCR_INFO, or
+// TPM_PCR_INFO_LONG with every locality when a PCR above 15 is chosen). No
+// PCRs: *pcr_obj stays 0.
 int MakePcrComposite(const TssContext& ctx, TSS_HTPM tpm, std::span<const unsigned> pcrs,
-                     bool long_info, TSS_HPCRS* pcr_obj, std::string* err) {
+                     const std::map<unsigned, std::vector<uint8_t>>& given, bool long_info,
+                     TSS_HPCRS* pcr_obj, std::string* err) {
   if (pcrs.empty()) return 0;
   TSS_RESULT r = Tspi_Context_CreateObject(ctx.get(), TSS_OBJECT_TYPE_PCRS,
                                            long_info ? TSS_PCRS_STRUCT_INFO_LONG : 0, pcr_obj);
   if (r != TSS_SUCCESS) return CommonError(r, "creating a PCR object", err);
   for (unsigned pcr : pcrs) {
-    TssMemory value(ctx);
-    r = Tspi_TPM_PcrRead(tpm, pcr, value.len(), value.out());
-    if (r != TSS_SUCCESS) {
-      return CommonError(r, "reading PCR " + std::to_string(pcr), err);
+    TssMemory read(ctx);
+    std::vector<uint8_t> value;
+    if (auto it = given.find(pcr); it != given.end()) {
+      value = it->second;
+    } else {
+      r = Tspi_TPM_PcrRead(tpm, pcr, read.len(), read.out());
+      if (r != TSS_SUCCESS) {
+        return CommonError(r, "reading PCR " + std::to_string(pcr), err);
+      }
+      value = read.ToVector();
     }
-    r = Tspi_PcrComposite_SetPcrValue(*pcr_obj, pcr, *value.len(), value.data());
+    if (value.size() != kSha1Size) {
+      return Fail(err, -EINVAL, "PCR " + std::to_string(pcr) + ": a TPM 1.2 value is 20 bytes");
+    }
+    r = Tspi_PcrComposite_SetPcrValue(*pcr_obj, pcr, value.size(), value.data());
     if (r != TSS_SUCCESS) {
       return CommonError(r, "selecting PCR " + std::to_string(pcr), err);
     }
@@ -428,11 +442,44 @@ int ReadKeySections(const TssContext& ctx, TSS_HKEY key, TSS_HENCDATA enc, Seale
 
 class TrousersTpm : public Tpm {
  public:
+  explicit TrousersTpm(TpmOptions o) : o_(std::move(o)) {}
   TpmKind kind() const override { return TpmKind::kTpm1; }
   int Unseal(std::string_view blob_text, Secret* out, std::string* err) override;
   int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
            std::string* err) override;
+  int ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) override;
+  int ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) override;
+
+ private:
+  TpmOptions o_;
 };
+
+int TrousersTpm::ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) {
+  if (pcr > kMaxPcrIndex) return Fail(err, -EINVAL, "PCR " + std::to_string(pcr) + " is out of range");
+  TssContext ctx;
+  TSS_HTPM tpm;
+  if (int rc = Connect(&ctx, &tpm, err)) return rc;
+  TssMemory read(ctx);
+  TSS_RESULT r = Tspi_TPM_PcrRead(tpm, pcr, read.len(), read.out());
+  if (r != TSS_SUCCESS) return CommonError(r, "reading PCR " + std::to_string(pcr), err);
+  *value = read.ToVector();
+  return 0;
+}
+
+int TrousersTpm::ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) {
+  if (pcr > kMaxPcrIndex || digest.size() != kSha1Size) {
+    return Fail(err, -EINVAL, "extending PCR " + std::to_string(pcr) + ": a 20-byte digest is needed");
+  }
+  TssContext ctx;
+  TSS_HTPM tpm;
+  if (int rc = Connect(&ctx, &tpm, err)) return rc;
+  std::vector<BYTE> data(digest.begin(), digest.end());
+  TssMemory now(ctx);
+  TSS_RESULT r = Tspi_TPM_PcrExtend(tpm, pcr, data.size(), data.data(), nullptr, now.len(),
+                                    now.out());
+  if (r != TSS_SUCCESS) return CommonError(r, "extending PCR " + std::to_string(pcr), err);
+  return 0;
+}
 
 int TrousersTpm::Unseal(std::string_view blob_text, Secret* out, std::string* err) {
   SealedBlob blob;
@@ -466,7 +513,9 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs, std::s
   TSS_HTPM tpm;
   if (int rc = Connect(&ctx, &tpm, err)) return rc;
   TSS_HPCRS pcr_obj = 0;
-  if (int rc = MakePcrComposite(ctx, tpm, pcrs, long_info, &pcr_obj, err)) return rc;
+  if (int rc = MakePcrComposite(ctx, tpm, pcrs, o_.seal_pcr_values_tpm1, long_info, &pcr_obj, err)) {
+    return rc;
+  }
   Secret aes_key;
   if (int rc = RandomAesKey(ctx, tpm, &aes_key, err)) return rc;
   TSS_HKEY srk;
@@ -484,6 +533,8 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs, std::s
 
 }  // namespace
 
-std::unique_ptr<Tpm> MakeTpm1() { return std::make_unique<TrousersTpm>(); }
+std::unique_ptr<Tpm> MakeTpm1(const TpmOptions& options) {
+  return std::make_unique<TrousersTpm>(options);
+}
 
 }  // namespace hpcs

@@ -16,7 +16,7 @@
 
 namespace hpcs {
 
-std::unique_ptr<Tpm> MakeTpm1();
+std::unique_ptr<Tpm> MakeTpm1(const TpmOptions& options = TpmOptions());
 
 }  // namespace hpcs
 

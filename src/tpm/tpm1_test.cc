@@ -1,6 +1,7 @@
 #include "tpm/tpm1.h"
 
 #include <gtest/gtest.h>
+#include <mbedtls/md.h>
 // clang-format off
 // tss.h must come first: trousers.h uses its types.
 #include <trousers/tss.h>
@@ -224,6 +225,40 @@ TEST_F(Tpm1Test, ExtendedPcrGivesThePcrMessage) {
     EXPECT_EQ(Str(out), "untouched");
   }
   EXPECT_FALSE(TpmUnsealdata(theirs).has_value());  // tpm-tools agrees
+}
+
+// The TPM lock (core/tpm_lock.h) on a TPM 1.2: our extend is the TPM's, and
+// a blob sealed to the value the PCR will hold after it unseals only then.
+TEST_F(Tpm1Test, ExtendsAPcrAndSealsToAGivenValue) {
+  std::shared_ptr<Tpm> tpm = MakeTpm1();
+  std::vector<uint8_t> before, after, digest(20, 0x3c);
+  std::string err;
+  ASSERT_EQ(tpm->ReadPcr(kLockPcr, &before, &err), 0) << err;
+  ASSERT_EQ(before.size(), 20u);
+  std::vector<uint8_t> both = before;
+  both.insert(both.end(), digest.begin(), digest.end());
+  std::vector<uint8_t> expected(20);
+  mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA1), both.data(), both.size(),
+             expected.data());
+
+  TpmOptions o;
+  o.seal_pcr_values_tpm1[kLockPcr] = expected;
+  std::shared_ptr<Tpm> future = MakeTpm1(o);
+  const unsigned pcrs[] = {4, kLockPcr};
+  std::string later, now;
+  ASSERT_EQ(future->Seal(Secret::FromString(kApiKey), pcrs, &later, &err), 0) << err;
+  ASSERT_EQ(tpm->Seal(Secret::FromString(kApiKey), pcrs, &now, &err), 0) << err;
+  Secret out;
+  EXPECT_EQ(tpm->Unseal(later, &out, &err), -EKEYREJECTED) << err;
+  ASSERT_EQ(tpm->Unseal(now, &out, &err), 0) << err;
+
+  ASSERT_EQ(tpm->ExtendPcr(kLockPcr, digest, &err), 0) << err;
+  ASSERT_EQ(tpm->ReadPcr(kLockPcr, &after, &err), 0) << err;
+  EXPECT_EQ(after, expected);
+  EXPECT_EQ(tpm->Unseal(now, &out, &err), -EKEYREJECTED) << err;
+  ASSERT_EQ(tpm->Unseal(later, &out, &err), 0) << err;
+  EXPECT_EQ(Str(out), kApiKey);
+  EXPECT_EQ(tpm->ExtendPcr(kLockPcr, std::vector<uint8_t>(32), &err), -EINVAL);
 }
 
 TEST_F(Tpm1Test, CorruptSectionsAreNamed) {

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "tpm/tpm2_pcr.h"
 #include "tpm/tpm2_seal.h"
 #include "tpm/tpm2_unseal.h"
 
@@ -19,6 +20,12 @@ class EsysTpm : public Tpm {
   int Seal(const Secret& data, std::span<const unsigned> pcrs, std::string* blob_text,
            std::string* err) override {
     return tpm2::Seal(o_, data, pcrs, blob_text, err);
+  }
+  int ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) override {
+    return tpm2::ReadPcr(o_, pcr, value, err);
+  }
+  int ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) override {
+    return tpm2::ExtendPcr(o_, pcr, digest, err);
   }
 
  private:

@@ -27,6 +27,12 @@ class NoTpm : public Tpm {
   int Seal(const Secret&, std::span<const unsigned>, std::string*, std::string* err) override {
     return NotSupported(err);
   }
+  int ReadPcr(unsigned, std::vector<uint8_t>*, std::string* err) override {
+    return NotSupported(err);
+  }
+  int ExtendPcr(unsigned, std::span<const uint8_t>, std::string* err) override {
+    return NotSupported(err);
+  }
 
  private:
   TpmKind kind_;

@@ -31,7 +31,7 @@ bool FirstLineIs(std::string_view text, std::string_view line) {
 int CheckTpmSupport(std::string* /*err*/) { return 0; }
 
 std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options) {
-  if (kind == TpmKind::kTpm1) return MakeTpm1();
+  if (kind == TpmKind::kTpm1) return MakeTpm1(options);
   return MakeTpm2(options);
 }
 

@@ -55,6 +55,8 @@ class FakeTpm : public Tpm {
   int Seal(const Secret&, std::span<const unsigned>, std::string*, std::string*) override {
     return -ENOSYS;
   }
+  int ReadPcr(unsigned, std::vector<uint8_t>*, std::string*) override { return -ENOSYS; }
+  int ExtendPcr(unsigned, std::span<const uint8_t>, std::string*) override { return -ENOSYS; }
   void release() {
     std::lock_guard<std::mutex> lock(mu_);
     released_ = true;
@@ -231,8 +233,8 @@ TEST(TpmKindTest, Tpm12BlobOnATpm20MachineSaysSo) {
 // ---- PCR choice ----
 
 TEST(PcrChoiceTest, Defaults) {
-  EXPECT_EQ(DefaultPcrs(TpmKind::kTpm1), (std::vector<unsigned>{4, 5}));
-  EXPECT_EQ(DefaultPcrs(TpmKind::kTpm2), (std::vector<unsigned>{7, 8}));
+  EXPECT_EQ(DefaultPcrs(TpmKind::kTpm1), (std::vector<unsigned>{4, 5, kLockPcr}));
+  EXPECT_EQ(DefaultPcrs(TpmKind::kTpm2), (std::vector<unsigned>{7, 8, kLockPcr}));
   EXPECT_EQ(PcrList(std::vector<unsigned>{7, 8, 16}), "7, 8, 16");
 }
 
