@@ -20,6 +20,7 @@
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
 #include "core/keyring.h"
+#include "core/tpm_lock.h"
 #include "core/rotation.h"
 #include "core/unlock.h"
 #include "tpm/tpm.h"
@@ -240,6 +241,38 @@ bool SealPcrs(const Args& a, TpmKind kind, std::vector<unsigned>* pcrs, TpmOptio
   return true;
 }
 
+// The lock PCR, when sealed to without a value given: its value before this
+// boot's lock (core/tpm_lock.h), which is what it holds when hpcs-unlock
+// unseals at the next boot. False with the reason in *why.
+bool SealLockPcrValue(TpmKind kind, std::span<const unsigned> pcrs, TpmOptions* to,
+                      std::string* why) {
+  if (std::find(pcrs.begin(), pcrs.end(), kLockPcr) == pcrs.end()) return true;
+  if (to->seal_pcr_values.count(kLockPcr)) return true;
+  auto tpm = MakeTpm(kind, *to);
+  std::vector<uint8_t> value;
+  bool locked = false;
+  if (PreLockValue(*tpm, ResolveTpmLockRecordPath(), &value, &locked, why) < 0) return false;
+  if (locked) {
+    LogInfo("seal-api-key: PCR " + std::to_string(kLockPcr) +
+            " is locked for this boot; sealing to its value before the lock, which it holds "
+            "when hpcs-unlock unseals");
+  } else if (std::any_of(value.begin(), value.end(), [](uint8_t b) { return b != 0; })) {
+    LogWarning("seal-api-key: PCR " + std::to_string(kLockPcr) +
+               " is not zero, and no lock of this boot is on record ('" +
+               ResolveTpmLockRecordPath() +
+               "'): something else measures into it; if hpcs-unlock already ran in this boot, "
+               "the blob will not unseal at the next one (reseal after a reboot)");
+  }
+  if (kind == TpmKind::kTpm1) {
+    to->seal_pcr_values_tpm1[kLockPcr] = value;
+  } else if (value.size() == 32) {
+    std::array<uint8_t, 32> v;
+    std::copy(value.begin(), value.end(), v.begin());
+    to->seal_pcr_values[kLockPcr] = v;
+  }
+  return true;
+}
+
 int CmdSealApiKey(Context& ctx) {
   std::string err;
   if (CheckTpmSupport(&err) < 0) return CommandFailed("seal-api-key: " + err);
@@ -251,6 +284,10 @@ int CmdSealApiKey(Context& ctx) {
   std::string why;
   if (!SealPcrs(a, kind, &pcrs, &to, &why)) return Usage("seal-api-key: " + why);
   for (const auto& w : PcrCoverageWarnings(pcrs)) LogWarning("seal-api-key: " + w);
+  if (!SealLockPcrValue(kind, pcrs, &to, &why)) {
+    return CommandFailed(std::string("Failed to read PCR ") + std::to_string(kLockPcr) +
+                         " of the " + TpmKindName(kind) + ": " + why);
+  }
   std::string output = a.Get(kOutput);
   if (output.empty()) output = ctx.config.tpm_blob;
   Secret key;

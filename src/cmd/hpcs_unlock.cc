@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -23,8 +24,12 @@
 #include "core/keyring.h"
 #include "core/kms.h"
 #include "core/rotation.h"
+#include "core/token_handoff.h"
+#include "core/tpm_lock.h"
 #include "core/unlock.h"
 #include "kp/cert_time.h"
+#include "tpm/tpm.h"
+#include "tpm/tpm_probe.h"
 
 namespace hpcs {
 namespace {
@@ -51,6 +56,9 @@ void PrintHelp() {
       "  --no-preconnect     no KMS handshake while the IAM token is on its way\n"
       "                      (benchmarks only)\n"
       "  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
+      "  --lock-tpm          only lock the TPM for the rest of this boot (api_key =\n"
+      "                      TPM: extend PCR 15), as every run does when it ends;\n"
+      "                      for the emergency shell's unit\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
       "  -h, --help          this help\n"
@@ -102,6 +110,7 @@ struct Options {
   size_t max_parallel = 0;
   bool jitter = true;
   bool preconnect = true;
+  bool lock_only = false;
 };
 
 // How long the run may take: rd.hpcs.timeout (set at boot by a person)
@@ -134,6 +143,7 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
                                            {"max-parallel", required_argument, nullptr, 'P'},
                                            {"no-jitter", no_argument, nullptr, 'J'},
                                            {"no-preconnect", no_argument, nullptr, 'N'},
+                                           {"lock-tpm", no_argument, nullptr, 'L'},
                                            {"help", no_argument, nullptr, 'h'},
                                            {nullptr, 0, nullptr, 0}};
   opterr = 0;
@@ -160,6 +170,9 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'N':
         o->preconnect = false;
+        break;
+      case 'L':
+        o->lock_only = true;
         break;
       case 'P': {
         unsigned long long n = 0;
@@ -242,7 +255,8 @@ bool AllowForAClockBehind() {
 }
 
 // A client that keeps trying until the deadline, as befits a boot.
-bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms* kms) {
+bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, const Secret* token,
+                 Kms* kms) {
   std::string err;
   if (HttpGlobalInit(&err) < 0) {
     LogError(err);
@@ -258,13 +272,147 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, Kms*
   ko.tpm_device_wait = std::chrono::seconds(10);  // the TPM driver may still be loading
   ko.wait_for_tcsd = true;                        // tcsd may still be starting
   ko.forgive_future_start = AllowForAClockBehind();
-  if (OpenKms(config, ko, kms, &err) < 0) {
+  int r = token ? OpenKmsWithToken(config, ko, *token, Clock::now() + kMaxHandoffTtl,
+                                    "api_key = TPM: the TPM is locked for this boot, and the "
+                                    "IAM token the initramfs handed on was refused or has "
+                                    "expired",
+                                    kms, &err)
+                : OpenKms(config, ko, kms, &err);
+  if (r < 0) {
     LogError(err);
     return false;
   }
   kms->client->set_max_parallel(o.max_parallel);
   kms->client->set_preconnect(o.preconnect);
   return true;
+}
+
+bool InInitramfs() { return access(kInitrdRelease, F_OK) == 0; }
+
+// Whether this run locks the TPM when it ends: with api_key = TPM unless
+// [HFL] tpm_lock = no; and in the initramfs also when our config could not
+// be read (it is ours there, and its blob is still in the TPM's reach).
+bool LocksTheTpm(const Config* config) {
+  if (!config) return InInitramfs();
+  return config->api_key_from_tpm && config->tpm_lock;
+}
+
+// The TPM lock (core/tpm_lock.h), at the end of every run whatever its
+// outcome: from here on nothing in this boot can unseal the API key.
+void LockTheTpm(const Config* config) {
+  if (!LocksTheTpm(config)) return;
+  std::string err;
+  if (CheckTpmSupport(&err) < 0) return;
+  TpmOptions to;
+  if (config) to.tpm2_tcti = ResolveTpm2Tcti(config->tpm2_tcti);
+  to.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // The TPM that unseals the blob: the blob's kind, else the machine's.
+  std::string blob;
+  std::optional<TpmKind> kind;
+  if (config && ReadRegularFile(config->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) == 0) {
+    kind = BlobKind(blob);
+  }
+  if (!kind) {
+    if (to.tpm2_tcti.empty() && !ProbeTpm("").kind) return;  // no TPM: nothing to lock
+    kind = DetectTpmKind(to);
+  }
+  auto tpm = MakeTpm(*kind, to);
+  bool already = false;
+  if (LockTpm(*tpm, ResolveTpmLockRecordPath(), &already, &err) < 0) {
+    LogWarning("could not lock the " + std::string(TpmKindName(*kind)) + ": " + err +
+               "; until the next boot, whoever can talk to the TPM can unseal the API key");
+    return;
+  }
+  if (!already) {
+    LogInfo("the TPM is locked for the rest of this boot: PCR " + std::to_string(kLockPcr) +
+            " is extended, the API key no longer unseals");
+  }
+}
+
+// The real root after a locked initramfs: the token it left, or a clear error
+// (nullopt and *fail) when it left none.
+bool TakeTokenAfterTheLock(const Config& config, Secret* token, bool* have) {
+  *have = false;
+  if (!config.api_key_from_tpm || !config.tpm_lock || InInitramfs()) return true;
+  std::string err;
+  int r = TakeHandedToken(KEY_SPEC_USER_KEYRING, token, &err);
+  if (r == 0) {
+    *have = true;
+    LogInfo("using the IAM token handed on by the initramfs (the TPM is locked for this boot)");
+    return true;
+  }
+  if (r != -ENOKEY) LogWarning(err);
+  if (CheckTpmSupport(nullptr) < 0) return true;
+  // Locked without a token: say so, rather than "PCR 15 changed".
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(config.tpm2_tcti);
+  std::string blob;
+  if (ReadRegularFile(config.tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) < 0) return true;
+  auto kind = BlobKind(blob);
+  if (!kind) return true;
+  std::vector<uint8_t> before;
+  bool locked = false;
+  auto tpm = MakeTpm(*kind, to);
+  if (PreLockValue(*tpm, ResolveTpmLockRecordPath(), &before, &locked, &err) == 0 && locked) {
+    LogError("api_key = TPM: the TPM was locked for this boot once the initramfs was done with "
+             "it (PCR " + std::to_string(kLockPcr) + "), and no IAM token was handed on (the "
+             "initramfs's run got none, or this run came more than " +
+             std::to_string(kMaxHandoffTtl.count()) + " s later): the keys left cannot be "
+             "unwrapped before the next boot; see README.md, \"The TPM lock\"");
+    return false;
+  }
+  return true;
+}
+
+// The initramfs after its run: its token for the real root's run.
+void HandOnToken(const Config& config, const Kms& kms) {
+  if (!InInitramfs() || !config.api_key_from_tpm || !config.tpm_lock) return;
+  Secret token;
+  Clock::time_point expires;
+  if (!kms.client->CurrentToken(&token, &expires)) return;
+  auto left = std::chrono::duration_cast<std::chrono::seconds>(expires - Clock::now());
+  left -= std::chrono::seconds(30);
+  if (left <= std::chrono::seconds(0)) return;
+  std::string err;
+  if (HandOffToken(token, left, KEY_SPEC_USER_KEYRING, &err) < 0) {
+    LogWarning(err + "; the real root cannot unwrap keys the initramfs did not");
+  } else {
+    LogDebug("handed the IAM token on to the real root (user key '" +
+             std::string(kHandoffKeyDescription) + "' in @u)");
+  }
+}
+
+// Everything after the config is loaded; the TPM is locked after it.
+int RunUnlock(const Options& o, const Config& config, Deadline deadline) {
+  auto keyring = MakeKernelKeyring();
+  UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys, o.skip_loaded};
+  req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  // In the real root after the initramfs: the API key is unsealed only when
+  // there is something to unwrap. The unwraps use the same listing of the keys.
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
+    LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
+    return kUnlockOk;
+  }
+  Secret token;
+  bool have_token = false;
+  if (!TakeTokenAfterTheLock(config, &token, &have_token)) return kUnlockConfigError;
+  Kms kms;
+  if (!OpenBootKms(config, deadline, o, have_token ? &token : nullptr, &kms)) {
+    return kUnlockConfigError;
+  }
+  UnlockStatus status = UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug);
+  HandOnToken(config, kms);
+  switch (status) {
+    case UnlockStatus::kAllLoaded:
+      return kUnlockOk;
+    case UnlockStatus::kSomeFailed:
+      return kUnlockSomeFailed;
+    case UnlockStatus::kUnreachable:
+      return kUnlockUnreachable;
+    case UnlockStatus::kCannotReadKeys:
+      break;
+  }
+  return kUnlockConfigError;
 }
 
 }  // namespace
@@ -277,6 +425,12 @@ int UnlockMain(int argc, char** argv) {
   if (!ReadBootOptions(o, &boot)) return kUnlockConfigError;
   if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
   for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
+  if (o.lock_only) {
+    Config config;
+    bool loaded = LoadConfigAndWarn(o.config_path, &config);
+    LockTheTpm(loaded ? &config : nullptr);
+    return kUnlockOk;
+  }
   if (boot.disabled) {
     LogInfo("rd.hpcs=0 on the kernel command line: nothing to do");
     return kUnlockOk;
@@ -285,30 +439,14 @@ int UnlockMain(int argc, char** argv) {
   long total_s = RunSeconds(o, boot);
   Deadline deadline = Clock::now() + std::chrono::seconds(total_s);
   Config config;
-  if (!LoadBootConfig(o, boot, &config)) return kUnlockConfigError;
-  auto keyring = MakeKernelKeyring();
-  UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
-                    o.skip_loaded};
-  req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
-  // In the real root after the initramfs: the API key is unsealed only when
-  // there is something to unwrap. The unwraps use the same listing of the keys.
-  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
-    LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
-    return kUnlockOk;
+  if (!LoadBootConfig(o, boot, &config)) {
+    LockTheTpm(config.path.empty() ? nullptr : &config);
+    return kUnlockConfigError;
   }
-  Kms kms;
-  if (!OpenBootKms(config, deadline, o, &kms)) return kUnlockConfigError;
-  switch (UnlockAndReport(req, *kms.client, *keyring, LogLevel::kDebug)) {
-    case UnlockStatus::kAllLoaded:
-      return kUnlockOk;
-    case UnlockStatus::kSomeFailed:
-      return kUnlockSomeFailed;
-    case UnlockStatus::kUnreachable:
-      return kUnlockUnreachable;
-    case UnlockStatus::kCannotReadKeys:
-      break;
-  }
-  return kUnlockConfigError;
+  if (o.keys.empty()) o.keys = boot.keys;
+  int rc = RunUnlock(o, config, deadline);
+  LockTheTpm(&config);
+  return rc;
 }
 
 }  // namespace hpcs

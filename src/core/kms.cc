@@ -77,12 +77,10 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   return OpenKms(c, options, std::move(api_key), out, err);
 }
 
-int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
-            std::string* err) {
-  if (int r = CheckKmsSettings(c, err); r < 0) return r;
-  if (api_key.empty()) {
-    return Fail(err, -EINVAL, c.path + ": the API key is empty");
-  }
+namespace {
+
+int OpenClient(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
+               std::string* err) {
   HttpOptions ho;
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
@@ -94,6 +92,26 @@ int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out
   k.client = std::make_unique<KpClient>(std::move(s), std::move(api_key), k.http.get(),
                                         options.retry, options.deadline);
   *out = std::move(k);
+  return 0;
+}
+
+}  // namespace
+
+int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
+            std::string* err) {
+  if (int r = CheckKmsSettings(c, err); r < 0) return r;
+  if (api_key.empty()) {
+    return Fail(err, -EINVAL, c.path + ": the API key is empty");
+  }
+  return OpenClient(c, options, std::move(api_key), out, err);
+}
+
+int OpenKmsWithToken(const Config& c, const KmsOptions& options, const Secret& token,
+                     Clock::time_point valid_until, std::string no_refresh, Kms* out,
+                     std::string* err) {
+  if (int r = CheckKmsSettings(c, err); r < 0) return r;
+  if (int r = OpenClient(c, options, Secret(), out, err); r < 0) return r;
+  out->client->UseToken(token, valid_until, std::move(no_refresh));
   return 0;
 }
 

@@ -54,6 +54,13 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
 // The same with an API key already obtained (report unseals it once).
 int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out, std::string* err);
 
+// The same with a bearer token instead of an API key (the initramfs's, after
+// the TPM lock: core/token_handoff.h), good until valid_until; no_refresh says
+// why a new one cannot be had, for the errors once it is spent.
+int OpenKmsWithToken(const Config& c, const KmsOptions& options, const Secret& token,
+                     Clock::time_point valid_until, std::string no_refresh, Kms* out,
+                     std::string* err);
+
 // Turns HOST:ADDRESS pins into curl's HOST:PORT:ADDRESS for every port the
 // configured endpoints use on that host. Returns -EINVAL on a malformed pin.
 int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::string* err);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <string>
 
 #include "base/encoding.h"
@@ -51,6 +52,11 @@ int ReadRecord(const std::string& path, TpmLockRecord* rec, bool* have, std::str
 }
 
 }  // namespace
+
+std::string ResolveTpmLockRecordPath() {
+  const char* p = getenv("HPCS_TPM_LOCK_RECORD");
+  return p && *p ? p : kTpmLockRecordPath;
+}
 
 std::vector<uint8_t> TpmLockDigest(TpmKind kind) {
   std::span<const uint8_t> event(reinterpret_cast<const uint8_t*>(kTpmLockEvent.data()),

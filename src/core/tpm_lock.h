@@ -26,6 +26,9 @@ namespace hpcs {
 // RuntimeDirectory, which systemd empties when the unit stops.
 inline constexpr char kTpmLockRecordPath[] = "/run/hpcs-for-luks.tpm-lock";
 
+// kTpmLockRecordPath, or $HPCS_TPM_LOCK_RECORD when set (tests).
+std::string ResolveTpmLockRecordPath();
+
 // What is extended into kLockPcr: the SHA-256 (TPM 2.0) or SHA-1 (TPM 1.2)
 // of this text.
 inline constexpr std::string_view kTpmLockEvent = "hpcs-for-luks: unlock done, TPM locked";

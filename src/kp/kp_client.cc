@@ -173,7 +173,31 @@ void KpClient::StartAttempt(Slot& s, size_t tag) {
   http_->Start(&s.x, deadline_);
 }
 
+void KpClient::UseToken(const Secret& token, Clock::time_point valid_until,
+                        std::string no_refresh) {
+  auth_header_.Clear();
+  auth_header_.Append("Authorization: Bearer ");
+  auth_header_.Append(token.view());
+  ++token_generation_;
+  token_refresh_at_ = token_expires_at_ = valid_until;
+  no_refresh_ = std::move(no_refresh);
+}
+
+bool KpClient::CurrentToken(Secret* token, Clock::time_point* expires_at) const {
+  constexpr std::string_view kPrefix = "Authorization: Bearer ";
+  if (auth_header_.size() <= kPrefix.size()) return false;
+  *token = Secret(auth_header_.data() + kPrefix.size(), auth_header_.size() - kPrefix.size());
+  *expires_at = token_expires_at_;
+  return true;
+}
+
 void KpClient::StartTokenRequest(Slot& token, Clock::time_point now) {
+  if (!no_refresh_.empty()) {
+    // No API key to ask IAM with: every call that needs a token fails.
+    auth_header_.Clear();
+    auth_error_ = no_refresh_;
+    return;
+  }
   ++token_requests_;
   auth_header_.Clear();
   KpCall& call = *token.call;
@@ -217,6 +241,7 @@ void KpClient::AcceptToken(Slot& token) {
   ++token_generation_;
   // Refresh when 80% of the lifetime has passed (kp-api.md section 1).
   token_refresh_at_ = time_->Now() + std::chrono::milliseconds(t.lifetime.count() * 800);
+  token_expires_at_ = time_->Now() + t.lifetime;
 }
 
 void KpClient::LogAnswer(const Slot& s) const {

@@ -84,6 +84,14 @@ class KpClient {
   // (HttpTransport::Preconnect); on by default. Off for benchmarks only.
   void set_preconnect(bool on) { preconnect_ = on; }
 
+  // A bearer token got elsewhere (the initramfs's, handed on through the
+  // kernel keyring: core/token_handoff.h) in place of the API key: used until
+  // valid_until; a request that needs a new one after that (or after a 401)
+  // fails with `no_refresh`, which says why there is no API key to get one.
+  void UseToken(const Secret& token, Clock::time_point valid_until, std::string no_refresh);
+  // The token in use and when it expires; false when there is none.
+  bool CurrentToken(Secret* token, Clock::time_point* expires_at) const;
+
   // Counters for diagnostics and tests.
   int token_requests() const { return token_requests_; }
 
@@ -125,6 +133,8 @@ class KpClient {
   TimeSource* time_;
   Secret auth_header_;  // "Authorization: Bearer <token>"
   Clock::time_point token_refresh_at_{};
+  Clock::time_point token_expires_at_{};
+  std::string no_refresh_;  // set: there is no API key to get a token with
   int token_generation_ = 0;  // counts the tokens received
   int token_requests_ = 0;
   std::string auth_error_;  // why this run has no token (sticky for the run)

@@ -346,3 +346,52 @@ TEST(KpClientTest, AnUnusable2xxAnswerIsDescribedWithoutItsBody) {
 
 }  // namespace
 }  // namespace hpcs
+
+namespace hpcs {
+namespace {
+
+using namespace kp_testing;
+
+// The real root after the TPM lock: the initramfs's token is all there is.
+TEST(KpClientHandedTokenTest, AHandedTokenIsUsedAndNeverRefreshed) {
+  int iam_calls = 0, kms_calls = 0;
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) {
+      ++iam_calls;
+      return IssueToken(rq, r);
+    }
+    EXPECT_EQ(rq.auth_header.view(), "Authorization: Bearer handed-1");
+    if (++kms_calls == 2) return Reply(r, 401, R"({"resources":[{"errorMsg":"Unauthorized"}]})");
+    Reply(r, 200, UnwrapOk("QUJD"));
+  });
+  KpClient kp = f.Client();
+  kp.UseToken(Secret::FromString("handed-1"), f.clock.Now() + std::chrono::minutes(10),
+              "the TPM is locked and the handed token was refused");
+  Secret pt, token;
+  std::string err;
+  ASSERT_EQ(kp.Unwrap("crk", "c", &pt, &err), 0) << err;
+  Clock::time_point expires;
+  ASSERT_TRUE(kp.CurrentToken(&token, &expires));
+  EXPECT_EQ(token.view(), "handed-1");
+  // A 401: no API key to get another token with.
+  EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
+  EXPECT_NE(err.find("the TPM is locked"), std::string::npos) << err;
+  EXPECT_EQ(iam_calls, 0);
+  EXPECT_EQ(kp.token_requests(), 0);
+}
+
+TEST(KpClientHandedTokenTest, AnExpiredHandedTokenFailsWithTheReason) {
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    ADD_FAILURE() << "no request expected: " << rq.url;
+    Reply(r, 500, "{}");
+  });
+  KpClient kp = f.Client();
+  kp.UseToken(Secret::FromString("old"), f.clock.Now() - std::chrono::seconds(1), "no API key");
+  Secret pt;
+  std::string err;
+  EXPECT_LT(kp.Unwrap("crk", "c", &pt, &err), 0);
+  EXPECT_NE(err.find("no API key"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace hpcs

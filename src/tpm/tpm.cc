@@ -97,6 +97,12 @@ std::vector<std::string> PcrCoverageWarnings(std::span<const unsigned> pcrs) {
                 "systemd-stub UKI: PCRs 11 and 12): anyone at the boot prompt can boot with "
                 "rd.break and unseal the API key");
   }
+  if (!Has(pcrs, kLockPcr)) {
+    w.push_back(chosen + " leave out PCR " + std::to_string(kLockPcr) +
+                ", which hpcs-unlock extends once it is done with the TPM: without it, any "
+                "root process can still unseal the API key for the rest of the boot (see "
+                "README.md, \"The TPM lock\")");
+  }
   if (!Has(pcrs, 9) && !Has(pcrs, 11)) {
     w.push_back(chosen +
                 " do not cover the initramfs (with GRUB: PCR 9; with a systemd-stub UKI: "

@@ -296,6 +296,9 @@ TEST(PcrChoiceTest, WarnsWhatThePcrsLeaveOpen) {
   EXPECT_TRUE(Mentions(PcrCoverageWarnings(std::vector<unsigned>{7, 12}),
                        "do not cover the kernel command line"));
   EXPECT_TRUE(Mentions(PcrCoverageWarnings(std::vector<unsigned>{8, 9}), "carries this blob"));
+  // The lock PCR: named when left out, quiet when there.
+  EXPECT_TRUE(Mentions(PcrCoverageWarnings(std::vector<unsigned>{7, 8}), "leave out PCR 15"));
+  EXPECT_FALSE(Mentions(PcrCoverageWarnings(DefaultPcrs(TpmKind::kTpm1)), "leave out PCR"));
 }
 
 }  // namespace
