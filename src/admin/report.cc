@@ -149,6 +149,16 @@ std::string RenderReportJson(const Report& r) {
     cJSON* t = cJSON_AddObjectToObject(o, "tpm");
     AddString(t, "kind", r.tpm->kind);
     cJSON_AddBoolToObject(t, "unseals", r.tpm->unseals);
+    cJSON_AddBoolToObject(t, "locked", r.tpm->locked);
+    auto opt_bool = [&](const char* name, const std::optional<bool>& v) {
+      if (v) {
+        cJSON_AddBoolToObject(t, name, *v);
+      } else {
+        cJSON_AddNullToObject(t, name);
+      }
+    };
+    opt_bool("unseals_at_boot", r.tpm->unseals_at_boot);
+    opt_bool("lock_pcr_sealed", r.tpm->lock_pcr_sealed);
   } else {
     cJSON_AddNullToObject(o, "tpm");
   }

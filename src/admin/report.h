@@ -73,6 +73,13 @@ struct InitramfsFacts {
 struct TpmFacts {
   std::string kind;  // "TPM 1.2", "TPM 2.0"
   bool unseals = false;
+  // This boot's TPM lock (core/tpm_lock.h) is in place: PCR 15 is extended.
+  bool locked = false;
+  // Whether the blob unseals at a boot like this one, before the lock:
+  // nullopt when it cannot be told (a TPM 1.2 blob after the lock).
+  std::optional<bool> unseals_at_boot;
+  // Whether the blob is sealed to the lock PCR (nullopt: cannot be told).
+  std::optional<bool> lock_pcr_sealed;
 };
 
 struct MemoryFacts {

@@ -3,9 +3,15 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
 #include <utility>
 
 #include "admin/report_checks.h"
+#include "base/strutil.h"
+#include "core/tpm_lock.h"
 #include "tpm/tpm.h"
 
 namespace hpcs {
@@ -35,6 +41,75 @@ std::string StateRemedy(int state, const std::string& id) {
   }
 }
 
+struct LockState {
+  bool locked = false;
+  std::vector<uint8_t> before;  // the lock PCR's value at boot, before the lock
+};
+
+LockState ReadLockState(const ReportContext& ctx, TpmKind kind) {
+  LockState s;
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(ctx.config.tpm2_tcti);
+  to.deadline = ctx.options.deadline;
+  std::shared_ptr<Tpm> tpm = ctx.options.make_tpm ? ctx.options.make_tpm(kind) : MakeTpm(kind, to);
+  if (PreLockValue(*tpm, ResolveTpmLockRecordPath(), &s.before, &s.locked, nullptr) < 0) {
+    s.locked = false;
+  }
+  return s;
+}
+
+// After this boot's lock the blob cannot unseal now; whether it unseals at
+// the next boot is what matters: its PCR values against those of now, the
+// lock PCR against its value before the lock.
+void ReportLockedBlob(ReportContext& ctx, TpmKind kind,
+                      const std::map<unsigned, std::vector<uint8_t>>& sealed, const LockState& lock,
+                      TpmFacts facts) {
+  Report& r = ctx.report;
+  const Config& c = ctx.config;
+  const std::string locked = "the TPM is locked for this boot (hpcs-unlock extended PCR " +
+                             std::to_string(kLockPcr) + " once it was done), so the API key "
+                             "does not unseal now";
+  if (sealed.empty()) {
+    r.tpm = facts;
+    r.Add("tpm", c.tpm_blob, Level::kWarn,
+          locked + "; whether it unseals at the next boot cannot be told from a " +
+              facts.kind + " blob",
+          "to check the blob itself, run report before hpcs-unlock has run (rd.hpcs=0), or "
+          "reboot and look for \"loaded N of N keys\" in the journal");
+    return;
+  }
+  TpmOptions to;
+  to.tpm2_tcti = ResolveTpm2Tcti(c.tpm2_tcti);
+  to.deadline = ctx.options.deadline;
+  std::shared_ptr<Tpm> tpm = ctx.options.make_tpm ? ctx.options.make_tpm(kind) : MakeTpm(kind, to);
+  std::vector<std::string> differ;
+  for (const auto& [pcr, value] : sealed) {
+    std::vector<uint8_t> now;
+    if (pcr == kLockPcr) {
+      now = lock.before;
+    } else if (std::string e; tpm->ReadPcr(pcr, &now, &e) < 0) {
+      r.tpm = facts;
+      r.Add("tpm", c.tpm_blob, Level::kFail, locked + ", and reading PCR " +
+                                                 std::to_string(pcr) + " failed: " + e);
+      return;
+    }
+    if (now != value) differ.push_back(std::to_string(pcr));
+  }
+  facts.unseals_at_boot = differ.empty();
+  r.tpm = facts;
+  if (differ.empty()) {
+    r.Add("tpm", c.tpm_blob, Level::kOk,
+          locked + "; it is sealed to the values the PCRs hold at boot before the lock, so it "
+                   "unseals at the next boot");
+  } else {
+    r.Add("tpm", c.tpm_blob, Level::kFail,
+          locked + "; and PCR " + Join(differ, ", ") +
+              " differs from the value sealed against: it does not unseal at the next boot",
+          "if the change was intended, reseal in the new state (hpcs-for-luks seal-api-key "
+          "seals PCR 15 to its value before the lock), then rebuild the initramfs");
+  }
+}
+
 }  // namespace
 
 void CheckTpm(ReportContext& ctx) {
@@ -61,7 +136,12 @@ void CheckTpm(ReportContext& ctx) {
   }
   auto kind = BlobKind(blob);
   facts.kind = kind ? TpmKindName(*kind) : "unknown";
+  std::map<unsigned, std::vector<uint8_t>> sealed;
+  if (BlobPcrValues(blob, &sealed, nullptr) == 0) facts.lock_pcr_sealed = sealed.count(kLockPcr);
+  LockState lock = kind ? ReadLockState(ctx, *kind) : LockState{};
+  facts.locked = lock.locked;
   if (UnsealTpmBlob(c, blob, st, ReportKmsOptions(ctx), &ctx.api_key, &err) < 0) {
+    if (lock.locked && kind) return ReportLockedBlob(ctx, *kind, sealed, lock, facts);
     r.tpm = facts;
     r.Add("tpm", c.tpm_blob, Level::kFail, "the API key does not unseal now: " + err,
           "if the change was intended, reseal in the new state (hpcs-for-luks seal-api-key), "
@@ -69,15 +149,34 @@ void CheckTpm(ReportContext& ctx) {
     return;
   }
   facts.unseals = true;
+  facts.unseals_at_boot = true;
+  // Unsealing after this boot's lock means the blob leaves the lock PCR out.
+  if (lock.locked) facts.lock_pcr_sealed = false;
   r.tpm = facts;
   r.Add("tpm", c.tpm_blob, Level::kOk,
         "the API key unseals from the " + facts.kind + " with the PCR values of now");
+  if (facts.lock_pcr_sealed == false) {
+    r.Add("tpm", c.tpm_blob, Level::kWarn,
+          "the sealed API key leaves out PCR " + std::to_string(kLockPcr) +
+              ": the TPM lock does not protect it, so any root process can unseal it for the "
+              "whole boot (a blob sealed before hpcs-for-luks had the lock)",
+          "reseal with the default PCRs (hpcs-for-luks seal-api-key), then rebuild the "
+          "initramfs");
+  }
 }
 
 void CheckKms(ReportContext& ctx) {
   const Config& c = ctx.config;
   Report& r = ctx.report;
   if (CheckKmsSettings(c, nullptr) < 0) return;  // CheckConfig named what is missing
+  if (c.api_key_from_tpm && r.tpm && r.tpm->locked && !r.tpm->unseals &&
+      r.tpm->unseals_at_boot != false) {
+    r.Add("kms", c.endpoint_url, Level::kWarn,
+          "not checked: the API key is sealed and the TPM is locked for this boot",
+          "run report before hpcs-unlock has run in a boot (rd.hpcs=0), or check the boot's "
+          "journal");
+    return;
+  }
   if (c.api_key_from_tpm && !(r.tpm && r.tpm->unseals)) {
     r.Add("kms", c.endpoint_url, Level::kFail, "not checked: no API key (see the TPM finding)");
     return;

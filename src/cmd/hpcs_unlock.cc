@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/strutil.h"
 #include "base/version.h"
+#include "cmd/boot_tpm_lock.h"
 #include "cmd/command.h"
 #include "core/cmdline.h"
 #include "core/config.h"
@@ -279,107 +280,12 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, cons
                                     kms, &err)
                 : OpenKms(config, ko, kms, &err);
   if (r < 0) {
-    LogError(err);
+    LogError(err + (token ? "" : LockHint(config)));
     return false;
   }
   kms->client->set_max_parallel(o.max_parallel);
   kms->client->set_preconnect(o.preconnect);
   return true;
-}
-
-bool InInitramfs() { return access(kInitrdRelease, F_OK) == 0; }
-
-// Whether this run locks the TPM when it ends: with api_key = TPM unless
-// [HFL] tpm_lock = no; and in the initramfs also when our config could not
-// be read (it is ours there, and its blob is still in the TPM's reach).
-bool LocksTheTpm(const Config* config) {
-  if (!config) return InInitramfs();
-  return config->api_key_from_tpm && config->tpm_lock;
-}
-
-// The TPM lock (core/tpm_lock.h), at the end of every run whatever its
-// outcome: from here on nothing in this boot can unseal the API key.
-void LockTheTpm(const Config* config) {
-  if (!LocksTheTpm(config)) return;
-  std::string err;
-  if (CheckTpmSupport(&err) < 0) return;
-  TpmOptions to;
-  if (config) to.tpm2_tcti = ResolveTpm2Tcti(config->tpm2_tcti);
-  to.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  // The TPM that unseals the blob: the blob's kind, else the machine's.
-  std::string blob;
-  std::optional<TpmKind> kind;
-  if (config && ReadRegularFile(config->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) == 0) {
-    kind = BlobKind(blob);
-  }
-  if (!kind) {
-    if (to.tpm2_tcti.empty() && !ProbeTpm("").kind) return;  // no TPM: nothing to lock
-    kind = DetectTpmKind(to);
-  }
-  auto tpm = MakeTpm(*kind, to);
-  bool already = false;
-  if (LockTpm(*tpm, ResolveTpmLockRecordPath(), &already, &err) < 0) {
-    LogWarning("could not lock the " + std::string(TpmKindName(*kind)) + ": " + err +
-               "; until the next boot, whoever can talk to the TPM can unseal the API key");
-    return;
-  }
-  if (!already) {
-    LogInfo("the TPM is locked for the rest of this boot: PCR " + std::to_string(kLockPcr) +
-            " is extended, the API key no longer unseals");
-  }
-}
-
-// The real root after a locked initramfs: the token it left, or a clear error
-// (nullopt and *fail) when it left none.
-bool TakeTokenAfterTheLock(const Config& config, Secret* token, bool* have) {
-  *have = false;
-  if (!config.api_key_from_tpm || !config.tpm_lock || InInitramfs()) return true;
-  std::string err;
-  int r = TakeHandedToken(KEY_SPEC_USER_KEYRING, token, &err);
-  if (r == 0) {
-    *have = true;
-    LogInfo("using the IAM token handed on by the initramfs (the TPM is locked for this boot)");
-    return true;
-  }
-  if (r != -ENOKEY) LogWarning(err);
-  if (CheckTpmSupport(nullptr) < 0) return true;
-  // Locked without a token: say so, rather than "PCR 15 changed".
-  TpmOptions to;
-  to.tpm2_tcti = ResolveTpm2Tcti(config.tpm2_tcti);
-  std::string blob;
-  if (ReadRegularFile(config.tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) < 0) return true;
-  auto kind = BlobKind(blob);
-  if (!kind) return true;
-  std::vector<uint8_t> before;
-  bool locked = false;
-  auto tpm = MakeTpm(*kind, to);
-  if (PreLockValue(*tpm, ResolveTpmLockRecordPath(), &before, &locked, &err) == 0 && locked) {
-    LogError("api_key = TPM: the TPM was locked for this boot once the initramfs was done with "
-             "it (PCR " + std::to_string(kLockPcr) + "), and no IAM token was handed on (the "
-             "initramfs's run got none, or this run came more than " +
-             std::to_string(kMaxHandoffTtl.count()) + " s later): the keys left cannot be "
-             "unwrapped before the next boot; see README.md, \"The TPM lock\"");
-    return false;
-  }
-  return true;
-}
-
-// The initramfs after its run: its token for the real root's run.
-void HandOnToken(const Config& config, const Kms& kms) {
-  if (!InInitramfs() || !config.api_key_from_tpm || !config.tpm_lock) return;
-  Secret token;
-  Clock::time_point expires;
-  if (!kms.client->CurrentToken(&token, &expires)) return;
-  auto left = std::chrono::duration_cast<std::chrono::seconds>(expires - Clock::now());
-  left -= std::chrono::seconds(30);
-  if (left <= std::chrono::seconds(0)) return;
-  std::string err;
-  if (HandOffToken(token, left, KEY_SPEC_USER_KEYRING, &err) < 0) {
-    LogWarning(err + "; the real root cannot unwrap keys the initramfs did not");
-  } else {
-    LogDebug("handed the IAM token on to the real root (user key '" +
-             std::string(kHandoffKeyDescription) + "' in @u)");
-  }
 }
 
 // Everything after the config is loaded; the TPM is locked after it.
@@ -394,8 +300,7 @@ int RunUnlock(const Options& o, const Config& config, Deadline deadline) {
     return kUnlockOk;
   }
   Secret token;
-  bool have_token = false;
-  if (!TakeTokenAfterTheLock(config, &token, &have_token)) return kUnlockConfigError;
+  bool have_token = TakeTokenAfterTheLock(config, &token);
   Kms kms;
   if (!OpenBootKms(config, deadline, o, have_token ? &token : nullptr, &kms)) {
     return kUnlockConfigError;

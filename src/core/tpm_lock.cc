@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <cstdlib>
 #include <string>
 
@@ -134,6 +138,46 @@ int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string
     return WithContext(err, r, "PCR " + std::to_string(kLockPcr) + " is extended, but ");
   }
   return 0;
+}
+
+int LockTpmWithin(std::shared_ptr<Tpm> tpm, const std::string& record_path,
+                  std::chrono::steady_clock::time_point deadline, bool* already,
+                  std::string* err) {
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false, already = false;
+    int rc = 0;
+    std::string err;
+  };
+  auto result = std::make_shared<Result>();
+  std::thread worker;
+  try {
+    worker = std::thread([tpm, record_path, result] {
+      bool a = false;
+      std::string e;
+      int rc = LockTpm(*tpm, record_path, &a, &e);
+      std::lock_guard<std::mutex> lock(result->mu);
+      result->rc = rc;
+      result->already = a;
+      result->err = std::move(e);
+      result->done = true;
+      result->cv.notify_all();
+    });
+  } catch (const std::system_error&) {
+    return LockTpm(*tpm, record_path, already, err);  // no thread to be had
+  }
+  std::unique_lock<std::mutex> lock(result->mu);
+  if (!result->cv.wait_until(lock, deadline, [&] { return result->done; })) {
+    lock.unlock();
+    worker.detach();
+    return Fail(err, -ETIMEDOUT, "the TPM did not answer in time to be locked");
+  }
+  lock.unlock();
+  worker.join();
+  *already = result->already;
+  if (result->rc < 0 && err) *err = result->err;
+  return result->rc;
 }
 
 int PreLockValue(Tpm& tpm, const std::string& record_path, std::vector<uint8_t>* value,

@@ -12,7 +12,9 @@
 #ifndef HPCS_CORE_TPM_LOCK_H_
 #define HPCS_CORE_TPM_LOCK_H_
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +57,13 @@ int ParseTpmLockRecord(std::string_view text, TpmLockRecord* out, std::string* e
 // the PCR still holds its `after`), and writes the record at record_path.
 // *already says whether it was locked before.
 int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string* err);
+
+// LockTpm on a thread of its own, given up at `deadline` (-ETIMEDOUT): a TPM
+// that does not answer must not hold the boot. The thread keeps its own
+// references and may finish later.
+int LockTpmWithin(std::shared_ptr<Tpm> tpm, const std::string& record_path,
+                  std::chrono::steady_clock::time_point deadline, bool* already,
+                  std::string* err);
 
 // The value kLockPcr holds when hpcs-unlock unseals at a boot like this one:
 // the record's `before` when this boot was locked, else the PCR's current

@@ -145,6 +145,11 @@ std::vector<std::string> PcrCoverageWarnings(std::span<const unsigned> pcrs);
 int ParsePcrArgument(std::string_view arg, unsigned* pcr,
                      std::optional<std::array<uint8_t, 32>>* value, std::string* err);
 
+// The PCR values a blob is sealed against, by PCR: a TPM 2.0 blob keeps them
+// (tpm2_blob.h); a TPM 1.2 blob keeps only their digest (-EOPNOTSUPP).
+int BlobPcrValues(std::string_view blob_text, std::map<unsigned, std::vector<uint8_t>>* out,
+                  std::string* err);
+
 // "7, 8" for messages.
 std::string PcrList(std::span<const unsigned> pcrs);
 

@@ -54,6 +54,10 @@ int ParsePcrArgument(std::string_view, unsigned*, std::optional<std::array<uint8
   return NotSupported(err);
 }
 
+int BlobPcrValues(std::string_view, std::map<unsigned, std::vector<uint8_t>>*, std::string* err) {
+  return NotSupported(err);
+}
+
 int UnsealApiKey(std::string_view, const TpmOptions&, Secret*, std::string* err) {
   return NotSupported(err);
 }

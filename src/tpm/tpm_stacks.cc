@@ -41,6 +41,20 @@ std::optional<TpmKind> BlobKind(std::string_view blob_text) {
   return std::nullopt;
 }
 
+int BlobPcrValues(std::string_view blob_text, std::map<unsigned, std::vector<uint8_t>>* out,
+                  std::string* err) {
+  if (BlobKind(blob_text) != TpmKind::kTpm2) {
+    return Fail(err, -EOPNOTSUPP, "a TPM 1.2 blob keeps only a digest of its PCR values");
+  }
+  Tpm2Blob b;
+  if (int r = ParseTpm2Blob(blob_text, &b, err); r < 0) return r;
+  out->clear();
+  for (size_t i = 0; i < b.pcrs.size(); ++i) {
+    (*out)[b.pcrs[i]] = std::vector<uint8_t>(b.pcr_values[i].begin(), b.pcr_values[i].end());
+  }
+  return 0;
+}
+
 int ParsePcrArgument(std::string_view arg, unsigned* pcr,
                      std::optional<std::array<uint8_t, 32>>* value, std::string* err) {
   size_t eq = arg.find('=');

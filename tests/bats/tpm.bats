@@ -365,7 +365,7 @@ refute_api_key_in_output() {
 	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
 
 	# As in the initramfs: nothing in the environment but where tcsd is.
-	run env -i TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
+	run env -i HPCS_TPM_LOCK_RECORD="$HPCS_TPM_LOCK_RECORD" TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
 		"$static" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
 		--keys "$KEYRING_DESC" --deadline 30
 	echo "static hpcs-unlock: $output" # shown if a check below fails
@@ -378,7 +378,7 @@ refute_api_key_in_output() {
 
 	# The unseal is the TPM's: with a sealed PCR changed it refuses.
 	"$TPM_ENV" extend "$HPCS_TPM_DIR" 5 >/dev/null
-	run env -i TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
+	run env -i HPCS_TPM_LOCK_RECORD="$HPCS_TPM_LOCK_RECORD" TSS_TCSD_HOSTNAME="$TSS_TCSD_HOSTNAME" TSS_TCSD_PORT="$TSS_TCSD_PORT" \
 		"$static" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
 		--keys "$KEYRING_DESC" --deadline 30
 	echo "static hpcs-unlock: $output"
