@@ -213,9 +213,10 @@ bool ReadBootOptions(const Options& o, BootOptions* boot) {
 // The config with the kernel command line applied; it must name a root key.
 bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
   if (!LoadConfigAndWarn(o.config_path, config)) return false;
-  std::vector<std::string> refused;
-  ApplyBootOptions(boot, config, &refused);
+  std::vector<std::string> refused, changed;
+  ApplyBootOptions(boot, config, &refused, &changed);
   for (const auto& r : refused) LogWarning("kernel command line: " + r);
+  for (const auto& r : changed) LogWarning("kernel command line: " + r);
   if (config->default_crk_uuid.empty()) {
     LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
              "' or rd.hpcs.crk= on the kernel command line");

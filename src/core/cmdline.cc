@@ -212,13 +212,19 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
   return b;
 }
 
-void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused) {
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused,
+                      std::vector<std::string>* changed) {
   auto take_url = [&](std::string_view option, BootUrlFor service, const std::string& url,
                       std::string* target) {
-    if (url.empty()) return;
+    if (url.empty() || url == *target) return;
     std::string why;
     int r = CheckBootUrl(service, *target, url, &why);
     if (r == 0 || (r == -EPERM && c->allow_boot_endpoints)) {
+      if (changed) {
+        changed->push_back(std::string(option) + " changes the " +
+                           (service == BootUrlFor::kIam ? "IAM" : "KMS") + " endpoint from " +
+                           UrlForMessage(*target) + " to " + UrlForMessage(url));
+      }
       *target = url;
     } else if (refused) {
       std::string hint =

@@ -45,12 +45,15 @@ BootOptions ParseBootOptions(std::string_view cmdline);
 // bearer token goes there) and rd.hpcs.iam= (the API key goes there) replace
 // the configured URL only when CheckBootUrl allows it (a host it refuses is
 // taken all the same when the config says allow_boot_endpoints); a refusal,
-// with its reason, goes into *refused and the configured URL stays. (The kernel
+// with its reason, goes into *refused and the configured URL stays. Each URL
+// that does change, even to an allowed one, is named, old and new, in
+// *changed: for a warning, as the command line is not the config. (The kernel
 // command line is not covered by the PCRs the API key is usually sealed to,
 // and anyone at the boot prompt can edit it.) rd.hpcs.resolve and
 // rd.hpcs.proxy need no such rule: TLS checks the configured host name end to
 // end.
-void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr);
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr,
+                      std::vector<std::string>* changed = nullptr);
 
 // Which URL a boot option replaces: where the API key goes, or the token.
 enum class BootUrlFor { kIam, kKms };

@@ -280,6 +280,37 @@ TEST(BootEndpointsTest, TheConfiguredHostIsAccepted) {
   EXPECT_EQ(c.iam_endpoint_url, "https://iam.cloud.ibm.com");
 }
 
+// Every endpoint that a boot option changes is named, old and new, for a
+// warning: an allowed one, and one allow_boot_endpoints lets through.
+TEST(BootEndpointsTest, EachChangeIsReported) {
+  Config c = IbmConfig();
+  std::vector<std::string> refused, changed;
+  ApplyBootOptions(ParseBootOptions("rd.hpcs.iam=https://private.iam.cloud.ibm.com "
+                                    "rd.hpcs.endpoint=https://private.us-south.kms.cloud.ibm.com"),
+                   &c, &refused, &changed);
+  EXPECT_TRUE(refused.empty());
+  EXPECT_EQ(changed, (std::vector<std::string>{
+                         "rd.hpcs.endpoint changes the KMS endpoint from "
+                         "https://us-south.kms.cloud.ibm.com to "
+                         "https://private.us-south.kms.cloud.ibm.com",
+                         "rd.hpcs.iam changes the IAM endpoint from https://iam.cloud.ibm.com to "
+                         "https://private.iam.cloud.ibm.com",
+                     }));
+  // Refused, or the configured URL itself: no change.
+  c = IbmConfig();
+  changed.clear();
+  ApplyBootOptions(ParseBootOptions("rd.hpcs.iam=https://attacker.example "
+                                    "rd.hpcs.endpoint=https://us-south.kms.cloud.ibm.com/"),
+                   &c, &refused, &changed);
+  EXPECT_TRUE(changed.empty()) << changed[0];
+  c = IbmConfig();
+  c.allow_boot_endpoints = true;
+  ApplyBootOptions(ParseBootOptions("rd.hpcs.iam=https://iam.test:8443"), &c, &refused, &changed);
+  EXPECT_EQ(changed,
+            (std::vector<std::string>{"rd.hpcs.iam changes the IAM endpoint from "
+                                      "https://iam.cloud.ibm.com to https://iam.test:8443"}));
+}
+
 // curl reads one slash after the scheme as two: it connects to evil.example,
 // so the allow-list must judge that host, not the name after a later "://".
 TEST(BootEndpointsTest, TheHostJudgedIsTheOneCurlConnectsTo) {

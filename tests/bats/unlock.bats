@@ -113,6 +113,9 @@ teardown() {
 	[ "$status" -eq 0 ]
 	keys_landed 1
 	[[ "$output" == *"<4>kernel command line: ignoring unknown option 'rd.hpcs.frobnicate'"* ]]
+	# An endpoint changed from the command line is worth a warning, even to an allowed URL.
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.endpoint changes the KMS endpoint from https://kms.test:$dead to https://kms.test:$EMU_PORT"$'\n'* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.iam changes the IAM endpoint from https://iam.test:$dead to https://iam.test:$EMU_PORT"$'\n'* ]]
 }
 
 @test "rd.hpcs.keys loads a subset; a missing one is named" {
@@ -402,6 +405,8 @@ emu2_stat() {
 	[ "$(emu2_stat iam_requests)" -eq 1 ]
 	[ "$(emu2_stat by_op.unwrap)" -eq 2 ]
 	[[ "$output" != *"ignoring 'rd.hpcs"* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.iam changes the IAM endpoint from https://localhost:$EMU_PORT to https://iam.test:$EMU2_PORT"* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.endpoint changes the KMS endpoint from https://localhost:$EMU_PORT to https://kms.test:$EMU2_PORT"* ]]
 }
 
 # *.cloud.ibm.com is multi-tenant: anyone's Cloud Functions action has a URL
@@ -422,6 +427,7 @@ emu2_stat() {
 			[ "$status" -eq 0 ]
 			keys_landed 1
 			[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=$url': it has a path: a boot URL is https://HOST[:PORT] and nothing more; using https://localhost:$EMU_PORT"$'\n'* ]]
+			[[ "$output" != *"changes the IAM endpoint"* ]]
 		done
 	done
 	hpcs_write_conf
