@@ -34,7 +34,9 @@ struct KmsHostForm {
   bool instance;
   std::string_view before, after;
 };
-// Dedicated Key Protect documents a public instance endpoint only; a private
+// As IBM documents them (docs key-protect: "Regions and endpoints",
+// "Provisioning a Dedicated instance"; hs-crypto: "Regions and locations").
+// Key Protect Dedicated documents a public instance endpoint only; a private
 // one is not taken until IBM documents its form.
 constexpr KmsHostForm kKmsHostForms[] = {
     {false, "", ".kms.cloud.ibm.com"},                     // Key Protect
