@@ -292,6 +292,9 @@ int UnlockMain(int argc, char** argv) {
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
                     o.skip_loaded};
   req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  // A boot never waits for another writer of the key directory: with its
+  // lock held, the newer wrappings are not stored this time (a warning).
+  req.lock_wait = std::chrono::milliseconds(0);
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap. The unwraps use the same listing of the keys.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
