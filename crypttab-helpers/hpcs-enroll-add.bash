@@ -6,7 +6,8 @@
 #   add_apply     does it (the eight steps below);
 #   add_rollback  undoes what add_apply did so far, on any failure or
 #                 interrupt: also a key slot or token added just before an
-#                 interrupt, and units enabled before a failure.
+#                 interrupt, and units enabled before a failure; a second
+#                 interrupt does not stop it.
 #
 # The steps of add_apply:
 # 1. a random passphrase (256 bits, base64) in a private directory on tmpfs;
@@ -18,7 +19,9 @@
 #    terminal (or reads one line from stdin);
 # 4. a `luks2-keyring` token for the kernel "user" key DESC, bound to that
 #    key slot;
-# 5. the wrapped key moved into <key_dir>/user/DESC (mode 0600, atomically);
+# 5. the wrapped key linked into <key_dir>/user/DESC (mode 0600; a link
+#    never replaces a file that appeared meanwhile), under the key
+#    directory's lock;
 # 6. `NAME UUID=<uuid> none luks[,_netdev][,OPTS]` appended to the crypttab,
 #    unless the volume already has a line there;
 # 7. for a `nofail` volume (which the crypttab generator leaves out of
@@ -32,7 +35,7 @@
 # The globals of hpcs-enroll read here (its options, opt_parse, and its
 # checks of DEVICE, the config and the crypttab); hpcs-enroll sets them.
 declare -g prog device name desc crk key_file netdev extra_opts crypttab enable unit_dir
-declare -g hfl hfl_args key_dir luks_uuid
+declare -g hfl hfl_args key_dir key_dir_lock luks_uuid
 
 # The state of an enrolment, globals shared by the steps and the rollback:
 #   existing_line     the volume's crypttab line ("" if none), kept as it is
@@ -40,8 +43,9 @@ declare -g hfl hfl_args key_dir luks_uuid
 #   wrapped           the wrapped key's file; slot, token the numbers to use
 #   do_enable         yes if the units are to be enabled
 #   tmp, pass         the private directory on tmpfs, the passphrase in it
-#   wrapped_tmp       the wrapped key before it is moved ("" once moved)
-#   wrapped_moved     yes once it is in place
+#   wrapped_tmp       the wrapped key before it is linked ("" once in place)
+#   placing_wrapped   yes from just before the link; wrapped_moved yes once
+#                     it is in place
 #   adding_*/added_*  a key slot or token about to be added / added
 #   dropin_written    yes once the drop-in may exist
 #   enabling, units, was_enabled  the units being enabled, those that were
@@ -186,8 +190,15 @@ add_rollback() {
 		rm -f "$dropin" || add_undo_failed "could not remove '$dropin'"
 		rmdir "${dropin%/*}" 2>/dev/null || true
 	fi
+	# Ours also when the link was made just before an interrupt: the same file.
+	if [ "$wrapped_moved" = yes ] ||
+		{ [ "$placing_wrapped" = yes ] && [ -n "$wrapped_tmp" ] && [ "$wrapped" -ef "$wrapped_tmp" ]; }; then
+		lock 8 "$key_dir_lock" "another writer of the key directory" ||
+			warn "removing '$wrapped' without the key directory's lock"
+		rm -f "$wrapped" || add_undo_failed "could not remove '$wrapped'"
+		unlock 8
+	fi
 	[ -z "$wrapped_tmp" ] || rm -f "$wrapped_tmp" || add_undo_failed "could not remove '$wrapped_tmp'"
-	[ "$wrapped_moved" = no ] || rm -f "$wrapped" || add_undo_failed "could not remove '$wrapped'"
 	# A token or key slot may have been added just before an interrupt, before
 	# the script could note it: the token is found by its key description,
 	# the slot by the new passphrase, which can only open ours.
@@ -210,7 +221,10 @@ add_rollback() {
 
 add_cleanup() {
 	local rc=$?
-	trap - EXIT INT TERM HUP
+	# The rollback runs to its end: further interrupts are ignored (also by
+	# the commands it runs).
+	trap '' INT TERM HUP
+	trap - EXIT
 	if [ "$done_ok" != yes ]; then
 		add_rollback
 		[ "$rc" -ne 0 ] || rc=1
@@ -282,14 +296,26 @@ add_token() {
 	added_token=yes
 }
 
-# 5. The wrapped key in place.
+# 5. The wrapped key in place: a hard link, which fails if the name exists
+#    (link(2)), so nothing that appeared since the plan is overwritten;
+#    under the key directory's lock, so that no other writer is between a
+#    check and a write of its own.
 add_place_wrapped() {
 	chmod 600 "$wrapped_tmp"
 	sync "$wrapped_tmp" || die "cannot write '$wrapped_tmp'"
-	[ ! -e "$wrapped" ] || die "'$wrapped' appeared meanwhile; not overwritten"
-	mv -T "$wrapped_tmp" "$wrapped" || die "cannot move the wrapped key to '$wrapped'"
-	wrapped_tmp=""
+	lock 8 "$key_dir_lock" "another writer of the key directory" || exit 1
+	placing_wrapped=yes
+	if ! ln -T "$wrapped_tmp" "$wrapped" 2>/dev/null; then
+		unlock 8
+		if [ -e "$wrapped" ] || [ -L "$wrapped" ]; then
+			die "'$wrapped' appeared meanwhile; not overwritten"
+		fi
+		die "cannot put the wrapped key in place as '$wrapped'"
+	fi
 	wrapped_moved=yes
+	unlock 8
+	rm -f "$wrapped_tmp"
+	wrapped_tmp=""
 }
 
 # 6. The crypttab line.
@@ -366,12 +392,13 @@ add_report() {
 }
 
 add_apply() {
-	tmp="" pass="" wrapped_tmp="" wrapped_moved=no adding_slot=no added_slot=no
+	tmp="" pass="" wrapped_tmp="" placing_wrapped=no wrapped_moved=no adding_slot=no added_slot=no
 	adding_token=no added_token=no dropin_written=no enabling=no units=() was_enabled=()
 	crypttab_written="" crypttab_saved="" new_line="" unit="" done_ok=no rollback_ok=yes
 	add_private_dir
 	trap add_cleanup EXIT
-	trap 'exit 1' INT TERM HUP
+	# (ignored from the first on: a second one would end the rollback)
+	trap "trap '' INT TERM HUP; exit 1" INT TERM HUP
 	add_passphrase
 	add_wrap
 	add_keyslot

@@ -7,13 +7,14 @@
 #   rm_plan   works out what that is and refuses what must not be done,
 #             before anything changes;
 #   rm_apply  does it, with the rollback discipline of an enrolment: what can
-#             be put back goes first (set aside until the end), the key slots,
-#             which cannot, last; then the drop-in, an ordering only, with no
-#             rollback.
+#             be put back goes first (set aside until the end, the key file
+#             under the key directory's lock), the key slots, which cannot,
+#             last; then the drop-in, an ordering only, with no rollback; a
+#             second interrupt does not stop a rollback.
 #
 # The globals of hpcs-enroll read here (its options, opt_parse, and its
 # checks of DEVICE, the config and the crypttab); hpcs-enroll sets them.
-declare -g prog device name desc crypttab key_dir unit_dir luks_uuid hfl
+declare -g prog device name desc crypttab key_dir key_dir_lock unit_dir luks_uuid hfl
 
 # The state of a removal, globals shared by the steps and the rollback:
 #   rm_slots           the volume's key slots, space-separated
@@ -58,6 +59,10 @@ rm_rollback() {
 		warn "could not restore token $rm_token of '$device' (saved in '$rm_token_json')"
 		ok=no
 	fi
+	if [ -n "$rm_linger_saved" ] || [ -n "$rm_wrapped_saved" ]; then
+		lock 8 "$key_dir_lock" "another writer of the key directory" ||
+			warn "restoring the key files without the key directory's lock"
+	fi
 	if [ -n "$rm_linger_saved" ] && ! mv -T "$rm_linger_saved" "$rm_linger"; then
 		warn "could not restore '$rm_linger'"
 		ok=no
@@ -66,6 +71,7 @@ rm_rollback() {
 		warn "could not restore '$rm_wrapped' (it is in '$rm_wrapped_saved')"
 		ok=no
 	fi
+	unlock 8
 	if [ -n "$rm_crypttab_saved" ] && ! mv -T "$rm_crypttab_saved" "$crypttab"; then
 		warn "could not restore '$crypttab' (it is in '$rm_crypttab_saved')"
 		ok=no
@@ -79,7 +85,8 @@ rm_rollback() {
 
 rm_cleanup() {
 	local rc=$?
-	trap - EXIT INT TERM HUP
+	trap '' INT TERM HUP # the rollback runs to its end
+	trap - EXIT
 	if [ "$rm_done" != yes ]; then
 		rm_rollback
 		[ "$rc" -ne 0 ] || rc=1
@@ -194,8 +201,14 @@ rm_drop_crypttab_line() {
 	fi
 }
 
-# 2. The wrapped key and the linger marker, set aside until the end.
+# 2. The wrapped key and the linger marker, set aside until the end, under
+#    the key directory's lock.
 rm_set_aside() {
+	lock 8 "$key_dir_lock" "another writer of the key directory" || exit 1
+	rm_set_aside_files
+	unlock 8
+}
+rm_set_aside_files() {
 	if [ -e "$rm_wrapped" ]; then
 		rm_wrapped_saved=$key_dir/user/.$desc.removed
 		mv -T "$rm_wrapped" "$rm_wrapped_saved" || {
@@ -263,7 +276,7 @@ rm_report() {
 rm_apply() {
 	rm_tmp=$(mktemp -d "${TMPDIR:-/tmp}/hpcs-unenroll.XXXXXX") || die "cannot create a temporary directory"
 	trap rm_cleanup EXIT
-	trap 'exit 1' INT TERM HUP
+	trap "trap '' INT TERM HUP; exit 1" INT TERM HUP
 	if [ -n "$rm_ct_line" ] && [ "$rm_others" = no ]; then
 		rm_drop_crypttab_line
 	fi

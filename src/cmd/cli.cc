@@ -32,12 +32,13 @@ bool ResolveCrk(const Args& a, const Config& c, std::string* crk) {
 }
 
 int Dispatch(const Verb& verb, const Args& a) {
-  Context ctx{a, {}, {}, {}};
+  Context ctx{a, {}, {}, {}, {}};
   if (verb.needs == Needs::kNothing) return verb.run(ctx);
   if (!LoadConfigAndWarn(a.Get(kConfigOption), &ctx.config)) return kExitFail;
   if (verb.needs == Needs::kKmsAndRootKey && !ResolveCrk(a, ctx.config, &ctx.crk)) {
     return kExitFail;
   }
+  if (verb.writes_key_dir && !LockKeyDirOrLog(ctx.config, &ctx.key_dir_lock)) return kExitFail;
   if (verb.needs != Needs::kConfig) {
     KmsOptions o;
     o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));

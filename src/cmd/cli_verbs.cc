@@ -19,6 +19,7 @@
 #include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
+#include "core/key_dir_lock.h"
 #include "core/keyring.h"
 #include "core/tpm_lock.h"
 #include "core/rotation.h"
@@ -164,6 +165,7 @@ int CmdProcess(Context& ctx) {
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{ctx.config.key_dir, ctx.crk, {}};
   req.update_wrapped = MayUpdateWrappedKeys(ctx.config.update_wrapped_keys, kInitrdRelease);
+  req.lock_wait = kKeyDirLockWait;
   UnlockStatus s = UnlockAndReport(req, *ctx.kms.client, *keyring, LogLevel::kInfo);
   return s == UnlockStatus::kAllLoaded ? kExitOk : kExitFail;
 }
@@ -295,6 +297,9 @@ int CmdSealApiKey(Context& ctx) {
   Secret api_key = Secret::FromString(Trim(key.view()));
   key.Clear();
   if (api_key.empty()) return CommandFailed("The API key on standard input is empty");
+  // The key directory's blob is also what rewrap --to-crk --to-config replaces.
+  KeyDirLock lock;
+  if (output == ctx.config.tpm_blob && !LockKeyDirOrLog(ctx.config, &lock)) return kExitFail;
   auto tpm = MakeTpm(kind, to);
   std::string blob;
   if (tpm->Seal(api_key, pcrs, &blob, &err) < 0) {
@@ -397,7 +402,8 @@ const Verb kVerbs[] = {
      .needs = Needs::kKmsAndRootKey,
      .run = CmdRewrap,
      .options = {&kUuid, &kToCrk, &kToConfig},
-     .check = CheckRewrap},
+     .check = CheckRewrap,
+     .writes_key_dir = true},
     {.name = "seal-api-key",
      .synopsis =
          "seal-api-key [--tpm1|--tpm2] [--pcr N[=SHA256]]... [--output FILE]   (API key on stdin)",

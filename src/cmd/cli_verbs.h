@@ -12,6 +12,7 @@
 
 #include "cmd/cli_options.h"
 #include "core/config.h"
+#include "core/key_dir_lock.h"
 #include "core/kms.h"
 
 namespace hpcs {
@@ -47,6 +48,7 @@ struct Context {
   Config config;
   std::string crk;
   Kms kms;
+  KeyDirLock key_dir_lock;  // held for a verb that writes_key_dir
 };
 
 struct Verb {
@@ -57,6 +59,8 @@ struct Verb {
   OptionList options = {};  // besides the global ones
   // Problems with the arguments alone, found before anything is loaded.
   std::string (*check)(const Args&) = nullptr;
+  // Holds the key directory's lock (key_dir_lock.h) for its whole run.
+  bool writes_key_dir = false;
 };
 
 std::span<const Verb> Verbs();

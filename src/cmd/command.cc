@@ -1,5 +1,6 @@
 #include "cmd/command.h"
 
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -23,6 +24,16 @@ bool LoadConfigAndWarn(const std::string& path, Config* out) {
     LogWarning("'" + path +
                "' holds the API key and is readable by group or others; run: chmod 600 '" + path +
                "'");
+  }
+  return true;
+}
+
+bool LockKeyDirOrLog(const Config& config, KeyDirLock* lock) {
+  std::string err;
+  if (int r = LockKeyDir(config.key_dir, kKeyDirLockWait, lock, &err); r < 0) {
+    LogError("Failed to lock the key directory '" + config.key_dir + "': " + err +
+             (r == -EWOULDBLOCK ? "; try again once it is done" : ""));
+    return false;
   }
   return true;
 }

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "core/config.h"
+#include "core/key_dir_lock.h"
 #include "core/keyring.h"
 #include "core/unlock.h"
 #include "kp/kp_client.h"
@@ -19,6 +20,10 @@ namespace hpcs {
 // Loads the config. Logs why it failed, or warns (with the chmod command)
 // when the file holds the API key and is readable by group or others.
 bool LoadConfigAndWarn(const std::string& path, Config* out);
+
+// Takes the lock of the config's key directory (key_dir_lock.h), waiting up
+// to kKeyDirLockWait for another writer; logs why not.
+bool LockKeyDirOrLog(const Config& config, KeyDirLock* lock);
 
 enum class UnlockStatus {
   kAllLoaded,      // every key is in the keyring, or there are none

@@ -67,7 +67,8 @@ void PrintHelp() {
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
       "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
       "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
-      "and IAM URLs only with the configured host or an IBM Cloud host, unless\n"
+      "and IAM URLs only as https://HOST[:PORT] with the configured host or one of\n"
+      "the service (IAM's, Key Protect's, HPCS's: see hpcs-unlock(8)), any host with\n"
       "[HFL] allow_boot_endpoints = yes.\n"
       "\n"
       "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
@@ -226,9 +227,10 @@ bool ReadBootOptions(const Options& o, BootOptions* boot) {
 // The config with the kernel command line applied; it must name a root key.
 bool LoadBootConfig(const Options& o, const BootOptions& boot, Config* config) {
   if (!LoadConfigAndWarn(o.config_path, config)) return false;
-  std::vector<std::string> refused;
-  ApplyBootOptions(boot, config, &refused);
+  std::vector<std::string> refused, changed;
+  ApplyBootOptions(boot, config, &refused, &changed);
   for (const auto& r : refused) LogWarning("kernel command line: " + r);
+  for (const auto& r : changed) LogWarning("kernel command line: " + r);
   if (config->default_crk_uuid.empty()) {
     LogError("No root key: set default_crk_uuid in [KP] of '" + o.config_path +
              "' or rd.hpcs.crk= on the kernel command line");
@@ -293,6 +295,9 @@ int RunUnlock(const Options& o, const Config& config, Deadline deadline) {
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys, o.skip_loaded};
   req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  // A boot never waits for another writer of the key directory: with its
+  // lock held, the newer wrappings are not stored this time (a warning).
+  req.lock_wait = std::chrono::milliseconds(0);
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap. The unwraps use the same listing of the keys.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {

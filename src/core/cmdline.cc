@@ -1,21 +1,64 @@
 #include "core/cmdline.h"
 
+#include <cerrno>
+
 #include "base/strutil.h"
 #include "kp/url.h"
 
 namespace hpcs {
 
-bool IsIbmCloudHost(std::string_view host) {
-  // The service's own names: *.cloud.ibm.com (IAM, Key Protect, HPCS) and
-  // HPCS's instance endpoints. Not all of appdomain.cloud: anyone's Code
-  // Engine or Cloud Foundry app gets a name and a certificate there.
-  for (std::string_view suffix : {".cloud.ibm.com", ".hs-crypto.appdomain.cloud"}) {
-    if (host.size() > suffix.size() && EndsWith(host, suffix)) return true;
+namespace {
+
+// Lower-case letters, digits and '-', not first or last: one DNS label.
+bool IsRegion(std::string_view s) {
+  if (s.empty() || s.front() == '-' || s.back() == '-') return false;
+  for (char ch : s) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
   }
-  return false;
+  return true;
 }
 
-namespace {
+// An instance id: a UUID, 8-4-4-4-12 lower-case hex digits.
+bool IsInstanceId(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (dash ? s[i] != '-' : !hex) return false;
+  }
+  return true;
+}
+
+// A host name form of IsKmsHost: [INSTANCE "."] before REGION after.
+struct KmsHostForm {
+  bool instance;
+  std::string_view before, after;
+};
+// As IBM documents them (docs key-protect: "Regions and endpoints",
+// "Provisioning a Dedicated instance"; hs-crypto: "Regions and locations").
+// Key Protect Dedicated documents a public instance endpoint only; a private
+// one is not taken until IBM documents its form.
+constexpr KmsHostForm kKmsHostForms[] = {
+    {false, "", ".kms.cloud.ibm.com"},                     // Key Protect
+    {false, "private.", ".kms.cloud.ibm.com"},             //
+    {false, "api.", ".hs-crypto.cloud.ibm.com"},           // HPCS, port-based
+    {false, "api.private.", ".hs-crypto.cloud.ibm.com"},   //
+    {true, "api.", ".hs-crypto.appdomain.cloud"},          // HPCS, instance-based
+    {true, "api.private.", ".hs-crypto.appdomain.cloud"},  //
+    {true, "api.", ".kms.appdomain.cloud"},                // Key Protect Dedicated
+};
+
+bool Matches(const KmsHostForm& f, std::string_view host) {
+  if (f.instance) {
+    if (host.size() < 37 || !IsInstanceId(host.substr(0, 36)) || host[36] != '.') return false;
+    host.remove_prefix(37);
+  }
+  if (host.size() <= f.before.size() + f.after.size() || !StartsWith(host, f.before) ||
+      !EndsWith(host, f.after)) {
+    return false;
+  }
+  return IsRegion(host.substr(f.before.size(), host.size() - f.before.size() - f.after.size()));
+}
 
 // `url` with its scheme, if it has one other than https, replaced by https:
 // "http://h:1/" -> "https://h:1/". Else `url` itself.
@@ -33,13 +76,38 @@ std::string AsHttps(std::string_view url) {
   return "https" + std::string(url.substr(sep));
 }
 
+// What `u` has beyond https://HOST[:PORT][/]: "a path and a query", or "".
+std::string Beyond(const HttpsUrl& u) {
+  std::vector<std::string> extra;
+  if (!u.path.empty() && u.path != "/") extra.push_back("a path");
+  if (u.has_query) extra.push_back("a query");
+  if (u.has_fragment) extra.push_back("a fragment");
+  if (extra.size() < 2) return extra.empty() ? "" : extra[0];
+  std::string last = extra.back();
+  extra.pop_back();
+  return Join(extra, ", ") + " and " + last;
+}
+
 }  // namespace
 
-bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why) {
-  // Only the host counts here. A URL that is not https replaces the
-  // configured one if its host may, and is then refused by CheckKmsSettings
-  // as it is in the config (hpcs-unlock exits 2): so "http://h" is judged as
-  // "https://h".
+bool IsIamHost(std::string_view host) {
+  // Not the staging hosts (iam.test.cloud.ibm.com): no staging KMS host is
+  // taken either, and a staging config names its own hosts.
+  return host == "iam.cloud.ibm.com" || host == "private.iam.cloud.ibm.com";
+}
+
+bool IsKmsHost(std::string_view host) {
+  for (const KmsHostForm& f : kKmsHostForms) {
+    if (Matches(f, host)) return true;
+  }
+  return false;
+}
+
+int CheckBootUrl(BootUrlFor service, std::string_view configured, std::string_view url,
+                 std::string* why) {
+  // A URL that is not https replaces the configured one if its host may, and
+  // is then refused by CheckKmsSettings as it is in the config (hpcs-unlock
+  // exits 2): so "http://h" is judged as "https://h".
   HttpsUrl u, mine;
   const std::string judged = AsHttps(url);
   if (ParseHttpsUrl(judged, &u, why) < 0) {
@@ -48,16 +116,26 @@ bool BootUrlAllowed(std::string_view configured, std::string_view url, std::stri
     if (why && judged != url && why->starts_with(shown)) {
       why->replace(0, shown.size(), "'" + UrlForMessage(url) + "'");
     }
-    return false;
+    return -EINVAL;
+  }
+  // The services take their paths from us: one in the URL would only send
+  // the secret somewhere else on the host (anyone's function or app there).
+  if (std::string extra = Beyond(u); !extra.empty()) {
+    if (why) *why = "it has " + extra + ": a boot URL is https://HOST[:PORT] and nothing more";
+    return -EINVAL;
   }
   // A configured URL that is not one has no host to match.
   std::string configured_host = ParseHttpsUrl(configured, &mine, nullptr) == 0 ? mine.host : "";
-  if (u.host == configured_host || IsIbmCloudHost(u.host)) return true;
+  bool iam = service == BootUrlFor::kIam;
+  if (u.host == configured_host || (iam ? IsIamHost(u.host) : IsKmsHost(u.host))) return 0;
   if (why) {
     *why = "its host '" + u.host + "' is neither the configured one ('" + configured_host +
-           "') nor an IBM Cloud host";
+           "') nor " +
+           (iam ? "an IAM host (iam.cloud.ibm.com, private.iam.cloud.ibm.com)"
+                : "a Key Protect or HPCS host (REGION.kms.cloud.ibm.com and the others of "
+                  "hpcs-unlock(8))");
   }
-  return false;
+  return -EPERM;
 }
 
 std::vector<std::string> SplitKernelCmdline(std::string_view text) {
@@ -136,20 +214,30 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
   return b;
 }
 
-void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused) {
-  auto take_url = [&](std::string_view option, const std::string& url, std::string* target) {
-    if (url.empty()) return;
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused,
+                      std::vector<std::string>* changed) {
+  auto take_url = [&](std::string_view option, BootUrlFor service, const std::string& url,
+                      std::string* target) {
+    if (url.empty() || url == *target) return;
     std::string why;
-    if (c->allow_boot_endpoints || BootUrlAllowed(*target, url, &why)) {
+    int r = CheckBootUrl(service, *target, url, &why);
+    if (r == 0 || (r == -EPERM && c->allow_boot_endpoints)) {
+      if (changed) {
+        changed->push_back(std::string(option) + " changes the " +
+                           (service == BootUrlFor::kIam ? "IAM" : "KMS") + " endpoint from " +
+                           UrlForMessage(*target) + " to " + UrlForMessage(url));
+      }
       *target = url;
     } else if (refused) {
-      refused->push_back(
-          "ignoring '" + std::string(option) + "=" + UrlForMessage(url) + "': " + why + "; using " +
-          *target + " (to allow any host: [HFL] allow_boot_endpoints = yes in " + c->path + ")");
+      std::string hint =
+          r == -EPERM ? " (to allow any host: [HFL] allow_boot_endpoints = yes in " + c->path + ")"
+                      : "";
+      refused->push_back("ignoring '" + std::string(option) + "=" + UrlForMessage(url) +
+                         "': " + why + "; using " + UrlForMessage(*target) + hint);
     }
   };
-  take_url("rd.hpcs.endpoint", b.endpoint, &c->endpoint_url);
-  take_url("rd.hpcs.iam", b.iam, &c->iam_endpoint_url);
+  take_url("rd.hpcs.endpoint", BootUrlFor::kKms, b.endpoint, &c->endpoint_url);
+  take_url("rd.hpcs.iam", BootUrlFor::kIam, b.iam, &c->iam_endpoint_url);
   if (!b.crk.empty()) c->default_crk_uuid = b.crk;
   if (!b.proxy.empty()) c->proxy = b.proxy;
   for (const auto& r : b.resolve) c->resolve.push_back(r);

@@ -3,8 +3,8 @@
 //   rd.hpcs=0                 do nothing
 //   rd.hpcs.debug, rd.debug   debug messages
 //   rd.hpcs.timeout=SECONDS   deadline for the whole run
-//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } the configured host or
-//   rd.hpcs.iam=URL           IAM endpoint                 } IBM Cloud's only
+//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } https://HOST[:PORT], HOST
+//   rd.hpcs.iam=URL           IAM endpoint                 } the configured one or the service's
 //   rd.hpcs.crk=UUID          root key
 //   rd.hpcs.proxy=URL         HTTPS proxy
 //   rd.hpcs.keys=DESC,...     only these keys
@@ -43,22 +43,44 @@ BootOptions ParseBootOptions(std::string_view cmdline);
 
 // Command line beats config, except where secrets go: rd.hpcs.endpoint= (the
 // bearer token goes there) and rd.hpcs.iam= (the API key goes there) replace
-// the configured URL only when BootUrlAllowed or the config says
-// allow_boot_endpoints; a refusal, with its reason, goes into *refused and
-// the configured URL stays. (The kernel command line is not covered by the
-// PCRs the API key is usually sealed to, and anyone at the boot prompt can
-// edit it.) rd.hpcs.resolve and rd.hpcs.proxy need no such rule: TLS checks
-// the configured host name end to end.
-void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr);
+// the configured URL only when CheckBootUrl allows it (a host it refuses is
+// taken all the same when the config says allow_boot_endpoints); a refusal,
+// with its reason, goes into *refused and the configured URL stays. Each URL
+// that does change, even to an allowed one, is named, old and new, in
+// *changed: for a warning, as the command line is not the config. (The kernel
+// command line is not covered by the PCRs the API key is usually sealed to,
+// and anyone at the boot prompt can edit it.) rd.hpcs.resolve and
+// rd.hpcs.proxy need no such rule: TLS checks the configured host name end to
+// end.
+void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>* refused = nullptr,
+                      std::vector<std::string>* changed = nullptr);
 
-// Whether `url` may replace `configured` from the kernel command line: it is
-// a plain https URL (ParseHttpsUrl: the host curl connects to) and its host is
-// the configured URL's host (any port) or IsIbmCloudHost. Else false with the
-// reason in *why.
-bool BootUrlAllowed(std::string_view configured, std::string_view url, std::string* why);
+// Which URL a boot option replaces: where the API key goes, or the token.
+enum class BootUrlFor { kIam, kKms };
 
-// *.cloud.ibm.com and *.hs-crypto.appdomain.cloud (HPCS instance endpoints).
-bool IsIbmCloudHost(std::string_view host);
+// Whether `url` may replace `configured` (a URL for `service`) from the kernel
+// command line. 0 when it is https://HOST[:PORT] and nothing more (a trailing
+// "/" at most) and HOST is the configured URL's host or a host of the
+// service (IsIamHost, IsKmsHost). -EINVAL when it is not such a URL (not one
+// curl reads as written, a user part, a path, a query or a fragment: no
+// setting allows those), -EPERM when only its host is wrong; the reason in
+// *why. A URL that is not https is judged as its https twin: the scheme is
+// CheckKmsSettings' to refuse.
+int CheckBootUrl(BootUrlFor service, std::string_view configured, std::string_view url,
+                 std::string* why);
+
+// IBM Cloud IAM: iam.cloud.ibm.com, private.iam.cloud.ibm.com.
+bool IsIamHost(std::string_view host);
+
+// The key management endpoints of IBM's documentation (REGION: lower-case
+// letters, digits and '-'; INSTANCE: the instance id, a UUID):
+//   Key Protect             REGION.kms.cloud.ibm.com, private.REGION.kms.cloud.ibm.com
+//   HPCS, port-based        api.REGION.hs-crypto.cloud.ibm.com,
+//                           api.private.REGION.hs-crypto.cloud.ibm.com
+//   HPCS, instance-based    INSTANCE.api.REGION.hs-crypto.appdomain.cloud,
+//                           INSTANCE.api.private.REGION.hs-crypto.appdomain.cloud
+//   Key Protect Dedicated   INSTANCE.api.REGION.kms.appdomain.cloud
+bool IsKmsHost(std::string_view host);
 
 }  // namespace hpcs
 

@@ -53,7 +53,7 @@ struct Config {
   std::string tpm2_tcti;  // TPM 2.0 TCTI; empty: /dev/tpmrm0, else /dev/tpm0
   bool initramfs_plain_api_key = false;
   // rd.hpcs.endpoint= and rd.hpcs.iam= may name any host, not only the
-  // configured one or IBM Cloud's (cmdline.h).
+  // configured one or the service's (still https://HOST[:PORT] only: cmdline.h).
   bool allow_boot_endpoints = false;
   // After a rotation of the root key, replace a wrapped-key file with the
   // newer ciphertext an unwrap returns (process and the real root's

@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/strutil.h"
+#include "core/key_dir_lock.h"
 #include "core/keystore.h"
 #include "kp/kp_keys.h"
 
@@ -26,7 +28,8 @@ void NoteRotatedKey(const std::string& path, const std::string& old_ciphertext,
   keys->push_back(std::move(k));
 }
 
-void StoreRotatedKeys(KpClient& kp, std::string_view crk, std::vector<RotatedKey>* keys) {
+void StoreRotatedKeys(KpClient& kp, std::string_view crk, const std::string& key_dir,
+                      std::chrono::milliseconds lock_wait, std::vector<RotatedKey>* keys) {
   std::vector<KpCall> calls;
   calls.reserve(keys->size());
   for (const auto& k : *keys) calls.push_back(KpClient::MakeUnwrapCall(crk, k.new_ciphertext));
@@ -46,8 +49,21 @@ void StoreRotatedKeys(KpClient& kp, std::string_view crk, std::vector<RotatedKey
     call.response.Clear();
     k.plaintext.Clear();
   });
+  for (auto& k : *keys) k.plaintext.Clear();
+  if (std::none_of(keys->begin(), keys->end(), [](const RotatedKey& k) { return k.result == 0; })) {
+    return;
+  }
+  KeyDirLock lock;
+  std::string busy;
+  if (int r = LockKeyDir(key_dir, lock_wait, &lock, &busy); r < 0) {
+    for (auto& k : *keys) {
+      if (k.result < 0) continue;
+      k.result = r;
+      k.error = busy + "; the newer wrapping is stored by a later run";
+    }
+    return;
+  }
   for (auto& k : *keys) {
-    k.plaintext.Clear();
     if (k.result < 0) continue;
     // Another writer (rewrap, an enrolment) may have replaced the file
     // since it was read: theirs wins.

@@ -6,6 +6,7 @@
 #ifndef HPCS_CORE_ROTATION_H_
 #define HPCS_CORE_ROTATION_H_
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,9 +37,13 @@ void NoteRotatedKey(const std::string& path, const std::string& old_ciphertext,
                     UnwrapDetails* details, std::vector<RotatedKey>* keys, std::string* error);
 
 // Unwraps every new ciphertext (all at once); where it gives the same bytes
-// and the file still holds the old ciphertext, replaces the file atomically.
-// Wipes the plaintexts. Each key's result is in its RotatedKey.
-void StoreRotatedKeys(KpClient& kp, std::string_view crk, std::vector<RotatedKey>* keys);
+// and the file still holds the old ciphertext, replaces the file atomically,
+// holding the lock of key_dir (key_dir_lock.h) from that check to the write.
+// A lock that another writer holds past `lock_wait` leaves every file as it
+// is (-EWOULDBLOCK, naming the holder). Wipes the plaintexts. Each key's
+// result is in its RotatedKey.
+void StoreRotatedKeys(KpClient& kp, std::string_view crk, const std::string& key_dir,
+                      std::chrono::milliseconds lock_wait, std::vector<RotatedKey>* keys);
 
 // Whether this process may store newer ciphertexts: the config allows it
 // ([HFL] update_wrapped_keys) and it is not running in an initramfs (whose

@@ -85,11 +85,34 @@ TEST_F(RotationTest, AFileChangedMeanwhileIsLeftAlone) {
   keys[0].new_ciphertext = f_.kms.Wrap("crk", "secret-a");
   keys[0].plaintext = Secret::FromString("secret-a");
   std::string before = Read(a);
-  StoreRotatedKeys(f_.kp, "crk", &keys);
+  StoreRotatedKeys(f_.kp, "crk", dir_.path(), std::chrono::milliseconds(0), &keys);
   EXPECT_EQ(keys[0].result, -EAGAIN);
   EXPECT_NE(keys[0].error.find("changed meanwhile"), std::string::npos) << keys[0].error;
   EXPECT_EQ(Read(a), before);
   EXPECT_TRUE(keys[0].plaintext.empty());
+}
+
+TEST_F(RotationTest, AnotherWriterHoldingTheKeyDirectoryLeavesTheFileAlone) {
+  // rewrap --to-crk (or hpcs-enroll) between its read and its write: the
+  // store must not slip a wrapping of the old root key in between.
+  std::string a = Store("luks:a", "secret-a");
+  std::string before = Read(a);
+  f_.kms.Rotate("crk");
+  FlockHolder other(dir_.path() + "/.lock");
+  auto out = Unlock(true);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].result, 0) << out[0].error;  // the key is loaded all the same
+  EXPECT_FALSE(out[0].updated);
+  EXPECT_EQ(Read(a), before);
+  EXPECT_NE(out[0].update_error.find("'" + dir_.path() +
+                                     "/.lock' is held by another writer of the key directory"),
+            std::string::npos)
+      << out[0].update_error;
+  // Once it is free, the next run stores it.
+  other.Release();
+  out = Unlock(true);
+  EXPECT_TRUE(out[0].updated) << out[0].update_error;
+  EXPECT_EQ(Read(a), f_.kms.Wrap("crk", "secret-a"));
 }
 
 TEST(RotationDecisionTest, NeverInAnInitramfsAndOnlyWhenConfigured) {

@@ -105,7 +105,7 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
     if (on_key) on_key(*o);
   });
   if (!rotated.empty()) {
-    StoreRotatedKeys(kp, req.crk, &rotated);
+    StoreRotatedKeys(kp, req.crk, req.key_dir, req.lock_wait, &rotated);
     for (const auto& k : rotated) {
       for (auto& o : out) {
         if (o.key.path != k.path) continue;

@@ -4,6 +4,7 @@
 #ifndef HPCS_CORE_UNLOCK_H_
 #define HPCS_CORE_UNLOCK_H_
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ struct UnlockRequest {
   std::vector<std::string> only;  // descriptions to load; empty: all
   bool skip_loaded = false;       // leave keys already in @u alone (real root after initramfs)
   bool update_wrapped = false;    // store the newer wrapping an unwrap returns (rotation.h)
+  // How long that store waits for the key directory's lock (key_dir_lock.h)
+  // while another writer holds it; then it stores nothing (update_error).
+  std::chrono::milliseconds lock_wait{0};
   // The keys as AllRequestedKeysLoaded listed them: UnlockKeys then does not
   // read key_dir again. Unset: UnlockKeys lists them.
   std::optional<KeyListing> listed = std::nullopt;

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -32,8 +33,8 @@ bool GetPart(CURLU* u, CURLUPart part, unsigned flags, std::string* out) {
 
 // Whether `rest` (what follows "https://") starts with `host`, in any case,
 // then ":" and digits at most, then the end or the start of a path, query or
-// fragment.
-bool WrittenAsRead(std::string_view rest, std::string_view host) {
+// fragment; *tail gets what follows the port.
+bool WrittenAsRead(std::string_view rest, std::string_view host, std::string_view* tail) {
   if (rest.size() < host.size() || ToLower(rest.substr(0, host.size())) != ToLower(host)) {
     return false;
   }
@@ -44,6 +45,7 @@ bool WrittenAsRead(std::string_view rest, std::string_view host) {
     if (digits == 1) return false;
     rest.remove_prefix(digits);
   }
+  *tail = rest;
   return rest.empty() || rest[0] == '/' || rest[0] == '?' || rest[0] == '#';
 }
 
@@ -94,12 +96,18 @@ int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err) {
       !ParseUint(port, &port_number) || port_number == 0 || port_number > 65535) {
     return refuse("has a port that is not from 1 to 65535");
   }
-  if (url.size() < 8 || url.substr(5, 3) != "://" || !WrittenAsRead(url.substr(8), host)) {
+  std::string_view tail;
+  if (url.size() < 8 || url.substr(5, 3) != "://" || !WrittenAsRead(url.substr(8), host, &tail)) {
     return refuse("is not written as https://HOST[:PORT][/PATH]: curl would connect to '" +
                   EscapeControls(host) + "'");
   }
+  const size_t path_end = std::min(tail.find_first_of("?#"), tail.size());
+  const size_t hash = tail.find('#');
   out->host = ToLower(host);
   out->port = static_cast<int>(port_number);
+  out->path = tail.substr(0, path_end);
+  out->has_query = path_end < tail.size() && tail[path_end] == '?';
+  out->has_fragment = hash != std::string_view::npos;
   return 0;
 }
 

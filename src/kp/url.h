@@ -12,6 +12,11 @@ namespace hpcs {
 struct HttpsUrl {
   std::string host;  // lowercased; an IPv6 address in brackets
   int port = 443;
+  // What follows HOST[:PORT], as written: the path ("" or "/..." up to a '?'
+  // or '#'), and whether a query or a fragment follows (even an empty one).
+  std::string path;
+  bool has_query = false;
+  bool has_fragment = false;
   // "host:port", as in messages and curl's CURLOPT_RESOLVE.
   std::string Origin() const { return host + ":" + std::to_string(port); }
 };
@@ -21,7 +26,8 @@ struct HttpsUrl {
 // there is a host, no user name or password, the port is 1..65535, and the
 // URL is written as curl reads it: "https://" HOST [":" PORT] and then "/",
 // "?", "#" or the end, HOST being the host curl finds (so no escapes in it,
-// no other number of slashes).
+// no other number of slashes). The path, query and fragment are taken as
+// written.
 int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err);
 
 // `url` for a message: as written, but with whatever could be a user name or

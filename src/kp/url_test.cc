@@ -30,6 +30,27 @@ TEST(UrlTest, HostLoweredAndPortDefaulted) {
   }
 }
 
+// What follows the host and port, as written (the boot allow-list takes none).
+TEST(UrlTest, PathQueryAndFragmentAsWritten) {
+  struct Case {
+    const char* url;
+    const char* path;
+    bool query, fragment;
+  };
+  for (const Case& c :
+       {Case{"https://h", "", false, false}, Case{"https://h:1/", "/", false, false},
+        Case{"https://h/a/../b", "/a/../b", false, false}, Case{"https://h?", "", true, false},
+        Case{"https://h/x?a=b#c", "/x", true, true}, Case{"https://h#f?g", "", false, true},
+        Case{"https://h:8443/#", "/", false, true}}) {
+    HttpsUrl u;
+    std::string err;
+    ASSERT_EQ(ParseHttpsUrl(c.url, &u, &err), 0) << c.url << ": " << err;
+    EXPECT_EQ(u.path, c.path) << c.url;
+    EXPECT_EQ(u.has_query, c.query) << c.url;
+    EXPECT_EQ(u.has_fragment, c.fragment) << c.url;
+  }
+}
+
 // Each refusal names the URL and why; *out stays as it was.
 TEST(UrlTest, RefusalsNameTheUrlAndTheReason) {
   struct Case {
@@ -71,7 +92,9 @@ TEST(UrlTest, RefusalsNameTheUrlAndTheReason) {
                 "'https://0x7f.1' is not written as https://HOST[:PORT][/PATH]: "
                 "curl would connect to '127.0.0.1'"},
        }) {
-    HttpsUrl u{"untouched", 7};
+    HttpsUrl u;
+    u.host = "untouched";
+    u.port = 7;
     std::string err;
     EXPECT_EQ(ParseHttpsUrl(c.url, &u, &err), -EINVAL) << c.url;
     EXPECT_EQ(err, c.err);

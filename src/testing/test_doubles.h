@@ -1,13 +1,17 @@
 // Test doubles for the interfaces of the core library, shared by every unit
 // test (ninja's src/test.h): a fake clock, a scripted HTTP transport that runs
 // on it, an in-memory kernel keyring, a TPM that unseals what it is told, and
-// a scratch directory. (The TPM stacks themselves are tested on swtpm; their
-// helpers are in tpm_testing.h.)
+// a scratch directory, another process holding a lock. (The TPM stacks
+// themselves are tested on swtpm; their helpers are in tpm_testing.h.)
 #ifndef HPCS_TESTING_TEST_DOUBLES_H_
 #define HPCS_TESTING_TEST_DOUBLES_H_
 
+#include <fcntl.h>
 #include <mbedtls/md.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -250,6 +254,44 @@ class ScratchDir {
 
  private:
   std::string path_;
+};
+
+// Another writer: a child process that holds an exclusive flock(2) on
+// `path` (made if missing), as flock(1) or a second hpcs-for-luks would,
+// until Release() or the end of the scope. The constructor returns once the
+// lock is held; pid() is the child's.
+class FlockHolder {
+ public:
+  explicit FlockHolder(const std::string& path) {
+    int ready[2];
+    if (pipe(ready) != 0) abort();
+    pid_ = fork();
+    if (pid_ < 0) abort();
+    if (pid_ == 0) {
+      int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(1);
+      (void)!write(ready[1], "x", 1);
+      for (;;) pause();
+    }
+    close(ready[1]);
+    char c;
+    if (read(ready[0], &c, 1) != 1) abort();
+    close(ready[0]);
+  }
+  ~FlockHolder() { Release(); }
+  FlockHolder(const FlockHolder&) = delete;
+  FlockHolder& operator=(const FlockHolder&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Release() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
 };
 
 }  // namespace hpcs

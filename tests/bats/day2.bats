@@ -36,6 +36,7 @@ teardown() {
 		kill "$EMU2_PID" 2>/dev/null
 		wait "$EMU2_PID" 2>/dev/null
 	fi
+	lock_release
 	hpcs_teardown
 }
 
@@ -586,6 +587,59 @@ rotate() {
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$HPCS_CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"stored the newer wrapping of 'user/$HPCS_TAG:data'"* ]]
+	[ "$(cat "$f")" != "$before" ]
+}
+
+# --- one writer at a time in the key directory (issue 22) ---------------------
+
+@test "rewrap waits for another writer of the key directory, and gives up after 10 s naming it" {
+	volume data
+	local f=$HPCS_KEYS/user/$HPCS_TAG:data before start new
+	rotate
+	before=$(cat "$f")
+	lock_hold "$HPCS_KEYS/.lock" hpcs-enroll
+	run hpcs rewrap
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Failed to lock the key directory '$HPCS_KEYS': '$HPCS_KEYS/.lock' is held by another writer of the key directory (pid $LOCK_PID, hpcs-enroll); waited 10 s; try again once it is done"* ]]
+	[ "$(cat "$f")" = "$before" ]
+	# The other writer is done while it waits: it goes on.
+	(sleep 1.5 && kill "$LOCK_PID") 3>&- &
+	start=$(date +%s%N)
+	run hpcs rewrap
+	[ "$status" -eq 0 ]
+	[ $((($(date +%s%N) - start) / 1000000)) -ge 1400 ]
+	lock_release
+	[ "$(cat "$f")" != "$before" ]
+	# --to-crk takes the same lock before it looks at its journal.
+	new=$(hpcs create --crk --name "new-$HPCS_TAG" --gen)
+	lock_hold "$HPCS_KEYS/.lock"
+	(sleep 1.5 && kill "$LOCK_PID") 3>&- &
+	start=$(date +%s%N)
+	run hpcs rewrap --to-crk "$new"
+	[ "$status" -eq 0 ]
+	[ $((($(date +%s%N) - start) / 1000000)) -ge 1400 ]
+	grep -qx "default_crk_uuid = $new" "$HPCS_CONF"
+}
+
+@test "the real root's hpcs-unlock never waits for another writer: it keeps the older wrapping, and says so" {
+	volume data
+	local f=$HPCS_KEYS/user/$HPCS_TAG:data before start
+	before=$(cat "$f")
+	rotate
+	: >"$BATS_TEST_TMPDIR/cmdline"
+	lock_hold "$HPCS_KEYS/.lock"
+	start=$(date +%s%N)
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$HPCS_CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ $((($(date +%s%N) - start) / 1000000)) -lt 5000 ]
+	[[ "$output" == *"kept the older wrapping of 'user/$HPCS_TAG:data': '$HPCS_KEYS/.lock' is held by another writer of the key directory (pid $LOCK_PID, test-writer); the newer wrapping is stored by a later run"* ]]
+	[ "$(cat "$f")" = "$before" ]
+	lock_release
+	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$HPCS_CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline"
 	[[ "$output" == *"stored the newer wrapping of 'user/$HPCS_TAG:data'"* ]]
 	[ "$(cat "$f")" != "$before" ]
 }

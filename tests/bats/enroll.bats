@@ -26,6 +26,7 @@ setup() {
 }
 
 teardown() {
+	lock_release
 	hpcs_teardown
 }
 
@@ -267,26 +268,11 @@ fake_tool() {
 	chmod +x "$BATS_TEST_TMPDIR/bin/$1"
 }
 
-@test "an interrupt just after the key slot was added removes that slot too" {
-	# cryptsetup adds the slot; the interrupt arrives before the script can
-	# note that it did.
-	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
-[ "$1" != luksAddKey ] || kill -TERM "$PPID"
-exit $rc'
-	before=$(state)
-	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
-		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
-	echo "$output"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"was not enrolled; nothing was changed"* ]]
-	[ "$(slots)" = "0: " ]
-	[ "$(state)" = "$before" ]
-}
-
-@test "an interrupt just after the token was added removes that token (found by hpcs-for-luks luks) too" {
-	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
-[ "$1" != token ] || [ "$2" != add ] || kill -TERM "$PPID"
-exit $rc'
+# enrolment_undone: an enrolment with the tools of $BATS_TEST_TMPDIR/bin
+# first in PATH fails (exit 1), says so, and leaves no slot, token, key file
+# or crypttab line behind.
+enrolment_undone() {
+	local before
 	before=$(state)
 	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
 		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
@@ -296,6 +282,115 @@ exit $rc'
 	[ -z "$(tokens)" ]
 	[ "$(slots)" = "0: " ]
 	[ "$(state)" = "$before" ]
+}
+
+@test "an interrupt just after the key slot was added removes that slot too" {
+	# cryptsetup adds the slot; the interrupt arrives before the script can
+	# note that it did.
+	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
+[ "$1" != luksAddKey ] || kill -TERM "$PPID"
+exit $rc'
+	enrolment_undone
+}
+
+@test "an interrupt just after the token was added removes that token (found by hpcs-for-luks luks) too" {
+	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
+[ "$1" != token ] || [ "$2" != add ] || kill -TERM "$PPID"
+exit $rc'
+	enrolment_undone
+}
+
+@test "a second and third interrupt during the rollback do not stop it: everything is undone" {
+	# The first interrupt comes once the token is in; while the rollback
+	# removes that token, TERM and INT come again.
+	fake_tool cryptsetup '"$REAL" "$@"; rc=$?
+[ "$1" != luksAddKey ] || for a; do echo "$a" >"$STATE"; done
+[ "$1" != token ] || [ "$2" != add ] || kill -TERM "$PPID"
+[ "$1" != token ] || [ "$2" != remove ] || { kill -TERM "$PPID"; kill -INT "$PPID"; sleep 0.5; }
+exit $rc'
+	enrolment_undone
+	# The private directory of the new passphrase went too.
+	pass=$(cat "$BATS_TEST_TMPDIR/cryptsetup.state")
+	[[ "$pass" == */hpcs-enroll.*/pass ]]
+	[ ! -e "${pass%/pass}" ]
+}
+
+@test "--remove: a second interrupt during its rollback does not stop it" {
+	enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	before=$(state)
+	# Interrupted at the key slot; interrupted again while the token goes back.
+	fake_tool cryptsetup '[ "$1" != luksKillSlot ] || { kill -TERM "$PPID"; exit 1; }
+if [ "$1" = token ] && [ "$2" = import ]; then kill -TERM "$PPID"; sleep 0.5; fi
+exec "$REAL" "$@"'
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --remove --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"was not unenrolled; nothing was changed"* ]]
+	[ "$(state)" = "$before" ]
+	[ -e "$HPCS_KEYS/user/$DESC" ]
+	[ "$(cat "$CT")" = "data UUID=$UUID none luks" ]
+}
+
+# --- one writer at a time (issue 22) -----------------------------------------
+
+# ms_since START: milliseconds since START (date +%s%N).
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+@test "one hpcs-enroll at a time on a crypttab: a second one waits, and gives up after 10 s naming the first" {
+	lock_hold "$BATS_TEST_TMPDIR/.crypttab.lock" hpcs-enroll
+	before=$(state)
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 1 ]
+	[ "$output" = "hpcs-enroll: '$BATS_TEST_TMPDIR/.crypttab.lock' is held by another hpcs-enroll (pid $LOCK_PID, hpcs-enroll); waited 10 s; try again once it is done" ]
+	[ "$(state)" = "$before" ]
+	# The first one ends while the second waits: the second goes on.
+	(sleep 1.5 && kill "$LOCK_PID") 3>&- &
+	start=$(date +%s%N)
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	[ "$status" -eq 0 ]
+	[ "$(ms_since "$start")" -ge 1400 ]
+	lock_release
+	# --remove takes the same lock.
+	lock_hold "$BATS_TEST_TMPDIR/.crypttab.lock" hpcs-enroll
+	(sleep 1.5 && kill "$LOCK_PID") 3>&- &
+	start=$(date +%s%N)
+	run enroll --remove --name "$DESC" "$IMG"
+	[ "$status" -eq 0 ]
+	[ "$(ms_since "$start")" -ge 1400 ]
+	[ ! -s "$CT" ]
+}
+
+@test "another writer of the key directory makes the enrolment give up at the key file, and undo the rest" {
+	lock_hold "$HPCS_KEYS/.lock" hpcs-for-luks
+	before=$(state)
+	run enroll --key-file "$OLD" --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_KEYS/.lock' is held by another writer of the key directory (pid $LOCK_PID, hpcs-for-luks); waited 10 s"* ]]
+	[[ "$output" == *"was not enrolled; nothing was changed"* ]]
+	[ "$(state)" = "$before" ]
+}
+
+@test "a key file that appears the moment the enrolment puts its own in place is never overwritten" {
+	# Another writer's file appears just before hpcs-enroll writes the name
+	# (after any check it can make): a link fails there, a rename replaces it.
+	local t
+	for t in mv ln; do
+		fake_tool "$t" 'for a; do last=$a; done
+[ "$last" != "$PLANT" ] || [ -e "$PLANT" ] || echo theirs >"$PLANT"
+exec "$REAL" "$@"'
+	done
+	run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" PLANT="$HPCS_KEYS/user/$DESC" \
+		"$ENROLL" --config "$HPCS_CONF" --crypttab "$CT" --no-enable --key-file "$OLD" --name "$DESC" "$IMG" data
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$HPCS_KEYS/user/$DESC' appeared meanwhile; not overwritten"* ]]
+	[ "$(cat "$HPCS_KEYS/user/$DESC")" = theirs ]
+	[ "$(ls -A "$HPCS_KEYS/user")" = "$DESC" ]
+	[ "$(slots)" = "0: " ]
+	[ -z "$(tokens)" ]
+	[ ! -e "$CT" ]
 }
 
 @test "an enable that fails half way is undone: only what was enabled before stays" {

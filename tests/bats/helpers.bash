@@ -446,3 +446,37 @@ hpcs_make_initrd() {
 	(cd "$d" && find . | cpio -o -H newc --quiet) | gzip >"$out" || return 1
 	rm -rf "$d"
 }
+
+# ---------------------------------------------------------------------------
+# Another writer holding a lock file (the key directory's <key_dir>/.lock,
+# hpcs-enroll's crypttab lock)
+#
+#   lock_hold FILE [PROGRAM]
+#       Hold an exclusive flock on FILE in the background, marked as our
+#       writers mark it ("<pid> PROGRAM", default test-writer), until
+#       lock_release; returns once it is held. Sets LOCK_PID.
+#   lock_release
+#       Ends the holder (harmless when there is none): call it in teardown.
+
+lock_hold() {
+	local file=$1 name=${2:-test-writer} i
+	(
+		exec 9>>"$file"
+		flock 9
+		printf '%s %s\n' "$BASHPID" "$name" >"$file"
+		exec sleep 600
+	) 3>&- &
+	LOCK_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		[ "$(cut -d' ' -f1 "$file" 2>/dev/null)" != "$LOCK_PID" ] || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+lock_release() {
+	[ -n "${LOCK_PID:-}" ] || return 0
+	kill "$LOCK_PID" 2>/dev/null || true
+	wait "$LOCK_PID" 2>/dev/null || true
+	LOCK_PID=""
+}

@@ -113,6 +113,9 @@ teardown() {
 	[ "$status" -eq 0 ]
 	keys_landed 1
 	[[ "$output" == *"<4>kernel command line: ignoring unknown option 'rd.hpcs.frobnicate'"* ]]
+	# An endpoint changed from the command line is worth a warning, even to an allowed URL.
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.endpoint changes the KMS endpoint from https://kms.test:$dead to https://kms.test:$EMU_PORT"$'\n'* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.iam changes the IAM endpoint from https://iam.test:$dead to https://iam.test:$EMU_PORT"$'\n'* ]]
 }
 
 @test "rd.hpcs.keys loads a subset; a missing one is named" {
@@ -391,7 +394,7 @@ emu2_stat() {
 	keys_landed 1
 	[ "$(emu2_stat requests)" -eq 0 ]
 	[ "$(emu_stat iam_requests)" -eq 1 ]
-	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=https://iam.test:$EMU2_PORT': its host 'iam.test' is neither the configured one ('localhost') nor an IBM Cloud host; using https://localhost:$EMU_PORT (to allow any host: [HFL] allow_boot_endpoints = yes in $HPCS_CONF)"* ]]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=https://iam.test:$EMU2_PORT': its host 'iam.test' is neither the configured one ('localhost') nor an IAM host (iam.cloud.ibm.com, private.iam.cloud.ibm.com); using https://localhost:$EMU_PORT (to allow any host: [HFL] allow_boot_endpoints = yes in $HPCS_CONF)"* ]]
 	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.endpoint=https://kms.test:$EMU2_PORT': its host 'kms.test' is neither"* ]]
 	# The administrator can allow it.
 	hpcs_keyring_clean "$HPCS_TAG" >/dev/null
@@ -402,6 +405,38 @@ emu2_stat() {
 	[ "$(emu2_stat iam_requests)" -eq 1 ]
 	[ "$(emu2_stat by_op.unwrap)" -eq 2 ]
 	[[ "$output" != *"ignoring 'rd.hpcs"* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.iam changes the IAM endpoint from https://localhost:$EMU_PORT to https://iam.test:$EMU2_PORT"* ]]
+	[[ "$output" == *"<4>kernel command line: rd.hpcs.endpoint changes the KMS endpoint from https://localhost:$EMU_PORT to https://kms.test:$EMU2_PORT"* ]]
+}
+
+# *.cloud.ibm.com is multi-tenant: anyone's Cloud Functions action has a URL
+# there (issue 22). A boot URL is https://HOST[:PORT] and nothing more, and
+# allow_boot_endpoints does not lift that; the host must be IAM's or the
+# configured one.
+@test "rd.hpcs.iam takes no path, and no host but IAM's or the configured one" {
+	make_keys 1
+	second_emulator
+	action=https://us-south.functions.cloud.ibm.com:$EMU2_PORT/api/v1/web/ns/default/x
+	for allow in no yes; do
+		hpcs_write_conf "HFL.allow_boot_endpoints=$allow"
+		for url in "https://localhost:$EMU2_PORT/api/v1/web/ns/default/x" "$action"; do
+			hpcs_keyring_clean "$HPCS_TAG" >/dev/null
+			echo "rd.hpcs.iam=$url rd.hpcs.resolve=us-south.functions.cloud.ibm.com:127.0.0.1" >"$CMDLINE"
+			run unlock
+			echo "$output"
+			[ "$status" -eq 0 ]
+			keys_landed 1
+			[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=$url': it has a path: a boot URL is https://HOST[:PORT] and nothing more; using https://localhost:$EMU_PORT"$'\n'* ]]
+			[[ "$output" != *"changes the IAM endpoint"* ]]
+		done
+	done
+	hpcs_write_conf
+	echo "rd.hpcs.iam=https://us-south.functions.cloud.ibm.com:$EMU2_PORT" >"$CMDLINE"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"<4>kernel command line: ignoring 'rd.hpcs.iam=https://us-south.functions.cloud.ibm.com:$EMU2_PORT': its host 'us-south.functions.cloud.ibm.com' is neither the configured one ('localhost') nor an IAM host"* ]]
+	[ "$(emu2_stat requests)" -eq 0 ]
 }
 
 # --- A hostile server (issue 10, items 2 and 3)

@@ -27,10 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, size_t size) {
   std::vector<std::string> refused;
   ApplyBootOptions(b, &c, &refused);
   // Secrets never go to a host the administrator did not name.
-  FUZZ_CHECK(BootUrlAllowed(endpoint, c.endpoint_url, nullptr),
-             "the endpoint is the configured host or IBM Cloud's");
-  FUZZ_CHECK(BootUrlAllowed(iam, c.iam_endpoint_url, nullptr),
-             "the IAM endpoint is the configured host or IBM Cloud's");
+  FUZZ_CHECK(CheckBootUrl(BootUrlFor::kKms, endpoint, c.endpoint_url, nullptr) == 0,
+             "the endpoint is https://HOST[:PORT], the configured host or a KMS host");
+  FUZZ_CHECK(CheckBootUrl(BootUrlFor::kIam, iam, c.iam_endpoint_url, nullptr) == 0,
+             "the IAM endpoint is https://HOST[:PORT], the configured host or an IAM host");
   // What the transport makes of the URLs and pins the command line gave.
   for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
     HttpsUrl u;
