@@ -8,8 +8,13 @@ void CheckKeys(ReportContext& ctx) {
   Report& r = ctx.report;
   if (ctx.stored.empty()) return;
   if (!ctx.kms.client || ctx.config.default_crk_uuid.empty()) {
+    // The TPM locked for this boot (a blob that unseals at the next one) is
+    // no fault of the keys: a note, as for the KMS.
+    bool locked = r.tpm && r.tpm->locked && r.tpm->unseals_at_boot != false && !r.tpm->unseals;
     for (const auto& k : ctx.stored) {
-      r.Add("key", KeyLabel(k), Level::kFail, "not checked: the KMS cannot be used (see above)");
+      r.Add("key", KeyLabel(k), locked ? Level::kInfo : Level::kFail,
+            locked ? "not checked: the TPM is locked for this boot (see above)"
+                   : "not checked: the KMS cannot be used (see above)");
     }
     return;
   }

@@ -71,7 +71,7 @@ void ReportLockedBlob(ReportContext& ctx, TpmKind kind,
                              "does not unseal now";
   if (sealed.empty()) {
     r.tpm = facts;
-    r.Add("tpm", c.tpm_blob, Level::kWarn,
+    r.Add("tpm", c.tpm_blob, Level::kInfo,
           locked + "; whether it unseals at the next boot cannot be told from a " +
               facts.kind + " blob",
           "to check the blob itself, run report before hpcs-unlock has run (rd.hpcs=0), or "
@@ -138,9 +138,9 @@ void CheckTpm(ReportContext& ctx) {
   facts.kind = kind ? TpmKindName(*kind) : "unknown";
   std::map<unsigned, std::vector<uint8_t>> sealed;
   if (BlobPcrValues(blob, &sealed, nullptr) == 0) facts.lock_pcr_sealed = sealed.count(kLockPcr);
-  LockState lock = kind ? ReadLockState(ctx, *kind) : LockState{};
-  facts.locked = lock.locked;
   if (UnsealTpmBlob(c, blob, st, ReportKmsOptions(ctx), &ctx.api_key, &err) < 0) {
+    LockState lock = kind ? ReadLockState(ctx, *kind) : LockState{};
+    facts.locked = lock.locked;
     if (lock.locked && kind) return ReportLockedBlob(ctx, *kind, sealed, lock, facts);
     r.tpm = facts;
     r.Add("tpm", c.tpm_blob, Level::kFail, "the API key does not unseal now: " + err,
@@ -150,8 +150,12 @@ void CheckTpm(ReportContext& ctx) {
   }
   facts.unseals = true;
   facts.unseals_at_boot = true;
-  // Unsealing after this boot's lock means the blob leaves the lock PCR out.
-  if (lock.locked) facts.lock_pcr_sealed = false;
+  // A TPM 1.2 blob keeps no PCR values: unsealing after this boot's lock
+  // means it leaves the lock PCR out.
+  if (kind == TpmKind::kTpm1) {
+    facts.locked = ReadLockState(ctx, *kind).locked;
+    if (facts.locked) facts.lock_pcr_sealed = false;
+  }
   r.tpm = facts;
   r.Add("tpm", c.tpm_blob, Level::kOk,
         "the API key unseals from the " + facts.kind + " with the PCR values of now");
@@ -171,7 +175,7 @@ void CheckKms(ReportContext& ctx) {
   if (CheckKmsSettings(c, nullptr) < 0) return;  // CheckConfig named what is missing
   if (c.api_key_from_tpm && r.tpm && r.tpm->locked && !r.tpm->unseals &&
       r.tpm->unseals_at_boot != false) {
-    r.Add("kms", c.endpoint_url, Level::kWarn,
+    r.Add("kms", c.endpoint_url, Level::kInfo,
           "not checked: the API key is sealed and the TPM is locked for this boot",
           "run report before hpcs-unlock has run in a boot (rd.hpcs=0), or check the boot's "
           "journal");

@@ -8,6 +8,7 @@
 
 #include "admin/report_checks.h"
 #include "base/json.h"
+#include "core/tpm_lock.h"
 #include "testing/test_doubles.h"
 #include "tpm/tpm.h"
 
@@ -186,6 +187,34 @@ TEST_F(ReportTpmTest, AFailedUnsealIsOneFindingAndTheKmsIsNotAsked) {
       << report.findings[0].message;
   EXPECT_NE(report.findings[1].message.find("see the TPM finding"), std::string::npos)
       << report.findings[1].message;
+}
+
+// After this boot's TPM lock the unseal fails by design: a note that says
+// so, and the KMS checks are skipped with a note, not failed.
+TEST_F(ReportTpmTest, ALockedTpmIsInformationNotAFailure) {
+  std::string record = dir.path() + "/tpm-lock";
+  setenv("HPCS_TPM_LOCK_RECORD", record.c_str(), 1);
+  bool already = false;
+  std::string err;
+  ASSERT_EQ(LockTpm(*tpm, record, &already, &err), 0) << err;
+  tpm->result = -EKEYREJECTED;
+  tpm->error = "PCR 15 (SHA-256) changed since sealing";
+  ReportContext ctx(config, options, report);
+  CheckTpm(ctx);
+  CheckKms(ctx);
+  unsetenv("HPCS_TPM_LOCK_RECORD");
+  ASSERT_TRUE(report.tpm);
+  EXPECT_TRUE(report.tpm->locked);
+  EXPECT_FALSE(report.tpm->unseals);
+  EXPECT_FALSE(report.tpm->unseals_at_boot.has_value());  // not a real blob
+  ASSERT_EQ(report.findings.size(), 2u);
+  EXPECT_EQ(report.findings[0].level, Level::kInfo);
+  EXPECT_NE(report.findings[0].message.find("the TPM is locked for this boot"), std::string::npos)
+      << report.findings[0].message;
+  EXPECT_EQ(report.findings[1].level, Level::kInfo);
+  EXPECT_EQ(report.ExitCode(), 0);
+  EXPECT_NE(report.findings[1].message.find("TPM is locked"), std::string::npos);
+  EXPECT_FALSE(ctx.kms.client);
 }
 #else
 TEST_F(ReportTpmTest, ABuildWithoutTpmSaysSoAndStillReadsTheBlob) {

@@ -135,7 +135,7 @@ extend16() {
 	[ "$(stat -c %a "$BLOB")" = 600 ]
 	[ "$(head -n 1 "$BLOB")" = "-----BEGIN HPCS TPM2 SEALED DATA-----" ]
 	grep -qx 'pcr-bank: sha256' "$BLOB"
-	grep -qx 'pcrs: 7 8' "$BLOB"
+	grep -qx 'pcrs: 7 8 15' "$BLOB"
 	grep -qE '^pcr 8: [0-9a-f]{64}$' "$BLOB"
 	run grep -qF -- "$EMU_API_KEY" "$BLOB"
 	[ "$status" -eq 1 ]
@@ -453,7 +453,7 @@ extend16() {
 	command -v lsinitrd >/dev/null || skip "needs lsinitrd (dracut-core)"
 	CRK=$(emu_create_key tpm2-bats-report-root)
 	write_config
-	seal --tpm2 --pcr 7 --pcr 16
+	seal --tpm2 --pcr 7 --pcr 15 --pcr 16
 	run bash -c 'head -c 32 /dev/urandom | "$1" --config "$2" wrap' _ "$HFL" "$CONF"
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" >"$KEY_DIR/logon/hpcs-bats:tpm2-report"
@@ -480,11 +480,116 @@ extend16() {
 	[ "$(jq -r '.findings[] | select(.check == "kms") | .status' <<<"$output")" = fail ]
 
 	# Resealed in the new state, but the initramfs still has the old blob.
-	seal --tpm2 --pcr 7 --pcr 16
+	seal --tpm2 --pcr 7 --pcr 15 --pcr 16
 	run "${report[@]}"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"its config differs from '$CONF' in the sealed API key ($BLOB)"* ]]
 	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
 	run "${report[@]}"
 	[ "$status" -eq 0 ]
+}
+
+@test "the TPM lock: after hpcs-unlock, PCR 15 is extended and the API key no longer unseals; seal-api-key and report know the value before the lock" {
+	command -v keyctl >/dev/null || skip "needs keyctl (keyutils)"
+	command -v lsinitrd >/dev/null || skip "needs lsinitrd (dracut-core)"
+	local secret id zero
+	# The file's TPM is shared: earlier cases may have extended PCR 15.
+	zero=$(tpm2_pcrread sha256:15 | sed -n 's/.*15: 0x\([0-9A-Fa-f]*\).*/\1/p' | tr 'A-F' 'a-f')
+	[ "${#zero}" -eq 64 ]
+	CRK=$(emu_create_key tpm2-bats-lock-root)
+	write_config
+	seal --tpm2 # the default PCRs: 7, 8 and 15
+	grep -qx 'pcrs: 7 8 15' "$BLOB"
+	KEYRING_DESC=hpcs-bats-tpm2-lock-$$-$BATS_TEST_NUMBER
+	secret=passphrase-$RANDOM-$RANDOM
+	run bash -c 'printf %s "$1" | "$2" --config "$3" wrap' _ "$secret" "$HFL" "$CONF"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$KEY_DIR/user/$KEYRING_DESC"
+	chmod 600 "$KEY_DIR/user/$KEYRING_DESC"
+	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
+
+	# The run unseals, unwraps, and locks the TPM as it ends.
+	[ ! -e "$HPCS_TPM_LOCK_RECORD" ]
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 30
+	echo "hpcs-unlock: $output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"the TPM is locked for the rest of this boot: PCR 15 is extended"* ]]
+	keyctl unlink "$(keyctl search @u user "$KEYRING_DESC")" @u >/dev/null
+	run tpm2_pcrread sha256:15
+	[[ "${output,,}" != *"0x$zero"* ]]
+	grep -qx "before: $zero" "$HPCS_TPM_LOCK_RECORD"
+	[ "$(stat -c %a "$HPCS_TPM_LOCK_RECORD")" = 600 ]
+
+	# Nothing later in this boot unseals: another run, the admin CLI.
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" \
+		--keys "$KEYRING_DESC" --deadline 30
+	echo "second hpcs-unlock: $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"PCR 15 (SHA-256) changed since sealing"* ]]
+	[[ "$output" == *"the TPM was locked for this boot"* ]]
+	[[ "$output" != *"is locked for the rest of this boot"* ]] # locked once
+	run keyctl search @u user "$KEYRING_DESC"
+	[ "$status" -ne 0 ]
+	run_hfl list
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"PCR 15 (SHA-256) changed since sealing"* ]]
+
+	# report: it does not unseal now, but it will at the next boot.
+	: >"$BATS_TEST_TMPDIR/crypttab"
+	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
+	local report=("$HFL" --config "$CONF" report --crypttab "$BATS_TEST_TMPDIR/crypttab"
+		--initramfs "$BATS_TEST_TMPDIR/initrd.img")
+	run "${report[@]}" --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .tpm.locked <<<"$output")" = true ]
+	[ "$(jq -r .tpm.unseals <<<"$output")" = false ]
+	[ "$(jq -r .tpm.unseals_at_boot <<<"$output")" = true ]
+	[ "$(jq -r .tpm.lock_pcr_sealed <<<"$output")" = true ]
+
+	# Resealed now, PCR 15 goes in with its value before the lock.
+	seal --tpm2
+	[[ "$output" == *"PCR 15 is locked for this boot; sealing to its value before the lock"* ]]
+	grep -qx "pcr 15: $zero" "$BLOB"
+
+	# A PCR that changed is still a failure, the lock notwithstanding.
+	tpm2_pcrextend 7:sha256=00000000000000000000000000000000000000000000000000000000000000c3
+	run "${report[@]}" --json
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .tpm.unseals_at_boot <<<"$output")" = false ]
+	[[ "$(jq -r '.findings[] | select(.check == "tpm") | .message' <<<"$output")" == *"PCR 7 differs"* ]]
+}
+
+@test "the TPM lock: --lock-tpm only locks; [HFL] tpm_lock = no leaves the TPM as it is; a blob without PCR 15 is named" {
+	CRK=$(emu_create_key tpm2-bats-lock2-root)
+	HPCS_CONF=$CONF HPCS_KEYS=$KEY_DIR HPCS_CRK=$CRK hpcs_write_conf KP.api_key=TPM HFL.tpm_lock=no
+	seal --tpm2 --pcr 7 --pcr 15
+	printf 'quiet\n' >"$BATS_TEST_TMPDIR/cmdline"
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" --lock-tpm
+	[ "$status" -eq 0 ]
+	[ ! -e "$HPCS_TPM_LOCK_RECORD" ]
+	run_hfl list
+	[ "$status" -eq 0 ]
+
+	write_config
+	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline" --lock-tpm
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"the TPM is locked for the rest of this boot"* ]]
+	[ -e "$HPCS_TPM_LOCK_RECORD" ]
+	run_hfl list
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"PCR 15 (SHA-256) changed since sealing"* ]]
+
+	# A blob sealed without PCR 15 (as before the lock existed) still unseals:
+	# report names what it lacks.
+	seal --tpm2 --pcr 7
+	[[ "$output" == *"leave out PCR 15"* ]]
+	: >"$BATS_TEST_TMPDIR/crypttab"
+	run "$HFL" --config "$CONF" report --crypttab "$BATS_TEST_TMPDIR/crypttab" --json
+	echo "$output"
+	[ "$(jq -r .tpm.unseals <<<"$output")" = true ]
+	[ "$(jq -r .tpm.lock_pcr_sealed <<<"$output")" = false ]
+	[[ "$(jq -r '.findings[] | select(.check == "tpm" and .status == "warn") | .message' <<<"$output")" == *"leaves out PCR 15"* ]]
 }
