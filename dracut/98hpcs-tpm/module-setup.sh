@@ -128,6 +128,10 @@ _hpcs_tpm_install_tcsd() {
 	inst_simple "$moddir/hpcs-tcsd.service" "$systemdsystemunitdir/hpcs-tcsd.service"
 	inst_simple "$moddir/hpcs-unlock-tcsd.conf" \
 		"$systemdsystemunitdir/hpcs-unlock.service.d/tcsd.conf"
+	local u
+	for u in hpcs-lock-tpm.service emergency.service dracut-emergency.service rescue.service; do
+		inst_simple "$moddir/hpcs-lock-tcsd.conf" "$systemdsystemunitdir/$u.d/tcsd.conf"
+	done
 }
 
 # called by dracut: the sealed API key as $hpcs_i_blob (0600), and what its

@@ -200,6 +200,21 @@ _hpcs_inst_keys() {
 	chmod 0700 "$initdir$hpcs_i_key_dir"
 }
 
+# _hpcs_inst_console: no shell at the console in an initramfs that holds our
+# secrets. A failed boot reboots instead of opening dracut's emergency shell
+# (rd.shell=0 rd.emergency=reboot in /etc/cmdline.d: the kernel command line
+# is read after it, so rd.shell or rd.break there still asks for a shell);
+# the emergency and rescue units lock the TPM before anything of theirs runs.
+_hpcs_inst_console() {
+	local u
+	mkdir -p "$initdir/etc/cmdline.d"
+	inst_simple "$moddir/hpcs-noshell.conf" /etc/cmdline.d/98hpcs-noshell.conf || return 1
+	for u in emergency.service dracut-emergency.service rescue.service; do
+		inst_simple "$moddir/hpcs-lock-tpm.conf" "$systemdsystemunitdir/$u.d/hpcs-lock-tpm.conf" ||
+			return 1
+	done
+}
+
 # called by dracut
 install() {
 	local hpcs_kd hpcs_print_args=()
@@ -213,8 +228,10 @@ install() {
 	_hpcs_inst_config || return 1
 	_hpcs_inst_ca || return 1
 	_hpcs_inst_keys || return 1
+	_hpcs_inst_console || return 1
 	inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"
-	$SYSTEMCTL -q --root "$initdir" enable hpcs-unlock.service
+	inst_simple "$moddir/hpcs-lock-tpm.service" "$systemdsystemunitdir/hpcs-lock-tpm.service"
+	$SYSTEMCTL -q --root "$initdir" enable hpcs-unlock.service hpcs-lock-tpm.service
 	if [[ $hostonly_cmdline == "yes" ]]; then
 		mkdir -p "$initdir/etc/cmdline.d"
 		cmdline >"$initdir/etc/cmdline.d/99hpcs.conf"

@@ -234,7 +234,29 @@ run_tpm_module() {
 	local units=$initdir/usr/lib/systemd/system
 	cmp "$MODTPM/hpcs-tcsd.service" "$units/hpcs-tcsd.service"
 	cmp "$MODTPM/hpcs-unlock-tcsd.conf" "$units/hpcs-unlock.service.d/tcsd.conf"
+	# The TPM lock goes through tcsd too: each unit that locks starts it first.
+	local u
+	for u in hpcs-lock-tpm emergency dracut-emergency rescue; do
+		cmp "$MODTPM/hpcs-lock-tcsd.conf" "$units/$u.service.d/tcsd.conf"
+	done
 	cmp "$MODTPM/60-hpcs-tpm.rules" "$initdir/nonexistent/rules.d/60-hpcs-tpm.rules"
+}
+
+@test "no shell at the console: a failed boot reboots unless the command line asks; the TPM is locked before the real root and before any emergency shell" {
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# In /etc/cmdline.d, which dracut reads before /proc/cmdline: rd.shell or
+	# rd.break on the kernel command line still win.
+	[ "$(cat "$initdir/etc/cmdline.d/98hpcs-noshell.conf")" = "rd.shell=0 rd.emergency=reboot" ]
+	local units=$initdir/usr/lib/systemd/system u
+	for u in emergency dracut-emergency rescue; do
+		grep -qx 'ExecStartPre=-/usr/sbin/hpcs-unlock --lock-tpm' "$units/$u.service.d/hpcs-lock-tpm.conf"
+	done
+	grep -qx 'ExecStart=/usr/sbin/hpcs-unlock --lock-tpm' "$units/hpcs-lock-tpm.service"
+	grep -qx 'Before=initrd.target' "$units/hpcs-lock-tpm.service"
+	[[ "$output" == *"enable hpcs-unlock.service hpcs-lock-tpm.service"* ]]
 }
 
 @test "a tpm_blob that is no sealed API key is refused" {
