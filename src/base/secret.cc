@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -37,6 +38,14 @@ void DisableCoreDumps() {
     0, 0
   };
   setrlimit(RLIMIT_CORE, &none);
+}
+
+int LockAllMemory() {
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    return -errno;
+  }
+  return 0;
 }
 
 Secret::Secret(size_t size) {

@@ -64,6 +64,12 @@ void Wipe(void* p, size_t len);
 // about to hold secrets. Both binaries call it first thing.
 void DisableCoreDumps();
 
+// mlockall(MCL_CURRENT | MCL_FUTURE), with MCL_ONFAULT where the kernel has
+// it (Linux 4.4: pages are locked as they are touched instead of every
+// mapping being faulted in up front). hpcs-unlock calls it; -errno when the
+// kernel refuses (RLIMIT_MEMLOCK), and then each Secret is still locked.
+int LockAllMemory();
+
 }  // namespace hpcs
 
 #endif  // HPCS_BASE_SECRET_H_
