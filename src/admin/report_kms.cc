@@ -72,6 +72,10 @@ void CheckTpm(ReportContext& ctx) {
   r.tpm = facts;
   r.Add("tpm", c.tpm_blob, Level::kOk,
         "the API key unseals from the " + facts.kind + " with the PCR values of now");
+  for (const std::string& lack : BlobShortcomings(blob)) {
+    r.Add("tpm", c.tpm_blob, Level::kInfo, lack,
+          "reseal (hpcs-for-luks seal-api-key), then rebuild the initramfs");
+  }
 }
 
 void CheckKms(ReportContext& ctx) {
