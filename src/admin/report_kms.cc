@@ -167,6 +167,10 @@ void CheckTpm(ReportContext& ctx) {
           "reseal with the default PCRs (hpcs-for-luks seal-api-key), then rebuild the "
           "initramfs");
   }
+  for (const std::string& lack : BlobShortcomings(blob)) {
+    r.Add("tpm", c.tpm_blob, Level::kInfo, lack,
+          "reseal (hpcs-for-luks seal-api-key), then rebuild the initramfs");
+  }
 }
 
 void CheckKms(ReportContext& ctx) {

@@ -3,10 +3,15 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 #include <utility>
 
 namespace hpcs {
@@ -14,10 +19,60 @@ namespace {
 
 SecretReleaseObserver g_release_observer = nullptr;
 
+// The pages that hold live Secrets' blocks, with how many blocks each: mlock
+// and munlock work on whole pages, so a block's pages are unlocked only when
+// no other live block is on them, and never once LockAllMemory has locked
+// everything (munlock would undo that for the range). One lock for the
+// threads (an unseal runs in a worker); never destroyed, as a static Secret
+// may outlive it.
+class PageLocks {
+ public:
+  static PageLocks& Get() {
+    static auto* locks = new PageLocks;
+    return *locks;
+  }
+
+  // Best effort: RLIMIT_MEMLOCK may refuse; mlockall() on the unlock path
+  // covers that case.
+  void Lock(const unsigned char* p, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uintptr_t page = First(p); page < End(p, n); page += page_) ++count_[page];
+    (void)mlock(p, n);
+  }
+
+  void Unlock(const unsigned char* p, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uintptr_t page = First(p); page < End(p, n); page += page_) {
+      auto it = count_.find(page);
+      if (it == count_.end() || --it->second > 0) continue;
+      count_.erase(it);
+      if (!all_locked_) (void)munlock(reinterpret_cast<void*>(page), page_);
+    }
+  }
+
+  void SetAllLocked(bool all) {
+    std::lock_guard<std::mutex> lock(mu_);
+    all_locked_ = all;
+  }
+
+ private:
+  uintptr_t First(const unsigned char* p) const {
+    return reinterpret_cast<uintptr_t>(p) & ~(page_ - 1);
+  }
+  uintptr_t End(const unsigned char* p, size_t n) const {
+    return (reinterpret_cast<uintptr_t>(p) + n + page_ - 1) & ~(page_ - 1);
+  }
+
+  const uintptr_t page_ = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  std::mutex mu_;
+  std::unordered_map<uintptr_t, size_t> count_;
+  bool all_locked_ = false;
+};
+
 // Gives a block back; the caller has wiped it.
 void Release(unsigned char* p, size_t cap) {
   if (g_release_observer) g_release_observer(p, cap);
-  munlock(p, cap);
+  PageLocks::Get().Unlock(p, cap);
   free(p);
 }
 
@@ -37,6 +92,20 @@ void DisableCoreDumps() {
     0, 0
   };
   setrlimit(RLIMIT_CORE, &none);
+}
+
+int LockAllMemory() {
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    return -errno;
+  }
+  PageLocks::Get().SetAllLocked(true);
+  return 0;
+}
+
+void UnlockAllMemoryForTesting() {
+  PageLocks::Get().SetAllLocked(false);
+  munlockall();
 }
 
 Secret::Secret(size_t size) {
@@ -70,9 +139,7 @@ void Secret::Reserve(size_t cap) {
   // calloc: a fresh block never shows old heap contents through data().
   auto* p = static_cast<unsigned char*>(calloc(1, new_cap));
   if (!p) throw std::bad_alloc();
-  // Best effort: RLIMIT_MEMLOCK may refuse; mlockall() on the unlock path
-  // covers that case.
-  (void)mlock(p, new_cap);
+  PageLocks::Get().Lock(p, new_cap);
   if (data_) {
     memcpy(p, data_, size_);
     Wipe(data_, cap_);

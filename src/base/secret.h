@@ -1,6 +1,7 @@
 // Secret: the one buffer type for key bytes, passphrases, API keys and bearer
 // tokens. Move-only, locked in memory where the kernel allows it, wiped with
-// explicit_bzero before its memory is released or reused.
+// explicit_bzero before its memory is released or reused. A page is unlocked
+// only when no live Secret is left on it, and never after LockAllMemory.
 #ifndef HPCS_BASE_SECRET_H_
 #define HPCS_BASE_SECRET_H_
 
@@ -63,6 +64,15 @@ void Wipe(void* p, size_t len);
 // No core file and no ptrace by other users' tools for this process: it is
 // about to hold secrets. Both binaries call it first thing.
 void DisableCoreDumps();
+
+// mlockall(MCL_CURRENT | MCL_FUTURE), with MCL_ONFAULT where the kernel has
+// it (Linux 4.4: pages are locked as they are touched instead of every
+// mapping being faulted in up front). hpcs-unlock calls it; -errno when the
+// kernel refuses (RLIMIT_MEMLOCK), and then each Secret is still locked.
+// From then on a Secret's release unlocks nothing.
+int LockAllMemory();
+// munlockall(), and Secrets unlock their pages again.
+void UnlockAllMemoryForTesting();
 
 }  // namespace hpcs
 

@@ -1,10 +1,17 @@
 #include "base/secret.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -81,6 +88,63 @@ TEST_F(SecretReleaseTest, MovedFromGivesNothingBack) {
   a.Clear();  // NOLINT(bugprone-use-after-move): empty, nothing to release
   EXPECT_TRUE(g_released.empty());
   EXPECT_EQ(b.view(), kPassphrase);
+}
+
+// Whether the kernel has the page holding p locked: the VmFlags of its
+// mapping in /proc/self/smaps include "lo" (VM_LOCKED). mincore cannot tell.
+bool PageLocked(const void* p) {
+  auto addr = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t from = 0, to = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> from >> dash >> to && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = from <= addr && addr < to;
+    } else if (inside && line.starts_with("VmFlags:")) {
+      return (line + " ").find(" lo ") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+uintptr_t PageOf(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) & ~(static_cast<uintptr_t>(sysconf(_SC_PAGESIZE)) - 1);
+}
+
+TEST(SecretLockTest, FreeingOneSecretLeavesTheOthersOnItsPageLocked) {
+  // Small blocks share pages of the heap: find two on one page.
+  std::vector<Secret> secrets;
+  std::map<uintptr_t, size_t> first_on;
+  size_t a = 0, b = 0;
+  for (size_t i = 0; i < 256 && a == b; ++i) {
+    secrets.push_back(Secret::FromString(kPassphrase));
+    auto [it, fresh] = first_on.emplace(PageOf(secrets[i].data()), i);
+    if (!fresh) std::tie(a, b) = std::pair(it->second, i);
+  }
+  ASSERT_NE(a, b) << "no two blocks on one page";
+  if (!PageLocked(secrets[a].data())) {
+    GTEST_SKIP() << "mlock is refused here (RLIMIT_MEMLOCK; run as root)";
+  }
+  secrets[b].Clear();
+  EXPECT_TRUE(PageLocked(secrets[a].data())) << "freeing a neighbour unlocked a live secret";
+  EXPECT_EQ(secrets[a].view(), kPassphrase);
+}
+
+TEST(SecretLockTest, AfterLockAllMemoryAFreedSecretLeavesItsPageLocked) {
+  if (LockAllMemory() != 0)
+    GTEST_SKIP() << "mlockall is refused here (RLIMIT_MEMLOCK; run as root)";
+  Secret s = Secret::FromString(kPassphrase);
+  const unsigned char* p = s.data();
+  ASSERT_TRUE(PageLocked(p));
+  s.Clear();
+  EXPECT_TRUE(PageLocked(p)) << "a freed secret undid mlockall for its page";
+  // Memory allocated after it is locked too, wherever it lands.
+  std::string later(3 * static_cast<size_t>(sysconf(_SC_PAGESIZE)), 'x');
+  EXPECT_TRUE(PageLocked(later.data() + later.size() / 2));
+  UnlockAllMemoryForTesting();
 }
 
 TEST(SecretTest, DisableCoreDumps) {

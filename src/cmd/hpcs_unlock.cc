@@ -1,7 +1,6 @@
 #include "cmd/hpcs_unlock.h"
 
 #include <getopt.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,10 +82,7 @@ int UsageError(const std::string& msg) {
 
 // Keeps secrets out of swap and core files for the rest of the run.
 void ProtectMemory() {
-  // MCL_ONFAULT (Linux 4.4): lock pages as they are touched instead of
-  // faulting in every mapping up front; secrets are locked all the same.
-  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
-      mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+  if (LockAllMemory() < 0) {
     LogDebug("mlockall failed; secrets are still locked one buffer at a time");
   }
   DisableCoreDumps();

@@ -77,6 +77,23 @@ int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* e
   return OpenKms(c, options, std::move(api_key), out, err);
 }
 
+int CheckTrustedCa(const Config& c, const HttpOptions& ho, std::string* err) {
+  for (const std::string& path : TrustedCaPaths(ho)) {
+    const bool configured = path == c.ca_file;
+    const std::string what = configured
+                                 ? c.path + ": [KP] ca_file: "
+                                 : "the system's CA certificates, trusted for the KMS and IAM: ";
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      int e = errno;
+      if (!configured) continue;  // none there: nothing from it is trusted
+      return WithContext(err, FailErrno(err, e, "cannot stat '" + path + "'"), what);
+    }
+    if (int r = CheckTrusted(path, st, err); r < 0) return WithContext(err, r, what);
+  }
+  return 0;
+}
+
 namespace {
 
 int OpenClient(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
@@ -85,6 +102,7 @@ int OpenClient(const Config& c, const KmsOptions& options, Secret api_key, Kms* 
   ho.ca_file = c.ca_file;
   ho.proxy = c.proxy;
   ho.forgive_future_start = options.forgive_future_start;
+  if (int r = CheckTrustedCa(c, ho, err); r < 0) return r;
   if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
   Kms k;
   k.http = MakeCurlTransport(ho);

@@ -50,6 +50,15 @@ int ReadTpmBlob(const Config& c, std::string* blob, struct stat* st, std::string
 int UnsealTpmBlob(const Config& c, std::string_view blob, const struct stat& st,
                   const KmsOptions& options, Secret* out, std::string* err);
 
+// Refuses (-EPERM, naming the file and the chmod or chown) a CA bundle or
+// directory the connections would trust (TrustedCaPaths: [KP] ca_file, else
+// the system's) that fails CheckTrusted, as the config would: whoever can
+// change it can answer for the KMS and IAM and be sent the API key. A
+// missing ca_file is -ENOENT; a missing system one is no error.
+int CheckTrustedCa(const Config& c, const HttpOptions& http, std::string* err);
+
+// Checks the settings (CheckKmsSettings) and the CA (CheckTrustedCa) before
+// anything is sent.
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err);
 // The same with an API key already obtained (report unseals it once).
 int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out, std::string* err);

@@ -1,6 +1,8 @@
 #include "core/kms.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -163,6 +165,46 @@ TEST(ObtainApiKeyTest, ABuildWithoutTpmSaysSoBeforeReadingTheBlob) {
   EXPECT_TRUE(key.empty());
 }
 #endif  // HPCS_HAVE_TPM
+
+// [KP] ca_file decides whom the connections trust: the rule of the other
+// files we take instructions from (CheckTrusted) holds for it, before any
+// connection is made.
+TEST(OpenKmsTest, RefusesACaFileOthersCouldChange) {
+  ScratchDir dir;
+  Config c;
+  c.path = "/etc/x.ini";
+  c.endpoint_url = "https://kms.test";
+  c.service_instance_id = "i";
+  c.api_key = Secret::FromString("api-key-Mn3v");
+  c.ca_file = dir.Write("ca.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+  Kms kms;
+  std::string err;
+  ASSERT_EQ(OpenKms(c, {}, &kms, &err), 0) << err;
+
+  ASSERT_EQ(chmod(c.ca_file.c_str(), 0666), 0);
+  Kms refused;
+  EXPECT_EQ(OpenKms(c, {}, &refused, &err), -EPERM);
+  EXPECT_NE(err.find("/etc/x.ini: [KP] ca_file"), std::string::npos) << err;
+  EXPECT_NE(err.find("'" + c.ca_file + "' is writable by group or others (mode 0666)"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("chmod go-w '" + c.ca_file + "'"), std::string::npos) << err;
+  EXPECT_FALSE(refused.client);
+
+  ASSERT_EQ(chmod(c.ca_file.c_str(), 0644), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(c.ca_file.c_str(), 65534, 65534), 0);
+    EXPECT_EQ(OpenKms(c, {}, &refused, &err), -EPERM);
+    EXPECT_NE(err.find("'" + c.ca_file + "' is owned by uid 65534, not root"), std::string::npos)
+        << err;
+  }
+
+  c.ca_file = dir.path() + "/missing.pem";
+  EXPECT_EQ(OpenKms(c, {}, &refused, &err), -ENOENT);
+  EXPECT_NE(err.find("/etc/x.ini: [KP] ca_file: cannot stat '" + c.ca_file + "'"),
+            std::string::npos)
+      << err;
+}
 
 }  // namespace
 }  // namespace hpcs

@@ -128,14 +128,23 @@ int RequestGoesOut(void* user, char*, char*, int, int) noexcept {
   return CURL_PREREQFUNC_OK;
 }
 
+// The system's CA bundle, for when no ca_file is given; "" when there is
+// none. The static build looks at every distribution's place (its libcurl
+// knows Debian's only); the shared one uses libcurl's own.
+std::string SystemCaBundle() {
+#ifdef HPCS_CURL_MBEDTLS
+  return FindCaBundle([](const std::string& p) { return access(p.c_str(), R_OK) == 0; });
+#else
+  const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
+  return v && v->cainfo ? v->cainfo : "";
+#endif
+}
+
 class CurlTransport : public HttpTransport {
  public:
   explicit CurlTransport(const HttpOptions& o) : options_(o), ca_file_(o.ca_file) {
 #ifdef HPCS_CURL_MBEDTLS
-    // The static libcurl knows Debian's bundle only; other systems keep theirs elsewhere.
-    if (ca_file_.empty()) {
-      ca_file_ = FindCaBundle([](const std::string& p) { return access(p.c_str(), R_OK) == 0; });
-    }
+    if (ca_file_.empty()) ca_file_ = SystemCaBundle();
     // Parsed once here rather than by curl for every connection. If it cannot
     // be, curl is left to read the file and to fail with its own words.
     if (!ca_file_.empty() && CurlOverMbedTls()) {
@@ -446,6 +455,16 @@ std::string FindCaBundle(const std::function<bool(const std::string&)>& readable
     if (readable(p)) return p;
   }
   return "";
+}
+
+std::vector<std::string> TrustedCaPaths(const HttpOptions& options) {
+  std::vector<std::string> paths{options.ca_file.empty() ? SystemCaBundle() : options.ca_file};
+#ifndef HPCS_CURL_MBEDTLS
+  const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
+  if (v && v->capath) paths.emplace_back(v->capath);
+#endif
+  std::erase(paths, "");
+  return paths;
 }
 
 std::unique_ptr<HttpTransport> MakeCurlTransport(const HttpOptions& options) {

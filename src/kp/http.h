@@ -103,6 +103,14 @@ inline constexpr const char* kCaBundlePaths[] = {
 // path only).
 std::string FindCaBundle(const std::function<bool(const std::string&)>& readable);
 
+// Where the certificates the connections trust come from: the CA bundle
+// (options.ca_file, else the system's: in the static build the first of
+// kCaBundlePaths that is readable, else libcurl's built-in one) and, but in
+// the static build (which reads one bundle), libcurl's built-in CA directory,
+// which it reads beside a ca_file too. Whoever can change one of them can
+// answer for the KMS and IAM: the caller checks them (OpenKms).
+std::vector<std::string> TrustedCaPaths(const HttpOptions& options);
+
 // Global libcurl initialisation; call once from main before threads exist.
 int HttpGlobalInit(std::string* err);
 

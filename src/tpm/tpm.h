@@ -41,7 +41,8 @@ namespace hpcs {
 //   -ENOKEY        TPM 1.2 not owned / SRK unknown to tcsd
 //   -EKEYREJECTED  PCR values changed since sealing
 //   -EACCES        an authorization failed (a password on the SRK or the
-//                  owner hierarchy, blob not made by us or tpm-tools)
+//                  owner hierarchy, blob not made by us or tpm-tools), or
+//                  the TPM 2.0's primary key is not the one sealed under
 //   -EBUSY         dictionary-attack lockout active
 //   -ETIMEDOUT     the TPM did not answer before the deadline
 //   -ENODATA       the unsealed API key is empty (UnsealApiKey only)
@@ -116,6 +117,12 @@ std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions& options);
 
 // The kind of a blob, from its first line; nullopt if it is neither.
 std::optional<TpmKind> BlobKind(std::string_view blob_text);
+
+// What a blob that unseals lacks against one sealed now, a sentence each
+// (empty: nothing, or not a blob this build parses). A TPM 2.0 blob sealed
+// before issue 22 records no primary key name: a device between the machine
+// and its TPM that answers in its place goes unnoticed.
+std::vector<std::string> BlobShortcomings(std::string_view blob_text);
 
 // The kind of this machine's TPM, for sealing: TPM 2.0 when a TCTI is
 // configured, else what ProbeTpm (tpm_probe.h) finds; TPM 1.2 when it finds

@@ -89,6 +89,36 @@ const char* CheckSealedObject(const TPMT_PUBLIC& p) {
   return nullptr;
 }
 
+// A key's name: its name algorithm (2 bytes) and that hash of its public
+// area, here the primary template's algorithm.
+bool ParsePrimaryName(std::string_view hex, TPMI_ALG_HASH name_alg, TPM2B_NAME* out) {
+  size_t digest = 0;
+  switch (name_alg) {
+    case TPM2_ALG_SHA1:
+      digest = 20;
+      break;
+    case TPM2_ALG_SHA256:
+      digest = 32;
+      break;
+    case TPM2_ALG_SHA384:
+      digest = 48;
+      break;
+    case TPM2_ALG_SHA512:
+      digest = 64;
+      break;
+    default:
+      return false;
+  }
+  std::vector<unsigned char> bytes;
+  if (HexDecode(hex, &bytes) < 0 || bytes.size() != 2 + digest ||
+      ((bytes[0] << 8) | bytes[1]) != name_alg) {
+    return false;
+  }
+  out->size = static_cast<UINT16>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), out->name);
+  return true;
+}
+
 const char* CheckPrimaryTemplate(const TPMT_PUBLIC& p) {
   if (p.type != TPM2_ALG_ECC && p.type != TPM2_ALG_RSA) return "not an ECC or RSA key";
   const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_FIXEDTPM |
@@ -244,6 +274,12 @@ int ParseObjectParts(Parts* parts, Tpm2Blob* blob, std::string* err) {
   if (const char* why = CheckPrimaryTemplate(blob->primary_template.publicArea)) {
     return Corrupt(err, std::string("the primary-template part is ") + why);
   }
+  if (Take(parts, "primary-name", &v) &&
+      !ParsePrimaryName(v, blob->primary_template.publicArea.nameAlg, &blob->primary_name)) {
+    return Corrupt(err,
+                   "the primary-name part is not the name of a key of the primary template "
+                   "(its name algorithm and digest, in hex)");
+  }
   if (!Take(parts, "public", &v) ||
       !Unmarshal(v, Tss2_MU_TPM2B_PUBLIC_Unmarshal, &blob->public_area)) {
     return Corrupt(err, "the public part is missing or not a TPM2B_PUBLIC");
@@ -303,6 +339,11 @@ std::string FormatTpm2Blob(const Tpm2Blob& blob) {
   s.append("primary-template: ")
       .append(Marshal(blob.primary_template, Tss2_MU_TPM2B_PUBLIC_Marshal))
       .push_back('\n');
+  if (blob.primary_name.size > 0) {
+    s.append("primary-name: ")
+        .append(HexEncode({blob.primary_name.name, blob.primary_name.size}))
+        .push_back('\n');
+  }
   s.append("public: ")
       .append(Marshal(blob.public_area, Tss2_MU_TPM2B_PUBLIC_Marshal))
       .push_back('\n');

@@ -10,6 +10,9 @@
 //   pcr 8: <...>
 //   primary-template: <base64 of a TPM2B_PUBLIC: the template of the primary
 //                      key the object lives under, made again on each use>
+//   primary-name: <hex of the TPM2B_NAME the TPM gave that key when sealing:
+//                  unsealing goes on only with the same key; optional, as
+//                  blobs sealed before issue 22 lack it>
 //   public: <base64 of the sealed object's TPM2B_PUBLIC>
 //   private: <base64 of the sealed object's TPM2B_PRIVATE>
 //   -----END HPCS TPM2 SEALED DATA-----
@@ -44,6 +47,7 @@ struct Tpm2Blob {
   std::vector<unsigned> pcrs;        // ascending, no repeats, at least one
   std::vector<PcrValue> pcr_values;  // pcr_values[i] is the value of pcrs[i]
   TPM2B_PUBLIC primary_template{};
+  TPM2B_NAME primary_name{};  // size 0: not recorded (an older blob)
   TPM2B_PUBLIC public_area{};
   TPM2B_PRIVATE private_area{};
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/encoding.h"
+#include "tpm/tpm.h"
 
 namespace hpcs {
 namespace {
@@ -167,6 +168,44 @@ TEST(Tpm2BlobTest, RejectsBadBlobsNamingThePart) {
     EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
     EXPECT_EQ(b.pcrs, (std::vector<unsigned>{1, 2, 3})) << c.name;
   }
+}
+
+// Since issue 22 a blob records the primary key's name (its name algorithm
+// and the SHA-256 of its public area, as the TPM names it) after the
+// template; a blob without it (kBlob) parses as before.
+constexpr std::string_view kPrimaryName =
+    "000b2d7e1a3f9c4b5e6d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
+
+TEST(Tpm2BlobTest, ThePrimaryNameIsOptionalAndKeptByteForByte) {
+  const std::string with = Replace(
+      std::string(kBlob), "public: ", "primary-name: " + std::string(kPrimaryName) + "\npublic: ");
+  Tpm2Blob b;
+  std::string err;
+  ASSERT_EQ(ParseTpm2Blob(with, &b, &err), 0) << err;
+  EXPECT_EQ(FormatTpm2Blob(b), with);
+  ASSERT_EQ(ParseTpm2Blob(kBlob, &b, &err), 0) << err;
+  EXPECT_EQ(FormatTpm2Blob(b), kBlob);  // none recorded: none written
+
+  const std::string name(kPrimaryName);
+  for (const std::string& bad : {name.substr(0, 20), "000bzz" + name.substr(6),
+                                 "0004" + name.substr(4, 40), name + "00", std::string()}) {
+    std::string text = Replace(with, name, bad);
+    EXPECT_EQ(ParseTpm2Blob(text, &b, &err), -EBADMSG) << bad;
+    EXPECT_NE(err.find("the primary-name part is not the name of a key of the primary template"),
+              std::string::npos)
+        << bad << ": " << err;
+  }
+}
+
+TEST(Tpm2BlobTest, AnOlderBlobSaysWhatItLacks) {
+  std::vector<std::string> lacks = BlobShortcomings(kBlob);
+  ASSERT_EQ(lacks.size(), 1u);
+  EXPECT_NE(lacks[0].find("sealed before the primary key's name was recorded"), std::string::npos)
+      << lacks[0];
+  const std::string with = Replace(
+      std::string(kBlob), "public: ", "primary-name: " + std::string(kPrimaryName) + "\npublic: ");
+  EXPECT_TRUE(BlobShortcomings(with).empty());
+  EXPECT_TRUE(BlobShortcomings("-----BEGIN TSS-----\n").empty());
 }
 
 TEST(Tpm2BlobTest, RejectsOversizedInput) {

@@ -130,6 +130,7 @@ int Seal(const TpmOptions& o, const Secret& data, std::span<const unsigned> pcrs
   blob.primary_template = SrkTemplate();
   Flush primary(s.esys());
   if (int rc = s.CreatePrimary(blob.primary_template, &primary, err)) return rc;
+  if (int rc = s.PrimaryName(primary.get(), &blob.primary_name, err)) return rc;
   if (int rc = PcrValuesToSealTo(&s, o, &blob, err)) return rc;
   if (int rc = CreateSealedObject(&s, primary.get(), data, &blob, err)) return rc;
   *blob_text = FormatTpm2Blob(blob);

@@ -45,6 +45,16 @@ int Session::CreatePrimary(const TPM2B_PUBLIC& tmpl, Flush* primary, std::string
   return CommonError(rc, "creating the primary key", where_, err);
 }
 
+int Session::PrimaryName(ESYS_TR primary, TPM2B_NAME* out, std::string* err) {
+  EsysOut<TPM2B_NAME> name;
+  TSS2_RC rc = Esys_TR_GetName(esys_.get(), primary, name.out());
+  if (rc != TSS2_RC_SUCCESS) {
+    return Fail(err, -EIO, "cannot get the primary key's name: " + Describe(rc));
+  }
+  *out = *name;
+  return 0;
+}
+
 int Session::ReadPcrs(std::span<const unsigned> pcrs, std::vector<PcrValue>* out,
                       std::string* err) {
   std::vector<PcrValue> values(pcrs.size());

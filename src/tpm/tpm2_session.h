@@ -87,6 +87,10 @@ class Session {
   // the given template.
   int CreatePrimary(const TPM2B_PUBLIC& tmpl, Flush* primary, std::string* err);
 
+  // The name of a key CreatePrimary made: its name algorithm and the hash of
+  // the public area the TPM answered with (ESAPI computes it).
+  int PrimaryName(ESYS_TR primary, TPM2B_NAME* out, std::string* err);
+
   // The PCRs' current values in the SHA-256 bank, in the order of `pcrs`.
   int ReadPcrs(std::span<const unsigned> pcrs, std::vector<PcrValue>* out, std::string* err);
 

@@ -1,6 +1,7 @@
 #include "tpm/tpm2_unseal.h"
 
 #include <cerrno>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,6 +54,28 @@ int PcrChanged(Session* s, const Tpm2Blob& blob, TSS2_RC rc, std::string* err) {
                   "chain");
 }
 
+// The primary key made now must be the one the blob was sealed under (whose
+// name it records): else what answered TPM2_CreatePrimary holds the key that
+// the session would be salted with, and could read the API key on its way
+// back. Nothing more is sent then. A blob sealed before the name was
+// recorded goes on without the check (BlobShortcomings says so).
+int CheckPrimaryName(Session* s, ESYS_TR primary, const Tpm2Blob& blob, std::string* err) {
+  const TPM2B_NAME& sealed = blob.primary_name;
+  if (sealed.size == 0) return 0;
+  TPM2B_NAME now{};
+  if (int rc = s->PrimaryName(primary, &now, err)) return rc;
+  if (now.size == sealed.size && memcmp(now.name, sealed.name, now.size) == 0) return 0;
+  return Fail(err, -EACCES,
+              "the primary key the TPM made is not the one the API key was sealed under (its "
+              "name was " +
+                  HexEncode({sealed.name, sealed.size}).substr(0, 20) + "..., is " +
+                  HexEncode({now.name, now.size}).substr(0, 20) +
+                  "...), so nothing was sent to it: the blob was sealed on another machine, or "
+                  "before this TPM's owner hierarchy was cleared (then " +
+                  std::string(kResealHint) +
+                  "), or something between this machine and its TPM answers in its place");
+}
+
 // Loads the blob's sealed object under the primary key. A TPM that refuses
 // the object's parts (not a warning, not its own state) says that the blob
 // is not for this TPM, or corrupt.
@@ -101,6 +124,7 @@ int Unseal(const TpmOptions& o, std::string_view blob_text, Secret* out, std::st
   if (int rc = s.Open(err)) return rc;
   Flush primary(s.esys());
   if (int rc = s.CreatePrimary(blob.primary_template, &primary, err)) return rc;
+  if (int rc = CheckPrimaryName(&s, primary.get(), blob, err)) return rc;
   Flush object(s.esys());
   if (int rc = LoadSealedObject(&s, primary.get(), blob, &object, err)) return rc;
   Flush hmac(s.esys());

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/encoding.h"
 #include "tpm/tpm2.h"
 #include "tpm/tpm2_blob.h"
 #include "tpm/tpm2_tcti.h"
@@ -113,6 +114,10 @@ std::string SealDaProtected(const TpmOptions& o, const std::string& our_blob) {
             TSS2_RC_SUCCESS);
   b.public_area = *pub;
   b.private_area = *priv;
+  TPM2B_NAME* name = nullptr;
+  EXPECT_EQ(Esys_TR_GetName(esys, primary, &name), TSS2_RC_SUCCESS);
+  b.primary_name = *name;  // its own primary's
+  Esys_Free(name);
   Esys_Free(priv);
   Esys_Free(pub);
   Esys_FlushContext(esys, primary);
@@ -155,18 +160,92 @@ TEST_F(Tpm2Test, DictionaryAttackLockoutIsNamedAndOurObjectsAreExempt) {
   ASSERT_EQ(Unseal(theirs, &out, &err), 0) << err;
 }
 
+// The primary-name line of a blob, or "" (sealed before issue 22).
+std::string PrimaryNameLine(const std::string& blob) {
+  size_t at = blob.find("\nprimary-name: ");
+  if (at == std::string::npos) return "";
+  return blob.substr(at + 1, blob.find('\n', at + 1) - at);
+}
+
+TEST_F(Tpm2Test, TheSealRecordsThePrimaryKeysNameAsTheTpmNamesIt) {
+  std::string blob = Seal({16});
+  std::string line = PrimaryNameLine(blob);
+  ASSERT_FALSE(line.empty()) << blob;
+  // tpm2-tools makes the same primary (our template: TCG's ECC storage key,
+  // noDA) and names it the same.
+  const std::string d = dir_.path();
+  ASSERT_EQ(Tools("tpm2_createprimary -C o -G ecc256:aes128cfb -a "
+                  "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|"
+                  "decrypt' -c '" +
+                  d + "/p.ctx' && tpm2_readpublic -c '" + d + "/p.ctx' -n '" + d +
+                  "/name.bin' && tpm2_flushcontext -t"),
+            0);
+  std::string raw = testing::ReadFile(d + "/name.bin");
+  std::string name = HexEncode({reinterpret_cast<const unsigned char*>(raw.data()), raw.size()});
+  EXPECT_EQ(line, "primary-name: " + name + "\n");
+}
+
+// What a machine-in-the-middle on the TPM's bus would do: answer the
+// primary's creation with a key of its own, whose name is not the one
+// recorded. The unseal stops there: before the object is loaded (its private
+// part is corrupt here, and it is not what is said), so before any session is
+// salted with that key and before TPM2_Unseal.
+TEST_F(Tpm2Test, APrimaryKeyOtherThanTheRecordedOneStopsTheUnsealBeforeAnythingIsSent) {
+  std::string blob = Seal({16});
+  std::string line = PrimaryNameLine(blob);
+  ASSERT_FALSE(line.empty()) << blob;
+  Tpm2Blob b;
+  ASSERT_EQ(ParseTpm2Blob(blob, &b, nullptr), 0);
+  b.private_area.buffer[b.private_area.size - 5] ^= 0x01;
+  std::string other_line = line;
+  other_line[line.size() - 2] = other_line[line.size() - 2] == '0' ? '1' : '0';
+  std::string other = FormatTpm2Blob(b);
+  ASSERT_NE(other.find(line), std::string::npos) << other;
+  other.replace(other.find(line), line.size(), other_line);
+  Secret out = Secret::FromString("untouched");
+  std::string err;
+  EXPECT_EQ(Unseal(other, &out, &err), -EACCES);
+  EXPECT_NE(err.find("the primary key the TPM made is not the one the API key was sealed under"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("something between this machine and its TPM"), std::string::npos) << err;
+  EXPECT_NE(err.find("seal-api-key"), std::string::npos) << err;
+  EXPECT_EQ(Str(out), "untouched");
+
+  // The recorded name unseals; a blob without one (sealed before issue 22)
+  // still does.
+  ASSERT_EQ(Unseal(blob, &out, &err), 0) << err;
+  EXPECT_EQ(Str(out), kApiKey);
+  std::string old = blob;
+  old.erase(old.find(line), line.size());
+  out = Secret::FromString("untouched");
+  ASSERT_EQ(Unseal(old, &out, &err), 0) << err;
+  EXPECT_EQ(Str(out), kApiKey);
+}
+
 // It clears the TPM (a new owner seed): its own, no other case's.
 TEST_F(Tpm2Test, BlobFromBeforeTpm2ClearSaysWhatHappened) {
   std::string blob = Seal({16});
+  std::string line = PrimaryNameLine(blob);
+  ASSERT_FALSE(line.empty()) << blob;
+  std::string old = blob;
+  old.erase(old.find(line), line.size());
   ASSERT_EQ(Tools("tpm2_clear -c p"), 0);
+  // The new owner seed gives another primary key: the recorded name says so.
   Secret out;
   std::string err;
-  EXPECT_EQ(Unseal(blob, &out, &err), -EBADMSG);
+  EXPECT_EQ(Unseal(blob, &out, &err), -EACCES);
   EXPECT_NE(err.find("sealed on another machine, or before this TPM's owner hierarchy was "
                      "cleared"),
             std::string::npos)
       << err;
   EXPECT_NE(err.find("seal-api-key"), std::string::npos) << err;
+  // Without it, the TPM refuses the object.
+  EXPECT_EQ(Unseal(old, &out, &err), -EBADMSG);
+  EXPECT_NE(err.find("sealed on another machine, or before this TPM's owner hierarchy was "
+                     "cleared"),
+            std::string::npos)
+      << err;
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ std::unique_ptr<Tpm> MakeTpm(TpmKind kind, const TpmOptions&) {
 // Without the blob formats no blob is recognised.
 std::optional<TpmKind> BlobKind(std::string_view) { return std::nullopt; }
 
+std::vector<std::string> BlobShortcomings(std::string_view) { return {}; }
+
 int ParsePcrArgument(std::string_view, unsigned*, std::optional<std::array<uint8_t, 32>>*,
                      std::string* err) {
   return NotSupported(err);

@@ -55,6 +55,18 @@ int BlobPcrValues(std::string_view blob_text, std::map<unsigned, std::vector<uin
   return 0;
 }
 
+std::vector<std::string> BlobShortcomings(std::string_view blob_text) {
+  Tpm2Blob blob;
+  if (BlobKind(blob_text) != TpmKind::kTpm2 || ParseTpm2Blob(blob_text, &blob, nullptr) < 0 ||
+      blob.primary_name.size > 0) {
+    return {};
+  }
+  return {
+      "the TPM 2.0 blob was sealed before the primary key's name was recorded, so a device "
+      "between this machine and its TPM that answers in the TPM's place (and then reads "
+      "the API key) is not noticed"};
+}
+
 int ParsePcrArgument(std::string_view arg, unsigned* pcr,
                      std::optional<std::array<uint8_t, 32>>* value, std::string* err) {
   size_t eq = arg.find('=');

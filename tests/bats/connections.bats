@@ -165,6 +165,37 @@ two_hosts() {
 	run ! key_id user "$HPCS_TAG-u1"
 }
 
+@test "a ca_file that others could change is refused, by the unlocker and the CLI, before any connection" {
+	make_keys 1
+	local ca=$BATS_TEST_TMPDIR/ca.pem
+	cp "$EMU_CA" "$ca"
+	hpcs_write_conf "KP.ca_file=$ca"
+	emu_ctl POST reset-stats >/dev/null
+	chmod 0666 "$ca"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"$HPCS_CONF: [KP] ca_file"*"'$ca' is writable by group or others (mode 0666)"* ]]
+	[[ "$output" == *"chmod go-w '$ca'"* ]]
+	run "$HPCS_BIN_DIR/hpcs-for-luks" --config "$HPCS_CONF" list
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$ca' is writable by group or others (mode 0666)"* ]]
+	chmod 0644 "$ca"
+	chown nobody "$ca"
+	run unlock
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$ca' is owned by uid $(id -u nobody), not root"*"chown root:root '$ca'"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
+	# Root's again: it is used.
+	chown root "$ca"
+	run unlock
+	[ "$status" -eq 0 ]
+	keys_landed 1
+}
+
 @test "SSLKEYLOGFILE in the environment gets no TLS secrets, from the CLI or the unlocker" {
 	# libcurl over OpenSSL writes every session's keys to the file this
 	# variable names: with them a capture of the wire shows the API key.

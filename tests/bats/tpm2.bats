@@ -487,6 +487,18 @@ extend16() {
 	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
 	run "${report[@]}"
 	[ "$status" -eq 0 ]
+	[[ "$output" != *"primary key's name"* ]]
+
+	# A blob sealed before the primary key's name was recorded still unseals;
+	# the report says what it lacks, and that is no failure.
+	grep -q '^primary-name: ' "$BLOB"
+	sed -i '/^primary-name: /d' "$BLOB"
+	hpcs_make_initrd "$BATS_TEST_TMPDIR/initrd.img" "$CONF" "$KEY_DIR" "$BLOB"
+	run "${report[@]}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok      tpm "*"the API key unseals from the TPM 2.0"* ]]
+	[[ "$output" == *"info    tpm "*"sealed before the primary key's name was recorded"* ]]
 }
 
 @test "the TPM lock: after hpcs-unlock, PCR 15 is extended and the API key no longer unseals; seal-api-key and report know the value before the lock" {

@@ -475,28 +475,47 @@ emu2_stat() {
 	done
 }
 
+# static_with_system_bundle BUNDLE MODE: runs the static hpcs-unlock with a
+# private copy of /etc where the test CA is the system's bundle, at BUNDLE
+# with MODE, and Debian's is missing.
+static_with_system_bundle() {
+	run unshare -m sh -euc '
+		etc=$1/etc; shift; bundle=$1; mode=$2; ca=$3; shift 3
+		rm -rf "$etc"; cp -a /etc "$etc"
+		rm -f "$etc/ssl/certs/ca-certificates.crt"
+		mkdir -p "$etc${bundle%/*}"; cp "$ca" "$etc$bundle"; chmod "$mode" "$etc$bundle"
+		mount --make-rprivate / && mount --bind "$etc" /etc
+		exec "$@"' sh "$BATS_TEST_TMPDIR" "${1#/etc}" "$2" "$EMU_CA" \
+		"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
+	echo "$1: $output"
+}
+
 @test "static build, no ca_file: the system CA bundle of RHEL or SUSE is found" {
 	static_bin
 	command -v unshare >/dev/null || skip "needs unshare (util-linux)"
 	make_keys 1
 	hpcs_write_conf -KP.ca_file
-	# A private copy of /etc where the test CA is the system's bundle, at
-	# RHEL's place and then at SUSE's, and Debian's is missing.
+	# At RHEL's place and then at SUSE's.
 	local bundle
 	for bundle in /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem; do
 		hpcs_keyring_clean "$HPCS_TAG" >/dev/null
-		run unshare -m sh -euc '
-			etc=$1/etc; shift; bundle=$1; ca=$2; shift 2
-			rm -rf "$etc"; cp -a /etc "$etc"
-			rm -f "$etc/ssl/certs/ca-certificates.crt"
-			mkdir -p "$etc${bundle%/*}"; cp "$ca" "$etc$bundle"
-			mount --make-rprivate / && mount --bind "$etc" /etc
-			exec "$@"' sh "$BATS_TEST_TMPDIR" "${bundle#/etc}" "$EMU_CA" \
-			"$STATIC" --config "$HPCS_CONF" --cmdline "$CMDLINE" --deadline 10
-		echo "$bundle: $output"
+		static_with_system_bundle "$bundle" 0644
 		[ "$status" -eq 0 ]
 		keys_landed 1
 	done
+}
+
+@test "static build, no ca_file: a system CA bundle that others could change is refused" {
+	static_bin
+	command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+	make_keys 1
+	hpcs_write_conf -KP.ca_file
+	emu_ctl POST reset-stats >/dev/null
+	static_with_system_bundle /etc/ssl/ca-bundle.pem 0666
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'/etc/ssl/ca-bundle.pem' is writable by group or others (mode 0666)"* ]]
+	[ "$(emu_stat requests)" -eq 0 ]
+	run ! key_id user "$HPCS_TAG-u1"
 }
 
 # --- Files are trusted only when they deserve it (issue 10, item 5)
