@@ -97,7 +97,7 @@ cmdline() {
 		"rd.hpcs.endpoint=https://kms.test:$EMU_PORT rd.hpcs.iam=https://iam.test:$EMU_PORT" \
 		"rd.hpcs.resolve=kms.test:10.0.2.2 rd.hpcs.resolve=iam.test:10.0.2.2" \
 		"systemd.log_target=kmsg systemd.log_level=info printk.devkmsg=on" \
-		"rd.shell=0 rd.emergency=poweroff panic=-1" "$@"
+		"${VM_SHELL_OPTS-rd.shell=0 rd.emergency=poweroff} panic=-1" "$@"
 }
 
 # boot INITRD UNTIL_REGEX TIMEOUT [--tpm DIR | --tpm2 DIR | --rtc DATE] -- CMDLINE_EXTRA...
@@ -283,12 +283,14 @@ _guest_pcrs() {
 		--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
 		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --flags not-need-init,startup-clear
 	for pcr in 0 4 7 8; do args+=(--pcr "$(grep "^$pcr=" "$pcrs")"); done
+	# PCR 15 as it is at boot before the lock: nothing measures into it.
+	args+=(--pcr "15=$(printf '0%.0s' {1..64})")
 	HPCS_TPM2_TCTI="swtpm:host=127.0.0.1,port=$port" run "$HFL" --config "$FIX/tpm2.ini" \
 		seal-api-key --tpm2 "${args[@]}" --output "$d/api-key-blob.txt" <<<"$EMU_API_KEY"
 	kill "$(cat "$d/pid")"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -qx 'pcrs: 0 4 7 8' "$d/api-key-blob.txt"
+	grep -qx 'pcrs: 0 4 7 8 15' "$d/api-key-blob.txt"
 
 	# That blob over the image's one: an uncompressed cpio appended to the
 	# image (at a 4-byte boundary) overlays files.
@@ -300,7 +302,7 @@ _guest_pcrs() {
 	(cd "$d/overlay" && find . | cpio -o -H newc -R 0:0 --quiet) >>"$img"
 	_assert_tpm2_image "$img"
 
-	boot "$img" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --tpm2 "$FIX/tpm2/state" --
+	boot "$img" 'Please enter passphrase|Power down' 300 --tpm2 "$FIX/tpm2/state" -- hpcs_vmtest.realroot
 	assert_booted
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
@@ -308,6 +310,55 @@ _guest_pcrs() {
 	refute_log 'Please enter passphrase'
 	refute_log 'tcsd'
 	note "serial: $(grep -aE 'tpm_crb|tpm tpm0|hpcs-unlock\[[0-9]+\]: loaded|HPCS-ROOT-OK' "$LOG" | cut -c1-160 | tr '\n' '|')"
+
+	# The TPM lock: once hpcs-unlock was done, PCR 15 holds our measurement
+	# over zero, in the initramfs and in the real root alike.
+	assert_log 'hpcs-unlock\[[0-9]+\]: the TPM is locked for the rest of this boot: PCR 15'
+	assert_log 'systemd\[1\]: Finished hpcs-lock-tpm\.service'
+	local locked
+	locked=$(python3 -c 'import hashlib; e = hashlib.sha256(b"hpcs-for-luks: unlock done, TPM locked").digest(); print(hashlib.sha256(bytes(32) + e).hexdigest())')
+	grep -aiq "HPCS-PCR15 $locked" "$LOG" || {
+		echo "PCR 15 in the real root is not the lock's value $locked:"
+		grep -a 'HPCS-PCR15' "$LOG"
+		false
+	}
+	# The real root's run takes the IAM token the initramfs handed on (the
+	# TPM no longer unseals); a second run, without it, cannot unseal.
+	assert_log 'HPCS-TOKEN present'
+	assert_log 'HPCS-REALROOT-1: .*using the IAM token handed on by the initramfs'
+	assert_log 'HPCS-REALROOT-1 rc=0'
+	assert_log 'HPCS-REALROOT-2: .*PCR 15 \(SHA-256\) changed since sealing'
+	assert_log 'HPCS-REALROOT-2: .*the TPM was locked for this boot'
+	refute_log 'HPCS-REALROOT-2 rc=0'
+}
+
+@test "(i) the console: KMS down, three wrong passphrases typed: no shell, the boot reboots, nothing typed afterwards runs" {
+	emulator_stop
+	local script=$BATS_TEST_TMPDIR/console.script i
+	{
+		for i in 1 2 3; do
+			echo "wait $i Please enter passphrase"
+			echo "send wrong-passphrase-$i"
+		done
+		# Then commands, as someone at the console would try them; the
+		# marker is computed, so only a shell that runs them prints it.
+		for i in $(seq 1 24); do
+			echo "sleep 5"
+			# shellcheck disable=SC2016  # for the guest's shell to expand
+			echo 'send echo HPCS-SHELL-$((6 * 7))'
+		done
+	} >"$script"
+	# Without the suite's own rd.shell=0 rd.emergency=poweroff: the image's
+	# defaults decide, as on a server.
+	VM_SHELL_OPTS='' boot "$INITRD_PLAIN" 'HPCS-SHELL-42|HPCS-ROOT-OK|reboot: Restarting system|reboot: Power down' 420 \
+		--script "$script" -- rd.hpcs.timeout=10 rd.retry=20
+	assert_booted
+	assert_log 'Please enter passphrase for disk'
+	assert_log 'reboot: Restarting system'
+	refute_log 'HPCS-SHELL-42'
+	refute_log 'Entering emergency mode'
+	refute_log 'HPCS-ROOT-OK'
+	note "console: $(grep -aE 'Too many attempts|Boot has failed|Could not boot|emergency|Restarting' "$LOG" | cut -c1-120 | tr '\n' '|')"
 }
 
 @test "(h) a clock behind (the RTC at 2001): the root still opens, and a warning names the clock" {

@@ -12,6 +12,10 @@
 #                     tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:PORT
 #   --answer REGEX FILE  once a serial line matches REGEX, type FILE's first
 #                     line and Enter on the serial console
+#   --script FILE     type on the serial console as FILE says, one step a line:
+#                       wait N REGEX   until REGEX has matched N times in all
+#                       sleep SEC      let SEC seconds pass
+#                       send TEXT      type TEXT and Enter
 #   --log FILE        serial log (required)
 #   --until REGEX     stop the VM once a serial line matches (extended regex)
 #   --timeout SEC     give up after this long (default 240)
@@ -23,7 +27,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768 rtc=''
-answer_re='' answer_file=''
+answer_re='' answer_file='' script=''
 disks=() fwds=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -60,6 +64,10 @@ while [[ $# -gt 0 ]]; do
 		--answer)
 			answer_re=$2 answer_file=$3
 			shift 3
+			;;
+		--script)
+			script=$2
+			shift 2
 			;;
 		--tpm | --tpm2)
 			tpm=$2 tpm_kind=$1
@@ -156,6 +164,34 @@ if [[ $tpm ]]; then
 		-tpmdev emulator,id=tpm0,chardev=chrtpm -device "$tpm_device,tpmdev=tpm0")
 fi
 
+# --script: its steps, and the one being worked on.
+steps=() step=0 step_due=0
+if [[ $script ]]; then mapfile -t steps <"$script"; fi
+# Types one line on the serial console; never blocks on a VM that is gone.
+type_line() {
+	timeout 5 bash -c 'printf "%s\r" "$1" >"$2"' _ "$1" "$work/ser.in" || true
+}
+run_script() {
+	local cmd arg n re
+	while [[ $step -lt ${#steps[@]} ]]; do
+		cmd=${steps[step]%% *} arg=${steps[step]#* }
+		case $cmd in
+			wait)
+				n=${arg%% *} re=${arg#* }
+				[[ $(grep -aoE -- "$re" "$log" | wc -l) -ge $n ]] || return 0
+				;;
+			sleep)
+				[[ $step_due -gt 0 ]] || step_due=$((SECONDS + arg))
+				[[ $SECONDS -ge $step_due ]] || return 0
+				step_due=0
+				;;
+			send) type_line "$arg" ;;
+			*) vm_die "boot.sh: --script: unknown step '${steps[step]}'" ;;
+		esac
+		step=$((step + 1))
+	done
+}
+
 [[ $cpid ]] || : >"$log"
 qemu-system-x86_64 "${args[@]}" 3>&- &
 qpid=$!
@@ -170,6 +206,7 @@ while :; do
 		} >"$work/ser.in"
 		answer_re=''
 	fi
+	[[ $script ]] && run_script
 	if [[ $until ]] && grep -aqE -- "$until" "$log"; then
 		rc=0
 		break

@@ -29,7 +29,7 @@ trap 'rm -rf "$tmp"' EXIT
 r=$tmp/rootfs
 mkdir -p "$r"/{bin,sbin,etc,dev,proc,sys,run,tmp}
 cp "$busybox" "$r/bin/busybox"
-for a in sh cat dd echo head mount poweroff sleep tr cut ls sync; do
+for a in sh cat dd echo head mount poweroff sleep tr cut ls sync grep sed; do
 	ln -s busybox "$r/bin/$a"
 done
 install -m 0755 "$VM_HERE/rootfs-init" "$r/sbin/init"

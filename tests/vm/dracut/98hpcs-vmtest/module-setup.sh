@@ -27,5 +27,11 @@ install() {
 	inst_simple "$moddir/hpcs-vmtest-pcrs.service" \
 		"$systemdsystemunitdir/hpcs-vmtest-pcrs.service"
 	$SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-pcrs.service
+	# The real root's run of hpcs-unlock after the TPM lock (hpcs_vmtest.realroot).
+	inst_multiple cp mkdir sed chmod
+	inst_simple "$moddir/hpcs-vmtest-realroot.sh" /usr/bin/hpcs-vmtest-realroot
+	inst_simple "$moddir/hpcs-vmtest-realroot.service" \
+		"$systemdsystemunitdir/hpcs-vmtest-realroot.service"
+	$SYSTEMCTL -q --root "$initdir" enable hpcs-vmtest-realroot.service
 	return 0
 }
