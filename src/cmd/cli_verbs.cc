@@ -163,6 +163,7 @@ int CmdProcess(Context& ctx) {
   auto keyring = MakeKernelKeyring();
   UnlockRequest req{ctx.config.key_dir, ctx.crk, {}};
   req.update_wrapped = MayUpdateWrappedKeys(ctx.config.update_wrapped_keys, kInitrdRelease);
+  req.key_timeout_s = ctx.config.key_timeout_s;
   UnlockStatus s = UnlockAndReport(req, *ctx.kms.client, *keyring, LogLevel::kInfo);
   return s == UnlockStatus::kAllLoaded ? kExitOk : kExitFail;
 }

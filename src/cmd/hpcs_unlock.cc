@@ -56,10 +56,10 @@ void PrintHelp() {
       "  -h, --help          this help\n"
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
-      "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
-      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
-      "and IAM URLs only with the configured host or an IBM Cloud host, unless\n"
-      "[HFL] allow_boot_endpoints = yes.\n"
+      "rd.hpcs.key_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=,\n"
+      "rd.hpcs.proxy=, rd.hpcs.keys=, rd.hpcs.resolve=HOST:ADDRESS. They override\n"
+      "the configuration; the endpoint and IAM URLs only with the configured host\n"
+      "or an IBM Cloud host, unless [HFL] allow_boot_endpoints = yes.\n"
       "\n"
       "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
       "error, 3 the KMS could not be reached before the deadline.\n",
@@ -290,6 +290,7 @@ int UnlockMain(int argc, char** argv) {
   UnlockRequest req{config.key_dir, config.default_crk_uuid, o.keys.empty() ? boot.keys : o.keys,
                     o.skip_loaded};
   req.update_wrapped = MayUpdateWrappedKeys(config.update_wrapped_keys, kInitrdRelease);
+  req.key_timeout_s = config.key_timeout_s;
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap. The unwraps use the same listing of the keys.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {

@@ -41,6 +41,9 @@ struct UnlockRequest {
   std::vector<std::string> only;  // descriptions to load; empty: all
   bool skip_loaded = false;       // leave keys already in @u alone (real root after initramfs)
   bool update_wrapped = false;    // store the newer wrapping an unwrap returns (rotation.h)
+  // Each key added expires this many seconds later, unless it has a linger
+  // marker (<key_dir>/linger/TYPE/DESC, as for WipeKeys); 0: never.
+  unsigned key_timeout_s = 0;
   // The keys as AllRequestedKeysLoaded listed them: UnlockKeys then does not
   // read key_dir again. Unset: UnlockKeys lists them.
   std::optional<KeyListing> listed = std::nullopt;
