@@ -16,6 +16,7 @@
 #include "base/strutil.h"
 #include "cmd/blob_kind_command.h"
 #include "cmd/command.h"
+#include "cmd/key_files_command.h"
 #include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
@@ -387,6 +388,11 @@ const Verb kVerbs[] = {
      .needs = Needs::kConfig,
      .run = BlobKindCommand,
      .options = {&kBlobKindBlob}},
+    {.name = "key-files",
+     .synopsis = "key-files   (the wrapped-key files, NUL-terminated, each read as hpcs-unlock "
+                 "reads it)",
+     .needs = Needs::kConfig,
+     .run = KeyFilesCommand},
 };
 
 }  // namespace
