@@ -82,3 +82,53 @@ max_deadline_below_timeout() {
 	run grep -E '^(Wants|Requires)=.*tcsd' "$UNITS/hpcs-for-luks.service"
 	[ "$status" -eq 1 ]
 }
+
+# --- The generator: the wipe waits for every crypttab volume (issue 22)
+
+@test "hpcs-for-luks-generator orders the wipe after every crypttab volume, nofail ones too" {
+	local gen=$top/systemd/hpcs-for-luks-generator out=$BATS_TEST_TMPDIR/gen
+	[ -x "$gen" ]
+	command -v systemd-escape >/dev/null || skip "systemd-escape is not installed"
+	cat >"$BATS_TEST_TMPDIR/crypttab" <<-'CRYPTTAB'
+		# name device key options
+		luks-1234 UUID=1234 none luks,discard
+		  data-2 /dev/sdb none nofail,_netdev
+		my.vol /dev/sdc - nofail
+		name-only
+		héllo@x /dev/sdd none nofail
+	CRYPTTAB
+	mkdir -p "$out/normal" "$out/early" "$out/late"
+	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/crypttab" "$gen" "$out/normal" "$out/early" "$out/late"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	local d=$out/normal/hpcs-for-luks-wipe.service.d/50-crypttab.conf
+	cat "$d"
+	grep -qx '\[Unit\]' "$d"
+	# The names as systemd-cryptsetup-generator escapes them for its units.
+	grep -qxF 'After=systemd-cryptsetup@luks\x2d1234.service systemd-cryptsetup@data\x2d2.service systemd-cryptsetup@my.vol.service systemd-cryptsetup@h\xc3\xa9llo\x40x.service' "$d"
+	# Nothing but the drop-in, in the normal directory only.
+	[ "$(cd "$out" && find . ! -type d)" = "./normal/hpcs-for-luks-wipe.service.d/50-crypttab.conf" ]
+	# The wipe unit with the drop-in still verifies.
+	mkdir -p "$UNITS/hpcs-for-luks-wipe.service.d"
+	cp "$d" "$UNITS/hpcs-for-luks-wipe.service.d/"
+	run env SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "$UNITS/hpcs-for-luks-wipe.service"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "hpcs-for-luks-generator never fails the boot: no crypttab, no volume, no output directory" {
+	local gen=$top/systemd/hpcs-for-luks-generator out=$BATS_TEST_TMPDIR/gen
+	mkdir -p "$out"
+	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/none" "$gen" "$out" "$out" "$out"
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$out")" ]
+	printf '# only comments\n\n' >"$BATS_TEST_TMPDIR/crypttab"
+	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/crypttab" "$gen" "$out" "$out" "$out"
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$out")" ]
+	echo 'v /dev/sdb' >"$BATS_TEST_TMPDIR/crypttab"
+	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/crypttab" "$gen" /proc/no/such/dir /x /y
+	[ "$status" -eq 0 ]
+	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/crypttab" "$gen"
+	[ "$status" -eq 0 ]
+}

@@ -181,6 +181,7 @@ take_guest_initrd() {
 	local f
 	for f in sbin/hpcs-for-luks sbin/hpcs-unlock sbin/hpcs-enroll \
 		lib/systemd/system/hpcs-for-luks.service lib/systemd/system/hpcs-for-luks-wipe.service \
+		lib/systemd/system-generators/hpcs-for-luks-generator \
 		lib/dracut/modules.d/99hpcs/module-setup.sh lib/dracut/modules.d/99hpcs/hpcs-unlock.service \
 		lib/dracut/modules.d/98hpcs-tpm/module-setup.sh lib/dracut/modules.d/98hpcs-tpm/60-hpcs-tpm.rules \
 		lib/dracut/modules.d/98hpcs-tpm/hpcs-tcsd.service lib/dracut/modules.d/98hpcs-tpm/hpcs-unlock-tcsd.conf \
