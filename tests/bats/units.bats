@@ -132,3 +132,67 @@ max_deadline_below_timeout() {
 	run env SYSTEMD_CRYPTTAB="$BATS_TEST_TMPDIR/crypttab" "$gen"
 	[ "$status" -eq 0 ]
 }
+
+# --- Hardening (issue 22): the scores of `systemd-analyze security`, and the
+# directives that give them, stay. The VM real-system test (tests/vm) boots
+# with them.
+
+# exposure UNIT MAX: systemd-analyze's exposure of UNIT (0.0 to 10.0) is at
+# most MAX (one decimal).
+exposure() {
+	local max=$((10#${2/./}))
+	run systemd-analyze security --offline=yes --threshold="$max" "$1"
+	echo "$output" | tail -n 1
+	[ "$status" -eq 0 ]
+}
+
+# has UNIT LINE...: each LINE is a whole line of UNIT.
+has() {
+	local u=$1 l
+	shift
+	for l; do grep -qxF -- "$l" "$u" || {
+		echo "$u lacks '$l'"
+		return 1
+	}; done
+}
+
+common_hardening=('UMask=0077' 'AmbientCapabilities=' 'NoNewPrivileges=yes' 'PrivateMounts=yes'
+	'ProtectSystem=strict' 'ProtectHome=yes' 'ProtectKernelTunables=yes' 'ProtectKernelModules=yes'
+	'ProtectKernelLogs=yes' 'ProtectControlGroups=yes' 'ProtectClock=yes' 'ProtectHostname=yes'
+	'ProtectProc=invisible' 'RestrictNamespaces=yes' 'RestrictRealtime=yes' 'RestrictSUIDSGID=yes'
+	'LockPersonality=yes' 'MemoryDenyWriteExecute=yes' 'SystemCallArchitectures=native'
+	'SystemCallFilter=@system-service' 'SystemCallFilter=~@privileged' 'SystemCallErrorNumber=EPERM')
+
+@test "hpcs-for-luks.service is hardened (exposure 2.1, was 6.8) and still reaches the TPM, the KMS and @u" {
+	local u=$UNITS/hpcs-for-luks.service
+	exposure "$u" 2.1
+	has "$u" "${common_hardening[@]}" 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_IPC_LOCK' \
+		'DevicePolicy=closed' 'DeviceAllow=/dev/tpmrm0 rw' 'DeviceAllow=/dev/tpm0 rw' \
+		'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' 'KeyringMode=private' 'PrivateTmp=yes'
+	# Not what would cut it off from the KMS or the TPM.
+	run grep -E '^(PrivateNetwork|IPAddressDeny|PrivateDevices|PrivateUsers)=' "$u"
+	[ "$status" -eq 1 ]
+}
+
+@test "hpcs-for-luks-wipe.service is hardened (exposure 0.8, was 8.4): no capability, network or device" {
+	local u=$UNITS/hpcs-for-luks-wipe.service
+	exposure "$u" 0.8
+	has "$u" "${common_hardening[@]}" 'CapabilityBoundingSet=' 'PrivateNetwork=yes' \
+		'IPAddressDeny=any' 'RestrictAddressFamilies=AF_UNIX' 'PrivateDevices=yes' 'DevicePolicy=closed' \
+		'ProcSubset=pid' 'KeyringMode=private'
+}
+
+@test "the initramfs unit hpcs-unlock.service is hardened (exposure 2.3, was 9.5) and verifies" {
+	local u=$top/dracut/99hpcs/hpcs-unlock.service
+	exposure "$u" 2.3
+	has "$u" "${common_hardening[@]}" 'CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_IPC_LOCK' \
+		'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'
+	# The TPM 2.0 may appear after the start, which DeviceAllow= would miss.
+	run grep -E '^(DevicePolicy|DeviceAllow|PrivateDevices|PrivateNetwork|PrivateTmp)=' "$u"
+	[ "$status" -eq 1 ]
+	[ -x "$HPCS_BIN_DIR/hpcs-unlock" ] || skip "build first"
+	sed "s|/usr/sbin/hpcs-unlock|$HPCS_BIN_DIR/hpcs-unlock|" "$u" >"$UNITS/hpcs-unlock.service"
+	run env SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "$UNITS/hpcs-unlock.service"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
