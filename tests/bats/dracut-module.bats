@@ -151,7 +151,8 @@ run_tpm_module() {
 	grep -qx 'api_key = plaintext-key-0123' "$conf"
 	# The rewritten config is one the unlocker accepts.
 	[ -x "$HPCS_BIN_DIR/hpcs-for-luks" ] || skip "build first for the config check"
-	sed -i "s|/var/lib/hpcs-for-luks|$initdir/var/lib/hpcs-for-luks|" "$conf"
+	sed -i -e "s|/var/lib/hpcs-for-luks|$initdir/var/lib/hpcs-for-luks|" \
+		-e "s|/etc/hpcs-for-luks/ca.pem|$initdir/etc/hpcs-for-luks/ca.pem|" "$conf"
 	echo "rd.hpcs.timeout=1" >"$BATS_TEST_TMPDIR/cmdline"
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$conf" --cmdline "$BATS_TEST_TMPDIR/cmdline"
 	echo "$output"
