@@ -17,7 +17,7 @@ fi
 
 mapfile -t shells < <(git ls-files --cached --others --exclude-standard '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' \
 	'tests/vm/rootfs-init' 'crypttab-helpers/hpcs-*' 'completion/*' 'debian/built-using' 'debian/*.postinst' \
-	'tests/vm/system-guest/hpcs-systest')
+	'tests/vm/system-guest/hpcs-systest' 'systemd/hpcs-for-luks-generator')
 if ! shfmt -d "${shells[@]}"; then
 	echo "lint: shell formatting differs from .editorconfig; run: shfmt -w FILES" >&2
 	rc=1

@@ -143,7 +143,13 @@ install() {
 		derror "hpcs: api_key = TPM but the sealed API key '$blob' is missing"
 		return 1
 	fi
-	kind=$(_hpcs_tpm_ask tpm-blob-kind) || kind=
+	# hpcs-for-luks refuses a blob that hpcs-unlock would not unseal (owned by
+	# another user, writable by group or others): never a trusted copy of it.
+	if ! kind=$(_hpcs_tpm_ask tpm-blob-kind 2>&1); then
+		derror "hpcs: $kind"
+		derror "hpcs: the sealed API key '$blob' does not go into the initramfs"
+		return 1
+	fi
 	if [[ $kind != tpm1 && $kind != tpm2 ]]; then
 		derror "hpcs: '$blob' is not a sealed API key; seal it with 'hpcs-for-luks seal-api-key'"
 		return 1

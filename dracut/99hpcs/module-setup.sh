@@ -68,14 +68,16 @@ _hpcs_uses_tpm() {
 	[[ "$(_hpcs_get api_key_source)" == tpm ]]
 }
 
-# The wrapped key files: regular files directly under logon/ and user/, each
-# followed by a NUL (a name may hold any character but '/', even a newline).
+# The wrapped key files, each followed by a NUL (a name may hold any
+# character but '/', even a newline), as `hpcs-for-luks key-files` lists them:
+# read as hpcs-unlock reads them (owned by root, not writable by group or
+# others, no symbolic link, a wrapped key inside). It fails, naming the file,
+# on one that hpcs-unlock would refuse: the image must not carry a trusted
+# root-owned copy of it.
 _hpcs_key_files() {
-	local kd f
-	kd=$(_hpcs_key_dir) || return 1
-	for f in "$kd"/logon/* "$kd"/user/*; do
-		[[ -f $f ]] && printf '%s\0' "$f"
-	done
+	local cli
+	cli=$(_hpcs_cli_bin) && [[ $cli ]] || return 1
+	"$cli" --config "$(_hpcs_config)" key-files
 }
 
 # called by dracut
@@ -87,9 +89,10 @@ check() {
 	# at least one wrapped key), in host-only and in generic images alike:
 	# Debian's dracut makes generic ones, and `dracut --regenerate-all` must
 	# not drop the module there. Otherwise only on request (--add hpcs).
-	if [[ -r $conf ]] && [[ -n "$(_hpcs_key_files)" ]]; then
-		return 0
-	fi
+	# A refused key file includes it too: install() then fails, naming it.
+	[[ -r $conf ]] || return 255
+	_hpcs_key_files >/dev/null 2>&1 || return 0
+	[[ -n "$(_hpcs_key_files 2>/dev/null | tr -d '\0')" ]] && return 0
 	return 255
 }
 
@@ -122,8 +125,24 @@ cmdline() {
 	echo " rd.neednet=1"
 }
 
+# _hpcs_list_keys: the wrapped key files into hpcs_key_list; 1 (said why)
+# when hpcs-for-luks refuses one or the key directory.
+_hpcs_list_keys() {
+	local list err
+	list=$(mktemp "${DRACUT_TMPDIR:-/tmp}/hpcs-key-files.XXXXXX") || return 1
+	if ! err=$(_hpcs_key_files 2>&1 >"$list"); then
+		rm -f "$list"
+		derror "hpcs: ${err:-hpcs-for-luks key-files failed}"
+		derror "hpcs: hpcs-unlock would refuse it too; nothing of it goes into the initramfs"
+		return 1
+	fi
+	mapfile -d '' hpcs_key_list <"$list"
+	rm -f "$list"
+}
+
 # _hpcs_plan: whether hpcs-unlock goes in, and how the API key does
-# (hpcs_print_args for `config --print`); hpcs_kd the host's key_dir.
+# (hpcs_print_args for `config --print`); hpcs_kd the host's key_dir and
+# hpcs_key_list its wrapped key files.
 # 0 it goes in; 255 it does not, said why (not an error: no config, no keys,
 # no API key that may go in); 1 an error, said why.
 _hpcs_plan() {
@@ -137,7 +156,8 @@ _hpcs_plan() {
 		derror "hpcs: hpcs-for-luks cannot read '$conf' (see above); hpcs-unlock not installed"
 		return 1
 	fi
-	if [[ -z "$(_hpcs_key_files | tr -d '\0')" ]]; then
+	_hpcs_list_keys || return 1
+	if ((${#hpcs_key_list[@]} == 0)); then
 		dwarn "hpcs: no wrapped keys under '$hpcs_kd'; hpcs-unlock not installed"
 		return 255
 	fi
@@ -186,17 +206,24 @@ _hpcs_inst_ca() {
 	fi
 }
 
-# _hpcs_inst_keys: every wrapped key (0600), each compared after the copy.
+# _hpcs_inst_keys: every wrapped key (0600), each compared after the copy,
+# and its linger marker if it has one (hpcs-unlock gives that key no timeout).
 _hpcs_inst_keys() {
 	local f rel
-	while IFS= read -r -d '' f; do
+	for f in "${hpcs_key_list[@]}"; do
 		rel=${f#"$hpcs_kd"/}
 		if ! inst_simple "$f" "$hpcs_i_key_dir/$rel" || ! cmp -s "$f" "$initdir$hpcs_i_key_dir/$rel" ||
 			! chmod 0600 "$initdir$hpcs_i_key_dir/$rel"; then
 			derror "hpcs: cannot install '$f' into the initramfs"
 			return 1
 		fi
-	done < <(_hpcs_key_files)
+		[[ -e $hpcs_kd/linger/$rel ]] || continue
+		if ! mkdir -p "$initdir$hpcs_i_key_dir/linger/${rel%%/*}" ||
+			! : >"$initdir$hpcs_i_key_dir/linger/$rel"; then
+			derror "hpcs: cannot install the linger marker of '$f' into the initramfs"
+			return 1
+		fi
+	done
 	chmod 0700 "$initdir$hpcs_i_key_dir"
 }
 
@@ -217,7 +244,7 @@ _hpcs_inst_console() {
 
 # called by dracut
 install() {
-	local hpcs_kd hpcs_print_args=()
+	local hpcs_kd hpcs_print_args=() hpcs_key_list=()
 	_hpcs_plan
 	case $? in
 		0) ;;

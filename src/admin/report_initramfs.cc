@@ -1,10 +1,12 @@
 // report: the initramfs of the running and of the newest installed kernel
 // (or the images given with --initramfs) carry hpcs-unlock, the same config
 // and the same wrapped keys as the host: no drift since the last dracut run.
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "admin/initramfs.h"
 #include "admin/report_checks.h"
@@ -158,6 +160,29 @@ int CheckRefusedMembers(ReportContext& ctx, const InitramfsContents& c, Initramf
   return 1;
 }
 
+// An image that carries our files must not be readable by others: dracut
+// writes a new image 0600, but `dracut --force` over an existing one (made by
+// initramfs-tools, say, 0644) keeps its mode. Returns the number of problems.
+int CheckImageMode(ReportContext& ctx, const InitramfsContents& c, InitramfsFacts& f) {
+  struct stat st;
+  if (stat(f.path.c_str(), &st) != 0 || (st.st_mode & 0044) == 0) return 0;
+  Config image;
+  bool api_key = c.config && ParseConfig(c.config->view(), f.path, &image, nullptr) == 0 &&
+                 !image.api_key.empty();
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  std::string what = api_key      ? "the API key itself (initramfs_plain_api_key)"
+                     : c.tpm_blob ? "the wrapped keys and the sealed API key"
+                                  : "the wrapped keys";
+  ctx.report.Add("initramfs", f.path, api_key ? Level::kFail : Level::kWarn,
+                 std::string("is readable by group or others (mode ") + mode + ") and carries " +
+                     what +
+                     "; a host-only image also root's password hash (dracut --force keeps the "
+                     "mode of the image it replaces)",
+                 "chmod 600 '" + f.path + "'");
+  return 1;
+}
+
 void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& host_keys,
                 InitramfsFacts& f) {
   Report& r = ctx.report;
@@ -180,7 +205,8 @@ void CheckImage(ReportContext& ctx, const std::map<std::string, std::string>& ho
           needed ? Rebuild(f) + " (with the hpcs dracut module)" : "");
     return;
   }
-  int problems = refused + CheckImageConfig(ctx, c, f) + CheckImageKeys(ctx, host_keys, c, f);
+  int problems = refused + CheckImageMode(ctx, c, f) + CheckImageConfig(ctx, c, f) +
+                 CheckImageKeys(ctx, host_keys, c, f);
   if (problems == 0) {
     r.Add("initramfs", f.path, Level::kOk,
           "carries hpcs-unlock, the same config and the " + std::to_string(c.keys.size()) +

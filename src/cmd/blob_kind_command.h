@@ -10,7 +10,8 @@
 
 namespace hpcs {
 
-// 0 printed, 1 the blob could not be read or there is no TPM support (logged).
+// 0 printed, 1 the blob could not be read, is not trusted as hpcs-unlock
+// trusts it (fileio.h CheckTrusted), or there is no TPM support (logged).
 // The option of `tpm-blob-kind`: the blob to look at (default [HFL] tpm_blob).
 inline constexpr Text kBlobKindBlob{"--blob"};
 

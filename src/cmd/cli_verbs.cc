@@ -16,6 +16,7 @@
 #include "base/strutil.h"
 #include "cmd/blob_kind_command.h"
 #include "cmd/command.h"
+#include "cmd/key_files_command.h"
 #include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
@@ -166,6 +167,7 @@ int CmdProcess(Context& ctx) {
   UnlockRequest req{ctx.config.key_dir, ctx.crk, {}};
   req.update_wrapped = MayUpdateWrappedKeys(ctx.config.update_wrapped_keys, kInitrdRelease);
   req.lock_wait = kKeyDirLockWait;
+  req.key_timeout_s = ctx.config.key_timeout_s;
   UnlockStatus s = UnlockAndReport(req, *ctx.kms.client, *keyring, LogLevel::kInfo);
   return s == UnlockStatus::kAllLoaded ? kExitOk : kExitFail;
 }
@@ -429,6 +431,11 @@ const Verb kVerbs[] = {
      .needs = Needs::kConfig,
      .run = BlobKindCommand,
      .options = {&kBlobKindBlob}},
+    {.name = "key-files",
+     .synopsis = "key-files   (the wrapped-key files, NUL-terminated, each read as hpcs-unlock "
+                 "reads it)",
+     .needs = Needs::kConfig,
+     .run = KeyFilesCommand},
 };
 
 }  // namespace

@@ -64,11 +64,11 @@ void PrintHelp() {
       "  -h, --help          this help\n"
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
-      "rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=, rd.hpcs.proxy=, rd.hpcs.keys=,\n"
-      "rd.hpcs.resolve=HOST:ADDRESS. They override the configuration; the endpoint\n"
-      "and IAM URLs only as https://HOST[:PORT] with the configured host or one of\n"
-      "the service (IAM's, Key Protect's, HPCS's: see hpcs-unlock(8)), any host with\n"
-      "[HFL] allow_boot_endpoints = yes.\n"
+      "rd.hpcs.key_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=,\n"
+      "rd.hpcs.proxy=, rd.hpcs.keys=, rd.hpcs.resolve=HOST:ADDRESS. They override\n"
+      "the configuration; the endpoint and IAM URLs only as https://HOST[:PORT] with\n"
+      "the configured host or one of the service (IAM's, Key Protect's, HPCS's: see\n"
+      "hpcs-unlock(8)), any host with [HFL] allow_boot_endpoints = yes.\n"
       "\n"
       "Exit status: 0 all keys loaded, 1 some keys failed, 2 usage or configuration\n"
       "error, 3 the KMS could not be reached before the deadline.\n",
@@ -294,6 +294,7 @@ int RunUnlock(const Options& o, const Config& config, Deadline deadline) {
   // A boot never waits for another writer of the key directory: with its
   // lock held, the newer wrappings are not stored this time (a warning).
   req.lock_wait = std::chrono::milliseconds(0);
+  req.key_timeout_s = config.key_timeout_s;
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap. The unwraps use the same listing of the keys.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {

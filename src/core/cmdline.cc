@@ -190,6 +190,12 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
       } else {
         b.warnings.push_back("ignoring '" + w + "': not " + kSecondsRange);
       }
+    } else if (opt == "key_timeout") {
+      if (unsigned n = 0; ParseKeyTimeout(value, &n)) {
+        b.key_timeout_s = n;
+      } else {
+        b.warnings.push_back("ignoring '" + w + "': not 0 (no timeout) or " + kSecondsRange);
+      }
     } else if (opt == "endpoint") {
       if (need_value()) b.endpoint = TrimUrl(value);
     } else if (opt == "iam") {
@@ -240,6 +246,7 @@ void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>*
   take_url("rd.hpcs.iam", BootUrlFor::kIam, b.iam, &c->iam_endpoint_url);
   if (!b.crk.empty()) c->default_crk_uuid = b.crk;
   if (!b.proxy.empty()) c->proxy = b.proxy;
+  if (b.key_timeout_s) c->key_timeout_s = *b.key_timeout_s;
   for (const auto& r : b.resolve) c->resolve.push_back(r);
 }
 

@@ -3,6 +3,7 @@
 //   rd.hpcs=0                 do nothing
 //   rd.hpcs.debug, rd.debug   debug messages
 //   rd.hpcs.timeout=SECONDS   deadline for the whole run
+//   rd.hpcs.key_timeout=SECONDS   keys expire then (0: never), as [HFL] key_timeout
 //   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } https://HOST[:PORT], HOST
 //   rd.hpcs.iam=URL           IAM endpoint                 } the configured one or the service's
 //   rd.hpcs.crk=UUID          root key
@@ -25,6 +26,7 @@ struct BootOptions {
   bool disabled = false;
   bool debug = false;
   std::optional<long> timeout_s;
+  std::optional<unsigned> key_timeout_s;
   std::string endpoint;
   std::string iam;
   std::string crk;

@@ -15,7 +15,8 @@ TEST(CmdlineTest, ParsesAllOptions) {
   BootOptions b = ParseBootOptions(
       "quiet rd.hpcs.timeout=30 rd.hpcs.endpoint=https://kms.test:1/ rd.hpcs.iam=https://iam.test "
       "rd.hpcs.crk=abc rd.hpcs.proxy=http://p:3128 rd.hpcs.keys=luks:root,data "
-      "rd.hpcs.resolve=kms.test:10.0.2.2 rd.hpcs.resolve=iam.test:10.0.2.2 rd.hpcs.debug");
+      "rd.hpcs.resolve=kms.test:10.0.2.2 rd.hpcs.resolve=iam.test:10.0.2.2 rd.hpcs.debug "
+      "rd.hpcs.key_timeout=0");
   EXPECT_FALSE(b.disabled);
   EXPECT_TRUE(b.debug);
   EXPECT_EQ(b.timeout_s, 30);
@@ -25,6 +26,7 @@ TEST(CmdlineTest, ParsesAllOptions) {
   EXPECT_EQ(b.proxy, "http://p:3128");
   EXPECT_EQ(b.keys, (std::vector<std::string>{"luks:root", "data"}));
   EXPECT_EQ(b.resolve.size(), 2u);
+  EXPECT_EQ(b.key_timeout_s, 0u);
   EXPECT_TRUE(b.warnings.empty());
 }
 
@@ -37,9 +39,14 @@ TEST(CmdlineTest, DisableAndDebugForms) {
 }
 
 TEST(CmdlineTest, WarnsAboutUnknownAndMalformed) {
-  BootOptions b =
-      ParseBootOptions("rd.hpcs.bogus=1 rd.hpcs.timeout=soon rd.hpcs.resolve=nocolon rd.hpcs.crk=");
-  ASSERT_EQ(b.warnings.size(), 4u);
+  BootOptions b = ParseBootOptions(
+      "rd.hpcs.bogus=1 rd.hpcs.timeout=soon rd.hpcs.resolve=nocolon rd.hpcs.crk= "
+      "rd.hpcs.key_timeout=-5");
+  ASSERT_EQ(b.warnings.size(), 5u);
+  EXPECT_NE(b.warnings[4].find("'rd.hpcs.key_timeout=-5': not 0 (no timeout) or"),
+            std::string::npos)
+      << b.warnings[4];
+  EXPECT_FALSE(b.key_timeout_s);
   EXPECT_NE(b.warnings[0].find("rd.hpcs.bogus"), std::string::npos);
   EXPECT_FALSE(b.timeout_s);
 }
@@ -52,6 +59,9 @@ TEST(CmdlineTest, OverridesBeatConfig) {
   ApplyBootOptions(b, &c);
   EXPECT_EQ(c.endpoint_url, "https://a:8443");
   EXPECT_EQ(c.default_crk_uuid, "y");
+  EXPECT_EQ(c.key_timeout_s, kDefaultKeyTimeoutS);  // not given: the config's
+  ApplyBootOptions(ParseBootOptions("rd.hpcs.key_timeout=1800"), &c);
+  EXPECT_EQ(c.key_timeout_s, 1800u);
 }
 
 // --- Boot options cannot redirect secrets (issue 10, item 1; issue 22)

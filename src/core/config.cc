@@ -106,6 +106,18 @@ std::string TrimUrl(std::string_view url) {
   return std::string(url);
 }
 
+bool ParseKeyTimeout(std::string_view s, unsigned* out) {
+  long n = 0;
+  if (s == "0") {
+    *out = 0;
+  } else if (ParseSeconds(s, &n)) {
+    *out = static_cast<unsigned>(n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 std::string EndpointForRegion(std::string_view region) {
   return "https://" + std::string(region) + ".kms.cloud.ibm.com";
 }
@@ -155,6 +167,10 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
       !v.empty() && !ParseBool(v, &c.update_wrapped_keys)) {
     return Fail(err, -EINVAL, path + ": [HFL] update_wrapped_keys must be yes or no");
   }
+  if (auto v = get("HFL", "key_timeout"); !v.empty() && !ParseKeyTimeout(v, &c.key_timeout_s)) {
+    return Fail(err, -EINVAL,
+                path + ": [HFL] key_timeout must be 0 (no timeout) or " + kSecondsRange);
+  }
   *out = std::move(c);
   return 0;
 }
@@ -190,6 +206,7 @@ std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
   if (name == "allow_boot_endpoints") return yes_no(c.allow_boot_endpoints);
   if (name == "update_wrapped_keys") return yes_no(c.update_wrapped_keys);
   if (name == "tpm_lock") return yes_no(c.tpm_lock);
+  if (name == "key_timeout") return std::to_string(c.key_timeout_s);
   return std::nullopt;
 }
 
@@ -212,7 +229,8 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   line("ca_file");
   s += "\n[HFL]\n";
   for (const char* n : {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key",
-                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock"}) {
+                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock",
+                        "key_timeout"}) {
     line(n);
   }
   return s;

@@ -3,7 +3,7 @@
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
 //         api_key (or the word TPM), default_crk_uuid, ca_file
 //   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
-//         allow_boot_endpoints, update_wrapped_keys
+//         allow_boot_endpoints, update_wrapped_keys, key_timeout
 #ifndef HPCS_CORE_CONFIG_H_
 #define HPCS_CORE_CONFIG_H_
 
@@ -20,6 +20,9 @@ namespace hpcs {
 inline constexpr char kDefaultConfigPath[] = "/etc/hpcs-for-luks.ini";
 inline constexpr char kDefaultKeyDir[] = "/var/lib/hpcs-for-luks";
 inline constexpr char kDefaultIamEndpoint[] = "https://iam.cloud.ibm.com";
+// How long an unwrapped key stays in the keyring unless it lingers: every
+// volume of a slow boot has opened by then, _netdev and nofail ones too.
+inline constexpr unsigned kDefaultKeyTimeoutS = 900;
 
 // A parsed INI file: section -> key -> value, section and key names lowered.
 class IniFile {
@@ -63,6 +66,9 @@ struct Config {
   // extends kLockPcr so that nothing later in that boot can unseal
   // (core/tpm_lock.h).
   bool tpm_lock = true;
+  // Seconds after which the kernel expires each key we add, except a key with
+  // a linger marker; 0: never ([HFL] key_timeout, rd.hpcs.key_timeout=).
+  unsigned key_timeout_s = kDefaultKeyTimeoutS;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
@@ -78,6 +84,9 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
 // Everything a KMS call needs, all problems reported at once, naming the file;
 // then both URLs as ParseHttpsUrl reads them.
 int CheckKmsSettings(const Config& c, std::string* err);
+
+// A key timeout: "0" (none) or ParseSeconds's 1 to 86400.
+bool ParseKeyTimeout(std::string_view s, unsigned* out);
 
 // "https://<region>.kms.cloud.ibm.com" for a Key Protect region.
 std::string EndpointForRegion(std::string_view region);
@@ -98,7 +107,8 @@ inline constexpr const char* kConfigValueNames[] = {"region",
                                                     "initramfs_plain_api_key",
                                                     "allow_boot_endpoints",
                                                     "update_wrapped_keys",
-                                                    "tpm_lock"};
+                                                    "tpm_lock",
+                                                    "key_timeout"};
 std::optional<std::string> ConfigValue(const Config& c, std::string_view name);
 
 // The config as a file again: [KP] and [HFL] with every setting, resolved, so

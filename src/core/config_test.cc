@@ -169,7 +169,8 @@ TEST(ConfigTest, FormatConfigKeepsEverySetting) {
   ASSERT_EQ(ParseConfig("[KP]\nregion = eu-de\nservice_instance_id = i\napi_key = k\n"
                         "default_crk_uuid = u\nca_file = /etc/ca.pem\n[HFL]\nkey_dir = /k\n"
                         "tpm2_tcti = device:/dev/tpm1\ninitramfs_plain_api_key = yes\n"
-                        "allow_boot_endpoints = yes\nupdate_wrapped_keys = off\n",
+                        "allow_boot_endpoints = yes\nupdate_wrapped_keys = off\n"
+                        "key_timeout = 0\n",
                         "f", &c, &err),
             0)
       << err;
@@ -179,6 +180,7 @@ TEST(ConfigTest, FormatConfigKeepsEverySetting) {
   }
   EXPECT_FALSE(again.update_wrapped_keys);
   EXPECT_TRUE(again.allow_boot_endpoints);
+  EXPECT_EQ(again.key_timeout_s, 0u);
 }
 
 TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
@@ -215,6 +217,25 @@ TEST(ConfigTest, UpdateWrappedKeysDefaultsToYes) {
   EXPECT_FALSE(c.update_wrapped_keys);
   EXPECT_LT(ParseConfig("[HFL]\nupdate_wrapped_keys = sometimes\n", "f", &c, &err), 0);
   EXPECT_NE(err.find("update_wrapped_keys"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, KeyTimeoutDefaultsToFifteenMinutesAndZeroMeansNone) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = /k\n", "f", &c, &err), 0) << err;
+  EXPECT_EQ(c.key_timeout_s, 900u);
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_timeout = 0\n", "f", &c, &err), 0) << err;
+  EXPECT_EQ(c.key_timeout_s, 0u);
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_timeout = 86400\n", "f", &c, &err), 0) << err;
+  EXPECT_EQ(c.key_timeout_s, 86400u);
+  for (const char* bad : {"-1", "86401", "10m", "soon"}) {
+    EXPECT_LT(ParseConfig(std::string("[HFL]\nkey_timeout = ") + bad + "\n", "f", &c, &err), 0)
+        << bad;
+    EXPECT_EQ(err,
+              "f: [HFL] key_timeout must be 0 (no timeout) or a number of seconds from 1 to "
+              "86400")
+        << bad;
+  }
 }
 
 // The [section] key pairs that an ini text sets, in lower case.

@@ -22,12 +22,12 @@ constexpr key_perm_t kKeyPerm =
 
 class KernelKeyring : public Keyring {
  public:
-  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data, long* serial,
-          std::string* err) override {
+  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data,
+          unsigned timeout_s, long* serial, std::string* err) override {
     std::string name(KeyTypeName(type));
     // Born in our process keyring, which we possess, so that we may set its
-    // permissions; then linked into @u, displacing an older key of the same
-    // type and description there, and dropped from the process keyring.
+    // permissions and its timeout (both need setattr); then linked into @u, displacing an older key
+    // of the same type and description there, and dropped from the process keyring.
     key_serial_t id =
         add_key(name.c_str(), desc.c_str(), data.data(), data.size(), KEY_SPEC_PROCESS_KEYRING);
     if (id < 0) {
@@ -37,6 +37,8 @@ class KernelKeyring : public Keyring {
     const char* step = nullptr;
     if (keyctl_setperm(id, kKeyPerm) < 0) {
       step = "setting the permissions of";
+    } else if (timeout_s > 0 && keyctl_set_timeout(id, timeout_s) < 0) {
+      step = "setting the timeout of";
     } else if (keyctl_link(id, KEY_SPEC_USER_KEYRING) < 0) {
       step = "linking into @u";
     }

@@ -25,9 +25,11 @@ class Keyring {
  public:
   virtual ~Keyring() = default;
   // Adds the key to @u, replacing the payload of a key with the same type and
-  // description there. *serial gets the key's id.
+  // description there. With timeout_s > 0 the kernel expires the key that
+  // many seconds later (keyctl_set_timeout); 0: it stays. *serial gets the
+  // key's id.
   virtual int Add(KeyType type, const std::string& desc, std::span<const std::byte> data,
-                  long* serial, std::string* err) = 0;
+                  unsigned timeout_s, long* serial, std::string* err) = 0;
   // Revokes the key of this type and description linked in @u. *found says
   // whether there was one; not finding it is not an error.
   virtual int Revoke(KeyType type, const std::string& desc, bool* found, std::string* err) = 0;

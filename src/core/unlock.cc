@@ -32,9 +32,15 @@ bool SettleWithoutKms(const UnlockRequest& req, Keyring& keyring, KeyOutcome* o,
   return true;
 }
 
+// How long a key stays in the keyring: a lingering key for good.
+unsigned KeyTimeout(const UnlockRequest& req, const StoredKey& k) {
+  return HasLingerMarker(req.key_dir, k.type, k.desc) ? 0 : req.key_timeout_s;
+}
+
 // Puts the plaintext of a finished unwrap call into the keyring; *d keeps
 // the rest of the answer (a newer wrapping, after a rotation).
-void Land(KpCall& call, Keyring& keyring, KeyOutcome* o, UnwrapDetails* d) {
+void Land(const UnlockRequest& req, KpCall& call, Keyring& keyring, KeyOutcome* o,
+          UnwrapDetails* d) {
   const Secret& plain = d->plaintext;
   std::string why;
   o->unreachable = call.result < 0 && call.unreachable;
@@ -44,7 +50,9 @@ void Land(KpCall& call, Keyring& keyring, KeyOutcome* o, UnwrapDetails* d) {
   } else if (plain.empty()) {
     o->result = -EINVAL;
     o->error = "cannot load '" + o->key.path + "': the unwrapped key is empty";
-  } else if (r = keyring.Add(o->key.type, o->key.desc, plain.bytes(), nullptr, &why); r < 0) {
+  } else if (r = keyring.Add(o->key.type, o->key.desc, plain.bytes(), KeyTimeout(req, o->key),
+                             nullptr, &why);
+             r < 0) {
     o->result = r;
     o->error = "cannot load '" + o->key.path + "': " + why;
   }
@@ -97,7 +105,7 @@ int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
   kp.Run(batch, [&](KpCall& call) {
     KeyOutcome* o = owner.at(&call);
     UnwrapDetails d;
-    Land(call, keyring, o, &d);
+    Land(req, call, keyring, o, &d);
     if (o->result == 0 && req.update_wrapped) {
       NoteRotatedKey(o->key.path, ciphertexts[static_cast<size_t>(o - out.data())], &d, &rotated,
                      &o->update_error);

@@ -45,6 +45,9 @@ struct UnlockRequest {
   // How long that store waits for the key directory's lock (key_dir_lock.h)
   // while another writer holds it; then it stores nothing (update_error).
   std::chrono::milliseconds lock_wait{0};
+  // Each key added expires this many seconds later, unless it has a linger
+  // marker (<key_dir>/linger/TYPE/DESC, as for WipeKeys); 0: never.
+  unsigned key_timeout_s = 0;
   // The keys as AllRequestedKeysLoaded listed them: UnlockKeys then does not
   // read key_dir again. Unset: UnlockKeys lists them.
   std::optional<KeyListing> listed = std::nullopt;

@@ -130,6 +130,26 @@ TEST_F(UnlockTest, OneBadKeyIsNamedAndTheOthersLand) {
   EXPECT_EQ(s.unreachable, 0);
 }
 
+TEST_F(UnlockTest, EveryKeyGetsTheTimeoutButALingeringOne) {
+  Store("user/luks:root", "r");
+  Store("logon/luks:dm", "d");
+  Store("user/luks:stay", "s");
+  dir_.Write("linger/user/luks:stay", "");
+  dir_.Write("linger/logon/luks:root", "");  // the marker of another type
+  std::vector<KeyOutcome> out;
+  UnlockRequest req;
+  req.key_timeout_s = 600;
+  Unlock(req, &out);
+  auto timeout = [&](KeyType t, const std::string& desc) {
+    return keyring_.timeouts.at({t, desc});
+  };
+  EXPECT_EQ(timeout(KeyType::kUser, "luks:root"), 600u);
+  EXPECT_EQ(timeout(KeyType::kLogon, "luks:dm"), 600u);
+  EXPECT_EQ(timeout(KeyType::kUser, "luks:stay"), 0u);
+  Unlock({}, &out);  // key_timeout_s 0: none
+  EXPECT_EQ(timeout(KeyType::kUser, "luks:root"), 0u);
+}
+
 TEST_F(UnlockTest, OnlyTheKeysAskedForAndTheMissingOnesNamed) {
   Store("user/one", "1");
   Store("user/two", "2");

@@ -132,13 +132,14 @@ class ScriptedTransport : public HttpTransport {
 // The user keyring @u in memory: (type, description) -> payload.
 class FakeKeyring : public Keyring {
  public:
-  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data, long* serial,
-          std::string* err) override {
+  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data,
+          unsigned timeout_s, long* serial, std::string* err) override {
     if (fail_add.count(desc)) {
       if (err) *err = "add_key(" + std::string(KeyTypeName(type)) + ", '" + desc + "') failed";
       return fail_add.at(desc);
     }
     keys[{type, desc}].assign(reinterpret_cast<const char*>(data.data()), data.size());
+    timeouts[{type, desc}] = timeout_s;
     if (serial) *serial = ++last_serial_;
     return 0;
   }
@@ -150,6 +151,7 @@ class FakeKeyring : public Keyring {
   bool Has(KeyType type, const std::string& desc) override { return keys.count({type, desc}) > 0; }
 
   std::map<std::pair<KeyType, std::string>, std::string> keys;
+  std::map<std::pair<KeyType, std::string>, unsigned> timeouts;  // as Add got them
   std::vector<std::string> revoked;
   std::map<std::string, int> fail_add;  // description -> error to return
 

@@ -279,6 +279,27 @@ rotate() {
 	[[ "$(jq -r '.findings[] | select(.check == "initramfs") | .message' <<<"$output")" == *"has no hpcs-unlock"* ]]
 }
 
+@test "report: an image with our files that others can read is named, with chmod 600 (issue 22)" {
+	volume data
+	make_initrd
+	[ "$(stat -c %a "$INITRD")" = 600 ]
+	run report
+	[ "$status" -eq 0 ]
+	# dracut --force over an image of initramfs-tools keeps its 0644; this one
+	# carries the API key (hpcs_make_initrd writes the config --with-api-key).
+	chmod 0644 "$INITRD"
+	run report
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"FAIL    initramfs  $INITRD"*"is readable by group or others (mode 0644) and carries the API key itself"* ]]
+	[[ "$output" == *"chmod 600 '$INITRD'"* ]]
+	chmod 0640 "$INITRD"
+	run report --json
+	[ "$status" -eq 1 ]
+	[ "$(jq -r '.findings[] | select(.check == "initramfs" and .status == "fail") | .message' <<<"$output")" = \
+		"is readable by group or others (mode 0640) and carries the API key itself (initramfs_plain_api_key); a host-only image also root's password hash (dracut --force keeps the mode of the image it replaces)" ]
+}
+
 @test "report: a crafted image whose member names climb out of our directory writes nothing" {
 	volume data
 	local d=$BATS_TEST_TMPDIR/crafted tmp=$BATS_TEST_TMPDIR/tmp up

@@ -151,7 +151,8 @@ run_tpm_module() {
 	grep -qx 'api_key = plaintext-key-0123' "$conf"
 	# The rewritten config is one the unlocker accepts.
 	[ -x "$HPCS_BIN_DIR/hpcs-for-luks" ] || skip "build first for the config check"
-	sed -i "s|/var/lib/hpcs-for-luks|$initdir/var/lib/hpcs-for-luks|" "$conf"
+	sed -i -e "s|/var/lib/hpcs-for-luks|$initdir/var/lib/hpcs-for-luks|" \
+		-e "s|/etc/hpcs-for-luks/ca.pem|$initdir/etc/hpcs-for-luks/ca.pem|" "$conf"
 	echo "rd.hpcs.timeout=1" >"$BATS_TEST_TMPDIR/cmdline"
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$conf" --cmdline "$BATS_TEST_TMPDIR/cmdline"
 	echo "$output"
@@ -308,4 +309,83 @@ run_tpm_module() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"ERROR: hpcs: cannot install '$host/keys/user/luks:my root'"* ]]
+}
+
+# --- What the binaries refuse, the module does not pack as a trusted
+# root-owned copy (issue 22, low finding)
+
+@test "a key file hpcs-unlock would refuse fails the module, naming the file and the fix" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	local f=$host/keys/user/luks:root
+	# Writable by others.
+	chmod 0666 "$f"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"'$f' is writable by group or others (mode 0666)"*"chmod go-w '$f'"* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/user/luks:root" ]
+	[ ! -e "$initdir/usr/sbin/hpcs-unlock" ]
+	# Owned by another user.
+	chmod 0600 "$f"
+	chown 65534 "$f"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"'$f' is owned by uid 65534, not root"* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/user/luks:root" ]
+	# A symbolic link (to a file that would pass).
+	rm "$f"
+	printf 'wrapped-user\n' >"$host/elsewhere"
+	ln -s "$host/elsewhere" "$f"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"$f"* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/user/luks:root" ]
+	# A key directory writable by others.
+	rm "$f"
+	chmod 0777 "$host/keys/logon"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"'$host/keys/logon' is writable by group or others"* ]]
+	# check() still includes the module, so that the build fails rather than
+	# leave it out silently.
+	run_module check
+	[ "$status" -eq 0 ]
+}
+
+@test "a sealed API key hpcs-unlock would refuse fails hpcs-tpm's install(), naming it" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini TPM
+	local b=$host/keys/api-key-blob.txt
+	printf -- '-----BEGIN HPCS TPM2 SEALED DATA-----\nversion: 1\n' >"$b"
+	chmod 0666 "$b"
+	run_tpm_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"'$b' is writable by group or others (mode 0666)"* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt" ]
+	chmod 0600 "$b"
+	chown 65534 "$b"
+	run_tpm_module install
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: "*"'$b' is owned by uid 65534, not root"* ]]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/api-key-blob.txt" ]
+}
+
+@test "a key's linger marker goes into the initramfs with it (its key then gets no timeout)" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	mkdir -p "$host/keys/linger/user" "$host/keys/linger/logon"
+	: >"$host/keys/linger/user/luks:root"
+	: >"$host/keys/linger/logon/not-a-key-here"
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$initdir/var/lib/hpcs-for-luks/linger/user/luks:root" ]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/linger/logon/dm:data" ]
+	[ ! -e "$initdir/var/lib/hpcs-for-luks/linger/logon/not-a-key-here" ]
 }

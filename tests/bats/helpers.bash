@@ -443,7 +443,8 @@ hpcs_make_initrd() {
 	_hpcs_initrd_config "$conf" "$d/etc/hpcs-for-luks.ini" "${blob:+$image_blob}" || return 1
 	cp -a "$keys/logon" "$keys/user" "$d/var/lib/hpcs-for-luks/" || return 1
 	if [ -n "$blob" ]; then cp "$blob" "$d$image_blob" || return 1; fi
-	(cd "$d" && find . | cpio -o -H newc --quiet) | gzip >"$out" || return 1
+	# 0600, as dracut writes a new image.
+	(umask 077 && cd "$d" && find . | cpio -o -H newc --quiet | gzip >"$out") || return 1
 	rm -rf "$d"
 }
 

@@ -181,6 +181,7 @@ take_guest_initrd() {
 	local f
 	for f in sbin/hpcs-for-luks sbin/hpcs-unlock sbin/hpcs-enroll \
 		lib/systemd/system/hpcs-for-luks.service lib/systemd/system/hpcs-for-luks-wipe.service \
+		lib/systemd/system-generators/hpcs-for-luks-generator \
 		lib/dracut/modules.d/99hpcs/module-setup.sh lib/dracut/modules.d/99hpcs/hpcs-unlock.service \
 		lib/dracut/modules.d/98hpcs-tpm/module-setup.sh lib/dracut/modules.d/98hpcs-tpm/60-hpcs-tpm.rules \
 		lib/dracut/modules.d/98hpcs-tpm/hpcs-tcsd.service lib/dracut/modules.d/98hpcs-tpm/hpcs-unlock-tcsd.conf \
@@ -305,6 +306,11 @@ take_guest_initrd() {
 	assert_log 'HPCS-SYSTEST journal .*hpcs-for-luks\[[0-9]+\]: Revoked 1 keys, kept 1 lingering'
 	assert_log "HPCS-SYSTEST key luks:luks-$UUID (revoked|absent)"
 	assert_log 'HPCS-SYSTEST key luks:data2 present'
+	# The wipe waited for data2, set up by hand (no hpcs-enroll drop-in): the
+	# generator ordered it after every crypttab volume (issue 22).
+	assert_log 'HPCS-SYSTEST wipe-after .*systemd-cryptsetup@data2\.service'
+	# The lingering key got no timeout (issue 22: every other key has one).
+	assert_log 'HPCS-SYSTEST key luks:data2 present id=[0-9]+ expiry=perm'
 	proof 'Finished hpcs-for-luks-wipe' "HPCS-SYSTEST key luks:luks-" 'HPCS-SYSTEST key luks:data2'
 }
 
