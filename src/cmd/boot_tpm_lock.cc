@@ -80,6 +80,12 @@ bool TakeTokenAfterTheLock(const Config& config, Secret* token) {
   return false;
 }
 
+void DropHandedToken(const Config& config) {
+  if (!config.api_key_from_tpm || InInitramfs()) return;
+  Secret token;
+  TakeHandedToken(KEY_SPEC_USER_KEYRING, &token, nullptr);
+}
+
 // Why an unseal failed, when the reason is this boot's lock.
 std::string LockHint(const Config& config) {
   if (!config.api_key_from_tpm || CheckTpmSupport(nullptr) < 0) return "";

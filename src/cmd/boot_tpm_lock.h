@@ -21,6 +21,9 @@ void LockTheTpm(const Config* config);
 // The real root after a locked initramfs: takes the token it handed on.
 bool TakeTokenAfterTheLock(const Config& config, Secret* token);
 
+// The real root with nothing to unwrap: the token is revoked unused.
+void DropHandedToken(const Config& config);
+
 // "; the TPM was locked ..." when this boot's lock explains a failed unseal,
 // else empty.
 std::string LockHint(const Config& config);

@@ -299,6 +299,7 @@ int RunUnlock(const Options& o, const Config& config, Deadline deadline) {
   // there is something to unwrap. The unwraps use the same listing of the keys.
   if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
     LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
+    DropHandedToken(config);
     return kUnlockOk;
   }
   Secret token;
@@ -333,6 +334,7 @@ int UnlockMain(int argc, char** argv) {
   if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
   for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
   if (o.lock_only) {
+    PrepareTrousersUserStore();
     Config config;
     bool loaded = LoadConfigAndWarn(o.config_path, &config);
     LockTheTpm(loaded ? &config : nullptr);

@@ -134,6 +134,9 @@ int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string
   std::vector<uint8_t> after;
   if (int r = tpm.ReadPcr(kLockPcr, &after, err); r < 0) return r;
   out.after = after;
+  if (size_t slash = record_path.rfind('/'); slash != std::string::npos && slash > 0) {
+    mkdir(record_path.substr(0, slash).c_str(), 0700);  // an existing one is fine
+  }
   if (int r = WriteFileAtomic(record_path, FormatTpmLockRecord(out), 0600, err); r < 0) {
     return WithContext(err, r, "PCR " + std::to_string(kLockPcr) + " is extended, but ");
   }

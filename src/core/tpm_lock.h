@@ -24,9 +24,9 @@
 
 namespace hpcs {
 
-// Not under /run/hpcs-for-luks: the real root's unit has that as its
-// RuntimeDirectory, which systemd empties when the unit stops.
-inline constexpr char kTpmLockRecordPath[] = "/run/hpcs-for-luks.tpm-lock";
+// In the units' RuntimeDirectory (with RuntimeDirectoryPreserve=yes, so that
+// systemd keeps it when they stop): the one place under /run they may write.
+inline constexpr char kTpmLockRecordPath[] = "/run/hpcs-for-luks/tpm-lock";
 
 // kTpmLockRecordPath, or $HPCS_TPM_LOCK_RECORD when set (tests).
 std::string ResolveTpmLockRecordPath();

@@ -250,7 +250,7 @@ emu_expect() {
 : "${HPCS_BIN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
 export HPCS_BIN_DIR
 # The TPM lock's record (core/tpm_lock.h) of the tests' TPMs: never the
-# host's /run/hpcs-for-luks.tpm-lock.
+# host's /run/hpcs-for-luks/tpm-lock.
 HPCS_TPM_LOCK_RECORD="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-${TMPDIR:-/tmp}}}/tpm-lock.record"
 export HPCS_TPM_LOCK_RECORD
 
