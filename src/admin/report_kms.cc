@@ -6,8 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "admin/report_checks.h"
 #include "base/strutil.h"
@@ -67,13 +67,14 @@ void ReportLockedBlob(ReportContext& ctx, TpmKind kind,
   Report& r = ctx.report;
   const Config& c = ctx.config;
   const std::string locked = "the TPM is locked for this boot (hpcs-unlock extended PCR " +
-                             std::to_string(kLockPcr) + " once it was done), so the API key "
+                             std::to_string(kLockPcr) +
+                             " once it was done), so the API key "
                              "does not unseal now";
   if (sealed.empty()) {
     r.tpm = facts;
     r.Add("tpm", c.tpm_blob, Level::kInfo,
-          locked + "; whether it unseals at the next boot cannot be told from a " +
-              facts.kind + " blob",
+          locked + "; whether it unseals at the next boot cannot be told from a " + facts.kind +
+              " blob",
           "to check the blob itself, run report before hpcs-unlock has run (rd.hpcs=0), or "
           "reboot and look for \"loaded N of N keys\" in the journal");
     return;
@@ -89,8 +90,8 @@ void ReportLockedBlob(ReportContext& ctx, TpmKind kind,
       now = lock.before;
     } else if (std::string e; tpm->ReadPcr(pcr, &now, &e) < 0) {
       r.tpm = facts;
-      r.Add("tpm", c.tpm_blob, Level::kFail, locked + ", and reading PCR " +
-                                                 std::to_string(pcr) + " failed: " + e);
+      r.Add("tpm", c.tpm_blob, Level::kFail,
+            locked + ", and reading PCR " + std::to_string(pcr) + " failed: " + e);
       return;
     }
     if (now != value) differ.push_back(std::to_string(pcr));
@@ -99,8 +100,9 @@ void ReportLockedBlob(ReportContext& ctx, TpmKind kind,
   r.tpm = facts;
   if (differ.empty()) {
     r.Add("tpm", c.tpm_blob, Level::kOk,
-          locked + "; it is sealed to the values the PCRs hold at boot before the lock, so it "
-                   "unseals at the next boot");
+          locked +
+              "; it is sealed to the values the PCRs hold at boot before the lock, so it "
+              "unseals at the next boot");
   } else {
     r.Add("tpm", c.tpm_blob, Level::kFail,
           locked + "; and PCR " + Join(differ, ", ") +

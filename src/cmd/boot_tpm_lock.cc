@@ -47,7 +47,8 @@ void LockTheTpm(const Config* config) {
   // The TPM that unseals the blob: the blob's kind, else the machine's.
   std::string blob;
   std::optional<TpmKind> kind;
-  if (config && ReadRegularFile(config->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) == 0) {
+  if (config &&
+      ReadRegularFile(config->tpm_blob, kMaxSealedBlobSize, &blob, nullptr, nullptr) == 0) {
     kind = BlobKind(blob);
   }
   if (!kind) {
@@ -92,8 +93,10 @@ std::string LockHint(const Config& config) {
   struct stat st;
   if (stat(ResolveTpmLockRecordPath().c_str(), &st) != 0) return "";
   return "; the TPM was locked for this boot once hpcs-unlock was done with it (PCR " +
-         std::to_string(kLockPcr) + "), and no IAM token was handed on (the initramfs's run "
-         "got none, or this run came more than " + std::to_string(kMaxHandoffTtl.count()) +
+         std::to_string(kLockPcr) +
+         "), and no IAM token was handed on (the initramfs's run "
+         "got none, or this run came more than " +
+         std::to_string(kMaxHandoffTtl.count()) +
          " s later): keys left cannot be unwrapped before the next boot (README.md, \"The "
          "TPM lock\")";
 }

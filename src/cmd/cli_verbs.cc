@@ -22,8 +22,8 @@
 #include "cmd/rewrap_command.h"
 #include "core/key_dir_lock.h"
 #include "core/keyring.h"
-#include "core/tpm_lock.h"
 #include "core/rotation.h"
+#include "core/tpm_lock.h"
 #include "core/unlock.h"
 #include "tpm/tpm.h"
 

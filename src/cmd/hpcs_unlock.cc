@@ -272,10 +272,10 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, cons
   ko.wait_for_tcsd = true;                        // tcsd may still be starting
   ko.forgive_future_start = AllowForAClockBehind();
   int r = token ? OpenKmsWithToken(config, ko, *token, Clock::now() + kMaxHandoffTtl,
-                                    "api_key = TPM: the TPM is locked for this boot, and the "
-                                    "IAM token the initramfs handed on was refused or has "
-                                    "expired",
-                                    kms, &err)
+                                   "api_key = TPM: the TPM is locked for this boot, and the "
+                                   "IAM token the initramfs handed on was refused or has "
+                                   "expired",
+                                   kms, &err)
                 : OpenKms(config, ko, kms, &err);
   if (r < 0) {
     LogError(err + (token ? "" : LockHint(config)));

@@ -229,8 +229,7 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   line("ca_file");
   s += "\n[HFL]\n";
   for (const char* n : {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key",
-                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock",
-                        "key_timeout"}) {
+                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock", "key_timeout"}) {
     line(n);
   }
   return s;

@@ -15,8 +15,9 @@ constexpr key_perm_t kTokenPerm = KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KE
 
 int Errno(std::string* err, const std::string& step) {
   int e = errno;
-  return Fail(err, -e, step + " the handed IAM token '" + kHandoffKeyDescription + "' failed: " +
-                           strerror(e));
+  return Fail(
+      err, -e,
+      step + " the handed IAM token '" + kHandoffKeyDescription + "' failed: " + strerror(e));
 }
 
 }  // namespace
@@ -27,8 +28,8 @@ int HandOffToken(const Secret& token, std::chrono::seconds ttl, key_serial_t key
   if (ttl < std::chrono::seconds(1)) ttl = std::chrono::seconds(1);
   // Made in our process keyring, where we possess it, so that its
   // permissions and timeout can be set before anyone else can see it.
-  key_serial_t id = add_key("user", kHandoffKeyDescription, token.data(), token.size(),
-                            KEY_SPEC_PROCESS_KEYRING);
+  key_serial_t id =
+      add_key("user", kHandoffKeyDescription, token.data(), token.size(), KEY_SPEC_PROCESS_KEYRING);
   if (id < 0) return Errno(err, "adding");
   int r = 0;
   if (keyctl_setperm(id, kTokenPerm) < 0) {
@@ -47,8 +48,9 @@ int TakeHandedToken(key_serial_t keyring, Secret* out, std::string* err) {
   long id = keyctl_search(keyring, "user", kHandoffKeyDescription, 0);
   if (id < 0) {
     if (errno == ENOKEY || errno == EKEYEXPIRED || errno == EKEYREVOKED) {
-      return Fail(err, -ENOKEY, std::string("no handed IAM token '") + kHandoffKeyDescription +
-                                    "' in root's user keyring");
+      return Fail(err, -ENOKEY,
+                  std::string("no handed IAM token '") + kHandoffKeyDescription +
+                      "' in root's user keyring");
     }
     return Errno(err, "finding");
   }

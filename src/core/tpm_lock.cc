@@ -5,11 +5,11 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
-#include <cstdlib>
-#include <string>
 
 #include "base/encoding.h"
 #include "base/error.h"
@@ -22,8 +22,8 @@ namespace {
 constexpr size_t kMaxRecordSize = 4096;
 
 std::vector<uint8_t> Hash(TpmKind kind, std::span<const uint8_t> a, std::span<const uint8_t> b) {
-  const mbedtls_md_info_t* md = mbedtls_md_info_from_type(
-      kind == TpmKind::kTpm1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256);
+  const mbedtls_md_info_t* md =
+      mbedtls_md_info_from_type(kind == TpmKind::kTpm1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256);
   std::vector<uint8_t> out(mbedtls_md_get_size(md));
   mbedtls_md_context_t h;
   mbedtls_md_init(&h);
@@ -96,8 +96,8 @@ int ParseTpmLockRecord(std::string_view text, TpmLockRecord* out, std::string* e
     } else if (name == "pcr") {
       unsigned long long n = 0;
       if (!ParseUint(value, &n) || n != kLockPcr) {
-        return Fail(err, -EBADMSG, "it names PCR " + std::string(value) + ", not " +
-                                       std::to_string(kLockPcr));
+        return Fail(err, -EBADMSG,
+                    "it names PCR " + std::string(value) + ", not " + std::to_string(kLockPcr));
       }
       pcr = true;
     } else if ((name == "before" || name == "after") &&
@@ -144,8 +144,7 @@ int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string
 }
 
 int LockTpmWithin(std::shared_ptr<Tpm> tpm, const std::string& record_path,
-                  std::chrono::steady_clock::time_point deadline, bool* already,
-                  std::string* err) {
+                  std::chrono::steady_clock::time_point deadline, bool* already, std::string* err) {
   struct Result {
     std::mutex mu;
     std::condition_variable cv;

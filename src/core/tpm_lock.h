@@ -62,8 +62,7 @@ int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string
 // that does not answer must not hold the boot. The thread keeps its own
 // references and may finish later.
 int LockTpmWithin(std::shared_ptr<Tpm> tpm, const std::string& record_path,
-                  std::chrono::steady_clock::time_point deadline, bool* already,
-                  std::string* err);
+                  std::chrono::steady_clock::time_point deadline, bool* already, std::string* err);
 
 // The value kLockPcr holds when hpcs-unlock unseals at a boot like this one:
 // the record's `before` when this boot was locked, else the PCR's current

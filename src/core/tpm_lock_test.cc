@@ -13,7 +13,6 @@
 namespace hpcs {
 namespace {
 
-
 class TpmLockTest : public ::testing::TestWithParam<TpmKind> {
  protected:
   FakeTpm tpm_{GetParam()};
@@ -85,8 +84,7 @@ TEST_P(TpmLockTest, ATpmThatFailsIsAnError) {
   EXPECT_NE(stat(record_.c_str(), &st), 0);  // no record of a lock that did not happen
 }
 
-INSTANTIATE_TEST_SUITE_P(BothKinds, TpmLockTest,
-                         ::testing::Values(TpmKind::kTpm1, TpmKind::kTpm2));
+INSTANTIATE_TEST_SUITE_P(BothKinds, TpmLockTest, ::testing::Values(TpmKind::kTpm1, TpmKind::kTpm2));
 
 TEST(TpmLockRecordTest, RoundTripsAndRefusesWhatIsWrong) {
   TpmLockRecord r{TpmKind::kTpm2, kLockPcr, std::vector<uint8_t>(32, 1),

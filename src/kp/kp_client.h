@@ -134,7 +134,7 @@ class KpClient {
   Secret auth_header_;  // "Authorization: Bearer <token>"
   Clock::time_point token_refresh_at_{};
   Clock::time_point token_expires_at_{};
-  std::string no_refresh_;  // set: there is no API key to get a token with
+  std::string no_refresh_;    // set: there is no API key to get a token with
   int token_generation_ = 0;  // counts the tokens received
   int token_requests_ = 0;
   std::string auth_error_;  // why this run has no token (sticky for the run)

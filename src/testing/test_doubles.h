@@ -198,9 +198,9 @@ class FakeTpm : public Tpm {
     if (digest.size() != PcrSize()) return -EINVAL;
     old.insert(old.end(), digest.begin(), digest.end());
     std::vector<uint8_t> out(PcrSize());
-    mbedtls_md(mbedtls_md_info_from_type(kind_ == TpmKind::kTpm1 ? MBEDTLS_MD_SHA1
-                                                                  : MBEDTLS_MD_SHA256),
-               old.data(), old.size(), out.data());
+    mbedtls_md(
+        mbedtls_md_info_from_type(kind_ == TpmKind::kTpm1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256),
+        old.data(), old.size(), out.data());
     pcrs[pcr] = out;
     ++extends;
     return 0;

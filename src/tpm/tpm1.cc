@@ -455,7 +455,8 @@ class TrousersTpm : public Tpm {
 };
 
 int TrousersTpm::ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string* err) {
-  if (pcr > kMaxPcrIndex) return Fail(err, -EINVAL, "PCR " + std::to_string(pcr) + " is out of range");
+  if (pcr > kMaxPcrIndex)
+    return Fail(err, -EINVAL, "PCR " + std::to_string(pcr) + " is out of range");
   TssContext ctx;
   TSS_HTPM tpm;
   if (int rc = Connect(&ctx, &tpm, err)) return rc;
@@ -468,15 +469,16 @@ int TrousersTpm::ReadPcr(unsigned pcr, std::vector<uint8_t>* value, std::string*
 
 int TrousersTpm::ExtendPcr(unsigned pcr, std::span<const uint8_t> digest, std::string* err) {
   if (pcr > kMaxPcrIndex || digest.size() != kSha1Size) {
-    return Fail(err, -EINVAL, "extending PCR " + std::to_string(pcr) + ": a 20-byte digest is needed");
+    return Fail(err, -EINVAL,
+                "extending PCR " + std::to_string(pcr) + ": a 20-byte digest is needed");
   }
   TssContext ctx;
   TSS_HTPM tpm;
   if (int rc = Connect(&ctx, &tpm, err)) return rc;
   std::vector<BYTE> data(digest.begin(), digest.end());
   TssMemory now(ctx);
-  TSS_RESULT r = Tspi_TPM_PcrExtend(tpm, pcr, data.size(), data.data(), nullptr, now.len(),
-                                    now.out());
+  TSS_RESULT r =
+      Tspi_TPM_PcrExtend(tpm, pcr, data.size(), data.data(), nullptr, now.len(), now.out());
   if (r != TSS_SUCCESS) return CommonError(r, "extending PCR " + std::to_string(pcr), err);
   return 0;
 }
@@ -513,7 +515,8 @@ int TrousersTpm::Seal(const Secret& data, std::span<const unsigned> pcrs, std::s
   TSS_HTPM tpm;
   if (int rc = Connect(&ctx, &tpm, err)) return rc;
   TSS_HPCRS pcr_obj = 0;
-  if (int rc = MakePcrComposite(ctx, tpm, pcrs, o_.seal_pcr_values_tpm1, long_info, &pcr_obj, err)) {
+  if (int rc =
+          MakePcrComposite(ctx, tpm, pcrs, o_.seal_pcr_values_tpm1, long_info, &pcr_obj, err)) {
     return rc;
   }
   Secret aes_key;

@@ -238,8 +238,7 @@ TEST_F(Tpm1Test, ExtendsAPcrAndSealsToAGivenValue) {
   std::vector<uint8_t> both = before;
   both.insert(both.end(), digest.begin(), digest.end());
   std::vector<uint8_t> expected(20);
-  mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA1), both.data(), both.size(),
-             expected.data());
+  mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA1), both.data(), both.size(), expected.data());
 
   TpmOptions o;
   o.seal_pcr_values_tpm1[kLockPcr] = expected;

@@ -169,6 +169,7 @@ steps=() step=0 step_due=0
 if [[ $script ]]; then mapfile -t steps <"$script"; fi
 # Types one line on the serial console; never blocks on a VM that is gone.
 type_line() {
+	# shellcheck disable=SC2016  # expanded by the inner bash, from its arguments
 	timeout 5 bash -c 'printf "%s\r" "$1" >"$2"' _ "$1" "$work/ser.in" || true
 }
 run_script() {

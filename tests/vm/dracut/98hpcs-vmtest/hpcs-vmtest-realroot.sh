@@ -4,7 +4,8 @@
 # blob; the real root finds them after the switch.
 set -e
 d=/run/hpcs-vmtest
-mkdir -p -m 0700 "$d"
+mkdir -p "$d"
+chmod 0700 "$d"
 cp /usr/sbin/hpcs-unlock "$d/hpcs-unlock"
 cp -a /var/lib/hpcs-for-luks "$d/keys"
 cp /etc/hpcs-for-luks/ca.pem "$d/ca.pem"
