@@ -183,6 +183,8 @@ take_guest_initrd() {
 		lib/systemd/system/hpcs-for-luks.service lib/systemd/system/hpcs-for-luks-wipe.service \
 		lib/systemd/system-generators/hpcs-for-luks-generator \
 		lib/dracut/modules.d/99hpcs/module-setup.sh lib/dracut/modules.d/99hpcs/hpcs-unlock.service \
+		lib/dracut/modules.d/99hpcs/hpcs-lock-tpm.service lib/dracut/modules.d/99hpcs/hpcs-lock-tpm.conf \
+		lib/dracut/modules.d/99hpcs/hpcs-noshell.conf lib/dracut/modules.d/98hpcs-tpm/hpcs-lock-tcsd.conf \
 		lib/dracut/modules.d/98hpcs-tpm/module-setup.sh lib/dracut/modules.d/98hpcs-tpm/60-hpcs-tpm.rules \
 		lib/dracut/modules.d/98hpcs-tpm/hpcs-tcsd.service lib/dracut/modules.d/98hpcs-tpm/hpcs-unlock-tcsd.conf \
 		share/man/man8/hpcs-for-luks.8 share/man/man8/hpcs-unlock.8 share/man/man8/hpcs-enroll.8 \
