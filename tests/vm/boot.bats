@@ -165,6 +165,8 @@ show_log() {
 	assert_log 'tpm_tis .*1\.2 TPM'
 	assert_log 'systemd\[1\]: Started hpcs-tcsd\.service'
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
+	# The TPM 1.2 is locked (through tcsd) once the unlock is done.
+	assert_log 'hpcs-unlock\[[0-9]+\]: the TPM is locked for the rest of this boot: PCR 15'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'systemd\[1\]: hpcs-tcsd\.service: Deactivated successfully'
 	assert_log 'HPCS-ROOT-OK'

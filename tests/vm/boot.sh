@@ -126,7 +126,7 @@ for f in "${fwds[@]}"; do nic+=",guestfwd=$f"; done
 args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m "$mem" -smp "$smp"
 	-display none -monitor none -no-reboot
 	-kernel "$kernel" -nic "$nic" -append "$*")
-if [[ $answer_re ]]; then
+if [[ $answer_re || $script ]]; then
 	# A serial line that can be typed into: a pair of FIFOs (qemu opens both
 	# read-write, so neither side blocks), the output copied into the log.
 	mkfifo "$work/ser.in" "$work/ser.out"
