@@ -120,7 +120,13 @@ int LockTpm(Tpm& tpm, const std::string& record_path, bool* already, std::string
   if (int r = tpm.ReadPcr(kLockPcr, &now, err); r < 0) return r;
   TpmLockRecord rec;
   bool have = false;
-  if (int r = ReadRecord(record_path, &rec, &have, err); r < 0) return r;
+  if (int r = ReadRecord(record_path, &rec, &have, err); r < 0) {
+    // A record that cannot be trusted must not stop the lock: extend, keep
+    // the record as it is, and say why it was not used.
+    std::string ignored;
+    tpm.ExtendPcr(kLockPcr, TpmLockDigest(tpm.kind()), &ignored);
+    return r;
+  }
   if (have && rec.kind == tpm.kind() && rec.after == now) {
     *already = true;
     return 0;
