@@ -115,6 +115,10 @@ TEST(TpmLockRecordTest, ARecordWritableByOthersIsRefused) {
   bool locked = false;
   EXPECT_LT(PreLockValue(tpm, path, &v, &locked, &err), 0);
   EXPECT_NE(err.find(path), std::string::npos) << err;
+  // Such a record does not stop the lock: the PCR is extended all the same.
+  int before = tpm.extends;
+  EXPECT_LT(LockTpm(tpm, path, &already, &err), 0);
+  EXPECT_EQ(tpm.extends, before + 1);
 }
 
 // The digests are what the README documents (sha256sum/sha1sum of the text).
