@@ -138,7 +138,25 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
   if (c.endpoint_url.empty() && !c.region.empty()) c.endpoint_url = EndpointForRegion(c.region);
   if (auto iam = TrimUrl(get("KP", "iam_endpoint_url")); !iam.empty()) c.iam_endpoint_url = iam;
   c.service_instance_id = get("KP", "service_instance_id");
-  if (auto key = ini.Get("KP", "api_key"); key && !key->empty()) {
+  if (auto auth = ToLower(get("KP", "auth")); auth == "vpc") {
+    c.auth = Auth::kVpc;
+  } else if (!auth.empty() && auth != "api-key") {
+    return Fail(err, -EINVAL, path + ": [KP] auth must be api-key or vpc");
+  }
+  c.trusted_profile.id = get("KP", "trusted_profile_id");
+  c.trusted_profile.crn = get("KP", "trusted_profile_crn");
+  if (!c.trusted_profile.id.empty() && !c.trusted_profile.crn.empty()) {
+    return Fail(err, -EINVAL,
+                path +
+                    ": [KP] trusted_profile_id and trusted_profile_crn name the same thing: "
+                    "set one of them");
+  }
+  if (auto md = TrimUrl(get("KP", "metadata_endpoint_url")); !md.empty()) {
+    c.metadata_endpoint_url = md;
+  }
+  if (auto key = ini.Get("KP", "api_key"); key && !key->empty() && c.auth == Auth::kVpc) {
+    c.api_key_ignored = true;  // not read: the instance's identity stands in for it
+  } else if (key && !key->empty()) {
     if (*key == "TPM") {
       c.api_key_from_tpm = true;
     } else {
@@ -190,11 +208,16 @@ int LoadConfig(const std::string& path, Config* out, std::string* err) {
 
 std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
   auto yes_no = [](bool b) { return std::string(b ? "yes" : "no"); };
+  if (name == "auth") return std::string(c.auth == Auth::kVpc ? "vpc" : "api-key");
+  if (name == "trusted_profile_id") return c.trusted_profile.id;
+  if (name == "trusted_profile_crn") return c.trusted_profile.crn;
+  if (name == "metadata_endpoint_url") return c.metadata_endpoint_url;
   if (name == "region") return c.region;
   if (name == "endpoint_url") return c.endpoint_url;
   if (name == "iam_endpoint_url") return c.iam_endpoint_url;
   if (name == "service_instance_id") return c.service_instance_id;
   if (name == "api_key_source") {
+    if (c.auth == Auth::kVpc) return std::string("vpc");
     return std::string(c.api_key_from_tpm ? "tpm" : c.api_key.empty() ? "none" : "literal");
   }
   if (name == "default_crk_uuid") return c.default_crk_uuid;
@@ -215,10 +238,15 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   auto line = [&](const char* name) {
     s.append(name).append(" = ").append(*ConfigValue(c, name)).push_back('\n');
   };
-  for (const char* n : {"region", "endpoint_url", "iam_endpoint_url", "service_instance_id"}) {
+  for (const char* n :
+       {"auth", "region", "endpoint_url", "iam_endpoint_url", "service_instance_id"}) {
     line(n);
   }
-  if (c.api_key_from_tpm) {
+  if (c.auth == Auth::kVpc) {
+    for (const char* n : {"trusted_profile_id", "trusted_profile_crn", "metadata_endpoint_url"}) {
+      line(n);
+    }
+  } else if (c.api_key_from_tpm) {
     s += "api_key = TPM\n";
   } else if (!c.api_key.empty() && with_api_key) {
     s.append("api_key = ").append(c.api_key.view()).push_back('\n');
@@ -239,12 +267,21 @@ int CheckKmsSettings(const Config& c, std::string* err) {
   std::vector<std::string> missing;
   if (c.endpoint_url.empty()) missing.push_back("[KP] region or endpoint_url");
   if (c.service_instance_id.empty()) missing.push_back("[KP] service_instance_id");
-  if (c.api_key.empty() && !c.api_key_from_tpm) missing.push_back("[KP] api_key");
-  if (c.iam_endpoint_url.empty()) missing.push_back("[KP] iam_endpoint_url");
+  const bool vpc = c.auth == Auth::kVpc;
+  if (!vpc && c.api_key.empty() && !c.api_key_from_tpm) {
+    missing.push_back("[KP] api_key (or auth = vpc on an IBM Cloud VPC instance)");
+  }
+  if (!vpc && c.iam_endpoint_url.empty()) missing.push_back("[KP] iam_endpoint_url");
   if (missing.empty()) {
     for (const std::string* url : {&c.endpoint_url, &c.iam_endpoint_url}) {
+      if (vpc && url == &c.iam_endpoint_url) continue;  // not used
       HttpsUrl u;
       if (int r = ParseHttpsUrl(*url, &u, err); r < 0) return WithContext(err, r, c.path + ": ");
+    }
+    if (vpc) {
+      if (int r = CheckMetadataUrl(c.metadata_endpoint_url, err); r < 0) {
+        return WithContext(err, r, c.path + ": [KP] metadata_endpoint_url: ");
+      }
     }
     return 0;
   }

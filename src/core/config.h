@@ -1,7 +1,9 @@
 // /etc/hpcs-for-luks.ini, compatible with IBM's hpcs-for-luks 2.7.
 //
 //   [KP]  region, endpoint_url, iam_endpoint_url, service_instance_id,
-//         api_key (or the word TPM), default_crk_uuid, ca_file
+//         api_key (or the word TPM), default_crk_uuid, ca_file,
+//         auth (api-key or vpc), trusted_profile_id, trusted_profile_crn,
+//         metadata_endpoint_url
 //   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
 //         allow_boot_endpoints, update_wrapped_keys, key_timeout
 #ifndef HPCS_CORE_CONFIG_H_
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "base/secret.h"
+#include "kp/vpc_identity.h"
 
 namespace hpcs {
 
@@ -41,13 +44,26 @@ class IniFile {
   std::map<std::string, std::map<std::string, std::string>> sections_;
 };
 
+// [KP] auth: where the bearer token for the KMS comes from.
+enum class Auth {
+  kApiKey,  // IAM, with api_key (literal or sealed to the TPM)
+  kVpc,     // the VPC instance's identity: no API key (kp/vpc_identity.h)
+};
+
 struct Config {
   std::string path;  // the file it came from, for messages
+  Auth auth = Auth::kApiKey;
+  // auth = vpc: the trusted profile (both empty: the instance's default one)
+  // and the metadata service (CheckMetadataUrl). No boot option sets them.
+  TrustedProfile trusted_profile;
+  std::string metadata_endpoint_url = kDefaultMetadataEndpoint;
+  // auth = vpc, and the file still holds an api_key, which is not read.
+  bool api_key_ignored = false;
   std::string region;
   std::string endpoint_url;  // no trailing '/'; derived from region when empty
   std::string iam_endpoint_url = kDefaultIamEndpoint;
   std::string service_instance_id;
-  Secret api_key;  // empty when api_key_from_tpm
+  Secret api_key;  // empty when api_key_from_tpm, and with auth = vpc
   bool api_key_from_tpm = false;
   std::string default_crk_uuid;
   std::string ca_file;  // empty: the system store
@@ -82,7 +98,8 @@ int LoadConfig(const std::string& path, Config* out, std::string* err);
 int ParseConfig(std::string_view text, const std::string& path, Config* out, std::string* err);
 
 // Everything a KMS call needs, all problems reported at once, naming the file;
-// then both URLs as ParseHttpsUrl reads them.
+// then the URLs as ParseHttpsUrl reads them (the metadata service's as
+// CheckMetadataUrl does).
 int CheckKmsSettings(const Config& c, std::string* err);
 
 // A key timeout: "0" (none) or ParseSeconds's 1 to 86400.
@@ -92,15 +109,19 @@ bool ParseKeyTimeout(std::string_view s, unsigned* out);
 std::string EndpointForRegion(std::string_view region);
 
 // The names ConfigValue knows: every setting, resolved (endpoint_url from the
-// region, tpm_blob from key_dir), and api_key_source ("tpm", "literal" or
-// "none") in place of the API key itself, which it never gives.
-inline constexpr const char* kConfigValueNames[] = {"region",
+// region, tpm_blob from key_dir), and api_key_source ("tpm", "literal",
+// "vpc" or "none") in place of the API key itself, which it never gives.
+inline constexpr const char* kConfigValueNames[] = {"auth",
+                                                    "region",
                                                     "endpoint_url",
                                                     "iam_endpoint_url",
                                                     "service_instance_id",
                                                     "api_key_source",
                                                     "default_crk_uuid",
                                                     "ca_file",
+                                                    "trusted_profile_id",
+                                                    "trusted_profile_crn",
+                                                    "metadata_endpoint_url",
                                                     "key_dir",
                                                     "tpm_blob",
                                                     "tpm2_tcti",

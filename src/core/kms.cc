@@ -36,6 +36,9 @@ int UnsealTpmBlob(const Config& c, std::string_view blob, const struct stat& st,
 }
 
 int ObtainApiKey(const Config& c, const KmsOptions& options, Secret* out, std::string* err) {
+  if (c.auth == Auth::kVpc) {
+    return Fail(err, -EINVAL, c.path + ": auth = vpc: there is no API key to use");
+  }
   if (!c.api_key_from_tpm) {
     *out = Secret(c.api_key.data(), c.api_key.size());
     return 0;
@@ -70,8 +73,35 @@ int ExpandResolvePins(const Config& c, std::vector<std::string>* out, std::strin
   return 0;
 }
 
+namespace {
+
+int OpenClient(const Config& c, const KmsOptions& options, std::unique_ptr<TokenSource> tokens,
+               Kms* out, std::string* err) {
+  HttpOptions ho;
+  ho.ca_file = c.ca_file;
+  ho.proxy = c.proxy;
+  ho.forgive_future_start = options.forgive_future_start;
+  if (int r = CheckTrustedCa(c, ho, err); r < 0) return r;
+  if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
+  Kms k;
+  k.http = MakeCurlTransport(ho);
+  KpSettings s{c.endpoint_url, c.iam_endpoint_url, c.service_instance_id};
+  k.client = std::make_unique<KpClient>(std::move(s), std::move(tokens), k.http.get(),
+                                        options.retry, options.deadline);
+  *out = std::move(k);
+  return 0;
+}
+
+}  // namespace
+
 int OpenKms(const Config& c, const KmsOptions& options, Kms* out, std::string* err) {
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
+  if (c.auth == Auth::kVpc) {
+    return OpenClient(
+        c, options,
+        MakeVpcTokenSource(c.metadata_endpoint_url, c.trusted_profile, c.service_instance_id), out,
+        err);
+  }
   Secret api_key;
   if (int r = ObtainApiKey(c, options, &api_key, err); r < 0) return r;
   return OpenKms(c, options, std::move(api_key), out, err);
@@ -94,41 +124,24 @@ int CheckTrustedCa(const Config& c, const HttpOptions& ho, std::string* err) {
   return 0;
 }
 
-namespace {
-
-int OpenClient(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
-               std::string* err) {
-  HttpOptions ho;
-  ho.ca_file = c.ca_file;
-  ho.proxy = c.proxy;
-  ho.forgive_future_start = options.forgive_future_start;
-  if (int r = CheckTrustedCa(c, ho, err); r < 0) return r;
-  if (int r = ExpandResolvePins(c, &ho.resolve, err); r < 0) return r;
-  Kms k;
-  k.http = MakeCurlTransport(ho);
-  KpSettings s{c.endpoint_url, c.iam_endpoint_url, c.service_instance_id};
-  k.client = std::make_unique<KpClient>(std::move(s), std::move(api_key), k.http.get(),
-                                        options.retry, options.deadline);
-  *out = std::move(k);
-  return 0;
-}
-
-}  // namespace
-
 int OpenKms(const Config& c, const KmsOptions& options, Secret api_key, Kms* out,
             std::string* err) {
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
   if (api_key.empty()) {
     return Fail(err, -EINVAL, c.path + ": the API key is empty");
   }
-  return OpenClient(c, options, std::move(api_key), out, err);
+  return OpenClient(c, options, MakeApiKeyTokenSource(c.iam_endpoint_url, std::move(api_key)), out,
+                    err);
 }
 
 int OpenKmsWithToken(const Config& c, const KmsOptions& options, const Secret& token,
                      Clock::time_point valid_until, std::string no_refresh, Kms* out,
                      std::string* err) {
   if (int r = CheckKmsSettings(c, err); r < 0) return r;
-  if (int r = OpenClient(c, options, Secret(), out, err); r < 0) return r;
+  if (int r = OpenClient(c, options, MakeApiKeyTokenSource(c.iam_endpoint_url, Secret()), out, err);
+      r < 0) {
+    return r;
+  }
   out->client->UseToken(token, valid_until, std::move(no_refresh));
   return 0;
 }

@@ -190,7 +190,8 @@ class CurlTransport : public HttpTransport {
   // Which certificates are trusted, and how the dates are checked.
   void SetupTrust(CURL* e);
   // The options every connection gets: TLS, trust, proxy, resolving, timeouts.
-  void SetupConnection(CURL* e, const std::string& url, Deadline deadline);
+  void SetupConnection(CURL* e, const std::string& url, Deadline deadline,
+                       bool metadata_service = false);
   void Setup(Transfer& t);
   void Finish(Transfer& t, CURLcode code);
   // Starts the connections Preconnect asked for, once no running exchange
@@ -249,9 +250,10 @@ void CurlTransport::SetupTrust(CURL* e) {
   if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
 }
 
-void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline deadline) {
+void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline deadline,
+                                    bool metadata_service) {
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, metadata_service ? "http,https" : "https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -261,8 +263,10 @@ void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline de
   SetupTrust(e);
   // An explicit proxy, or none at all: environment proxy variables must not
   // silently reroute key material.
-  curl_easy_setopt(e, CURLOPT_PROXY, options_.proxy.c_str());
-  if (options_.proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+  // The metadata service is link-local: no proxy could reach it for us.
+  const char* proxy = metadata_service ? "" : options_.proxy.c_str();
+  curl_easy_setopt(e, CURLOPT_PROXY, proxy);
+  if (*proxy == '\0') curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(e, CURLOPT_SHARE, share_.get());
   if (resolve_list_) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve_list_.get());
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -275,7 +279,7 @@ void CurlTransport::SetupConnection(CURL* e, const std::string& url, Deadline de
 void CurlTransport::Setup(Transfer& t) {
   HttpRequest& rq = t.x->request;
   CURL* e = t.easy;
-  SetupConnection(e, rq.url, t.deadline);
+  SetupConnection(e, rq.url, t.deadline, rq.metadata_service);
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteBody);
@@ -287,10 +291,11 @@ void CurlTransport::Setup(Transfer& t) {
   curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
   // Body: POSTFIELDS points into our Secret. curl copies a small one into its
   // request buffer, which our allocator wipes when freed (HttpGlobalInit).
-  if (rq.method == "POST") {
+  if (rq.method == "POST" || rq.method == "PUT") {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(rq.body.size()));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq.body.empty() ? "" : rq.body.view().data());
+    if (rq.method == "PUT") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
   } else if (rq.method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
   }

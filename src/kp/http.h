@@ -22,11 +22,16 @@
 namespace hpcs {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, POST, DELETE
+  std::string method = "GET";  // GET, POST, PUT, DELETE
   std::string url;
   std::vector<std::string> headers;  // "Name: value", nothing secret
   Secret auth_header;                // "Authorization: Bearer ...", kept apart
-  Secret body;
+  Secret body;                       // sent with POST and PUT
+  // The instance metadata service (kp/vpc_identity.h, which alone sets
+  // this, for URLs CheckMetadataUrl allows): reached directly, never through
+  // the proxy (it is link-local), and plain http:// is allowed. Every other
+  // request is https:// only.
+  bool metadata_service = false;
 };
 
 struct HttpResponse {

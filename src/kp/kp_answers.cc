@@ -52,6 +52,12 @@ std::string DescribeHttpError(long status, std::string_view body) {
     if (auto m = JsonString(first, "errorMsg")) msg += ": " + Printable(*m, 300);
     if (auto m = r0 ? JsonString(r0, "message") : std::nullopt)
       msg += " (" + Printable(*m, 300) + ")";
+  } else if (const cJSON* errors = JsonArray(j.get(), "errors")) {
+    // The VPC metadata service: {"errors":[{"code":"...","message":"..."}],"trace":"..."}
+    const cJSON* e0 = cJSON_GetArrayItem(errors, 0);
+    if (auto code = e0 ? JsonString(e0, "code") : std::nullopt) msg += " " + Printable(*code, 64);
+    if (auto m = e0 ? JsonString(e0, "message") : std::nullopt) msg += ": " + Printable(*m, 300);
+    if (auto t = JsonString(j.get(), "trace")) msg += " (trace " + Printable(*t, 64) + ")";
   } else if (auto m = JsonString(j.get(), "message")) {
     msg += ": " + Printable(*m, 300);
   }

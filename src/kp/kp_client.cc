@@ -48,8 +48,13 @@ struct KpClient::Slot {
 
 KpClient::KpClient(KpSettings settings, Secret api_key, HttpTransport* http, RetryPolicy retry,
                    Deadline deadline, TimeSource* time)
+    : KpClient(settings, MakeApiKeyTokenSource(settings.iam_endpoint_url, std::move(api_key)), http,
+               retry, deadline, time) {}
+
+KpClient::KpClient(KpSettings settings, std::unique_ptr<TokenSource> tokens, HttpTransport* http,
+                   RetryPolicy retry, Deadline deadline, TimeSource* time)
     : settings_(std::move(settings)),
-      api_key_(std::move(api_key)),
+      tokens_(std::move(tokens)),
       http_(http),
       retry_(retry),
       deadline_(deadline),
@@ -155,6 +160,9 @@ HttpRequest KpClient::PrepareRequest(const Slot& s) const {
     rq.headers.push_back("Bluemix-Instance: " + settings_.instance_id);
     rq.headers.push_back("Correlation-Id: " + c.correlation_id);
     rq.auth_header = Secret(auth_header_.data(), auth_header_.size());
+  } else {
+    rq.auth_header = Secret(c.authorization.data(), c.authorization.size());
+    rq.metadata_service = c.metadata_service;
   }
   for (const auto& h : c.extra_headers) rq.headers.push_back(h);
   rq.body = Secret(c.body.data(), c.body.size());
@@ -200,40 +208,53 @@ void KpClient::StartTokenRequest(Slot& token, Clock::time_point now) {
   }
   ++token_requests_;
   auth_header_.Clear();
-  KpCall& call = *token.call;
-  call = KpCall();
-  call.method = "POST";
-  call.path = settings_.iam_endpoint_url + "/identity/token";
-  call.content_type = "application/x-www-form-urlencoded";
-  call.body.Append("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=");
-  UrlEncodeAppend(api_key_.view(), &call.body);
-  call.unreachable = true;
-  token.tries = AttemptState();
-  token.last_error.clear();
-  token.state = Slot::State::kWaiting;
-  token.due = now;
+  token_step_ = 0;
+  StartTokenStep(token, now);
   // The KMS requests wait for this token; their host's TLS handshake need
   // not. One connection made now lets all of theirs resume its session.
-  if (preconnect_ && !preconnected_ &&
-      HostOf(settings_.endpoint_url) != HostOf(settings_.iam_endpoint_url)) {
+  if (preconnect_ && !preconnected_ && HostOf(settings_.endpoint_url) != tokens_->Origin()) {
     preconnected_ = true;
     http_->Preconnect(settings_.endpoint_url, deadline_);
   }
 }
 
+void KpClient::StartTokenStep(Slot& token, Clock::time_point now) {
+  KpCall next;
+  std::string err;
+  const KpCall* previous = token_step_ == 0 ? nullptr : token.call;
+  if (tokens_->MakeStep(token_step_, previous, &next, &err) < 0) {
+    token.state = Slot::State::kIdle;
+    auth_unreachable_ = false;
+    auth_error_ = err;
+    return;
+  }
+  next.unreachable = true;
+  *token.call = std::move(next);
+  token.tries = AttemptState();
+  token.last_error.clear();
+  token.state = Slot::State::kWaiting;
+  token.due = now;
+}
+
 void KpClient::AcceptToken(Slot& token) {
   token.state = Slot::State::kIdle;
   const KpCall& call = *token.call;
-  std::string where = "cannot get an IAM token from " + settings_.iam_endpoint_url + ": ";
   auth_unreachable_ = call.unreachable;
   if (call.result < 0) {
-    auth_error_ = where + call.error;
+    auth_error_ = tokens_->DescribeFailure(token_step_, call);
     return;
+  }
+  if (token_step_ + 1 < tokens_->Steps()) {
+    ++token_step_;
+    return StartTokenStep(token, time_->Now());
   }
   IamToken t;
   std::string why;
   if (ParseIamToken(AnswerOf(call), &t, &why) < 0) {
-    auth_error_ = where + why;
+    KpCall unusable;
+    unusable.status = call.status;
+    unusable.error = why;
+    auth_error_ = tokens_->DescribeFailure(token_step_, unusable);
     return;
   }
   auth_header_.Append("Authorization: Bearer ");
@@ -306,6 +327,7 @@ void KpClient::OnAnswer(Slot& s, Clock::time_point now, const OnDone& on_done) {
                         : v.gave_up == Verdict::GaveUp::kPastDeadline
                             ? " (gave up after " + attempts + ": the deadline was reached)"
                             : "";
+      if (!s.is_token && (r.status == 401 || r.status == 403)) why += tokens_->KmsRefusalHint();
       return Finish(s, v.result, s.last_error + why, on_done);
     }
   }

@@ -7,6 +7,7 @@
 #define HPCS_KP_KP_CLIENT_H_
 
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,8 +17,10 @@
 #include "base/secret.h"
 #include "kp/http.h"
 #include "kp/kp_answers.h"
+#include "kp/kp_call.h"
 #include "kp/retry.h"
 #include "kp/throttle.h"
+#include "kp/token_source.h"
 
 namespace hpcs {
 
@@ -27,30 +30,16 @@ struct KpSettings {
   std::string instance_id;       // Bluemix-Instance
 };
 
-// One API call. The caller fills the request part; Run() fills the rest.
-struct KpCall {
-  std::string method = "GET";
-  std::string path;  // "/api/v2/keys/..." (query included)
-  std::string content_type;
-  std::vector<std::string> extra_headers;
-  Secret body;
-
-  int result = 0;  // 0: a 2xx response; negative errno-style on failure
-  long status = 0;
-  Secret response;
-  std::string response_type;   // its Content-Type
-  std::string error;           // a message for people, without secrets
-  std::string correlation_id;  // of the last attempt
-  int attempts = 0;
-  bool unreachable = false;  // no HTTP answer, or only retryable ones until the deadline
-};
-
 class KpClient {
  public:
   // `time` is the clock for backoff waits and token lifetimes (tests pass a
   // fake one); `deadline` bounds every call.
   KpClient(KpSettings settings, Secret api_key, HttpTransport* http, RetryPolicy retry,
            Deadline deadline, TimeSource* time = &SystemTime());
+  // The same with the tokens from `tokens` (an instance identity:
+  // vpc_identity.h) instead of an API key.
+  KpClient(KpSettings settings, std::unique_ptr<TokenSource> tokens, HttpTransport* http,
+           RetryPolicy retry, Deadline deadline, TimeSource* time = &SystemTime());
   ~KpClient();
 
   // Runs all calls concurrently, each retried on its own schedule; at most
@@ -92,7 +81,8 @@ class KpClient {
   // The token in use and when it expires; false when there is none.
   bool CurrentToken(Secret* token, Clock::time_point* expires_at) const;
 
-  // Counters for diagnostics and tests.
+  // Counters for diagnostics and tests: tokens asked for (each may take
+  // several requests: token_source.h).
   int token_requests() const { return token_requests_; }
 
  private:
@@ -120,13 +110,16 @@ class KpClient {
   void LogAnswer(const Slot& s) const;
   void Finish(Slot& s, int result, std::string error, const OnDone& on_done);
   void FinishPastDeadline(Slot& s, const OnDone& on_done);
-  // Takes the token from a finished IAM request, or records why there is none.
+  // Takes the token from a finished IAM request, or records why there is
+  // none; or starts the next step of getting one.
   void AcceptToken(Slot& token);
+  void StartTokenStep(Slot& token, Clock::time_point now);
   bool TokenFresh(Clock::time_point now) const;
   int RunOne(KpCall* call, std::string* err);
 
   KpSettings settings_;
-  Secret api_key_;
+  std::unique_ptr<TokenSource> tokens_;
+  int token_step_ = 0;  // of the token request under way
   HttpTransport* http_;
   RetryPolicy retry_;
   Deadline deadline_;

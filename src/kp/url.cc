@@ -31,7 +31,7 @@ bool GetPart(CURLU* u, CURLUPart part, unsigned flags, std::string* out) {
   return true;
 }
 
-// Whether `rest` (what follows "https://") starts with `host`, in any case,
+// Whether `rest` (what follows "https://" or "http://") starts with `host`, in any case,
 // then ":" and digits at most, then the end or the start of a path, query or
 // fragment; *tail gets what follows the port.
 bool WrittenAsRead(std::string_view rest, std::string_view host, std::string_view* tail) {
@@ -71,11 +71,20 @@ std::string UrlForMessage(std::string_view url) {
 }
 
 int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err) {
+  return ParseUrl(url, UrlSchemes::kHttpsOnly, out, err);
+}
+
+int ParseUrl(std::string_view url, UrlSchemes schemes, HttpsUrl* out, std::string* err) {
+  const bool http_ok = schemes == UrlSchemes::kHttpAllowed;
+  const std::string_view wanted = http_ok ? "an http:// or https:// URL" : "an https:// URL";
   auto refuse = [&](std::string_view why) {
     return Fail(err, -EINVAL, "'" + UrlForMessage(url) + "' " + std::string(why));
   };
   if (url.find('\0') != std::string_view::npos) return refuse("holds a NUL byte");
-  if (!StartsWith(ToLower(url.substr(0, 6)), "https:")) return refuse("is not an https:// URL");
+  const std::string lead = ToLower(url.substr(0, 6));
+  const bool plain = http_ok && StartsWith(lead, "http:");
+  if (!plain && !StartsWith(lead, "https:")) return refuse("is not " + std::string(wanted));
+  const std::string_view scheme_wanted = plain ? "http" : "https";
   CurlUrl u(curl_url());
   if (!u) return Fail(err, -ENOMEM, "out of memory for a URL");
   const std::string text(url);
@@ -83,8 +92,8 @@ int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err) {
     return refuse(std::string("is not a URL curl can use: ") + curl_url_strerror(rc));
   }
   std::string scheme, host, port, ignored;
-  if (!GetPart(u.get(), CURLUPART_SCHEME, 0, &scheme) || scheme != "https") {
-    return refuse("is not an https:// URL");
+  if (!GetPart(u.get(), CURLUPART_SCHEME, 0, &scheme) || scheme != scheme_wanted) {
+    return refuse("is not " + std::string(wanted));
   }
   if (GetPart(u.get(), CURLUPART_USER, 0, &ignored) ||
       GetPart(u.get(), CURLUPART_PASSWORD, 0, &ignored)) {
@@ -96,13 +105,16 @@ int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err) {
       !ParseUint(port, &port_number) || port_number == 0 || port_number > 65535) {
     return refuse("has a port that is not from 1 to 65535");
   }
+  const size_t skip = scheme.size() + 3;  // "https://" or "http://"
   std::string_view tail;
-  if (url.size() < 8 || url.substr(5, 3) != "://" || !WrittenAsRead(url.substr(8), host, &tail)) {
-    return refuse("is not written as https://HOST[:PORT][/PATH]: curl would connect to '" +
+  if (url.size() < skip || url.substr(scheme.size(), 3) != "://" ||
+      !WrittenAsRead(url.substr(skip), host, &tail)) {
+    return refuse("is not written as " + scheme + "://HOST[:PORT][/PATH]: curl would connect to '" +
                   EscapeControls(host) + "'");
   }
   const size_t path_end = std::min(tail.find_first_of("?#"), tail.size());
   const size_t hash = tail.find('#');
+  out->https = !plain;
   out->host = ToLower(host);
   out->port = static_cast<int>(port_number);
   out->path = tail.substr(0, path_end);

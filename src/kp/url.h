@@ -10,8 +10,9 @@
 namespace hpcs {
 
 struct HttpsUrl {
-  std::string host;  // lowercased; an IPv6 address in brackets
-  int port = 443;
+  bool https = true;  // false: a plain http:// URL (ParseUrl with kHttpAllowed only)
+  std::string host;   // lowercased; an IPv6 address in brackets
+  int port = 443;     // 80 when plain http and none is written
   // What follows HOST[:PORT], as written: the path ("" or "/..." up to a '?'
   // or '#'), and whether a query or a fragment follows (even an empty one).
   std::string path;
@@ -29,6 +30,12 @@ struct HttpsUrl {
 // no other number of slashes). The path, query and fragment are taken as
 // written.
 int ParseHttpsUrl(std::string_view url, HttpsUrl* out, std::string* err);
+
+// The same rules, for a URL that may also be plain "http://" (with
+// kHttpAllowed): only the instance metadata service is ever reached that way
+// (kp/vpc_identity.h says which hosts).
+enum class UrlSchemes { kHttpsOnly, kHttpAllowed };
+int ParseUrl(std::string_view url, UrlSchemes schemes, HttpsUrl* out, std::string* err);
 
 // `url` for a message: as written, but with whatever could be a user name or
 // password (up to the last '@' of the authority) replaced by "***".
