@@ -13,7 +13,8 @@
 # The TPM part (api_key = TPM) is the module "hpcs-tpm" (98hpcs-tpm), which
 # depends() names then: the sealed API key, the TPM drivers, tcsd (and its
 # knob hpcs_tcsd_conf=). What may go in (the API key in plaintext only with
-# [HFL] initramfs_plain_api_key = yes) is _hpcs_plan's; install() does it.
+# [HFL] initramfs_plain_api_key = yes; nothing secret with [KP] auth = vpc)
+# is _hpcs_plan's; install() does it.
 #
 # In the initramfs everything sits at fixed places, whatever the host uses:
 #   /etc/hpcs-for-luks.ini                (key_dir, ca_file, tpm_blob rewritten)
@@ -167,6 +168,10 @@ _hpcs_plan() {
 		return 255
 	elif [[ $api_source == tpm ]]; then
 		hpcs_print_args=(--tpm-blob "$hpcs_i_blob")
+	elif [[ $api_source == vpc ]]; then
+		# auth = vpc: the instance's identity from the metadata service
+		# (169.254.169.254, routed by the DHCP lease); no secret goes in.
+		hpcs_print_args=()
 	elif [[ "$(_hpcs_get initramfs_plain_api_key)" != yes ]]; then
 		dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
 		dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
