@@ -183,6 +183,74 @@ TEST(ConfigTest, FormatConfigKeepsEverySetting) {
   EXPECT_EQ(again.key_timeout_s, 0u);
 }
 
+TEST(ConfigTest, AuthVpcNeedsNoApiKeyAndDoesNotReadOne) {
+  constexpr char kVpc[] =
+      "[KP]\n"
+      "auth = vpc\n"
+      "region = us-south\n"
+      "service_instance_id = inst\n"
+      "trusted_profile_id = Profile-1234\n"
+      "api_key = s3cr3t-left-behind\n";
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig(kVpc, "/etc/x.ini", &c, &err), 0) << err;
+  EXPECT_EQ(c.auth, Auth::kVpc);
+  EXPECT_TRUE(c.api_key.empty());
+  EXPECT_FALSE(c.api_key_from_tpm);
+  EXPECT_TRUE(c.api_key_ignored);
+  EXPECT_EQ(c.trusted_profile.id, "Profile-1234");
+  EXPECT_EQ(c.metadata_endpoint_url, "http://169.254.169.254");
+  EXPECT_EQ(CheckKmsSettings(c, &err), 0) << err;
+  EXPECT_EQ(*ConfigValue(c, "api_key_source"), "vpc");
+  EXPECT_EQ(*ConfigValue(c, "auth"), "vpc");
+  // The initramfs's copy: no API key, not even the one left behind.
+  const std::string formatted = FormatConfig(c, true);
+  EXPECT_EQ(formatted.find("s3cr3t"), std::string::npos) << formatted;
+  EXPECT_EQ(formatted.find("\napi_key"), std::string::npos) << formatted;
+  Config again;
+  ASSERT_EQ(ParseConfig(formatted, "/x", &again, &err), 0) << err;
+  EXPECT_EQ(again.auth, Auth::kVpc);
+  EXPECT_EQ(again.trusted_profile.id, "Profile-1234");
+  EXPECT_EQ(again.metadata_endpoint_url, "http://169.254.169.254");
+}
+
+TEST(ConfigTest, AuthVpcRefusals) {
+  const std::string head = "[KP]\nregion = us-south\nservice_instance_id = i\n";
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  for (const Case& k : {
+           Case{head + "auth = apikey\n", "/x: [KP] auth must be api-key or vpc"},
+           Case{head + "auth = vpc\ntrusted_profile_id = P\ntrusted_profile_crn = crn:v1:x\n",
+                "/x: [KP] trusted_profile_id and trusted_profile_crn name the same thing: set "
+                "one of them"},
+       }) {
+    Config c;
+    std::string err;
+    EXPECT_EQ(ParseConfig(k.text, "/x", &c, &err), -EINVAL) << k.text;
+    EXPECT_EQ(err, k.error);
+  }
+  for (const char* url : {"http://127.0.0.1:8080", "https://169.254.169.254",
+                          "http://metadata.example", "http://169.254.169.254/v1"}) {
+    Config c;
+    std::string err;
+    ASSERT_EQ(
+        ParseConfig(head + "auth = vpc\nmetadata_endpoint_url = " + url + "\n", "/x", &c, &err), 0)
+        << err;
+    EXPECT_EQ(CheckKmsSettings(c, &err), -EINVAL) << url;
+    EXPECT_TRUE(StartsWith(err, "/x: [KP] metadata_endpoint_url: '")) << err;
+  }
+  // api-key, the default, still needs its key; the message names the other way.
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig(head, "/x", &c, &err), 0) << err;
+  EXPECT_EQ(CheckKmsSettings(c, &err), -EINVAL);
+  EXPECT_NE(err.find("[KP] api_key (or auth = vpc on an IBM Cloud VPC instance)"),
+            std::string::npos)
+      << err;
+}
+
 TEST(ConfigTest, LoadRefusesDirectoriesAndFlagsExposedKeys) {
   Config c;
   std::string err;

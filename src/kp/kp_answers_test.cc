@@ -107,6 +107,13 @@ TEST(DescribeHttpErrorTest, KmsBody) {
       << m;
 }
 
+TEST(DescribeHttpErrorTest, VpcBody) {
+  EXPECT_EQ(DescribeHttpError(
+                403, R"({"errors":[{"code":"not_authorized","message":"Not linked","more_info":)"
+                     R"("https://x"}],"trace":"5c1d"})"),
+            "HTTP 403 not_authorized: Not linked (trace 5c1d)");
+}
+
 TEST(DescribeHttpErrorTest, IamBodyNoReasonsAndHtml) {
   EXPECT_EQ(
       DescribeHttpError(

@@ -108,6 +108,25 @@ TEST(UrlTest, RefusalsNameTheUrlAndTheReason) {
 }
 
 // A user part is refused, and the refusal does not repeat it.
+// Plain http:// only where asked for (the metadata service), read the same way.
+TEST(UrlTest, PlainHttpOnlyWhenAllowed) {
+  HttpsUrl u;
+  std::string err;
+  ASSERT_EQ(ParseUrl("http://169.254.169.254", UrlSchemes::kHttpAllowed, &u, &err), 0) << err;
+  EXPECT_FALSE(u.https);
+  EXPECT_EQ(u.Origin(), "169.254.169.254:80");
+  ASSERT_EQ(ParseUrl("https://api.metadata.cloud.ibm.com", UrlSchemes::kHttpAllowed, &u, &err), 0);
+  EXPECT_TRUE(u.https);
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(ParseHttpsUrl("http://169.254.169.254", &u, &err), -EINVAL);
+  EXPECT_EQ(err, "'http://169.254.169.254' is not an https:// URL");
+  EXPECT_EQ(ParseUrl("ftp://x", UrlSchemes::kHttpAllowed, &u, &err), -EINVAL);
+  EXPECT_EQ(err, "'ftp://x' is not an http:// or https:// URL");
+  EXPECT_EQ(ParseUrl("http:/169.254.169.254", UrlSchemes::kHttpAllowed, &u, &err), -EINVAL);
+  EXPECT_EQ(ParseUrl("http://u:p@169.254.169.254", UrlSchemes::kHttpAllowed, &u, &err), -EINVAL);
+  EXPECT_EQ(err.find(":p@"), std::string::npos) << err;
+}
+
 TEST(UrlTest, CredentialsAreRefusedAndNotRepeated) {
   for (const char* url :
        {"https://user:s3cret@kms.test/", "https://s3cret@kms.test", "https://:s3cret@kms.test",

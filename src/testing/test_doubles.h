@@ -65,7 +65,9 @@ class ScriptedTransport : public HttpTransport {
 
   void Start(HttpExchange* x, Deadline deadline) override {
     Sent sent;
+    sent.method = x->request.method;
     sent.url = x->request.url;
+    sent.metadata_service = x->request.metadata_service;
     sent.at = clock_->Now();
     sent.headers = x->request.headers;
     sent.auth.assign(x->request.auth_header.view());
@@ -113,7 +115,9 @@ class ScriptedTransport : public HttpTransport {
 
   // What was sent, in order.
   struct Sent {
+    std::string method;
     std::string url;
+    bool metadata_service = false;
     Clock::time_point at;
     std::vector<std::string> headers;
     std::string auth;  // the Authorization header, if any
