@@ -10,7 +10,7 @@ build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyut
 	libnghttp2-dev libssl-dev file scdoc clang libclang-rt-14-dev)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
 	tpm2-tools swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2
-	util-linux strace dracut-core cpio bash-completion)
+	util-linux strace dracut-core cpio bash-completion nftables)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (it uses apt-get)" >&2

@@ -108,11 +108,15 @@ Report RunReport(const Config& config, const ReportOptions& options) {
   Report r;
   r.config_path = config.path;
   r.key_dir = config.key_dir;
-  r.api_key_source = config.api_key_from_tpm ? "tpm" : config.api_key.empty() ? "" : "config";
+  r.api_key_source = config.auth == Auth::kVpc ? "vpc"
+                     : config.api_key_from_tpm ? "tpm"
+                     : config.api_key.empty()  ? ""
+                                               : "config";
   ReportContext ctx{config, options, r};
   CheckConfig(ctx);
   CheckTpm(ctx);
   CheckKms(ctx);
+  CheckMetadataAccess(ctx);
   CheckKeys(ctx);
   ReadVolumes(ctx);
   CheckVolumes(ctx);

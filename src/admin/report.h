@@ -96,7 +96,7 @@ struct MemoryFacts {
 struct Report {
   std::string config_path;
   std::string key_dir;
-  std::string api_key_source;  // "config", "tpm", or "" when missing
+  std::string api_key_source;  // "config", "tpm", "vpc" (none: auth = vpc), or "" when missing
   std::optional<RootKeyFacts> root_key;
   std::vector<KeyFacts> keys;
   std::vector<InitramfsFacts> initramfs;

@@ -56,6 +56,9 @@ void CheckConfig(ReportContext& ctx);
 // IAM token, the root key.
 void CheckTpm(ReportContext& ctx);
 void CheckKms(ReportContext& ctx);
+// report_metadata.cc: auth = vpc: whether a process that is not root reaches
+// the metadata service (and so the trusted profile's token).
+void CheckMetadataAccess(ReportContext& ctx);
 // report_keys.cc: every wrapped key unwraps; which key version wrapped it.
 void CheckKeys(ReportContext& ctx);
 // report_volumes.cc: the crypttab's LUKS2 volumes; each key's key slots open.

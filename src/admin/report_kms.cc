@@ -203,9 +203,16 @@ void CheckKms(ReportContext& ctx) {
   const std::string& crk = c.default_crk_uuid;
   KpCall call = MakeKeyMetadataCall(crk);
   RunKpCall(*ctx.kms.client, &call, nullptr);
+  const bool vpc = c.auth == Auth::kVpc;
   if (FailedForToken(call)) {
-    r.Add("kms", c.iam_endpoint_url, Level::kFail, call.error,
-          "check [KP] api_key (or the sealed one) and iam_endpoint_url in '" + c.path + "'");
+    if (vpc) {
+      r.Add("auth", c.metadata_endpoint_url, Level::kFail, call.error,
+            "see the README's section for IBM Cloud VPC: the metadata service enabled, the "
+            "trusted profile linked to this instance");
+    } else {
+      r.Add("kms", c.iam_endpoint_url, Level::kFail, call.error,
+            "check [KP] api_key (or the sealed one) and iam_endpoint_url in '" + c.path + "'");
+    }
     ctx.kms.client.reset();
     return;
   }
@@ -215,12 +222,21 @@ void CheckKms(ReportContext& ctx) {
     ctx.kms.client.reset();
     return;
   }
-  r.Add("kms", c.iam_endpoint_url, Level::kOk, "an IAM token was obtained");
+  if (vpc) {
+    r.Add("auth", c.metadata_endpoint_url, Level::kOk,
+          "the metadata service answered and gave an IAM token for " +
+              DescribeProfile(c.trusted_profile) + " (auth = vpc: no API key)");
+  } else {
+    r.Add("kms", c.iam_endpoint_url, Level::kOk, "an IAM token was obtained");
+  }
   KeyMetadata m;
   if (ParseKeyMetadata(call, &m, &err) < 0) {
     std::string remedy;
     if (call.status == 404) remedy = "check default_crk_uuid and service_instance_id";
-    if (call.status == 401 || call.status == 403) {
+    if ((call.status == 401 || call.status == 403) && vpc) {
+      remedy = "give " + DescribeProfile(c.trusted_profile) +
+               " a Key Protect role on the instance (Reader or more)";
+    } else if (call.status == 401 || call.status == 403) {
       remedy = "give the API key's service ID access to the instance and the key";
     }
     r.Add("root-key", crk, Level::kFail, "cannot read the root key: " + err, remedy);

@@ -126,7 +126,9 @@ int RunKpCall(KpClient& kp, KpCall* call, std::string* err) {
 }
 
 bool FailedForToken(const KpCall& call) {
-  return call.result < 0 && call.status == 0 && StartsWith(call.error, "cannot get an IAM token");
+  return call.result < 0 && call.status == 0 &&
+         (StartsWith(call.error, "cannot get an IAM token") ||
+          StartsWith(call.error, "cannot get an instance identity token"));
 }
 
 bool PlausibleCiphertext(std::string_view ct) {

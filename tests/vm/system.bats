@@ -190,7 +190,8 @@ take_guest_initrd() {
 		share/man/man8/hpcs-for-luks.8 share/man/man8/hpcs-unlock.8 share/man/man8/hpcs-enroll.8 \
 		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
 		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-add.bash \
-		share/hpcs-for-luks/hpcs-enroll-remove.bash; do
+		share/hpcs-for-luks/hpcs-enroll-remove.bash share/hpcs-for-luks/hpcs-metadata-root-only.nft \
+		lib/systemd/system/hpcs-metadata-root-only.service; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
