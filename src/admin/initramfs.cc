@@ -296,9 +296,13 @@ std::vector<std::string> ConfigDifferences(const Config& host, const Config& ima
   cmp(host.iam_endpoint_url, image.iam_endpoint_url, "[KP] iam_endpoint_url");
   cmp(host.service_instance_id, image.service_instance_id, "[KP] service_instance_id");
   cmp(host.default_crk_uuid, image.default_crk_uuid, "[KP] default_crk_uuid");
+  if (host.auth != image.auth) d.push_back("[KP] auth");
   if (host.api_key_from_tpm != image.api_key_from_tpm || !host.api_key.Equals(image.api_key)) {
     d.push_back("[KP] api_key");
   }
+  cmp(host.trusted_profile.id, image.trusted_profile.id, "[KP] trusted_profile_id");
+  cmp(host.trusted_profile.crn, image.trusted_profile.crn, "[KP] trusted_profile_crn");
+  cmp(host.metadata_endpoint_url, image.metadata_endpoint_url, "[KP] metadata_endpoint_url");
   cmp(host.tpm2_tcti, image.tpm2_tcti, "[HFL] tpm2_tcti");
   if (host.allow_boot_endpoints != image.allow_boot_endpoints) {
     d.push_back("[HFL] allow_boot_endpoints");

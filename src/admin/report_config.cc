@@ -54,10 +54,22 @@ void CheckConfig(ReportContext& ctx) {
       CheckPrivate(r, "config", c.tpm_blob, "the sealed API key");
     }
   }
+  if (c.api_key_ignored) {
+    r.Add("config", c.path, Level::kWarn,
+          "auth = vpc, but the file still holds an api_key, which is not used: a secret left on "
+          "the disk for nothing",
+          "remove the api_key line from '" + c.path +
+              "' (and revoke that API key in IAM if "
+              "nothing else uses it)");
+    CheckPrivate(r, "config", c.path, "the config holds an (unused) API key and");
+  }
   if (ok) {
     r.Add("config", c.path, Level::kOk,
-          std::string("settings complete; API key ") +
-              (c.api_key_from_tpm ? "sealed to the TPM" : "in the config"));
+          c.auth == Auth::kVpc
+              ? "settings complete; no API key: auth = vpc, " + DescribeProfile(c.trusted_profile) +
+                    " from the metadata service at " + c.metadata_endpoint_url
+              : std::string("settings complete; API key ") +
+                    (c.api_key_from_tpm ? "sealed to the TPM" : "in the config"));
   }
 
   std::vector<std::string> skipped;
