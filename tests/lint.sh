@@ -15,7 +15,7 @@ if ! clang-format --dry-run --Werror "${cxx[@]}"; then
 	rc=1
 fi
 
-mapfile -t shells < <(git ls-files --cached --others --exclude-standard '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' \
+mapfile -t shells < <(git ls-files --cached --others --exclude-standard '*.sh' '*.bash' '*.bats' 'tests/tpm/tpm-env' 'tests/bats/netns/run' \
 	'tests/vm/rootfs-init' 'crypttab-helpers/hpcs-*' 'completion/*' 'debian/built-using' 'debian/*.postinst' \
 	'tests/vm/system-guest/hpcs-systest' 'systemd/hpcs-for-luks-generator')
 if ! shfmt -d "${shells[@]}"; then

@@ -76,6 +76,10 @@ export HPCS_BIN_DIR="$top/build" HPCS_STATIC_BIN="$top/build-static/hpcs-unlock"
 bats --formatter tap tests/bats | tee "$logs/bats.log"
 skips "the bats suites" "$logs/bats.log" "$bats_skip"
 
+step "bats suites in a network namespace (the VPC metadata service at 169.254.169.254)"
+tests/bats/netns/run --formatter tap tests/bats/netns | tee "$logs/bats-netns.log"
+skips "the network-namespace suites" "$logs/bats-netns.log" "$bats_skip"
+
 if [ "${HPCS_SKIP_VM:-0}" != 1 ]; then
 	step "VM boot test"
 	HPCS_STATIC_BUILD_DIR="$top/build-static" bats --formatter tap tests/vm/boot.bats |

@@ -2,13 +2,13 @@
 # Helpers of the hpcs-unlock suites (unlock.bats, connections.bats), loaded
 # after helpers.bash.
 
-# unlock_setup: the emulator, a config and an empty key directory
+# unlock_setup [EMULATOR_ARGS...]: the emulator, a config and an empty key directory
 # (hpcs_setup); a kernel command line without rd.hpcs options in $CMDLINE;
 # the unlocker under test in $UNLOCK.
 unlock_setup() {
 	command -v keyctl >/dev/null || skip "keyctl (keyutils) is not installed"
 	[ -x "$HPCS_BIN_DIR/hpcs-unlock" ] || skip "no hpcs-unlock in $HPCS_BIN_DIR: build first"
-	hpcs_setup
+	hpcs_setup "$@"
 	CMDLINE="$BATS_TEST_TMPDIR/cmdline"
 	echo "BOOT_IMAGE=/vmlinuz root=/dev/mapper/root ro quiet" >"$CMDLINE"
 	UNLOCK="$HPCS_BIN_DIR/hpcs-unlock"
