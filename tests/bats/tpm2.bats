@@ -341,18 +341,29 @@ extend16() {
 
 @test "a TPM that never answers: hpcs-unlock gives up at its deadline" {
 	# Accepts connections on two ports (command and control) and never answers.
-	local port
-	port=$(unused_port)
-	python3 - "$port" <<-'EOF' &
-		import socket, sys, time
-		ls = []
-		for p in (int(sys.argv[1]), int(sys.argv[1]) + 1):
-		    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		    s.bind(("127.0.0.1", p)); s.listen(8); ls.append(s)
+	# It finds the two free ports itself: a port chosen before another process
+	# binds it, and the one above it, may be taken meanwhile.
+	local port="" i
+	python3 - "$BATS_TEST_TMPDIR/hang-port" <<-'EOF' &
+		import os, random, socket, sys, time
+		while True:
+		    base, ls = random.randint(20000, 60000), []
+		    try:
+		        for p in (base, base + 1):
+		            s = socket.socket(); s.bind(("127.0.0.1", p)); s.listen(8); ls.append(s)
+		        break
+		    except OSError:
+		        for s in ls: s.close()
+		with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(base))
+		os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 		time.sleep(120)
 	EOF
 	HANG_PID=$!
-	sleep 0.5
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$BATS_TEST_TMPDIR/hang-port" ] && break
+		sleep 0.05
+	done
+	port=$(<"$BATS_TEST_TMPDIR/hang-port")
 	CRK=$(emu_create_key tpm2-bats-hang-root)
 	write_config "swtpm:host=127.0.0.1,port=$port"
 	seal --tpm2 --pcr 16 # on the real swtpm (the environment's TCTI)
