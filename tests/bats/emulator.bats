@@ -12,8 +12,20 @@ load helpers
 KEY_TYPE=application/vnd.ibm.kms.key+json
 ERROR_TYPE=application/vnd.ibm.kms.error+json
 
+# Trusted profiles of the "metadata:" tests: the instance's default, one
+# without a Key Protect role, one not linked to the instance.
+P_DEF=Profile-00000000-0000-4000-8000-0000000000d1
+P_NOROLE=Profile-00000000-0000-4000-8000-0000000000n1
+P_UNLINKED=Profile-00000000-0000-4000-8000-0000000000u1
+P_CRN=crn:v1:bluemix:public:iam-identity::a/e0000000000000000000000000000001::profile:$P_NOROLE
+
 setup() {
-	emulator_start
+	if [[ $BATS_TEST_DESCRIPTION == "metadata service:"* ]]; then
+		emulator_start --metadata-bind 127.0.0.1 --trusted-profile "$P_DEF,default" \
+			--trusted-profile "$P_NOROLE,name=no-role,norole" --trusted-profile "$P_UNLINKED,unlinked"
+	else
+		emulator_start
+	fi
 	EMU_TOKEN=$(emu_token)
 }
 
@@ -60,6 +72,61 @@ ciphertext_json() {
 
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))
+}
+
+# md METHOD PATH_AND_QUERY [BODY [CURL_ARGS...]]: a call to the metadata
+# service (BODY "" = none); sets MD_STATUS and MD_BODY.
+md() {
+	local method=$1 path=$2
+	shift 2
+	local -a args=(-X "$method")
+	if [ $# -ge 1 ]; then
+		[ -n "$1" ] && args+=(--data-binary "$1")
+		shift
+	fi
+	MD_STATUS=$(curl -sS --max-time 20 -o "$BATS_TEST_TMPDIR/md.body" -w '%{http_code}' \
+		"${args[@]}" "$@" "$EMU_MD_URL$path") || return
+	MD_BODY=$(<"$BATS_TEST_TMPDIR/md.body")
+}
+
+# md_expect STATUS [CODE [TARGET]]: the last md answer, VPC-style when an error.
+md_expect() {
+	if [ "$MD_STATUS" != "$1" ] ||
+		{ [ -n "${2:-}" ] && [ "$(jq -r '.errors[0].code' <<<"$MD_BODY")" != "$2" ]; } ||
+		{ [ -n "${3:-}" ] && [ "$(jq -r '.errors[0].target.name' <<<"$MD_BODY")" != "$3" ]; }; then
+		echo "expected $1 ${2:-} ${3:-}, got HTTP $MD_STATUS: $MD_BODY" >&2
+		return 1
+	fi
+	if [ "$1" -ge 400 ]; then
+		jq -e '(.errors | length) == 1 and (.errors[0].message | length) > 0
+			and (.errors[0].more_info | startswith("https://")) and (.trace | length) > 0
+			and .status_code == '"$1" <<<"$MD_BODY" >/dev/null
+	fi
+}
+
+# md_identity [VERSION [BODY]]: a fresh instance identity token in MD_IT
+# (and the answer in MD_*). Not under $(...): MD_BODY would not survive.
+md_identity() {
+	local v=${1:-2022-03-01} body=${2:-'{}'} path=/instance_identity/v1/token
+	[[ $v > 2025-08-25 ]] && path=/identity/v1/token
+	md PUT "$path?version=$v" "$body" -H 'Metadata-Flavor: ibm' || return
+	md_expect 200 || return
+	MD_IT=$(jq -er .access_token <<<"$MD_BODY")
+}
+
+# md_iam IDENTITY_TOKEN [BODY [VERSION]]: the IAM token call; sets MD_*.
+md_iam() {
+	local v=${3:-2022-03-01} path=/instance_identity/v1/iam_token
+	[[ $v > 2025-08-25 ]] && path=/identity/v1/iam_tokens
+	md POST "$path?version=$v" "${2:-}" -H "Authorization: Bearer $1"
+}
+
+# The claims of a JWT-shaped token.
+jwt_claims() {
+	local p
+	p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+	while [ $((${#p} % 4)) -ne 0 ]; do p+="="; done
+	base64 -d <<<"$p"
 }
 
 # --- TLS --------------------------------------------------------------------
@@ -1060,4 +1127,336 @@ now_ms() {
 	[ "$status" -ne 0 ]
 	run emu_ctl POST rate-limit '{"rate": 1, "bogus": 2}'
 	[ "$status" -ne 0 ]
+}
+
+# --- The VPC instance metadata service (--metadata-bind) ------------------------
+
+@test "metadata service: both API versions: identity token, then an IAM token of the default profile, over plain HTTP" {
+	[[ $EMU_MD_URL == http://127.0.0.1:* ]]
+	for v in 2022-03-01 2025-08-25 2025-08-26 "$(date -u +%F)"; do
+		md_identity "$v" '{"expires_in": 600}'
+		it=$MD_IT
+		jq -e '(keys == ["access_token","created_at","expires_at","expires_in"]) and .expires_in == 600' \
+			<<<"$MD_BODY"
+		created=$(date -d "$(jq -r .created_at <<<"$MD_BODY")" +%s)
+		expires=$(date -d "$(jq -r .expires_at <<<"$MD_BODY")" +%s)
+		[ $((expires - created)) -ge 600 ]
+		[ $((expires - created)) -le 601 ]
+		md_iam "$it" "" "$v"
+		md_expect 200
+		jq -e '(keys == ["access_token","created_at","expires_at","expires_in"]) and .expires_in == 3600' \
+			<<<"$MD_BODY"
+		claims=$(jwt_claims "$(jq -r .access_token <<<"$MD_BODY")")
+		jq -e --arg p "$P_DEF" '.sub == $p and .sub_type == "Profile" and .iam_id == "iam-" + $p
+			and .grant_type == "urn:ibm:params:oauth:grant-type:cr-token" and .exp - .iat >= 3600' <<<"$claims"
+	done
+	# The default lifetime is 300 s; an empty body is {}.
+	md_identity 2022-03-01
+	[ "$(jq .expires_in <<<"$MD_BODY")" = 300 ]
+	md PUT "/instance_identity/v1/token?version=2022-03-01" "" -H 'Metadata-Flavor: ibm'
+	md_expect 200
+	[ "$(jq .expires_in <<<"$MD_BODY")" = 300 ]
+	# The /identity/v1 methods serve every version (IBM's Go SDK core sends
+	# 2022-03-01 to /identity/v1/iam_tokens); the identity token is no IAM token.
+	md_identity 2022-03-01
+	it=$MD_IT
+	md POST "/identity/v1/iam_tokens?version=2022-03-01" "" -H "Authorization: Bearer $it"
+	md_expect 200
+	[ "$(jwt_claims "$it" | jq -r '.iaas.instanceID | length > 0')" = true ]
+	[ "$(jwt_claims "$it" | jq -r .sub_type)" = null ]
+}
+
+@test "metadata service: the version parameter is required, a date from 2022-03-01 to today; old paths are 404 from 2025-08-26" {
+	for q in "" "?version=" "?other=1"; do
+		md PUT "/identity/v1/token$q" '{}' -H 'Metadata-Flavor: ibm'
+		md_expect 400 missing_field version
+	done
+	for v in 2022-3-1 yesterday 2022-02-30 2022-02-28 2021-09-20 "$(date -u -d tomorrow +%F)"; do
+		md PUT "/identity/v1/token?version=$v" '{}' -H 'Metadata-Flavor: ibm'
+		md_expect 400 invalid_value version
+		[ "$(jq -r '.errors[0].target.type' <<<"$MD_BODY")" = query ]
+	done
+	md_identity 2025-08-25
+	it=$MD_IT
+	md PUT "/instance_identity/v1/token?version=2025-08-26" '{}' -H 'Metadata-Flavor: ibm'
+	md_expect 404 not_found
+	md_iam "$it" "" 2025-08-26
+	md_expect 200
+	md POST "/instance_identity/v1/iam_token?version=2025-08-26" "" -H "Authorization: Bearer $it"
+	md_expect 404 not_found
+	# Unknown paths, wrong methods, and the control API is not served here.
+	md GET "/identity/v1/token?version=2025-08-26"
+	md_expect 405 method_not_allowed
+	md POST "/metadata/v1/instance?version=2025-08-26" '{}'
+	md_expect 404 not_found
+	md GET /_emulator/stats
+	md_expect 404 not_found
+}
+
+@test "metadata service: Metadata-Flavor: ibm is required on the token call; expires_in 5..3600; malformed and unknown fields" {
+	md PUT "/identity/v1/token?version=2025-08-26" '{}'
+	md_expect 400 missing_value Metadata-Flavor
+	[ "$(jq -r '.errors[0].target.type' <<<"$MD_BODY")" = header ]
+	for flavor in google IBM "ibm2"; do
+		md PUT "/identity/v1/token?version=2025-08-26" '{}' -H "Metadata-Flavor: $flavor"
+		md_expect 400 invalid_value Metadata-Flavor
+	done
+	for n in 5 3600; do
+		md_identity 2025-08-26 "{\"expires_in\": $n}"
+		[ "$(jq .expires_in <<<"$MD_BODY")" = "$n" ]
+	done
+	for n in 4 3601 0 -1 1.5 '"60"' true null; do
+		md PUT "/identity/v1/token?version=2025-08-26" "{\"expires_in\": $n}" -H 'Metadata-Flavor: ibm'
+		md_expect 400 invalid_value expires_in
+		[[ $(jq -r '.errors[0].message' <<<"$MD_BODY") == *'between `5` and `3600`'* ]]
+	done
+	for bad in '{"expires_in": 60' '[300]' 'expires_in=300'; do
+		md PUT "/identity/v1/token?version=2025-08-26" "$bad" -H 'Metadata-Flavor: ibm'
+		md_expect 400 invalid_request
+	done
+	md PUT "/identity/v1/token?version=2025-08-26" '{"xyzzy": 1}' -H 'Metadata-Flavor: ibm'
+	md_expect 400 unknown_field xyzzy
+	# A nonce (2026-06-23) goes into the signed token.
+	md_identity 2025-08-26 '{"nonce": "n-42"}'
+	it=$MD_IT
+	[ "$(jwt_claims "$it" | jq -r .nonce)" = n-42 ]
+	# The IAM token call needs no Metadata-Flavor (IBM's Go SDK core sends none).
+	md_iam "$it" "" 2025-08-26
+	md_expect 200
+}
+
+@test "metadata service: the IAM token call needs a valid identity token: missing, wrong, an IAM token, expired (expires_in 5)" {
+	md POST "/identity/v1/iam_tokens?version=2025-08-26" ""
+	md_expect 400 missing_value Authorization
+	for auth in "Bearer nonsense" "Basic Zm9vOmJhcg==" "Bearer $EMU_TOKEN"; do
+		md POST "/identity/v1/iam_tokens?version=2025-08-26" "" -H "Authorization: $auth"
+		md_expect 401 unauthenticated
+	done
+	md_identity 2025-08-26
+	it=$MD_IT
+	tampered=$(cut -d. -f1,2 <<<"$it").$(cut -d. -f3 <<<"$EMU_TOKEN")
+	md_iam "$tampered" "" 2025-08-26
+	md_expect 401 unauthenticated
+	md_identity 2025-08-26 '{"expires_in": 5}'
+	short=$MD_IT
+	md_iam "$short" "" 2025-08-26
+	md_expect 200
+	sleep 6
+	md_iam "$short" "" 2025-08-26
+	md_expect 401 unauthenticated
+	md_iam "$it" "" 2025-08-26 # the 300 s one still works
+	md_expect 200
+}
+
+@test "metadata service: trusted profile by id, crn or name; both, neither, unknown, unlinked; no default profile" {
+	md_identity
+	it=$MD_IT
+	for ref in "{\"id\": \"$P_NOROLE\"}" "{\"crn\": \"$P_CRN\"}" '{"name": "no-role"}'; do
+		md_iam "$it" "{\"trusted_profile\": $ref}"
+		md_expect 200
+		[ "$(jwt_claims "$(jq -r .access_token <<<"$MD_BODY")" | jq -r .sub)" = "$P_NOROLE" ]
+	done
+	md_iam "$it" '{}' # no trusted_profile: the default
+	md_expect 200
+	md_iam "$it" "{\"trusted_profile\": {\"id\": \"$P_DEF\", \"crn\": \"$P_CRN\"}}"
+	md_expect 400 invalid_value trusted_profile
+	md_iam "$it" '{"trusted_profile": {}}'
+	md_expect 400 missing_field trusted_profile
+	for bad in '{"trusted_profile": "Profile-x"}' '{"trusted_profile": {"id": ""}}' \
+		'{"trusted_profile": {"id": 7}}'; do
+		md_iam "$it" "$bad"
+		md_expect 400 invalid_value
+	done
+	md_iam "$it" '{"trusted_profile": {"profile": "x"}}'
+	md_expect 400 unknown_field profile
+	md_iam "$it" '{"profile_id": "x"}'
+	md_expect 400 unknown_field profile_id
+	md_iam "$it" '{"trusted_profile": {"id": "Profile-nobody"}}'
+	md_expect 400 not_found trusted_profile.id
+	md_iam "$it" "{\"trusted_profile\": {\"id\": \"$P_UNLINKED\"}}"
+	md_expect 400 profile_not_linked
+	md_iam "$it" '{"trusted_profile": {'
+	md_expect 400 invalid_request
+	# No default profile: the body must name one.
+	emu_ctl POST default-profile '{"id": null}' >/dev/null
+	md_iam "$it" ""
+	md_expect 400 missing_field trusted_profile
+	[[ $(jq -r '.errors[0].message' <<<"$MD_BODY") == *"trusted profile ID was not passed"* ]]
+	md_iam "$it" "{\"trusted_profile\": {\"id\": \"$P_DEF\"}}"
+	md_expect 200
+	# A default profile that is unlinked is refused like any unlinked one.
+	emu_ctl POST default-profile "{\"id\": \"$P_UNLINKED\"}" >/dev/null
+	md_iam "$it" ""
+	md_expect 400 profile_not_linked
+}
+
+@test "metadata service: Key Protect takes the IAM token of a profile with a role, refuses one without (401); roles count at once" {
+	id=$(emu_create_key md-root)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body aGVsbG8=)"
+	emu_expect 200
+	ct=$(body .ciphertext)
+	md_identity
+	it=$MD_IT
+	md_iam "$it"
+	EMU_TOKEN=$(jq -r .access_token <<<"$MD_BODY")
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	[ "$(body .plaintext)" = aGVsbG8= ]
+	# The identity token itself is no IAM token.
+	EMU_TOKEN=$it
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 401
+	[ "$(body '.resources[0] | keys | join(",")')" = errorMsg ]
+	md_iam "$it" "{\"trusted_profile\": {\"id\": \"$P_NOROLE\"}}"
+	md_expect 200
+	EMU_TOKEN=$(jq -r .access_token <<<"$MD_BODY")
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 401
+	[ "$(body '.resources[0].errorMsg')" = "Unauthorized: The user does not have access to the specified resource" ]
+	# Granted a role: the same token now works; taken away again: refused.
+	emu_ctl POST "profiles/$P_NOROLE" '{"kp_role": true}' >/dev/null
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 200
+	emu_ctl POST "profiles/$P_NOROLE" '{"kp_role": false}' >/dev/null
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
+	emu_expect 401
+	# The IAM token lives --token-ttl; expire_tokens voids both kinds of token.
+	emu_ctl POST faults '{"expire_tokens": true}' >/dev/null
+	md_iam "$it"
+	md_expect 401 unauthenticated
+	emu_tokens | grep -qxF "$it"
+}
+
+@test "metadata service: stats count it apart (no API-key IAM request); fault rules name md_token and md_iam_token, any leaves them alone" {
+	emu_ctl POST reset-stats >/dev/null
+	md_identity
+	it=$MD_IT
+	md_iam "$it"
+	md_expect 200
+	md_iam "$it"
+	md GET /nowhere
+	run emu_ctl GET stats
+	jq -e '.metadata_requests == 4 and .by_op.md_token == 1 and .by_op.md_iam_token == 2
+		and .by_op.md_other == 1 and .iam_requests == 0 and .requests == 0 and .by_op.iam == 0
+		and .metadata_connections == 4 and .connections == 0' <<<"$output"
+	# One curl, two requests: one kept-alive connection.
+	emu_ctl POST reset-stats >/dev/null
+	curl -sS -o /dev/null -o /dev/null -X PUT -H 'Metadata-Flavor: ibm' \
+		"$EMU_MD_URL/identity/v1/token?version=2025-08-26" "$EMU_MD_URL/identity/v1/token?version=2025-08-26"
+	[ "$(emu_stat metadata_connections)" = 1 ]
+	[ "$(emu_stat metadata_requests)" = 2 ]
+
+	emu_ctl POST faults '{"rules": [{"op": "any", "action": "status", "status": 503},
+		{"op": "md_iam_token", "action": "status", "status": 500, "count": 1},
+		{"op": "md_iam_token", "action": "delay", "delay_ms": 700, "count": 1}]}' >/dev/null
+	md_iam "$it"
+	md_expect 500 service_error
+	start=$(now_ms)
+	md_iam "$it"
+	md_expect 200
+	[ $(($(now_ms) - start)) -ge 700 ]
+	md_identity # "any" is the HTTPS API's: not the metadata service's
+	run emu_curl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $EMU_TOKEN" \
+		-H "Bluemix-Instance: $EMU_INSTANCE" "$EMU_URL/api/v2/keys"
+	[ "$output" = 503 ]
+	emu_ctl POST faults '{"rules": [{"op": "md_token", "action": "drop", "count": 1},
+		{"op": "md_token", "action": "status", "status": 429, "count": 1}]}' >/dev/null
+	run curl -sS -X PUT -H 'Metadata-Flavor: ibm' "$EMU_MD_URL/identity/v1/token?version=2025-08-26"
+	[ "$status" -eq 52 ] # empty reply
+	md PUT "/identity/v1/token?version=2025-08-26" '{}' -H 'Metadata-Flavor: ibm'
+	md_expect 429
+	run emu_ctl POST faults '{"rules": [{"op": "md_token", "action": "delay"}]}'
+	[ "$status" -ne 0 ]
+	run emu_ctl POST faults '{"rules": [{"op": "md_token", "action": "drop", "delay_ms": 5}]}'
+	[ "$status" -ne 0 ]
+}
+
+@test "metadata service: control API: profiles and the default change at run time and persist; turned off, connections are refused" {
+	run emu_ctl GET profiles
+	jq -e --arg d "$P_DEF" '.default_profile == $d and (.profiles | length) == 3
+		and (.profiles[] | select(.id == $d) | .linked and .kp_role
+			and (.crn | endswith("::profile:" + $d)))' <<<"$output"
+	md_identity
+	it=$MD_IT
+	emu_ctl POST "profiles/$P_DEF" '{"linked": false}' >/dev/null
+	md_iam "$it"
+	md_expect 400 profile_not_linked
+	emu_ctl POST profiles/Profile-new '{"crn": "crn:v1:x::profile:Profile-new", "default": true}' >/dev/null
+	md_iam "$it"
+	md_expect 200
+	[ "$(jwt_claims "$(jq -r .access_token <<<"$MD_BODY")" | jq -r .sub)" = Profile-new ]
+	run emu_ctl POST profiles/Profile-new '{"linked": "no"}'
+	[ "$status" -ne 0 ]
+	run emu_ctl POST profiles/Profile-new '{"colour": "red"}'
+	[ "$status" -ne 0 ]
+	run emu_ctl POST default-profile '{"id": "Profile-nobody"}'
+	[ "$status" -ne 0 ]
+	# Persisted: a restart on the same state keeps profiles and default.
+	emulator_stop
+	emulator_start --state-dir "$EMU_DIR" --metadata-bind 127.0.0.1
+	run emu_ctl GET profiles
+	jq -e '.default_profile == "Profile-new" and (.profiles | length) == 4' <<<"$output"
+	md_iam "$it" # and the identity token survives the restart until it expires
+	md_expect 200
+	emu_ctl DELETE profiles/Profile-new >/dev/null
+	[ "$(emu_ctl GET profiles | jq -c '[.default_profile, (.profiles | length)]')" = '[null,3]' ]
+
+	# Off: the address refuses connections, a kept-alive one ends; on again.
+	port=$EMU_MD_PORT
+	[ "$(emu_ctl POST metadata '{"enabled": false}' | jq -c '[.enabled, .port]')" = "[false,$port]" ]
+	run curl -sS -X PUT -H 'Metadata-Flavor: ibm' "$EMU_MD_URL/identity/v1/token?version=2025-08-26"
+	[ "$status" -eq 7 ]
+	[ "$(emu_ctl POST metadata '{"enabled": true}' | jq -c '[.enabled, .port]')" = "[true,$port]" ]
+	md_identity
+	run emu_ctl POST metadata '{"enabled": "yes"}'
+	[ "$status" -ne 0 ]
+}
+
+@test "metadata service: command line: --trusted-profile specs; the service is off without --metadata-bind" {
+	emulator_stop
+	for bad in "--trusted-profile ,default" "--trusted-profile P1,colour=red" \
+		"--trusted-profile P1,default --trusted-profile P2,default" "--metadata-port 8080" \
+		"--metadata-port-file $BATS_TEST_TMPDIR/x"; do
+		# shellcheck disable=SC2086  # bad is a list of words
+		run "$EMU_BIN" --state-dir "$BATS_TEST_TMPDIR/bad" $bad
+		[ "$status" -eq 2 ]
+	done
+	emulator_start --trusted-profile "P1,crn=crn:v1:p1,name=one,unlinked,norole,default"
+	[ -z "$EMU_MD_URL" ]
+	run emu_ctl GET profiles
+	jq -e '.default_profile == "P1" and .profiles == [{"id": "P1", "name": "one",
+		"crn": "crn:v1:p1", "linked": false, "kp_role": false}]' <<<"$output"
+	[ "$(emu_ctl GET metadata | jq -c .)" = '{"enabled":false,"bind":null,"port":null}' ]
+	run emu_ctl POST metadata '{"enabled": true}'
+	[ "$status" -ne 0 ]
+	# Given again, the command line's word replaces the stored profile.
+	emulator_stop
+	emulator_start --state-dir "$EMU_DIR" --trusted-profile P1
+	run emu_ctl GET profiles
+	jq -e '.default_profile == "P1" and .profiles[0].linked and .profiles[0].kp_role
+		and .profiles[0].name == "P1"' <<<"$output"
+}
+
+@test "metadata service: at 169.254.169.254:80 in a network namespace, as on an instance" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root for a network namespace"
+	command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+	emulator_stop
+	run timeout 60 unshare --net bash -c '
+		set -e
+		ip link set lo up
+		ip addr add 169.254.169.254/32 dev lo
+		mkdir -p "$2"
+		"$1" --state-dir "$2" --port-file "$2/port" --metadata-bind 169.254.169.254 \
+			--metadata-port 80 --trusted-profile Profile-ns,default >"$2/log" 2>&1 3>&- &
+		pid=$!
+		for _ in $(seq 100); do [ -s "$2/port" ] && break; sleep 0.1; done
+		it=$(curl -sS -X PUT -H "Metadata-Flavor: ibm" -d "{\"expires_in\": 60}" \
+			"http://169.254.169.254/instance_identity/v1/token?version=2022-03-01" | jq -er .access_token)
+		curl -sS -X POST -H "Authorization: Bearer $it" \
+			"http://169.254.169.254/instance_identity/v1/iam_token?version=2022-03-01" | jq -er .expires_in
+		kill "$pid"
+		wait "$pid"' _ "$EMU_BIN" "$BATS_TEST_TMPDIR/ns"
+	[ "$status" -eq 0 ]
+	[ "$output" = 3600 ]
+	grep -q 'metadata service on http://169.254.169.254:80' "$BATS_TEST_TMPDIR/ns/log"
 }

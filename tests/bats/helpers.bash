@@ -21,6 +21,9 @@
 #       set either to "" before the call to leave it out.
 #       Sets and exports: EMU_PORT, EMU_URL (https://localhost:PORT), EMU_CA
 #       (the test CA), EMU_DIR, EMU_PID, EMU_LOG, EMU_API_KEY, EMU_INSTANCE.
+#       With --metadata-bind ADDR among ARGS (the VPC metadata service) it
+#       also waits for that listener and sets EMU_MD_PORT and EMU_MD_URL
+#       (http://ADDR:PORT); without it both are empty.
 #       Call it directly (not under `run`): the emulator must be a child of
 #       the test's shell so that emulator_stop can reap it.  For the same
 #       reason never use a bare `wait` while it runs (it would wait for the
@@ -77,12 +80,16 @@ _wait_port_file() {
 }
 
 emulator_start() {
-	local dir="" prev="" arg
+	local dir="" md_bind="" prev="" arg
 	local -a args=()
 	for arg in "$@"; do
 		case $arg in
 			--state-dir=*) dir=${arg#--state-dir=} ;;
-			*) [ "$prev" = --state-dir ] && dir=$arg ;;
+			--metadata-bind=*) md_bind=${arg#--metadata-bind=} ;;
+			*)
+				[ "$prev" = --state-dir ] && dir=$arg
+				[ "$prev" = --metadata-bind ] && md_bind=$arg
+				;;
 		esac
 		prev=$arg
 	done
@@ -92,8 +99,9 @@ emulator_start() {
 	fi
 	[ -n "$EMU_API_KEY" ] && args+=(--api-key "$EMU_API_KEY")
 	[ -n "$EMU_INSTANCE" ] && args+=(--instance-id "$EMU_INSTANCE")
+	[ -n "$md_bind" ] && args+=(--metadata-port-file "$dir/md-port")
 	mkdir -p "$dir" || return 1
-	rm -f "$dir/port"
+	rm -f "$dir/port" "$dir/md-port"
 	EMU_DIR=$dir
 	EMU_LOG=$dir/emulator.log
 	# 3>&-: bats waits for fd 3 to close; a background child must not hold it.
@@ -116,7 +124,15 @@ emulator_start() {
 	EMU_URL=https://localhost:$EMU_PORT
 	EMU_CA=$dir/ca.pem
 	EMU_TOKEN=""
-	export EMU_PORT EMU_URL EMU_CA EMU_DIR EMU_PID EMU_LOG EMU_API_KEY EMU_INSTANCE
+	EMU_MD_PORT="" EMU_MD_URL=""
+	if [ -n "$md_bind" ]; then
+		# Written before the HTTPS port file: there by now.
+		EMU_MD_PORT=$(<"$dir/md-port") || return 1
+		[[ $md_bind == *:* ]] && md_bind="[$md_bind]"
+		EMU_MD_URL=http://$md_bind:$EMU_MD_PORT
+	fi
+	export EMU_PORT EMU_URL EMU_CA EMU_DIR EMU_PID EMU_LOG EMU_API_KEY EMU_INSTANCE \
+		EMU_MD_PORT EMU_MD_URL
 }
 
 emulator_stop() {
