@@ -1,13 +1,19 @@
 #!/bin/bash
 # Benchmark of hpcs-unlock against the Key Protect emulator, run on demand
 # (not a test): every key unwrapped at once versus one request at a time
-# (--max-parallel 1, the serial baseline of IBM's Python tool), at several key
-# counts and per-request latencies, interleaved in the same run. Prints one
-# table; see bench/README.md for what the columns mean.
+# (--max-parallel 1, the serial baseline of IBM's Python tool), and with
+# [KP] auth = vpc (the token from the VPC metadata service, no API key) beside
+# auth = api-key, at several key counts and per-request latencies, interleaved
+# in the same run. Prints one table; see bench/README.md for what the columns
+# mean.
 #
 # Needs root (keys go into root's user keyring @u), keyctl, curl, jq,
 # /usr/bin/time (GNU time), file, strip and what the emulator needs (python3,
-# python3-cryptography). Everything stays on loopback.
+# python3-cryptography); for auth = vpc also unshare and ip. Everything stays
+# on loopback: with auth = vpc the run moves into a network namespace of its
+# own, where 169.254.169.254 (the only plain-http address hpcs-unlock sends
+# to) is an address of its loopback and the emulator's metadata service
+# listens there on port 80.
 #
 # Environment (all optional):
 #   HPCS_UNLOCK      the unlocker to measure (default build-static/hpcs-unlock
@@ -24,6 +30,7 @@
 #   BENCH_KEYS       key counts (default "1 16 64")
 #   BENCH_LATENCIES  emulator latency per request in ms (default "0 50")
 #   BENCH_DEADLINE   --deadline of every hpcs-unlock run in seconds (30)
+#   BENCH_VPC        1 (default): the auth = vpc modes too; 0: without them
 #   EMU_BIN          the emulator (default tests/emulator/kp-emulator)
 set -eu
 
@@ -51,6 +58,7 @@ fi
 : "${BENCH_LATENCIES:=0 50}"
 : "${BENCH_DEADLINE:=30}"
 : "${BENCH_CA:=emulator}"
+: "${BENCH_VPC:=1}"
 
 is_count() {
 	case $1 in
@@ -63,6 +71,10 @@ is_count "$BENCH_DEADLINE" 600 || usage "BENCH_DEADLINE must be 1..600, not '$BE
 case $BENCH_CA in
 	emulator | system) ;;
 	*) usage "BENCH_CA must be emulator or system, not '$BENCH_CA'" ;;
+esac
+case $BENCH_VPC in
+	0 | 1) ;;
+	*) usage "BENCH_VPC must be 0 or 1, not '$BENCH_VPC'" ;;
 esac
 [ -n "$BENCH_KEYS" ] || usage "BENCH_KEYS is empty"
 [ -n "$BENCH_LATENCIES" ] || usage "BENCH_LATENCIES is empty"
@@ -87,6 +99,23 @@ for tool in keyctl curl jq file strip; do
 done
 if [ -z "${EPOCHREALTIME:-}" ]; then
 	die "needs bash >= 5 (EPOCHREALTIME)"
+fi
+
+# auth = vpc: the whole run in a network namespace of its own (the emulator's
+# KMS on its 127.0.0.1, its metadata service on 169.254.169.254:80), so that
+# nothing on the host's network answers for that address. The settings above
+# go along in the environment.
+if [ "$BENCH_VPC" = 1 ]; then
+	for tool in unshare ip; do
+		command -v "$tool" >/dev/null || die "'$tool' is missing (or BENCH_VPC=0)"
+	done
+	if [ -z "${BENCH_NETNS:-}" ]; then
+		export HPCS_UNLOCK HPCS_CLI BENCH_REPS BENCH_KEYS BENCH_LATENCIES BENCH_DEADLINE BENCH_CA BENCH_VPC
+		BENCH_NETNS=1 exec unshare --net -- "$top/bench/run.sh"
+	fi
+	if ! ip link set lo up || ! ip addr add 169.254.169.254/32 dev lo; then
+		die "could not put 169.254.169.254 on the loopback of the bench's network namespace"
+	fi
 fi
 
 # The helpers of the bats suites: emulator_start, emulator_stop, emu_ctl,
@@ -147,11 +176,21 @@ if ! "$HPCS_UNLOCK" --help 2>&1 | grep -q -- --no-preconnect; then
 	modes=(parallel serial)
 fi
 if [ -n "${BENCH_BASELINE:-}" ]; then modes=(baseline "${modes[@]}"); fi
+# auth = vpc, all at once as at boot: two metadata calls instead of the IAM
+# one. vpc: the IAM-token call waits the latency (the metadata service gets
+# that token from IAM), the identity-token one does not (it is answered on
+# the host of the instance); vpc-slow: both wait it.
+if [ "$BENCH_VPC" = 1 ]; then modes+=(vpc vpc-slow); fi
+profile=Profile-bench-0000
 
 # --- Emulator, root key, wrapped keys ---------------------------------------
 
 mkdir -p "$work/emu"
-emulator_start --state-dir "$work/emu" || die "the emulator did not start"
+md_args=()
+if [ "$BENCH_VPC" = 1 ]; then
+	md_args=(--metadata-bind 169.254.169.254 --metadata-port 80 --trusted-profile "$profile")
+fi
+emulator_start --state-dir "$work/emu" "${md_args[@]}" || die "the emulator did not start"
 
 # write_conf FILE KEY_DIR [CRK [SETTING...]]: the tests' hpcs_write_conf, for
 # one file.
@@ -193,23 +232,42 @@ for n in $BENCH_KEYS; do
 	(umask 077 && write_conf "$work/keys$n.ini" "$work/keys$n" "$crk" \
 		"KP.endpoint_url=https://kms.test:$EMU_PORT" "KP.iam_endpoint_url=https://iam.test:$EMU_PORT" \
 		"KP.ca_file=$ca")
+	# The same with auth = vpc and no api_key line at all.
+	(umask 077 && write_conf "$work/keys$n-vpc.ini" "$work/keys$n" "$crk" \
+		"KP.endpoint_url=https://kms.test:$EMU_PORT" "KP.iam_endpoint_url=https://iam.test:$EMU_PORT" \
+		"KP.ca_file=$ca" -KP.api_key KP.auth=vpc "KP.trusted_profile_id=$profile")
 done
 echo "rd.hpcs.resolve=kms.test:127.0.0.1 rd.hpcs.resolve=iam.test:127.0.0.1" >"$work/cmdline"
 clean_keys >/dev/null
 
 # --- Measurements ------------------------------------------------------------
 
-# run_one N LATENCY MODE: one hpcs-unlock run (the emulator's latency is set
-# already); appends "wall_us rss_kb requests connections max_concurrent
-# tls_handshakes tls_resumed" to $work/res.N.LATENCY.MODE (tls_resumed is
-# "-" when the emulator does not count resumed sessions).
+# faults LATENCY MODE: the emulator's fault set for a run: every API request
+# waits LATENCY ms; in the vpc modes some metadata calls too (see modes).
+faults() {
+	local lat=$1 mode=$2 ops=()
+	case $mode in
+		vpc) ops=(md_iam_token) ;;
+		vpc-slow) ops=(md_token md_iam_token) ;;
+	esac
+	[ "$lat" -gt 0 ] || ops=()
+	jq -cn --argjson lat "$lat" --args '{latency_ms: $lat,
+		rules: [$ARGS.positional[] | {op: ., action: "delay", delay_ms: $lat}]}' "${ops[@]}"
+}
+
+# run_one N LATENCY MODE: one hpcs-unlock run; appends "wall_us rss_kb
+# requests connections max_concurrent tls_handshakes tls_resumed
+# metadata_requests" to $work/res.N.LATENCY.MODE (tls_resumed and
+# metadata_requests are "-" when the emulator does not count them).
 run_one() {
 	local n=$1 lat=$2 mode=$3 t0 t1 rc=0 stats loaded
 	local -a args=(--config "$work/keys$n.ini" --cmdline "$work/cmdline" --deadline "$BENCH_DEADLINE")
 	case $mode in
 		serial) args+=(--max-parallel 1) ;;
 		no-precon) args+=(--no-preconnect) ;;
+		vpc*) args[1]=$work/keys$n-vpc.ini ;;
 	esac
+	emu_ctl POST faults "$(faults "$lat" "$mode")" >/dev/null || die "could not set the latency"
 	emu_ctl POST reset-stats >/dev/null || die "could not reset the emulator's stats"
 	t0=$EPOCHREALTIME
 	local bin=$HPCS_UNLOCK
@@ -222,15 +280,18 @@ run_one() {
 		cat "$work/stderr" >&2
 		die "hpcs-unlock ($n keys, $lat ms, $mode) exited $rc and loaded $loaded of $n keys"
 	fi
+	# auth = vpc: the token came from the metadata service, none from IAM.
+	if [[ $mode == vpc* ]] && ! jq -e '.iam_requests == 0 and .by_op.md_iam_token >= 1' <<<"$stats" >/dev/null; then
+		die "hpcs-unlock ($n keys, $lat ms, $mode) did not take its token from the metadata service: $stats"
+	fi
 	# The GET stats connection itself is one TLS handshake: not ours.
 	printf '%s %s %s\n' "$((${t1//[!0-9]/} - ${t0//[!0-9]/}))" "$(tail -n 1 "$work/rss")" \
-		"$(jq -r '"\(.requests) \(.connections) \(.max_concurrent) \(.tls_handshakes - 1) \(.tls_resumed // "-")"' <<<"$stats")" \
+		"$(jq -r '"\(.requests) \(.connections) \(.max_concurrent) \(.tls_handshakes - 1) \(.tls_resumed // "-") \(.metadata_requests // "-")"' <<<"$stats")" \
 		>>"$work/res.$n.$lat.$mode"
 }
 
 total=0
 for lat in $BENCH_LATENCIES; do
-	emu_ctl POST faults "{\"latency_ms\":$lat}" >/dev/null || die "could not set the latency"
 	for ((r = 1; r <= BENCH_REPS; r++)); do
 		if [ -t 2 ]; then
 			printf '\rmeasuring: %s ms latency, repetition %d of %d ' "$lat" "$r" "$BENCH_REPS" >&2
@@ -261,8 +322,8 @@ range() {
 
 echo "runs:     $total hpcs-unlock runs, $BENCH_REPS per row, interleaved; median wall time and RSS"
 echo
-printf '%5s %8s %-9s %9s %8s %6s %8s %6s %7s %7s %8s\n' \
-	keys latency mode "wall ms" requests conns "max conc" TLS-hs resumed "RSS KB" speed-up
+printf '%5s %8s %-9s %9s %8s %6s %8s %6s %7s %6s %7s %8s\n' \
+	keys latency mode "wall ms" requests conns "max conc" TLS-hs resumed md-req "RSS KB" speed-up
 for lat in $BENCH_LATENCIES; do
 	for n in $BENCH_KEYS; do
 		ser_us=$(median "$work/res.$n.$lat.serial" 1)
@@ -273,10 +334,22 @@ for lat in $BENCH_LATENCIES; do
 			if [ "$mode" != serial ]; then
 				speedup=$(awk -v s="$ser_us" -v p="$us" 'BEGIN { printf "%.1fx", s / p }')
 			fi
-			printf '%5s %6s ms %-9s %9s %8s %6s %8s %6s %7s %7s %8s\n' "$n" "$lat" "$mode" \
+			printf '%5s %6s ms %-9s %9s %8s %6s %8s %6s %7s %6s %7s %8s\n' "$n" "$lat" "$mode" \
 				"$(awk -v u="$us" 'BEGIN { printf "%.1f", u / 1000 }')" \
 				"$(range "$f" 3)" "$(range "$f" 4)" "$(range "$f" 5)" "$(range "$f" 6)" "$(range "$f" 7)" \
-				"$(median "$f" 2)" "$speedup"
+				"$(range "$f" 8)" "$(median "$f" 2)" "$speedup"
 		done
 	done
 done
+if [ "$BENCH_VPC" = 1 ]; then
+	echo
+	echo "auth = vpc beside auth = api-key (parallel), median wall ms:"
+	for lat in $BENCH_LATENCIES; do
+		for n in $BENCH_KEYS; do
+			awk -v n="$n" -v l="$lat" -v a="$(median "$work/res.$n.$lat.parallel" 1)" \
+				-v v="$(median "$work/res.$n.$lat.vpc" 1)" -v w="$(median "$work/res.$n.$lat.vpc-slow" 1)" \
+				'BEGIN { printf "%5d keys %4d ms: api-key %7.1f  vpc %7.1f (%+.1f)  vpc-slow %7.1f (%+.1f)\n",
+					n, l, a / 1000, v / 1000, (v - a) / 1000, w / 1000, (w - a) / 1000 }'
+		done
+	done
+fi

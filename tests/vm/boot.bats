@@ -51,18 +51,22 @@ setup_file() {
 		hpcs_tcsd_conf=$FIX/tcsd.conf "$VM_HERE/make-initramfs.sh" "$KDIR" tpm)
 	INITRD_TPM2=$(hpcs_config=$FIX/tpm2.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM_HERE/make-initramfs.sh" "$KDIR" tpm2)
+	INITRD_VPC=$(hpcs_config=$FIX/vpc.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
+		"$VM_HERE/make-initramfs.sh" "$KDIR" vpc)
 	INITRD_NONE=$("$VM_HERE/make-initramfs.sh" "$KDIR" none --without-hpcs)
-	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_NONE
+	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_VPC INITRD_NONE
 
-	local none plain tpm tpm2
+	local none plain tpm tpm2 vpc
 	none=$(stat -c %s "$INITRD_NONE")
 	plain=$(stat -c %s "$INITRD_PLAIN")
 	tpm=$(stat -c %s "$INITRD_TPM")
 	tpm2=$(stat -c %s "$INITRD_TPM2")
+	vpc=$(stat -c %s "$INITRD_VPC")
 	note "accelerator: $ACCEL; kernel $(cat "$KDIR/kver")"
 	note "initramfs (zstd): without hpcs $none B; with hpcs $plain B (+$((plain - none)) B);" \
 		"with hpcs and TPM 1.2 $tpm B (+$((tpm - none)) B);" \
-		"with hpcs and TPM 2.0 $tpm2 B (+$((tpm2 - none)) B)"
+		"with hpcs and TPM 2.0 $tpm2 B (+$((tpm2 - none)) B);" \
+		"with hpcs and auth = vpc $vpc B (+$((vpc - none)) B)"
 	note "hpcs files in the initramfs (uncompressed): $(_module_bytes "$INITRD_PLAIN") B plain," \
 		"$(_module_bytes "$INITRD_TPM") B with TPM 1.2 (tcsd and its libraries not counted)," \
 		"$(_module_bytes "$INITRD_TPM2") B with TPM 2.0"
@@ -90,12 +94,15 @@ teardown() {
 	fi
 }
 
-# The kernel command line of every boot; extra arguments are appended.
+# The kernel command line of every boot; extra arguments are appended. The
+# host, as the guest sees it, is $VM_HOST (qemu's 10.0.2.2 unless a boot
+# gives the guest another network with boot.sh --net).
 cmdline() {
+	local host=${VM_HOST:-10.0.2.2}
 	echo "console=ttyS0 rd.luks.uuid=$UUID root=/dev/mapper/luks-$UUID" \
 		"rd.neednet=1 ip=dhcp" \
 		"rd.hpcs.endpoint=https://kms.test:$EMU_PORT rd.hpcs.iam=https://iam.test:$EMU_PORT" \
-		"rd.hpcs.resolve=kms.test:10.0.2.2 rd.hpcs.resolve=iam.test:10.0.2.2" \
+		"rd.hpcs.resolve=kms.test:$host rd.hpcs.resolve=iam.test:$host" \
 		"systemd.log_target=kmsg systemd.log_level=info printk.devkmsg=on" \
 		"${VM_SHELL_OPTS-rd.shell=0 rd.emergency=poweroff} panic=-1" "$@"
 }
@@ -122,15 +129,21 @@ show_log() {
 	grep -aE 'hpcs|HPCS|tcsd|cryptsetup|passphrase|network-online|Kernel panic|emergency' "$LOG" | tail -n 60
 }
 
-@test "(a) the LUKS2 root opens by itself through the keyring token" {
-	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
-	assert_booted
+# The boot just run: hpcs-unlock loaded both keys, systemd-cryptsetup opened
+# the root with them, the root came up, no prompt.
+_assert_opened_by_itself() {
 	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks'
 	assert_log 'HPCS-ROOT-OK'
 	refute_log 'Please enter passphrase'
 	refute_log 'hpcs-unlock\[[0-9]+\]: .*(not loaded|failed)'
+}
+
+@test "(a) the LUKS2 root opens by itself through the keyring token" {
+	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
+	assert_booted
+	_assert_opened_by_itself
 	# The emulator did the work: one token, two unwraps.
 	[ "$(emu_stat by_op.unwrap)" -ge 2 ] || {
 		echo "emulator saw $(emu_stat by_op.unwrap) unwraps"
@@ -375,4 +388,68 @@ _guest_pcrs() {
 	assert_log 'HPCS-ROOT-OK'
 	refute_log 'Please enter passphrase'
 	note "serial: $(grep -aE 'System time|hpcs-unlock\[[0-9]+\]: (the clock|loaded)' "$LOG" | cut -c1-200 | tr '\n' '|')"
+}
+
+# The auth = vpc image: the config says so and has no api_key line, there is
+# no sealed blob, and no API key the emulator accepts (the fixture's, and any
+# other in its state) is anywhere in the unpacked image.
+_assert_vpc_image() {
+	local conf d=$BATS_TEST_TMPDIR/vpc-unpacked key keys
+	conf=$(lsinitrd -f etc/hpcs-for-luks.ini "$1")
+	grep -qx 'auth = vpc' <<<"$conf"
+	grep -qx "trusted_profile_id = $EMU_PROFILE" <<<"$conf"
+	if grep -E '^[[:space:]]*api_key' <<<"$conf"; then
+		echo "an api_key line in the auth = vpc initramfs's config (above)"
+		return 1
+	fi
+	if lsinitrd "$1" | grep -E 'api-key-blob|tcsd|var/lib/tpm'; then
+		echo "a sealed API key or trousers in the auth = vpc initramfs (above)"
+		return 1
+	fi
+	mkdir -p "$d"
+	(cd "$d" && lsinitrd --unpack "$1")
+	[ -f "$d/etc/hpcs-for-luks.ini" ]
+	[ -x "$d/usr/sbin/hpcs-unlock" ]
+	keys=$(jq -r '.api_keys[]' "$FIX/emu/state.json")
+	grep -qxF "$EMU_API_KEY" <<<"$keys"
+	while IFS= read -r key; do
+		if grep -rlaF -- "$key" "$d"; then
+			echo "an accepted API key is in the auth = vpc initramfs, in the files above"
+			return 1
+		fi
+	done <<<"$keys"
+	note "auth = vpc initramfs: $(find "$d" -type f | wc -l) files, none holds any of the" \
+		"$(wc -l <<<"$keys") API key(s) the emulator accepts; its config:" \
+		"$(grep -vE '^[[:space:]]*(#|$)' "$d/etc/hpcs-for-luks.ini" | tr '\n' '|')"
+}
+
+@test "(j) auth = vpc: the token from the metadata service at 169.254.169.254, no API key in the image, the root opens by itself" {
+	_assert_vpc_image "$INITRD_VPC"
+	# qemu forwards only addresses inside the guest's network (boot.sh
+	# --guestfwd): the guest gets 169.254.169.0/24 (the host at .2), so that
+	# 169.254.169.254:80 can be the emulator's metadata port on the host.
+	VM_HOST=169.254.169.2 boot "$INITRD_VPC" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 \
+		--net 169.254.169.0/24 --guestfwd "tcp:169.254.169.254:80-tcp:127.0.0.1:$EMU_MD_PORT" \
+		-- hpcs_vmtest.net
+	assert_booted
+	# The address and the default route from qemu's DHCP; 169.254.169.254
+	# is on that network (qemu forwards no address outside it).
+	assert_log 'HPCS-NET addr: .* inet 169\.254\.169\.15/24'
+	assert_log 'HPCS-NET route: default via 169\.254\.169\.2 '
+	_assert_opened_by_itself
+	local line
+	# The boot log's lines about the unlock (not systemd's coloured status lines).
+	while IFS= read -r line; do note "serial: $line"; done < <(grep -aE \
+		'HPCS-NET|hpcs-unlock(\[|\.service)|systemd-cryptsetup@|HPCS-ROOT-OK' "$LOG" |
+		grep -avE $'\e|Deactivated|Consumed|hpcs-vmtest-realroot' | cut -c1-200 | head -n 24)
+	# The tokens came from the metadata service, none from an API key.
+	local stats
+	stats=$(emu_ctl GET stats)
+	note "emulator: $(jq -c '{iam_requests, metadata_requests, metadata_connections, requests,
+		md_token: .by_op.md_token, md_iam_token: .by_op.md_iam_token, unwrap: .by_op.unwrap}' <<<"$stats")"
+	jq -e '.iam_requests == 0 and .by_op.iam == 0 and .by_op.md_token >= 1 and
+		.by_op.md_iam_token >= 1 and .by_op.unwrap >= 2' <<<"$stats" >/dev/null || {
+		echo "emulator stats: $stats"
+		false
+	}
 }

@@ -9,7 +9,15 @@
 #   --tpm2 STATE_DIR  attach a TPM 2.0 (swtpm --tpm2 on a copy, tpm-crb)
 #   --smp N --mem MB  CPUs (default 1) and memory (default 768)
 #   --guestfwd SPEC   qemu user networking guestfwd= (repeatable), e.g.
-#                     tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:PORT
+#                     tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:PORT;
+#                     the address must lie in the guest's network (--net):
+#                     qemu 7.2 refuses one outside it ("Conflicting/invalid
+#                     host:port in guest forwarding rule"), and one port may
+#                     be forwarded once only (a chardev named for the port)
+#   --net CIDR        the guest's network (qemu user net=, default
+#                     10.0.2.0/24); the host is at .2 and DHCP hands out .15
+#                     with .2 as the router, e.g. 169.254.169.0/24 for a
+#                     guestfwd of the VPC metadata address 169.254.169.254
 #   --answer REGEX FILE  once a serial line matches REGEX, type FILE's first
 #                     line and Enter on the serial console
 #   --script FILE     type on the serial console as FILE says, one step a line:
@@ -27,7 +35,7 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 
 kernel='' initrd='' log='' until='' timeout=240 accel='' tpm='' tpm_kind='' smp=1 mem=768 rtc=''
-answer_re='' answer_file='' script=''
+answer_re='' answer_file='' script='' net=''
 disks=() fwds=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -59,6 +67,10 @@ while [[ $# -gt 0 ]]; do
 			;;
 		--guestfwd)
 			fwds+=("$2")
+			shift 2
+			;;
+		--net)
+			net=$2
 			shift 2
 			;;
 		--answer)
@@ -120,7 +132,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-nic=user,model=virtio-net-pci
+nic=user,model=virtio-net-pci${net:+,net=$net}
 for f in "${fwds[@]}"; do nic+=",guestfwd=$f"; done
 # shellcheck disable=SC2054  # the commas are qemu's, inside single arguments
 args=(-nodefaults -no-user-config -machine pc -accel "$accel" -m "$mem" -smp "$smp"

@@ -134,12 +134,14 @@ vm_build_static() {
 note() { echo "# $*" >&3; }
 
 # kms_up: the Key Protect emulator on the state of the fixture $FIX
-# (make-fixture.sh: its CA, API key and CRK), on a free port ($EMU_PORT).
+# (make-fixture.sh: its CA, API key, trusted profile and CRK), on a free port
+# ($EMU_PORT), and its VPC metadata service on another ($EMU_MD_PORT), both on
+# the host's 127.0.0.1.
 kms_up() {
 	# shellcheck source=/dev/null
 	. "$FIX/env"
-	export EMU_API_KEY EMU_INSTANCE
-	emulator_start --state-dir "$FIX/emu"
+	export EMU_API_KEY EMU_INSTANCE EMU_PROFILE
+	emulator_start --state-dir "$FIX/emu" --metadata-bind 127.0.0.1
 }
 
 # On the serial log $LOG; a failure shows the suite's show_log.

@@ -13,9 +13,13 @@
 #                   and not 8 (no GRUB): unsealing it in the guest must fail,
 #                   naming PCR 7 only. boot.bats seals again against the
 #                   guest's own values.
-#   crk, env        the CRK id; EMU_API_KEY and EMU_INSTANCE
-#   plain.ini, tpm.ini, tpm2.ini, tcsd.conf   what the initramfs images are built from
-#                   (the KMS endpoints come from rd.hpcs.endpoint/iam/resolve)
+#   crk, env        the CRK id; EMU_API_KEY, EMU_INSTANCE and EMU_PROFILE (a
+#                   trusted profile linked to the instance, with a Key
+#                   Protect role: auth = vpc gets its IAM token)
+#   plain.ini, tpm.ini, tpm2.ini, vpc.ini, tcsd.conf   what the initramfs
+#                   images are built from (the KMS endpoints come from
+#                   rd.hpcs.endpoint/iam/resolve); vpc.ini has auth = vpc and
+#                   no api_key line at all
 # Usage: make-fixture.sh HFL_CLI      (the admin CLI, to wrap and seal)
 #   prints the fixture directory
 set -eu -o pipefail
@@ -49,13 +53,16 @@ trap cleanup EXIT
 . "$VM_REPO/tests/bats/helpers.bash"
 EMU_API_KEY=vm-api-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export EMU_API_KEY
-emulator_start --state-dir "$tmp/emu"
+EMU_PROFILE=Profile-6f1c2a4e-hpcs-vm
+# The profile is kept in the emulator's state, for every later start.
+emulator_start --state-dir "$tmp/emu" --trusted-profile "$EMU_PROFILE"
 # emu_create_key reuses the token in EMU_TOKEN instead of asking IAM each time.
 export EMU_TOKEN
 EMU_TOKEN=$(emu_token "$EMU_API_KEY")
 crk=$(emu_create_key hpcs-vm-root-key false)
 echo "$crk" >"$tmp/crk"
-printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\n' "$EMU_API_KEY" "$EMU_INSTANCE" >"$tmp/env"
+printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\nEMU_PROFILE=%s\n' "$EMU_API_KEY" "$EMU_INSTANCE" \
+	"$EMU_PROFILE" >"$tmp/env"
 
 mkdir -p "$tmp/secret" "$tmp/keys/user" "$tmp/keys/logon" # 0700: umask
 head -c 30 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/secret/passphrase"
@@ -129,6 +136,10 @@ sed -e 's/^api_key = .*/api_key = TPM/' -e '/^initramfs_plain_api_key/d' "$tmp/p
 echo "tpm_blob = $dir/tpm/api-key-blob.txt" >>"$tmp/tpm.ini"
 sed '$d' "$tmp/tpm.ini" >"$tmp/tpm2.ini"
 echo "tpm_blob = $dir/tpm2/api-key-blob.txt" >>"$tmp/tpm2.ini"
+# auth = vpc: the token from the metadata service (169.254.169.254, the
+# default), for the trusted profile; nothing secret in the file.
+sed -e 's/^api_key = .*/auth = vpc\ntrusted_profile_id = '"$EMU_PROFILE"'/' \
+	-e '/^initramfs_plain_api_key/d' "$tmp/plain.ini" >"$tmp/vpc.ini"
 printf 'port = 30003\nsystem_ps_file = %s/tpm/system.data\n' "$dir" >"$tmp/tcsd.conf"
 
 emulator_stop
