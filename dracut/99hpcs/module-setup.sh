@@ -171,7 +171,8 @@ _hpcs_plan() {
 	elif [[ $api_source == vpc ]]; then
 		# auth = vpc: the instance's identity from the metadata service
 		# (169.254.169.254, routed by the DHCP lease); no secret goes in.
-		hpcs_print_args=()
+		# The blob path only so that no host path lands in the image.
+		hpcs_print_args=(--tpm-blob "$hpcs_i_blob")
 	elif [[ "$(_hpcs_get initramfs_plain_api_key)" != yes ]]; then
 		dwarn "hpcs: '$conf' holds a plaintext api_key; anyone who can read the initramfs"
 		dwarn "hpcs: in /boot would get it. Seal it to the TPM (api_key = TPM) or set"
