@@ -242,10 +242,12 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
        {"auth", "region", "endpoint_url", "iam_endpoint_url", "service_instance_id"}) {
     line(n);
   }
+  // Written whatever auth says, so that the file reads back the same.
+  for (const char* n : {"trusted_profile_id", "trusted_profile_crn", "metadata_endpoint_url"}) {
+    line(n);
+  }
   if (c.auth == Auth::kVpc) {
-    for (const char* n : {"trusted_profile_id", "trusted_profile_crn", "metadata_endpoint_url"}) {
-      line(n);
-    }
+    // No API key, not even one left in the file.
   } else if (c.api_key_from_tpm) {
     s += "api_key = TPM\n";
   } else if (!c.api_key.empty() && with_api_key) {

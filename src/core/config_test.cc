@@ -214,6 +214,22 @@ TEST(ConfigTest, AuthVpcNeedsNoApiKeyAndDoesNotReadOne) {
   EXPECT_EQ(again.metadata_endpoint_url, "http://169.254.169.254");
 }
 
+// Found by the config fuzzer: a profile named while auth = api-key was lost.
+TEST(ConfigTest, TheVpcSettingsReadBackWhateverAuthSays) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[KP]\ntrusted_profile_crn = crn:v1:x\n"
+                        "metadata_endpoint_url = http://api.metadata.cloud.ibm.com\n",
+                        "/x", &c, &err),
+            0)
+      << err;
+  Config again;
+  ASSERT_EQ(ParseConfig(FormatConfig(c, false), "/x", &again, &err), 0) << err;
+  EXPECT_EQ(again.auth, Auth::kApiKey);
+  EXPECT_EQ(again.trusted_profile.crn, "crn:v1:x");
+  EXPECT_EQ(again.metadata_endpoint_url, "http://api.metadata.cloud.ibm.com");
+}
+
 TEST(ConfigTest, AuthVpcRefusals) {
   const std::string head = "[KP]\nregion = us-south\nservice_instance_id = i\n";
   struct Case {
