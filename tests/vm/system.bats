@@ -244,7 +244,12 @@ take_guest_initrd() {
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
 	run dpkg-deb -f "$deb" Depends Recommends Suggests
 	echo "$output" | grep -q '^Recommends: dracut, cryptsetup-bin$'
-	echo "$output" | grep -q '^Suggests: trousers, tpm-tools, tpm2-tools$'
+	echo "$output" | grep -q '^Suggests: trousers, tpm-tools, tpm2-tools, nftables$'
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-metadata-root-only.nft" ]
+	[ -f "$BATS_TEST_TMPDIR/deb/usr/lib/systemd/system/hpcs-metadata-root-only.service" ]
+	grep -qx 'ExecStart=nft -f /usr/share/hpcs-for-luks/hpcs-metadata-root-only.nft' \
+		"$BATS_TEST_TMPDIR/deb/usr/lib/systemd/system/hpcs-metadata-root-only.service"
+	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/share/hpcs-for-luks/hpcs-metadata-root-only.nft
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/dracut/modules.d/99hpcs/module-setup.sh
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/dracut/modules.d/98hpcs-tpm/module-setup.sh
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/systemd/system/hpcs-for-luks.service
