@@ -2,8 +2,11 @@
 # The secrets and KMS state shared by all VM boots, made once and cached so
 # that the initramfs built from them can be cached too:
 #   emu/            kp-emulator state (CA, API key, the CRK); restart it there
-#   secret/         the root passphrase (printable) and the 32-byte logon key
-#   keys/           key_dir: user/hpcs-vm:root and logon/hpcs-vm:logon, wrapped
+#   secret/         the root passphrase (printable), the 32-byte logon key, and
+#                   data.key: the passphrase (printable) of a second LUKS2
+#                   volume that the initramfs opens (make-images.sh data.img)
+#   keys/           key_dir: user/hpcs-vm:root, user/hpcs-vm:data and
+#                   logon/hpcs-vm:logon, wrapped
 #   tpm/            swtpm TPM 1.2 state (owned), tcsd's system.data, and
 #                   api-key-blob.txt: the API key sealed to PCR 15 (which
 #                   neither SeaBIOS nor the kernel extends: zero in the guest)
@@ -67,6 +70,7 @@ printf 'EMU_API_KEY=%s\nEMU_INSTANCE=%s\nEMU_PROFILE=%s\n' "$EMU_API_KEY" "$EMU_
 mkdir -p "$tmp/secret" "$tmp/keys/user" "$tmp/keys/logon" # 0700: umask
 head -c 30 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/secret/passphrase"
 head -c 32 /dev/urandom >"$tmp/secret/logon.key"
+head -c 30 /dev/urandom | base64 | tr -d '\n/+=' >"$tmp/secret/data.key"
 
 conf=$tmp/host.ini
 cat >"$conf" <<EOC
@@ -85,6 +89,7 @@ EOC
 chmod 0600 "$conf"
 "$hfl" --config "$conf" wrap --uuid "$crk" <"$tmp/secret/passphrase" >"$tmp/keys/user/hpcs-vm:root"
 "$hfl" --config "$conf" wrap --uuid "$crk" <"$tmp/secret/logon.key" >"$tmp/keys/logon/hpcs-vm:logon"
+"$hfl" --config "$conf" wrap --uuid "$crk" <"$tmp/secret/data.key" >"$tmp/keys/user/hpcs-vm:data"
 # What the initramfs will do, checked on the host first.
 "$hfl" --config "$conf" unwrap --uuid "$crk" <"$tmp/keys/user/hpcs-vm:root" |
 	cmp - "$tmp/secret/passphrase" || vm_die "wrap/unwrap round trip failed"

@@ -1,23 +1,25 @@
 #!/bin/bash
 # Build the guest disks: a LUKS2 root (busybox, PBKDF2 with few iterations,
-# a luks2-keyring token) and a plain dm-crypt volume for the logon-key case.
+# a luks2-keyring token), a plain dm-crypt volume for the logon-key case, and
+# a second LUKS2 volume with a passphrase and a token of its own (no
+# filesystem: the initramfs opens it with rd.luks.uuid=, nothing mounts it).
 # No device-mapper needed on the host.
-# Usage: make-images.sh PASSPHRASE_FILE USER_KEY_DESC LOGON_KEY_FILE
-#   prints the image directory: root.img, root.uuid, logon.img
+# Usage: make-images.sh PASSPHRASE_FILE USER_KEY_DESC LOGON_KEY_FILE DATA_KEY_FILE DATA_KEY_DESC
+#   prints the image directory: root.img, root.uuid, logon.img, data.img, data.uuid
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
 
-[[ $# -eq 3 ]] || {
-	echo "usage: $0 PASSPHRASE_FILE USER_KEY_DESC LOGON_KEY_FILE" >&2
+[[ $# -eq 5 ]] || {
+	echo "usage: $0 PASSPHRASE_FILE USER_KEY_DESC LOGON_KEY_FILE DATA_KEY_FILE DATA_KEY_DESC" >&2
 	exit 2
 }
-pass=$1 desc=$2 logon_key=$3
+pass=$1 desc=$2 logon_key=$3 data_key=$4 data_desc=$5
 busybox=/bin/busybox
 if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
 	vm_die "$busybox is not static (install busybox-static)"
 fi
 
-key=$(vm_hash "$0" "$VM_HERE/rootfs-init" "$busybox" "$pass" "$desc" "$logon_key")
+key=$(vm_hash "$0" "$VM_HERE/rootfs-init" "$busybox" "$pass" "$desc" "$logon_key" "$data_key" "$data_desc")
 dir=$VM_CACHE/images/$key
 vm_cached "$dir" && exit 0
 mkdir -p "$VM_CACHE/images"
@@ -59,6 +61,14 @@ truncate -s 1M "$tmp/logon.img"
 	openssl enc -aes-256-cbc -nopad -K "$(od -An -tx1 -v "$logon_key" | tr -d ' \n')" \
 		-iv 00000000000000000000000000000000 |
 	dd of="$tmp/logon.img" conv=notrunc status=none
+
+# The second LUKS2 volume: 32 MiB, half of it the LUKS2 header (the default
+# 16 MiB of metadata and key slots).
+truncate -s 32M "$tmp/data.img"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--batch-mode --key-file "$data_key" "$tmp/data.img"
+cryptsetup token add --key-description "$data_desc" "$tmp/data.img"
+cryptsetup luksUUID "$tmp/data.img" >"$tmp/data.uuid"
 
 touch "$tmp/ready"
 rm -rf "$dir"
