@@ -37,11 +37,13 @@ setup_file() {
 
 	KDIR=$("$VM_HERE/prepare-kernel.sh")
 	FIX=$("$VM_HERE/make-fixture.sh" "$HFL")
-	IMG=$("$VM_HERE/make-images.sh" "$FIX/secret/passphrase" hpcs-vm:root "$FIX/secret/logon.key")
+	IMG=$("$VM_HERE/make-images.sh" "$FIX/secret/passphrase" hpcs-vm:root "$FIX/secret/logon.key" \
+		"$FIX/secret/data.key" hpcs-vm:data)
 	export KDIR FIX IMG
 	UUID=$(cat "$IMG/root.uuid")
+	DATA_UUID=$(cat "$IMG/data.uuid")
 	ACCEL=$("$VM_HERE/probe-accel.sh" "$KDIR/vmlinuz")
-	export UUID ACCEL
+	export UUID DATA_UUID ACCEL
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
@@ -86,6 +88,12 @@ setup() {
 }
 
 teardown() {
+	# The timer of _kms_back_after, if it has not fired (it has a process
+	# group of its own: its sleep goes too).
+	if [ -n "${KMS_TIMER:-}" ]; then
+		kill -- -"$KMS_TIMER" 2>/dev/null || true
+		wait "$KMS_TIMER" 2>/dev/null || true
+	fi
 	emulator_stop
 	# Kept after the run (the last run's logs) for a look at what happened.
 	if [ -n "${LOG:-}" ] && [ -f "$LOG" ]; then
@@ -123,29 +131,73 @@ boot() {
 		"$("$VM_HERE/parse-log.sh" "$LOG")"
 }
 
+# _span NAME: a figure of parse-log.sh on $LOG (start_to_prompt, unlock_run,
+# ...), or nothing if the log lacks it.
+_span() {
+	"$VM_HERE/parse-log.sh" "$LOG" | tr ' ' '\n' | sed -n "s/^$1=\([0-9.]*\)\$/\1/p"
+}
+
+# _assert_prompt_within MAX: the first passphrase prompt came at most MAX
+# seconds (guest uptime) after systemd started hpcs-unlock.service.
+_assert_prompt_within() {
+	local t
+	t=$(_span start_to_prompt)
+	[ -n "$t" ] || {
+		echo "no passphrase prompt after hpcs-unlock.service started"
+		show_log
+		return 1
+	}
+	note "$BATS_TEST_DESCRIPTION: the prompt ${t} s after hpcs-unlock.service started"
+	awk -v t="$t" -v max="$1" 'BEGIN { exit !(t <= max) }' || {
+		echo "the prompt came ${t} s after hpcs-unlock.service started, more than $1 s"
+		show_log
+		return 1
+	}
+}
+
+# _kms_back_after SECONDS: the emulator's fault set cleared SECONDS from now,
+# in the background (KMS_TIMER; teardown ends it if it has not fired); it
+# writes the host's uptime then to $BATS_TEST_TMPDIR/kms-back.
+_kms_back_after() {
+	# shellcheck disable=SC2016  # expanded by the inner bash, from its arguments
+	setsid bash -c 'sleep "$1" &&
+		curl -sS --max-time 10 --fail --cacert "$2" -X POST -H "Content-Type: application/json" \
+			--data-binary "{}" "$3/_emulator/faults" >/dev/null &&
+		cut -d" " -f1 /proc/uptime >"$4"' _ "$1" "$EMU_CA" "$EMU_URL" "$BATS_TEST_TMPDIR/kms-back" \
+		</dev/null >/dev/null 2>&1 3>&- &
+	KMS_TIMER=$!
+}
+
 # The serial log's lines about us, shown when a test fails.
 show_log() {
 	echo "--- serial log (filtered; the full one is kept in $VM_LOGS) ---"
 	grep -aE 'hpcs|HPCS|tcsd|cryptsetup|passphrase|network-online|Kernel panic|emergency' "$LOG" | tail -n 60
 }
 
-# The boot just run: hpcs-unlock loaded both keys, systemd-cryptsetup opened
-# the root with them, the root came up, no prompt.
+# The boot just run: hpcs-unlock loaded every key (root, data and logon),
+# told systemd it was ready, and ended, having nothing left to do;
+# systemd-cryptsetup opened the root with them, the root came up, no prompt
+# and no password request left behind.
 _assert_opened_by_itself() {
-	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
-	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
+	assert_log 'systemd\[1\]: Started hpcs-unlock\.service'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
+	assert_log 'systemd\[1\]: hpcs-unlock\.service: Deactivated successfully'
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks'
 	assert_log 'HPCS-ROOT-OK'
+	assert_log 'HPCS-ASK-LEFT: none'
 	refute_log 'Please enter passphrase'
-	refute_log 'hpcs-unlock\[[0-9]+\]: .*(not loaded|failed)'
+	refute_log 'hpcs-unlock\[[0-9]+\]: .*(not loaded|failed|answered the passphrase request)'
 }
 
-@test "(a) the LUKS2 root opens by itself through the keyring token" {
-	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
+@test "(a) the LUKS2 root and a second LUKS2 volume open by themselves through the keyring token, no request left" {
+	boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 --disk "$IMG/data.img" \
+		-- hpcs_vmtest.logon "rd.luks.uuid=$DATA_UUID"
 	assert_booted
 	_assert_opened_by_itself
-	# The emulator did the work: one token, two unwraps.
-	[ "$(emu_stat by_op.unwrap)" -ge 2 ] || {
+	assert_log "HPCS-MAPPED: .*luks-$UUID"
+	assert_log "HPCS-MAPPED: .*luks-$DATA_UUID"
+	# The emulator did the work: one token, three unwraps.
+	[ "$(emu_stat by_op.unwrap)" -ge 3 ] || {
 		echo "emulator saw $(emu_stat by_op.unwrap) unwraps"
 		false
 	}
@@ -158,7 +210,8 @@ _assert_opened_by_itself() {
 	if [ -f "$BATS_FILE_TMPDIR/plain.serial.log" ]; then
 		cp "$BATS_FILE_TMPDIR/plain.serial.log" "$LOG"
 	else
-		boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 -- hpcs_vmtest.logon
+		boot "$INITRD_PLAIN" 'HPCS-LOGON-DATA|Please enter passphrase|Power down' 300 --disk "$IMG/data.img" \
+			-- hpcs_vmtest.logon "rd.luks.uuid=$DATA_UUID"
 		assert_booted
 	fi
 	assert_log 'systemd\[1\]: Finished hpcs-vmtest-logon\.service'
@@ -177,29 +230,44 @@ _assert_opened_by_itself() {
 	assert_booted
 	assert_log 'tpm_tis .*1\.2 TPM'
 	assert_log 'systemd\[1\]: Started hpcs-tcsd\.service'
-	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
+	assert_log 'systemd\[1\]: Started hpcs-unlock\.service'
 	# The TPM 1.2 is locked (through tcsd) once the unlock is done.
 	assert_log 'hpcs-unlock\[[0-9]+\]: the TPM is locked for the rest of this boot: PCR 15'
-	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
 	assert_log 'systemd\[1\]: hpcs-tcsd\.service: Deactivated successfully'
 	assert_log 'HPCS-ROOT-OK'
 	refute_log 'Please enter passphrase'
 }
 
-@test "(d) KMS down: the passphrase prompt comes within rd.hpcs.timeout, no hang" {
+@test "(d) KMS down, rd.hpcs.timeout=20: the prompt comes before our unit gives up, and it gives up within the deadline" {
 	local timeout=20 slack=40
 	emulator_stop
-	boot "$INITRD_PLAIN" 'Please enter passphrase|HPCS-ROOT-OK|Power down' 300 -- rd.hpcs.timeout=$timeout
+	# Until the unit's end line: the prompt comes first now.
+	boot "$INITRD_PLAIN" "hpcs-unlock\\.service: Failed with result|HPCS-ROOT-OK|Power down" 300 \
+		-- rd.hpcs.timeout=$timeout
 	assert_booted
 	assert_log 'Please enter passphrase for disk'
-	assert_log 'systemd\[1\]: Failed to start hpcs-unlock\.service'
+	assert_log 'hpcs-unlock\[[0-9]+\]: Key Protect: [0-9]+ keys? not loaded yet; trying behind the passphrase prompt'
+	assert_log 'hpcs-unlock\[[0-9]+\]: Key Protect: gave up after [0-9]+ s; [0-9]+ keys? not loaded \(the passphrase prompt stays\)'
 	assert_log 'hpcs-unlock\.service: Main process exited, code=exited, status=3/'
+	assert_log "systemd\\[1\\]: hpcs-unlock\\.service: Failed with result 'exit-code'"
+	# It was ready (the prompt could come) before it gave up.
+	assert_log 'systemd\[1\]: Started hpcs-unlock\.service'
+	refute_log 'systemd\[1\]: Failed to start hpcs-unlock\.service'
 	refute_log 'HPCS-ROOT-OK'
-	# The unlocker gave up within its deadline (+ slack for TCG).
-	local t
-	t=$("$VM_HERE/parse-log.sh" "$LOG" | sed -n 's/.*unlock_run=\([0-9.]*\).*/\1/p')
+	# The prompt came before the unit ended; the unlocker gave up within its
+	# deadline (+ slack for TCG).
+	local t p
+	t=$(_span unlock_run)
+	p=$(_span start_to_prompt)
 	[ -n "$t" ] || {
 		show_log
+		false
+	}
+	[ -n "$p" ]
+	note "$BATS_TEST_DESCRIPTION: prompt ${p} s, unit end ${t} s after its start"
+	awk -v t="$t" -v p="$p" 'BEGIN { exit !(p < t) }' || {
+		echo "the prompt (${p} s) came after hpcs-unlock ended (${t} s)"
 		false
 	}
 	awk -v t="$t" -v max=$((timeout + slack)) 'BEGIN { exit !(t <= max) }' ||
@@ -254,7 +322,7 @@ _guest_pcrs() {
 	assert_log 'hpcs-unlock\[[0-9]+\]: .*the TPM refused to unseal the API key: PCR 7 \(SHA-256\) changed since sealing'
 	refute_log 'PCR 8 was'
 	assert_log 'hpcs-for-luks seal-api-key --tpm2 --pcr 7 --pcr 8'
-	assert_log 'systemd\[1\]: Failed to start hpcs-unlock\.service'
+	assert_log "systemd\\[1\\]: hpcs-unlock\\.service: Failed with result 'exit-code'"
 	assert_log 'Please enter passphrase for disk'
 	refute_log 'HPCS-ROOT-OK'
 	refute_log 'tcsd'
@@ -319,8 +387,8 @@ _guest_pcrs() {
 
 	boot "$img" 'Please enter passphrase|Power down' 300 --tpm2 "$FIX/tpm2/state" -- hpcs_vmtest.realroot
 	assert_booted
-	assert_log 'systemd\[1\]: Finished hpcs-unlock\.service'
-	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
+	assert_log 'systemd\[1\]: Started hpcs-unlock\.service'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
 	assert_log 'HPCS-ROOT-OK'
 	refute_log 'Please enter passphrase'
 	refute_log 'tcsd'
@@ -384,7 +452,7 @@ _guest_pcrs() {
 	boot "$INITRD_PLAIN" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --rtc 2001-01-01 --
 	assert_booted
 	assert_log 'hpcs-unlock\[[0-9]+\]: .*the clock .* is before this hpcs-unlock was built'
-	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 2 of 2 keys'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
 	assert_log 'HPCS-ROOT-OK'
 	refute_log 'Please enter passphrase'
 	note "serial: $(grep -aE 'System time|hpcs-unlock\[[0-9]+\]: (the clock|loaded)' "$LOG" | cut -c1-200 | tr '\n' '|')"
@@ -452,4 +520,58 @@ _assert_vpc_image() {
 		echo "emulator stats: $stats"
 		false
 	}
+}
+
+@test "(k) KMS down, the default deadline: the prompt within 20 s of our unit's start, the typed passphrase opens the root" {
+	emulator_stop
+	local script=$BATS_TEST_TMPDIR/console.script
+	{
+		echo "wait 1 Please enter passphrase"
+		echo "send $(head -n 1 "$FIX/secret/passphrase")"
+	} >"$script"
+	boot "$INITRD_PLAIN" 'HPCS-ROOT-OK|Power down' 300 --script "$script" --
+	assert_booted
+	assert_log 'Please enter passphrase for disk'
+	_assert_prompt_within 20
+	assert_log 'hpcs-unlock\[[0-9]+\]: Key Protect: [0-9]+ keys? not loaded yet; trying behind the passphrase prompt'
+	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks'
+	assert_log 'HPCS-ROOT-OK'
+	assert_log 'HPCS-ASK-LEFT: none'
+	refute_log 'answered the passphrase request'
+	note "$BATS_TEST_DESCRIPTION: the root $(_span start_to_root) s after hpcs-unlock.service started"
+}
+
+@test "(l) the KMS back 40 s into the boot: the prompt is shown, nobody types, both LUKS2 volumes are answered" {
+	# The emulator is up, but drops every connection (after TLS, before an
+	# answer) until the timer clears the fault set.
+	emu_ctl POST faults '{"rules":[{"op":"any","action":"drop"}]}' >/dev/null
+	local up
+	up=$(cut -d' ' -f1 /proc/uptime)
+	_kms_back_after 40
+	boot "$INITRD_PLAIN" 'HPCS-ROOT-OK|Power down' 300 --disk "$IMG/data.img" -- "rd.luks.uuid=$DATA_UUID"
+	assert_booted
+	[ -s "$BATS_TEST_TMPDIR/kms-back" ] || {
+		echo "the fault set was not cleared"
+		false
+	}
+	assert_log 'Please enter passphrase for disk'
+	assert_log 'hpcs-unlock\[[0-9]+\]: Key Protect: [0-9]+ keys? not loaded yet; trying behind the passphrase prompt'
+	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
+	assert_log "hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$UUID' with key 'user/hpcs-vm:root'"
+	assert_log "hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$DATA_UUID' with key 'user/hpcs-vm:data'"
+	[ "$(grep -acE 'hpcs-unlock\[[0-9]+\]: answered the passphrase request' "$LOG")" -eq 2 ]
+	assert_log "HPCS-MAPPED: .*luks-$UUID"
+	assert_log "HPCS-MAPPED: .*luks-$DATA_UUID"
+	assert_log 'HPCS-ROOT-OK'
+	assert_log 'HPCS-ASK-LEFT: none'
+	refute_log 'gave up'
+	# The connections before were dropped, not refused.
+	[ "$(emu_stat requests)" -gt "$(emu_stat by_op.unwrap)" ]
+	note "$BATS_TEST_DESCRIPTION: the KMS back $(awk -v a="$up" -v b="$(cat "$BATS_TEST_TMPDIR/kms-back")" \
+		'BEGIN { printf "%.1f", b - a }') s after the boot began (host); the prompt $(_span start_to_prompt) s," \
+		"the root $(_span start_to_root) s after hpcs-unlock.service started"
+	local line
+	while IFS= read -r line; do note "serial: $line"; done < <(grep -aE \
+		'hpcs-unlock(\[|\.service)|systemd-cryptsetup@|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED)' "$LOG" |
+		grep -avE $'\e|Consumed' | cut -c1-200 | head -n 30)
 }
