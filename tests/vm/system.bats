@@ -16,7 +16,10 @@
 #               network-legacy chosen, `dracut --regenerate-all --force`, and
 #               a _netdev volume enrolled with `hpcs-enroll --netdev`;
 #       boot 2  (d) the new initramfs opens the root and loads the new key;
-#               (b) the --netdev volume opens through hpcs-for-luks.service;
+#               (b) the --netdev volume opens through hpcs-for-luks.service,
+#               the KMS slow for it (a delay fault after the initramfs's
+#               unwraps): systemd-cryptsetup asks for its passphrase, and
+#               the service answers the request;
 #               (f) static ip= with network-legacy (boot 1: ip=dhcp with
 #               systemd-networkd);
 #       boot 3  (e) the KMS down: the prompt within rd.hpcs.timeout, the
@@ -293,7 +296,7 @@ take_guest_initrd() {
 
 @test "(b) boot 1: data2, set up by hand as IBM's README does, opens after switch-root via hpcs-for-luks.service" {
 	use_log boot1
-	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=active result=success status=0'
+	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=(active|inactive) result=success status=0'
 	assert_log 'HPCS-SYSTEST journal .*hpcs-unlock\[[0-9]+\]: loaded 1 of 1 keys in [0-9]+ ms \(1 already in the keyring\)'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data2\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST mount /mnt/data2 source=/dev/mapper/data2 marker=HPCS-DATA2-MARKER'
@@ -332,11 +335,24 @@ take_guest_initrd() {
 	run ! cmp -s "$BATS_FILE_TMPDIR/initrd.img" "$SYS/initrd.img"
 
 	kms_up
+	# (b) The KMS slow for the real root: the initramfs's three unwraps
+	# (root, data2, data3) as usual, every later one 12 s late, longer than
+	# hpcs-for-luks.service's grace (5 s), shorter than data1's timeout=20:
+	# systemd-cryptsetup asks for data1's passphrase, the service answers.
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"pass","count":3},
+		{"op":"unwrap","action":"delay","delay_ms":12000}]}' >/dev/null
 	# (f) static ip= with the network-legacy module the guest chose.
-	sysboot boot2 'HPCS-SYSTEST end|Please enter passphrase for disk luks|Kernel panic|reboot: Power down' 1200 \
+	# Not until the root's prompt: with network-legacy the initramfs reaches
+	# network-online.target seconds before ens2 exists (main, f71a094: the
+	# unlock took 11.8 s), so hpcs-unlock's grace may be over first; then
+	# the prompt shows and the agent answers it. Until it gives up, if not.
+	sysboot boot2 'HPCS-SYSTEST end|Key Protect: gave up|Kernel panic|reboot: Power down' 1200 \
 		-- ip=10.0.2.15::10.0.2.2:255.255.255.0:hpcs-guest:ens2:none hpcs_systest=boot2
 	assert_booted
-	refute_log 'Please enter passphrase for disk luks'
+	if grep -aq 'Please enter passphrase for disk luks' "$LOG"; then
+		assert_log "hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$UUID' with key 'user/luks:luks-$UUID'"
+		note "boot2: the root's prompt came (the grace was over before the network), and was answered"
+	fi
 	# The initramfs loaded the root's and data3's keys (data2's too: it was
 	# in key_dir when the guest ran dracut); data3 opened before the network.
 	assert_log 'hpcs-unlock\[[0-9]+\]: loaded 3 of 3 keys'
@@ -347,16 +363,28 @@ take_guest_initrd() {
 		'HPCS-SYSTEST failed-units'
 }
 
-@test "(b) boot 2: data1, enrolled with hpcs-enroll --netdev after the initramfs, opens via hpcs-for-luks.service" {
+@test "(b) boot 2: data1, enrolled with hpcs-enroll --netdev after the initramfs, the KMS slow: hpcs-for-luks.service answers its passphrase request" {
 	use_log boot2
-	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=active result=success status=0'
+	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=(active|inactive) result=success status=0'
 	assert_log 'HPCS-SYSTEST journal .*hpcs-unlock\[[0-9]+\]: loaded 1 of 1 keys in [0-9]+ ms \(3 already in the keyring\)'
+	# The unwrap took longer than the grace: systemd-cryptsetup asked, nobody
+	# typed, the service answered with the key it unwrapped.
+	assert_log 'Please enter passphrase for disk data1'
+	assert_log 'HPCS-SYSTEST journal .*hpcs-unlock\[[0-9]+\]: Key Protect: 1 keys? not loaded yet; trying behind the passphrase prompt'
+	local data1
+	data1=$(cat "$SYS/data1.uuid")
+	assert_log "HPCS-SYSTEST journal .*hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$data1' with key 'user/luks:data1'"
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data1\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST mount /mnt/data1 source=/dev/mapper/data1 marker=HPCS-DATA1-MARKER'
+	local svc prompt
+	svc=$(ts 'systemd\[1\]: Starting hpcs-for-luks\.service')
+	prompt=$(ts 'Please enter passphrase for disk data1')
+	note "hpcs-for-luks.service start -> data1's prompt: $(awk -v a="$svc" -v b="$prompt" 'BEGIN { printf "%.1f", b - a }') s"
 	assert_log 'HPCS-SYSTEST key luks:data1 (revoked|absent)'
 	assert_log 'HPCS-SYSTEST key luks:data3 (revoked|absent)'
 	assert_log 'HPCS-SYSTEST key luks:data2 present'
-	proof 'HPCS-SYSTEST journal .*already in the keyring' 'HPCS-SYSTEST mount /mnt/data1' 'HPCS-SYSTEST key luks:data1'
+	proof 'HPCS-SYSTEST journal .*already in the keyring' 'Please enter passphrase for disk data1' \
+		'HPCS-SYSTEST journal .*answered the passphrase request' 'HPCS-SYSTEST mount /mnt/data1' 'HPCS-SYSTEST key luks:data1'
 }
 
 @test "(f) network: ip=dhcp with systemd-networkd (boot 1), static ip= with network-legacy (boot 2)" {
@@ -462,7 +490,7 @@ take_guest_initrd() {
 	assert_log 'HPCS-SYSTEST begin stage=nm state=(running|degraded)'
 	no_failed_units
 	assert_log 'HPCS-SYSTEST net-units systemd-networkd=inactive NetworkManager=active NetworkManager-wait-online=active'
-	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=active result=success status=0'
+	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=(active|inactive) result=success status=0'
 	assert_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: all 4 keys are in the keyring already'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data1\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data2\.service active=active result=success'
