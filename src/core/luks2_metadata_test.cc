@@ -1,4 +1,4 @@
-#include "admin/luks.h"
+#include "core/luks2_metadata.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@ constexpr char kDump[] = R"({"keyslots":{
   "3":{"type":"luks2-keyring","keyslots":["0","1"],"key_description":"other"}},
  "segments":{},"digests":{},"config":{}})";
 
-TEST(LuksTest, ParsesKeyslotsAndTokens) {
+TEST(Luks2MetadataTest, ParsesKeyslotsAndTokens) {
   LuksHeader h;
   std::string err;
   ASSERT_EQ(ParseLuks2Metadata(kDump, &h, &err), 0) << err;
@@ -38,7 +38,7 @@ TEST(LuksTest, ParsesKeyslotsAndTokens) {
   EXPECT_TRUE(h.KeyringTokens("nobody").empty());
 }
 
-TEST(LuksTest, RefusesWhatIsNotLuks2Metadata) {
+TEST(Luks2MetadataTest, RefusesWhatIsNotLuks2Metadata) {
   LuksHeader h;
   std::string err;
   EXPECT_LT(ParseLuks2Metadata("Device x is not a valid LUKS device.", &h, &err), 0);
