@@ -38,6 +38,20 @@ struct LuksHeader {
 // `cryptsetup luksDump --dump-json-metadata` prints it).
 int ParseLuks2Metadata(std::string_view json, LuksHeader* out, std::string* err);
 
+// Reads the LUKS2 header of a block device or an image file itself (the
+// on-disk format of cryptsetup's docs/on-disk-format-luks2.pdf): the binary
+// header at offset 0 and its JSON area, checked against their SHA-256
+// checksum. When that primary copy is damaged, the secondary copy (at one of
+// the offsets LUKS2 allows, 16 KiB to 4 MiB) is read instead, as cryptsetup
+// does; with both intact, the one with the higher sequence number. A device
+// with no LUKS2 magic at offset 0 is not LUKS2, whatever follows (cryptsetup
+// would look for a secondary copy, and refuse it when blkid finds another
+// signature on the device, which we cannot ask). Errors name the path:
+// -ENOENT no such file; -EMEDIUMTYPE not LUKS2 (LUKS1, no magic, too short,
+// neither a file nor a block device); -EBADMSG both copies damaged; -EIO a
+// read error; other -errno from open(2).
+int ReadLuks2Header(const std::string& path, LuksHeader* out, std::string* err);
+
 }  // namespace hpcs
 
 #endif  // HPCS_CORE_LUKS2_METADATA_H_
