@@ -190,6 +190,13 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
       } else {
         b.warnings.push_back("ignoring '" + w + "': not " + kSecondsRange);
       }
+    } else if (opt == "grace") {
+      if (unsigned long long n = 0; ParseUint(value, &n) && n <= kMaxGraceS) {
+        b.grace_s = static_cast<long>(n);
+      } else {
+        b.warnings.push_back("ignoring '" + w + "': not a number of seconds from 0 to " +
+                             std::to_string(kMaxGraceS));
+      }
     } else if (opt == "key_timeout") {
       if (unsigned n = 0; ParseKeyTimeout(value, &n)) {
         b.key_timeout_s = n;

@@ -3,6 +3,7 @@
 //   rd.hpcs=0                 do nothing
 //   rd.hpcs.debug, rd.debug   debug messages
 //   rd.hpcs.timeout=SECONDS   deadline for the whole run
+//   rd.hpcs.grace=SECONDS     how long the passphrase prompt may wait for the KMS (0..60)
 //   rd.hpcs.key_timeout=SECONDS   keys expire then (0: never), as [HFL] key_timeout
 //   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } https://HOST[:PORT], HOST
 //   rd.hpcs.iam=URL           IAM endpoint                 } the configured one or the service's
@@ -22,10 +23,15 @@
 
 namespace hpcs {
 
+// rd.hpcs.grace= (and hpcs-unlock --grace) at most: a prompt held back longer
+// than a minute is the wait that the race is there to end.
+inline constexpr long kMaxGraceS = 60;
+
 struct BootOptions {
   bool disabled = false;
   bool debug = false;
   std::optional<long> timeout_s;
+  std::optional<long> grace_s;  // 0..kMaxGraceS
   std::optional<unsigned> key_timeout_s;
   std::string endpoint;
   std::string iam;

@@ -30,6 +30,20 @@ TEST(CmdlineTest, ParsesAllOptions) {
   EXPECT_TRUE(b.warnings.empty());
 }
 
+TEST(CmdlineTest, TheGracePeriodIsZeroToSixtySeconds) {
+  EXPECT_EQ(ParseBootOptions("rd.hpcs.grace=0").grace_s, 0);
+  EXPECT_EQ(ParseBootOptions("rd.hpcs.grace=12").grace_s, 12);
+  EXPECT_EQ(ParseBootOptions("rd.hpcs.grace=60").grace_s, 60);
+  EXPECT_FALSE(ParseBootOptions("").grace_s);
+  for (const char* bad :
+       {"rd.hpcs.grace=61", "rd.hpcs.grace=-1", "rd.hpcs.grace=soon", "rd.hpcs.grace="}) {
+    BootOptions b = ParseBootOptions(bad);
+    EXPECT_FALSE(b.grace_s) << bad;
+    ASSERT_EQ(b.warnings.size(), 1u) << bad;
+    EXPECT_NE(b.warnings[0].find(bad), std::string::npos) << b.warnings[0];
+  }
+}
+
 TEST(CmdlineTest, DisableAndDebugForms) {
   EXPECT_TRUE(ParseBootOptions("rd.hpcs=0").disabled);
   EXPECT_FALSE(ParseBootOptions("rd.hpcs=1").disabled);

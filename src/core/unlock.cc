@@ -60,7 +60,8 @@ void Land(const UnlockRequest& req, KpCall& call, Keyring& keyring, KeyOutcome* 
   call.body.Clear();
 }
 
-// The stored keys the request is about: one read of the key directory.
+}  // namespace
+
 KeyListing ListRequestedKeys(const UnlockRequest& req) {
   KeyListing listed;
   if (int r = ListStoredKeys(req.key_dir, &listed.keys, nullptr, &listed.error); r < 0) {
@@ -74,8 +75,6 @@ KeyListing ListRequestedKeys(const UnlockRequest& req) {
   }
   return listed;
 }
-
-}  // namespace
 
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,
                std::vector<KeyOutcome>* outcomes, std::string* err,

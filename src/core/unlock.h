@@ -53,6 +53,9 @@ struct UnlockRequest {
   std::optional<KeyListing> listed = std::nullopt;
 };
 
+// The stored keys the request is about: one read of the key directory.
+KeyListing ListRequestedKeys(const UnlockRequest& req);
+
 // Returns 0 when the key directory could be read (outcomes say how each key
 // fared), negative when not even that worked.
 int UnlockKeys(const UnlockRequest& req, KpClient& kp, Keyring& keyring,

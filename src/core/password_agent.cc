@@ -1,0 +1,209 @@
+#include "core/password_agent.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+
+#include "base/error.h"
+#include "core/ask_password.h"
+
+namespace hpcs {
+
+namespace {
+
+uint64_t MonotonicNowUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// What makes two paths the same device: its device number, or for an image
+// file (tests) its inode; the path itself when it cannot be looked at.
+std::string DeviceIdentity(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) < 0) return "path:" + path;
+  if (S_ISBLK(st.st_mode)) return "blk:" + std::to_string(st.st_rdev);
+  return "ino:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+class Offering final : public Keyring {
+ public:
+  Offering(Keyring& inner, PasswordAgent& agent) : inner_(inner), agent_(agent) {}
+  int Add(KeyType type, const std::string& desc, std::span<const std::byte> data,
+          unsigned timeout_s, long* serial, std::string* err) override {
+    int r = inner_.Add(type, desc, data, timeout_s, serial, err);
+    if (r >= 0 && type == KeyType::kUser) agent_.Offer(desc, Secret(data.data(), data.size()));
+    return r;
+  }
+  int Revoke(KeyType type, const std::string& desc, bool* found, std::string* err) override {
+    return inner_.Revoke(type, desc, found, err);
+  }
+  bool Has(KeyType type, const std::string& desc) override { return inner_.Has(type, desc); }
+
+ private:
+  Keyring& inner_;
+  PasswordAgent& agent_;
+};
+
+}  // namespace
+
+PasswordAgent::PasswordAgent(std::string dir, std::set<std::string> ours, DeviceKeyNames names)
+    : dir_(std::move(dir)), ours_(std::move(ours)), names_(std::move(names)) {}
+
+PasswordAgent::~PasswordAgent() = default;
+
+int PasswordAgent::Open(std::string* err) {
+  inotify_ = Fd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (inotify_.get() < 0) return FailErrno(err, errno, "cannot watch '" + dir_ + "' (inotify)");
+  event_ = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (event_.get() < 0) return FailErrno(err, errno, "cannot make an eventfd");
+  Watch();
+  return 0;
+}
+
+// The directory appears with the first request (or its agents' .path units).
+void PasswordAgent::Watch() {
+  if (watching_ || inotify_.get() < 0) return;
+  watching_ = inotify_add_watch(inotify_.get(), dir_.c_str(),
+                                IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) >= 0;
+}
+
+void PasswordAgent::Offer(const std::string& desc, Secret passphrase) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keys_[desc] = std::move(passphrase);
+    ++offered_;
+  }
+  uint64_t one = 1;
+  if (event_.get() >= 0 && write(event_.get(), &one, sizeof one) < 0) {
+    // Full counter: a wake-up is pending anyway.
+  }
+}
+
+void PasswordAgent::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  uint64_t one = 1;
+  if (event_.get() >= 0 && write(event_.get(), &one, sizeof one) < 0) {
+    // As in Offer.
+  }
+}
+
+bool PasswordAgent::closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+int PasswordAgent::offered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return offered_;
+}
+
+void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
+  Watch();
+  std::vector<AskRequest> requests;
+  std::string err;
+  waiting_ = 0;
+  if (ReadAskRequests(dir_, &requests, nullptr, &err) < 0) return;
+  // Forget settled requests that are gone, so that the set stays small.
+  std::erase_if(settled_, [&](const std::string& f) {
+    return std::none_of(requests.begin(), requests.end(),
+                        [&](const AskRequest& r) { return r.file == f; });
+  });
+  uint64_t now = MonotonicNowUs();
+  for (const AskRequest& r : requests) {
+    if (settled_.count(r.file)) continue;
+    std::optional<std::string> device = CryptsetupDevice(r);
+    if (!device || !AskRequestLive(r, now)) {
+      settled_.insert(r.file);
+      continue;
+    }
+    std::vector<std::string> names;
+    std::string why;
+    if (names_(*device, &names, &why) < 0) {
+      settled_.insert(r.file);
+      events->push_back({AgentEvent::Kind::kNotOurs, *device, "", why});
+      continue;
+    }
+    std::vector<std::string> mine;
+    for (const auto& n : names) {
+      if (ours_.count(n)) mine.push_back(n);
+    }
+    if (mine.empty()) {
+      settled_.insert(r.file);
+      events->push_back({AgentEvent::Kind::kNotOurs, *device, "",
+                         "its LUKS2 header has no luks2-keyring token for a key of ours"});
+      continue;
+    }
+    std::string identity = DeviceIdentity(*device);
+    if (answered_devices_.count(identity)) {
+      settled_.insert(r.file);
+      events->push_back({AgentEvent::Kind::kNoAnswer, *device, mine.front(),
+                         "it asks again after our answer: left to the person at the console"});
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    auto key = std::find_if(mine.begin(), mine.end(),
+                            [&](const std::string& n) { return keys_.count(n) != 0; });
+    if (key == mine.end()) {
+      lock.unlock();
+      ++waiting_;
+      continue;
+    }
+    int a = AnswerAskRequest(r, keys_.at(*key), &why);
+    lock.unlock();
+    settled_.insert(r.file);
+    if (a < 0) {
+      events->push_back({AgentEvent::Kind::kNoAnswer, *device, *key, why});
+      continue;
+    }
+    answered_devices_.insert(identity);
+    events->push_back({AgentEvent::Kind::kAnswered, *device, *key, ""});
+  }
+}
+
+void PasswordAgent::Drain() {
+  alignas(inotify_event) char buf[4096];
+  // Which file changed does not matter: Scan looks at them all.
+  while (inotify_.get() >= 0 && read(inotify_.get(), buf, sizeof buf) > 0) {
+  }
+  // A directory that went away (IN_IGNORED) is watched again once it is back.
+  struct stat st {};
+  if (watching_ && stat(dir_.c_str(), &st) < 0) watching_ = false;
+  uint64_t n = 0;
+  if (event_.get() >= 0 && read(event_.get(), &n, sizeof n) < 0) {
+    // Nothing pending.
+  }
+}
+
+bool PasswordAgent::Wait(Clock::time_point until, int stop_fd) {
+  Watch();
+  auto now = Clock::now();
+  auto left = until > now ? std::chrono::ceil<std::chrono::milliseconds>(until - now)
+                          : std::chrono::milliseconds(0);
+  // Without a watch yet, look again for the directory twice a second.
+  if (!watching_) left = std::min(left, std::chrono::milliseconds(500));
+  left = std::min(left, std::chrono::milliseconds(60000));
+  pollfd fds[3] = {{inotify_.get(), POLLIN, 0}, {event_.get(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+  int r = poll(fds, stop_fd >= 0 ? 3 : 2, static_cast<int>(left.count()));
+  if (r > 0 && stop_fd >= 0 && (fds[2].revents & POLLIN)) return false;
+  Drain();
+  return true;
+}
+
+std::unique_ptr<Keyring> OfferingKeyring(Keyring& inner, PasswordAgent& agent) {
+  return std::make_unique<Offering>(inner, agent);
+}
+
+}  // namespace hpcs
