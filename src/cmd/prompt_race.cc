@@ -180,6 +180,7 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
     if (!agent.Wait(grace_end, stop.get())) return stopped(false);
     agent.Scan(&events);
   }
+  agent.Scan(&events);  // with every key that came before Close
   // Run by hand (no service manager), no systemd-cryptsetup waits on us.
   const bool managed = Notify("READY=1");
   recording.MarkReady();
@@ -200,11 +201,13 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
   Clock::time_point closed_at = start;
   Clock::time_point next_status = Clock::now();
   for (;;) {
+    // Closed before the scan: the scan has every key there will be.
+    const bool closed = agent.closed();
     agent.Scan(&events);
     Report(events, &status);
     events.clear();
     auto now = Clock::now();
-    if (agent.closed() && !leave) {
+    if (closed && !leave) {
       closed_at = now;
       // Keys that came after the prompt was let go: a request may be on
       // its way from a systemd-cryptsetup that tried the keyring too early.
