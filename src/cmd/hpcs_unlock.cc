@@ -59,7 +59,7 @@ void PrintHelp() {
       "                      unlock goes on behind the prompt and answers it\n"
       "  --max-deadline SECONDS\n"
       "                      never run longer, whatever rd.hpcs.timeout says (for\n"
-      "                      units: less than their TimeoutStartSec)\n"
+      "                      units: less than their RuntimeMaxSec)\n"
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
@@ -120,7 +120,7 @@ struct Options {
   std::string config_path = kDefaultConfigPath;
   std::string cmdline_path = "/proc/cmdline";
   std::optional<long> deadline_s;
-  std::optional<long> max_deadline_s;  // the unit's TimeoutStartSec, less a margin
+  std::optional<long> max_deadline_s;  // the unit's RuntimeMaxSec, less a margin
   std::vector<std::string> keys;
   bool debug = false;
   bool skip_loaded = false;
