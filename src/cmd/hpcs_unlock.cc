@@ -59,7 +59,7 @@ void PrintHelp() {
       "                      unlock goes on behind the prompt and answers it\n"
       "  --max-deadline SECONDS\n"
       "                      never run longer, whatever rd.hpcs.timeout says (for\n"
-      "                      units: less than their TimeoutStartSec)\n"
+      "                      units: less than their RuntimeMaxSec)\n"
       "  --keys DESC[,DESC]  only these keys\n"
       "  --skip-loaded       leave keys that are already in the keyring alone\n"
       "  --max-parallel N    at most N requests at once (default: all at once)\n"
@@ -120,7 +120,7 @@ struct Options {
   std::string config_path = kDefaultConfigPath;
   std::string cmdline_path = "/proc/cmdline";
   std::optional<long> deadline_s;
-  std::optional<long> max_deadline_s;  // the unit's TimeoutStartSec, less a margin
+  std::optional<long> max_deadline_s;  // the unit's RuntimeMaxSec, less a margin
   std::vector<std::string> keys;
   bool debug = false;
   bool skip_loaded = false;
@@ -368,8 +368,12 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
     return kUnlockOk;
   }
   if (!req.listed) req.listed = ListRequestedKeys(req);
+  // What this run is to load: with --skip-loaded, not what is in @u already.
   std::set<std::string> user_keys;
+  int total = 0;
   for (const StoredKey& k : req.listed->keys) {
+    if (req.skip_loaded && keyring->Has(k.type, k.desc)) continue;
+    ++total;
     if (k.type == KeyType::kUser) user_keys.insert(k.desc);
   }
   RaceOptions race;
@@ -378,7 +382,7 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
   race.ask_dir = o.ask_dir;
   race.revoke_late_keys = o.revoke_late_keys;
   race.key_dir = config.key_dir;
-  RaceResult r = RaceThePrompt(race, user_keys, static_cast<int>(req.listed->keys.size()), *keyring,
+  RaceResult r = RaceThePrompt(race, user_keys, total, *keyring,
                                [&](Keyring& k) { return UnwrapAll(o, config, deadline, req, k); });
   if (r.stopped) {
     // The unwrapping thread may be in the middle of a request: the process

@@ -83,9 +83,12 @@ long SecondsLeft(Deadline deadline) {
 
 std::string Keys(int n) { return std::to_string(n) + (n == 1 ? " key" : " keys"); }
 
-void Notify(const std::string& state) {
+// True when a service manager got it.
+bool Notify(const std::string& state) {
   std::string err;
-  if (NotifyServiceManager(state, &err) < 0) LogWarning(err);
+  int r = NotifyServiceManager(state, &err);
+  if (r < 0) LogWarning(err);
+  return r > 0;
 }
 
 void Report(const std::vector<AgentEvent>& events, BootStatus* status) {
@@ -159,6 +162,11 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
   BootStatus status;
   std::vector<AgentEvent> events;
   auto stopped = [&](bool ready) {
+    if (agent.closed()) {  // the unwrapping is over: nothing is cut short
+      if (!ready) Notify("READY=1");
+      worker.join();
+      return RaceResult{rc, false};
+    }
     LogInfo("stopped by the service manager (the boot goes on) with " +
             Keys(total - recording.added()) + " not loaded");
     if (!ready) Notify("READY=1");
@@ -172,7 +180,9 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
     if (!agent.Wait(grace_end, stop.get())) return stopped(false);
     agent.Scan(&events);
   }
-  Notify("READY=1");
+  agent.Scan(&events);  // with every key that came before Close
+  // Run by hand (no service manager), no systemd-cryptsetup waits on us.
+  const bool managed = Notify("READY=1");
   recording.MarkReady();
   Report(events, &status);
   events.clear();
@@ -191,15 +201,17 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
   Clock::time_point closed_at = start;
   Clock::time_point next_status = Clock::now();
   for (;;) {
+    // Closed before the scan: the scan has every key there will be.
+    const bool closed = agent.closed();
     agent.Scan(&events);
     Report(events, &status);
     events.clear();
     auto now = Clock::now();
-    if (agent.closed() && !leave) {
+    if (closed && !leave) {
       closed_at = now;
       // Keys that came after the prompt was let go: a request may be on
       // its way from a systemd-cryptsetup that tried the keyring too early.
-      leave = agent.offered() > offered_at_ready ? now + o.linger : now;
+      leave = managed && agent.offered() > offered_at_ready ? now + o.linger : now;
     }
     if (leave && now >= *leave) break;
     if (!leave && now >= next_status) {

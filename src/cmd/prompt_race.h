@@ -24,7 +24,8 @@ struct RaceOptions {
   Deadline deadline;                      // the unwrapping's own end
   std::string ask_dir;                    // where requests appear (kAskPasswordDir)
   // After the prompt was let go with keys still coming: how long the agent
-  // stays once they are all in, for a request that was on its way.
+  // stays once they are all in, for a request that was on its way (only
+  // under a service manager: a run by hand races no systemd-cryptsetup).
   std::chrono::milliseconds linger{10000};
   // Revoke, when the run ends, the keys added after the unit said it was
   // ready (the real root: its wipe service may have run by then), except

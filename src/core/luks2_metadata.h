@@ -16,6 +16,8 @@ struct LuksKeyslot {
   int id = -1;
   std::string kdf;          // "argon2id", "argon2i", "pbkdf2"
   uint64_t memory_kib = 0;  // argon2's memory cost; 0 for pbkdf2
+
+  bool operator==(const LuksKeyslot&) const = default;
 };
 
 struct LuksToken {
@@ -23,6 +25,8 @@ struct LuksToken {
   std::string type;             // "luks2-keyring", "systemd-tpm2", ...
   std::string key_description;  // luks2-keyring: the kernel "user" key it reads
   std::vector<int> keyslots;
+
+  bool operator==(const LuksToken&) const = default;
 };
 
 struct LuksHeader {
@@ -32,6 +36,8 @@ struct LuksHeader {
   const LuksKeyslot* Keyslot(int id) const;
   // The luks2-keyring tokens for the user key `desc`.
   std::vector<const LuksToken*> KeyringTokens(std::string_view desc) const;
+
+  bool operator==(const LuksHeader&) const = default;
 };
 
 // Parses LUKS2 JSON metadata (the JSON area of the header, as

@@ -56,6 +56,26 @@ TEST(Luks2MetadataTest, RefusesWhatIsNotLuks2Metadata) {
   EXPECT_LT(ParseLuks2Metadata(R"({"tokens":{}})", &h, &err), 0);
 }
 
+// An id is a number in 0..1024 (a crafted header may say anything); an entry
+// with another id is left out, and so is a token's key slot with one.
+TEST(Luks2MetadataTest, LeavesOutIdsOutsideTheRange) {
+  LuksHeader h;
+  std::string err;
+  ASSERT_EQ(ParseLuks2Metadata(R"({"keyslots":{"1024":{},"1025":{},"-1":{},"x":{},
+                                    "99999999999999999999":{}},
+                                   "tokens":{"1025":{"type":"luks2-keyring"},
+                                    "0":{"type":"luks2-keyring",
+                                         "keyslots":["1025","1024","-1",3,"x"]}}})",
+                               &h, &err),
+            0)
+      << err;
+  ASSERT_EQ(h.keyslots.size(), 1u);
+  EXPECT_EQ(h.keyslots[0].id, 1024);
+  ASSERT_EQ(h.tokens.size(), 1u);
+  EXPECT_EQ(h.tokens[0].id, 0);
+  EXPECT_EQ(h.tokens[0].keyslots, std::vector<int>{1024});
+}
+
 // ReadLuks2Header on images that cryptsetup made (no device-mapper needed),
 // beside what cryptsetup itself says of them.
 class Luks2HeaderTest : public ::testing::Test {

@@ -208,3 +208,16 @@ ready_ms() {
 	run unlock --ask-password-dir "$ASK" --deadline 30
 	[[ "$output" == *"ignoring 'rd.hpcs.grace=61': not a number of seconds from 0 to 60"* ]]
 }
+
+@test "--skip-loaded (the real root): a key in the keyring already is not counted as missing" {
+	volume root "$HPCS_TAG-root"
+	volume loaded "$HPCS_TAG-loaded"
+	keyctl padd user "$HPCS_TAG-loaded" @u <"$BATS_TEST_TMPDIR/loaded.pass" >/dev/null
+	emu_ctl POST faults '{"latency_ms":3000}' >/dev/null
+	start_unlock --grace 1 --skip-loaded
+	finish_unlock
+	[ "$status" -eq 0 ]
+	grep -q "Key Protect: 1 key not loaded yet; trying behind" "$BATS_TEST_TMPDIR/err"
+	run -1 grep -q 'gave up' "$BATS_TEST_TMPDIR/err"
+	grep -q 'loaded 1 of 1 keys in [0-9]* ms (1 already in the keyring)' "$BATS_TEST_TMPDIR/err"
+}

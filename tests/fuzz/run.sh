@@ -84,7 +84,7 @@ trap 'rm -rf "$logs"' EXIT
 export UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 
 failed=()
-row='%-10s %7s %10s %7s %11s %7s %6s  %s\n'
+row='%-12s %7s %10s %7s %11s %7s %6s  %s\n'
 # shellcheck disable=SC2059  # the one format of the table, in a variable
 printf "\n$row" target seconds execs execs/s cov ft corpus result
 for t in "${targets[@]}"; do
