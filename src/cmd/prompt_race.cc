@@ -100,8 +100,8 @@ void Report(const std::vector<AgentEvent>& events, BootStatus* status) {
         status->Show("Key Protect: unlocked " + e.device);
         break;
       case AgentEvent::Kind::kNoAnswer:
-        LogWarning("cannot answer the passphrase request for '" + e.device + "' (key 'user/" +
-                   e.key + "'): " + e.detail);
+        LogWarning("cannot answer the passphrase request for '" + e.device + "'" +
+                   (e.key.empty() ? "" : " (key 'user/" + e.key + "')") + ": " + e.detail);
         break;
       case AgentEvent::Kind::kNotOurs:
         LogDebug("left the passphrase request for '" + e.device + "' alone: " + e.detail);

@@ -131,9 +131,11 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
     }
     std::vector<std::string> names;
     std::string why;
-    if (names_(*device, &names, &why) < 0) {
+    if (int n = names_(*device, &names, &why); n < 0) {
       settled_.insert(r.file);
-      events->push_back({AgentEvent::Kind::kNotOurs, *device, "", why});
+      // Not LUKS2 is not ours; a header we could not read may well be.
+      auto kind = n == -EMEDIUMTYPE ? AgentEvent::Kind::kNotOurs : AgentEvent::Kind::kNoAnswer;
+      events->push_back({kind, *device, "", why});
       continue;
     }
     std::vector<std::string> mine;

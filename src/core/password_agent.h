@@ -32,7 +32,7 @@ struct AgentEvent {
   enum class Kind {
     kAnswered,  // the request got the key `key`
     kNotOurs,   // no token of the device names a key of ours: left alone
-    kNoAnswer,  // ours, but it cannot be answered (detail says why)
+    kNoAnswer,  // ours (or its header unreadable), not answered: detail says why
   };
   Kind kind;
   std::string device;  // as the request names it

@@ -23,6 +23,10 @@ struct Headers {
   DeviceKeyNames Reader() {
     return [this](const std::string& device, std::vector<std::string>* names, std::string* err) {
       ++reads;
+      if (device.ends_with("unreadable.img")) {
+        *err = "cannot open '" + device + "': Operation not permitted";
+        return -EPERM;
+      }
       auto it = tokens.find(device);
       if (it == tokens.end()) {
         *err = "'" + device + "' is not a LUKS2 device";
@@ -77,6 +81,19 @@ TEST_F(PasswordAgentTest, ARequestForADeviceNotOursIsLeftAlone) {
   int reads = headers.reads;
   EXPECT_TRUE(Scan(agent).empty());
   EXPECT_EQ(headers.reads, reads);
+}
+
+TEST_F(PasswordAgentTest, AHeaderThatCannotBeReadIsReportedNotAnswered) {
+  PasswordAgent agent(asks, {"luks:root"}, headers.Reader());
+  std::string err;
+  ASSERT_EQ(agent.Open(&err), 0) << err;
+  agent.Offer("luks:root", Secret::FromString("root-pass"));
+  TestAsker a(asks, "1", "cryptsetup:" + dir.path() + "/unreadable.img");
+  auto events = Scan(agent);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AgentEvent::Kind::kNoAnswer);
+  EXPECT_NE(events[0].detail.find("Operation not permitted"), std::string::npos);
+  EXPECT_EQ(a.Answer(100), "");
 }
 
 TEST_F(PasswordAgentTest, OursWaitsForItsKeyThenIsAnsweredOnce) {
