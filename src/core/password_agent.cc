@@ -117,10 +117,12 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
   waiting_ = 0;
   if (ReadAskRequests(dir_, &requests, nullptr, &err) < 0) return;
   // Forget settled requests that are gone, so that the set stays small.
-  std::erase_if(settled_, [&](const std::string& f) {
+  auto gone = [&](const std::string& f) {
     return std::none_of(requests.begin(), requests.end(),
                         [&](const AskRequest& r) { return r.file == f; });
-  });
+  };
+  std::erase_if(settled_, gone);
+  std::erase_if(mine_of_, [&](const auto& entry) { return gone(entry.first); });
   uint64_t now = MonotonicNowUs();
   for (const AskRequest& r : requests) {
     if (settled_.count(r.file)) continue;
@@ -129,8 +131,14 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
       settled_.insert(r.file);
       continue;
     }
-    std::vector<std::string> names;
     std::string why;
+    // The header is read once per request, not at every scan while it waits.
+    auto cached = mine_of_.find(r.file);
+    if (cached != mine_of_.end()) {
+      if (!Answer(r, *device, cached->second, events)) ++waiting_;
+      continue;
+    }
+    std::vector<std::string> names;
     if (int n = names_(*device, &names, &why); n < 0) {
       settled_.insert(r.file);
       // Not LUKS2 is not ours; a header we could not read may well be.
@@ -148,31 +156,34 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
                          "its LUKS2 header has no luks2-keyring token for a key of ours"});
       continue;
     }
-    std::string identity = DeviceIdentity(*device);
-    if (answered_devices_.count(identity)) {
-      settled_.insert(r.file);
-      events->push_back({AgentEvent::Kind::kNoAnswer, *device, mine.front(),
-                         "it asks again after our answer: left to the person at the console"});
-      continue;
-    }
-    std::unique_lock<std::mutex> lock(mu_);
-    auto key = std::find_if(mine.begin(), mine.end(),
-                            [&](const std::string& n) { return keys_.count(n) != 0; });
-    if (key == mine.end()) {
-      lock.unlock();
-      ++waiting_;
-      continue;
-    }
-    int a = AnswerAskRequest(r, keys_.at(*key), &why);
-    lock.unlock();
-    settled_.insert(r.file);
-    if (a < 0) {
-      events->push_back({AgentEvent::Kind::kNoAnswer, *device, *key, why});
-      continue;
-    }
-    answered_devices_.insert(identity);
-    events->push_back({AgentEvent::Kind::kAnswered, *device, *key, ""});
+    mine_of_[r.file] = mine;
+    if (!Answer(r, *device, mine, events)) ++waiting_;
   }
+}
+
+bool PasswordAgent::Answer(const AskRequest& r, const std::string& device,
+                           const std::vector<std::string>& mine, std::vector<AgentEvent>* events) {
+  auto settle = [&](AgentEvent e) {
+    settled_.insert(r.file);
+    mine_of_.erase(r.file);
+    events->push_back(std::move(e));
+    return true;
+  };
+  std::string identity = DeviceIdentity(device);
+  if (answered_devices_.count(identity)) {
+    return settle({AgentEvent::Kind::kNoAnswer, device, mine.front(),
+                   "it asks again after our answer: left to the person at the console"});
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  auto key = std::find_if(mine.begin(), mine.end(),
+                          [&](const std::string& n) { return keys_.count(n) != 0; });
+  if (key == mine.end()) return false;  // its key has not come yet
+  std::string why;
+  int a = AnswerAskRequest(r, keys_.at(*key), &why);
+  lock.unlock();
+  if (a < 0) return settle({AgentEvent::Kind::kNoAnswer, device, *key, why});
+  answered_devices_.insert(identity);
+  return settle({AgentEvent::Kind::kAnswered, device, *key, ""});
 }
 
 void PasswordAgent::Drain() {

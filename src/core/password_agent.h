@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/fd.h"
 #include "base/secret.h"
+#include "core/ask_password.h"
 #include "core/keyring.h"
 
 namespace hpcs {
@@ -74,6 +75,10 @@ class PasswordAgent {
  private:
   void Watch();
   void Drain();
+  // Answers `r` (for `device`, whose header names our keys `mine`) if one
+  // of them has come; false when it still waits for one.
+  bool Answer(const AskRequest& r, const std::string& device, const std::vector<std::string>& mine,
+              std::vector<AgentEvent>* events);
 
   const std::string dir_;
   const std::set<std::string> ours_;
@@ -86,6 +91,7 @@ class PasswordAgent {
   int offered_ = 0;                     // guarded by mu_
   std::set<std::string> settled_;       // request files answered or left alone
   std::set<std::string> answered_devices_;
+  std::map<std::string, std::vector<std::string>> mine_of_;  // waiting request file -> our keys
   int waiting_ = 0;
 };
 

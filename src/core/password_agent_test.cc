@@ -104,6 +104,11 @@ TEST_F(PasswordAgentTest, OursWaitsForItsKeyThenIsAnsweredOnce) {
   TestAsker d(asks, "2", "cryptsetup:" + data);
   EXPECT_TRUE(Scan(agent).empty());
   EXPECT_EQ(agent.waiting(), 2);
+  // While they wait, their headers are not read again at every scan.
+  int reads = headers.reads;
+  EXPECT_TRUE(Scan(agent).empty());
+  EXPECT_EQ(agent.waiting(), 2);
+  EXPECT_EQ(headers.reads, reads);
   agent.Offer("luks:data", Secret::FromString("data-pass"));
   auto events = Scan(agent);
   ASSERT_EQ(events.size(), 1u);
