@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "admin/crypttab.h"
+#include "core/crypttab.h"
 #include "admin/luks.h"
 #include "admin/report.h"
 #include "base/secret.h"

@@ -35,6 +35,8 @@ constexpr size_t kHdrSizeAt = 8;       // uint64: binary header and JSON area
 constexpr size_t kSeqidAt = 16;        // uint64: raised on every update
 constexpr size_t kChecksumAlgAt = 72;  // char[32], NUL-terminated
 constexpr size_t kChecksumAlgSize = 32;
+constexpr size_t kUuidAt = 168;  // char[40], NUL-terminated: luksUUID
+constexpr size_t kUuidSize = 40;
 constexpr size_t kHdrOffsetAt = 256;  // uint64: where this copy starts
 constexpr size_t kChecksumAt = 448;   // uint8[64]; SHA-256 uses the first 32
 constexpr size_t kChecksumSize = 64;
@@ -156,6 +158,8 @@ Copy ReadCopy(int fd, uint64_t offset, bool secondary) {
   if (ParseLuks2Metadata(std::string_view(json).substr(0, end), &c.header, &why) < 0) {
     return Failed(c, CopyState::kDamaged, why);
   }
+  c.header.uuid = bin.substr(kUuidAt, kUuidSize);
+  c.header.uuid.resize(strnlen(c.header.uuid.c_str(), kUuidSize));
   c.hdr_size = hdr_size;
   c.seqid = BigEndian(bin, kSeqidAt, 8);
   c.state = CopyState::kOk;

@@ -30,6 +30,9 @@ struct LuksToken {
 };
 
 struct LuksHeader {
+  // The volume's UUID (luksUUID) from the binary header: only
+  // ReadLuks2Header knows it; the JSON metadata does not hold it.
+  std::string uuid;
   std::vector<LuksKeyslot> keyslots;  // by id
   std::vector<LuksToken> tokens;      // by id
 

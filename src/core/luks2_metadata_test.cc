@@ -196,6 +196,18 @@ TEST_F(Luks2HeaderTest, FindsTheTokensAndKeySlotsCryptsetupSees) {
   ExpectSame(header_, Dumped(img));
 }
 
+TEST_F(Luks2HeaderTest, KnowsTheVolumesUuidFromTheBinaryHeader) {
+  std::string img = Format("img", "--uuid 0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  ASSERT_EQ(Read(img), 0) << err_;
+  EXPECT_EQ(header_.uuid, "0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  // From the secondary copy too (the primary's binary header damaged).
+  Flip(img, 100);
+  ASSERT_EQ(Read(img), 0) << err_;
+  EXPECT_EQ(header_.uuid, "0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  // The JSON metadata does not hold it.
+  EXPECT_EQ(Dumped(img).uuid, "");
+}
+
 TEST_F(Luks2HeaderTest, APrimaryWithADamagedJsonAreaIsReadFromTheSecondary) {
   std::string img = Format("img");
   Cryptsetup("token add --key-description luks:data --key-slot 0", img);
