@@ -53,13 +53,17 @@ bool DeviceHeld(const std::string& path, const std::string& sys) {
   if (!real) return false;
   std::string name(real.get());
   name = name.substr(name.rfind('/') + 1);
-  std::unique_ptr<DIR, decltype(&closedir)> d(
-      opendir((sys + "/class/block/" + name + "/holders").c_str()), &closedir);
+  DIR* d = opendir((sys + "/class/block/" + name + "/holders").c_str());
   if (!d) return false;
-  while (dirent* e = readdir(d.get())) {
-    if (e->d_name[0] != '.') return true;
+  bool held = false;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') {
+      held = true;
+      break;
+    }
   }
-  return false;
+  closedir(d);
+  return held;
 }
 
 std::vector<std::string> OurHpcsTokens(const std::vector<std::string>& tokens_json,
