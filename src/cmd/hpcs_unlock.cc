@@ -542,7 +542,8 @@ int UnlockMainUntilReady(int argc, char** argv, bool* token_helper) {
   if (o.token.mode != TokenMode::kNone) {
     // Run by a libcryptsetup plugin, not by systemd: no READY=1, no race.
     *token_helper = true;
-    LogSetup({o.debug ? LogLevel::kDebug : LogLevel::kInfo, false, "hpcs-unlock"});
+    // With <N> prefixes: the plugin passes each line on to crypt_log at its level.
+    LogSetup({o.debug ? LogLevel::kDebug : LogLevel::kInfo, true, "hpcs-unlock"});
     ProtectMemory();
     return TokenHelperMain(o.token);
   }

@@ -115,6 +115,10 @@ int Open(const TokenHelperOptions& o) {
     return ExitForUnwrap(r);
   }
   LogDebug(where + ": unwrapped (root key version '" + version + "')");
+  // In the initramfs with api_key = TPM: the real root, where the TPM is
+  // locked, gets this IAM token for its own _netdev volumes' tokens, as it
+  // would from hpcs-unlock.service had that unwrapped anything.
+  HandOnToken(c, kms);
   if (WriteAllFd(STDOUT_FILENO, pass.view(), &err) < 0) {
     LogError(where + ": cannot write the passphrase to stdout: " + err);
     return kTokenRefused;

@@ -19,11 +19,10 @@ TEST(BootVolumeDevicesTest, TheCrypttabsLinesButNoautoAndTheKernelsRdLuksOptions
       "again /dev/vdb none luks\n";
   std::string cmdline =
       "root=/dev/mapper/x rd.luks.uuid=luks-0B3E rd.luks.uuid=1234 "
-      "rd.luks.name=5678=home luks.uuid=not-in-the-initramfs rd.luks.uuid=AAAA-1";
+      "rd.luks.name=5678=home luks.uuid=not-in-the-initramfs rd.luks.uuid=AAAA-1";  // once
   EXPECT_EQ(BootVolumeDevices(crypttab, cmdline),
-            (Paths{"/dev/disk/by-uuid/AAAA-1", "/dev/vdb", "/dev/disk/by-uuid/0b3e",
-                   "/dev/disk/by-uuid/1234", "/dev/disk/by-uuid/5678",
-                   "/dev/disk/by-uuid/aaaa-1"}));
+            (Paths{"/dev/disk/by-uuid/aaaa-1", "/dev/vdb", "/dev/disk/by-uuid/0b3e",
+                   "/dev/disk/by-uuid/1234", "/dev/disk/by-uuid/5678"}));
   EXPECT_TRUE(BootVolumeDevices("", "quiet splash").empty());
 }
 
