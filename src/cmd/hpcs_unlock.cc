@@ -22,6 +22,7 @@
 #include "cmd/boot_tpm_lock.h"
 #include "cmd/command.h"
 #include "cmd/prompt_race.h"
+#include "cmd/token_helper.h"
 #include "core/ask_password.h"
 #include "core/cmdline.h"
 #include "core/config.h"
@@ -77,13 +78,21 @@ void PrintHelp() {
       "  --lock-tpm          only lock the TPM for the rest of this boot (api_key =\n"
       "                      TPM: extend PCR 15), as every run does when it ends;\n"
       "                      for the emergency shell's unit\n"
+      "  --token-open --luks-uuid UUID\n"
+      "                      for the hpcs LUKS2 token's plugin: the token's JSON on\n"
+      "                      stdin, its passphrase on stdout (not a terminal), within\n"
+      "                      [HFL] token_timeout (rd.hpcs.token_timeout=); exit 0, 75\n"
+      "                      not now, 65 bad token, 77 refused\n"
+      "  --token-validate    check the token's JSON on stdin (exit 0 or 65)\n"
+      "  --token-dump        the token's JSON on stdin, described on stdout\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
       "  -h, --help          this help\n"
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
       "rd.hpcs.grace=, "
-      "rd.hpcs.key_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=,\n"
+      "rd.hpcs.key_timeout=, rd.hpcs.token_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, "
+      "rd.hpcs.crk=,\n"
       "rd.hpcs.proxy=, rd.hpcs.keys=, rd.hpcs.resolve=HOST:ADDRESS. They override\n"
       "the configuration; the endpoint and IAM URLs only as https://HOST[:PORT] with\n"
       "the configured host or one of the service (IAM's, Key Protect's, HPCS's: see\n"
@@ -131,6 +140,7 @@ struct Options {
   std::optional<long> grace_s;
   std::string ask_dir = kAskPasswordDir;
   bool revoke_late_keys = false;
+  TokenHelperOptions token;  // --token-*: the plugin's helper (token_helper.h)
 };
 
 // How long the run may take: rd.hpcs.timeout (set at boot by a person)
@@ -167,6 +177,10 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
                                            {"grace", required_argument, nullptr, 'G'},
                                            {"ask-password-dir", required_argument, nullptr, 'A'},
                                            {"revoke-late-keys", no_argument, nullptr, 'R'},
+                                           {"token-open", no_argument, nullptr, 'O'},
+                                           {"token-validate", no_argument, nullptr, 'T'},
+                                           {"token-dump", no_argument, nullptr, 'U'},
+                                           {"luks-uuid", required_argument, nullptr, 'u'},
                                            {"help", no_argument, nullptr, 'h'},
                                            {nullptr, 0, nullptr, 0}};
   opterr = 0;
@@ -202,6 +216,18 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'R':
         o->revoke_late_keys = true;
+        break;
+      case 'O':
+        o->token.mode = TokenMode::kOpen;
+        break;
+      case 'T':
+        o->token.mode = TokenMode::kValidate;
+        break;
+      case 'U':
+        o->token.mode = TokenMode::kDump;
+        break;
+      case 'u':
+        o->token.luks_uuid = optarg;
         break;
       case 'G': {
         unsigned long long n = 0;
@@ -243,6 +269,11 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
     }
   }
   if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
+  if ((o->token.mode == TokenMode::kOpen) != !o->token.luks_uuid.empty()) {
+    return UsageError("--token-open and --luks-uuid go together");
+  }
+  o->token.config_path = o->config_path;
+  o->token.cmdline_path = o->cmdline_path;
   return std::nullopt;
 }
 
@@ -399,11 +430,18 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
 
 namespace {
 
-int UnlockMainUntilReady(int argc, char** argv) {
+int UnlockMainUntilReady(int argc, char** argv, bool* token_helper) {
   LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
   Options o;
   BootOptions boot;
   if (auto exit = ParseOptions(argc, argv, &o)) return *exit;
+  if (o.token.mode != TokenMode::kNone) {
+    // Run by a libcryptsetup plugin, not by systemd: no READY=1, no race.
+    *token_helper = true;
+    LogSetup({o.debug ? LogLevel::kDebug : LogLevel::kInfo, false, "hpcs-unlock"});
+    ProtectMemory();
+    return TokenHelperMain(o.token);
+  }
   if (!ReadBootOptions(o, &boot)) return kUnlockConfigError;
   if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
   for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
@@ -437,7 +475,9 @@ int UnlockMainUntilReady(int argc, char** argv) {
 // Under Type=notify every way out says READY=1 first (the race says it as
 // soon as it may): a unit that ends without it is a protocol failure.
 int UnlockMain(int argc, char** argv) {
-  int rc = UnlockMainUntilReady(argc, argv);
+  bool token_helper = false;
+  int rc = UnlockMainUntilReady(argc, argv, &token_helper);
+  if (token_helper) return rc;
   std::string err;
   if (NotifyServiceManager("READY=1", &err) < 0) LogDebug(err);
   return rc;

@@ -10,7 +10,7 @@ namespace {
 LuksHeader Header() {
   LuksHeader h;
   h.keyslots = {{0, "argon2id", 1048576}, {2, "pbkdf2", 0}};
-  h.tokens = {{1, "luks2-keyring", "luks:root", {0, 2}}, {3, "systemd-tpm2", "", {}}};
+  h.tokens = {{1, "luks2-keyring", "luks:root", {0, 2}, ""}, {3, "systemd-tpm2", "", {}, ""}};
   return h;
 }
 
@@ -27,7 +27,7 @@ TEST(LuksCommandTest, LinesForBash) {
 TEST(LuksCommandTest, LinesEscapeWhatWouldSplitThem) {
   LuksHeader h;
   h.keyslots = {{5, "", 0}};
-  h.tokens = {{0, "a b", "x y\nkeyslot 9 z\\", {1}}};
+  h.tokens = {{0, "a b", "x y\nkeyslot 9 z\\", {1}, ""}};
   EXPECT_EQ(FormatLuksLines(h),
             "keyslot 5 - 0\n"
             "token 0 a\\x20b 1 x\\x20y\\x0akeyslot\\x209\\x20z\\x5c\n");

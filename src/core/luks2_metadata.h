@@ -25,6 +25,7 @@ struct LuksToken {
   std::string type;             // "luks2-keyring", "systemd-tpm2", ...
   std::string key_description;  // luks2-keyring: the kernel "user" key it reads
   std::vector<int> keyslots;
+  std::string json;  // the token's own JSON object, compact (hpcs: ParseHpcsToken)
 
   bool operator==(const LuksToken&) const = default;
 };
@@ -39,6 +40,9 @@ struct LuksHeader {
 
   bool operator==(const LuksHeader&) const = default;
 };
+
+// A key slot or token id as LUKS2 spells it: decimal digits, 0 to 1024.
+bool ParseLuks2Id(std::string_view s, int* out);
 
 // Parses LUKS2 JSON metadata (the JSON area of the header, as
 // `cryptsetup luksDump --dump-json-metadata` prints it).

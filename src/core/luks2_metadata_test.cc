@@ -48,6 +48,20 @@ TEST(Luks2MetadataTest, ParsesKeyslotsAndTokens) {
   EXPECT_TRUE(h.KeyringTokens("nobody").empty());
 }
 
+TEST(Luks2MetadataTest, EachTokenKeepsItsOwnJsonCompact) {
+  constexpr char kWithHpcs[] = R"({"keyslots":{},"tokens":{
+    "2":{ "type":"hpcs", "keyslots":[ "1" ], "version":1, "name":"a \"b\"" },
+    "0":{"type":"luks2-keyring","keyslots":["2"],"key_description":"luks:data"}}})";
+  LuksHeader h;
+  std::string err;
+  ASSERT_EQ(ParseLuks2Metadata(kWithHpcs, &h, &err), 0) << err;
+  ASSERT_EQ(h.tokens.size(), 2u);
+  EXPECT_EQ(h.tokens[0].json,
+            R"({"type":"luks2-keyring","keyslots":["2"],"key_description":"luks:data"})");
+  EXPECT_EQ(h.tokens[1].json, R"({"type":"hpcs","keyslots":["1"],"version":1,"name":"a \"b\""})");
+  EXPECT_EQ(h.tokens[1].type, "hpcs");
+}
+
 TEST(Luks2MetadataTest, RefusesWhatIsNotLuks2Metadata) {
   LuksHeader h;
   std::string err;

@@ -595,6 +595,21 @@ jwt_claims() {
 	emu_api POST "/api/v2/keys/$other/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
 	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
 
+	# The hpcs LUKS2 token's binding (issue 25): the AAD is compared exactly,
+	# letter case included; one wrapped without AAD does not unwrap with one.
+	uuid=0b5c7c2a-6a1e-4f55-9d0e-3c1f8b2e9a10
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$(random_b64 32)" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 200
+	bound=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$bound" "[\"luks2-uuid:${uuid^^}\"]")"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$bound" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 200
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$(random_b64 32)")"
+	unbound=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$unbound" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+
 	# And the genuine request still works.
 	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
 	emu_expect 200
