@@ -2,11 +2,13 @@
 # The libcryptsetup token plugin libcryptsetup-token-hpcs.so (issue 25),
 # installed into cryptsetup's token directory as the package installs it, and
 # used by the real cryptsetup on LUKS2 image files (no device-mapper needed
-# for --test-passphrase). The helper it runs is a fake (a script named by
-# HPCS_TOKEN_HELPER) that plays hpcs-unlock's side of the protocol.
+# for --test-passphrase). The helper it runs (named by HPCS_TOKEN_HELPER) is
+# first a fake that plays hpcs-unlock's side of the protocol, then the real
+# hpcs-unlock --token-open against the emulator.
 # Needs root (the token directory is the system's).
 
 load helpers
+load unlock_helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -57,6 +59,10 @@ setup() {
 	cryptsetup token import --disable-external-tokens --json-file "$BATS_TEST_TMPDIR/token.json" "$IMG"
 	cp "$PASS" "$FAKE_DIR/pass"
 	export FAKE_DIR HPCS_TOKEN_HELPER=$FAKE_DIR/hpcs-unlock
+}
+
+teardown() {
+	hpcs_teardown
 }
 
 # The fake hpcs-unlock: records its arguments and stdin; --token-open prints
@@ -171,4 +177,89 @@ token_open() {
 	token_open
 	[ "$status" -ne 0 ]
 	[[ $output == *"cannot run $HPCS_TOKEN_HELPER: No such file or directory"* ]]
+}
+
+# ---- The real helper: hpcs-unlock --token-open against the emulator --------
+
+# real_helper: the emulator and a config (unlock_setup), the real hpcs-unlock
+# as the helper (a wrapper gives it the test's config and kernel command
+# line: the plugin runs it with the protocol's arguments only), and the
+# volume's token replaced by one wrapped with the volume's AAD, imported
+# through the plugin (its validate is the real one now).
+real_helper() {
+	unlock_setup
+	cat >"$FAKE_DIR/real-helper" <<EOF
+#!/bin/sh
+exec "$UNLOCK" --config "$HPCS_CONF" --cmdline "$CMDLINE" "\$@"
+EOF
+	chmod 0755 "$FAKE_DIR/real-helper"
+	export HPCS_TOKEN_HELPER=$FAKE_DIR/real-helper
+	hpcs_wrapped_token "$UUID" "$(cat "$PASS")" >"$BATS_TEST_TMPDIR/token.json"
+	cryptsetup token remove --token-id 0 "$IMG"
+	cryptsetup token import --token-id 0 --json-file "$BATS_TEST_TMPDIR/token.json" "$IMG"
+}
+
+@test "real helper: cryptsetup open --test-passphrase --token-only opens the volume; luksDump shows the token" {
+	real_helper
+	token_open
+	[ "$status" -eq 0 ]
+	[[ $output == *"Key slot 0 unlocked."* ]]
+	[ "$(emu_stat by_op.unwrap)" -ge 1 ]
+	run cryptsetup luksDump "$IMG"
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -qx '  0: hpcs'
+	echo "$output" | grep -qxF "$(printf '\tcrk: %s' "$HPCS_CRK")"
+	echo "$output" | grep -qxF "$(printf '\tbound_to: luks2-uuid')"
+	echo "$output" | grep -qxF "$(printf '\tinstance: %s' "$EMU_INSTANCE")"
+}
+
+@test "real helper: the KMS down fails within the helper's bound, saying not now" {
+	real_helper
+	emulator_stop
+	echo "quiet rd.hpcs.token_timeout=2" >"$CMDLINE"
+	local t=$SECONDS
+	token_open
+	[ "$status" -ne 0 ]
+	[ $((SECONDS - t)) -lt 8 ]
+	[[ $output == *"hpcs token 0: not now"* ]]
+	[[ $output == *"$UUID"* ]]
+}
+
+@test "real helper: the header copied to a volume with another UUID does not open it (AAD)" {
+	real_helper
+	local img2=$BATS_TEST_TMPDIR/copy.img uuid2
+	truncate -s 20M "$img2"
+	cryptsetup luksHeaderBackup "$IMG" --header-backup-file "$BATS_TEST_TMPDIR/hdr"
+	cryptsetup luksHeaderRestore -q "$img2" --header-backup-file "$BATS_TEST_TMPDIR/hdr"
+	uuid2=$(cat /proc/sys/kernel/random/uuid)
+	cryptsetup luksUUID -q --uuid "$uuid2" "$img2"
+	# The key slot is the same: the passphrase itself would open the copy.
+	cryptsetup open --test-passphrase --key-file "$PASS" "$img2"
+	run timeout 120 cryptsetup open --test-passphrase --token-only -v "$img2"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"hpcs token 0: refused for volume $uuid2"* ]]
+	[[ $output == *"UNPROCESSABLE_CIPHERTEXT_ERR"* ]]
+	[[ $output != *"unlocked"* ]]
+}
+
+@test "real helper: a token whose passphrase opens no key slot does not open the volume" {
+	real_helper
+	hpcs_wrapped_token "$UUID" "$(head -c 32 /dev/urandom | base64 -w0)" >"$BATS_TEST_TMPDIR/wrong.json"
+	cryptsetup token remove --token-id 0 "$IMG"
+	cryptsetup token import --token-id 0 --json-file "$BATS_TEST_TMPDIR/wrong.json" "$IMG"
+	token_open
+	[ "$status" -ne 0 ]
+	[[ $output != *"unlocked"* ]]
+	[ "$(emu_stat by_op.unwrap)" -ge 1 ]
+}
+
+@test "real helper: token import of a token the helper's validate refuses is not stored" {
+	real_helper
+	jq -c '.nmae = 1' "$BATS_TEST_TMPDIR/token.json" >"$BATS_TEST_TMPDIR/bad.json"
+	run cryptsetup token import --token-id 3 --json-file "$BATS_TEST_TMPDIR/bad.json" "$IMG"
+	[ "$status" -ne 0 ]
+	[[ $output == *"hpcs-unlock: hpcs token: unknown member 'nmae'"* ]]
+	run cryptsetup token export --token-id 3 "$IMG"
+	[ "$status" -ne 0 ]
 }
