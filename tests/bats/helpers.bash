@@ -497,3 +497,28 @@ lock_release() {
 	wait "$LOCK_PID" 2>/dev/null || true
 	LOCK_PID=""
 }
+
+# ---------------------------------------------------------------------------
+# hpcs LUKS2 tokens (issue 25), wrapped by the emulator as WrapHpcsToken wraps
+# them (for the token helper's and the token plugin's suites)
+#
+#   hpcs_wrapped_token UUID PASSPHRASE [KEYSLOT [NAME]]
+#       Print the token JSON (compact) of PASSPHRASE wrapped by $HPCS_CRK with
+#       the AAD of the LUKS2 volume UUID, for key slot KEYSLOT (default 0),
+#       named NAME (default: no name). Needs hpcs_setup; outside `run`.
+
+hpcs_wrapped_token() {
+	local uuid=$1 pass=$2 slot=${3:-0} name=${4:-}
+	emu_api POST "/api/v2/keys/$HPCS_CRK/actions/wrap" \
+		"$(jq -nc --arg pt "$(printf '%s' "$pass" | base64 -w0)" --arg aad "luks2-uuid:$uuid" \
+			'{plaintext: $pt, aad: [$aad]}')" || return 1
+	[ "$EMU_STATUS" = 200 ] || {
+		echo "hpcs_wrapped_token: wrap answered $EMU_STATUS: $EMU_BODY" >&2
+		return 1
+	}
+	jq -c --arg kms "$EMU_URL" --arg inst "$EMU_INSTANCE" --arg crk "$HPCS_CRK" --arg slot "$slot" \
+		--arg name "$name" '
+		{type: "hpcs", keyslots: [$slot], version: 1, kms: $kms, instance: $inst, crk: $crk,
+		 key_version: .keyVersion.id, bound_to: "luks2-uuid", ciphertext: .ciphertext}
+		+ (if $name == "" then {} else {name: $name} end)' <<<"$EMU_BODY"
+}

@@ -13,14 +13,7 @@ UUID=0b5c7c2a-6a1e-4f55-9d0e-3c1f8b2e9a10
 setup() {
 	unlock_setup
 	PASS=$(head -c 32 /dev/urandom | base64 -w0)
-	emu_api POST "/api/v2/keys/$HPCS_CRK/actions/wrap" \
-		"$(jq -nc --arg pt "$(printf '%s' "$PASS" | base64 -w0)" --arg aad "luks2-uuid:$UUID" \
-			'{plaintext: $pt, aad: [$aad]}')"
-	[ "$EMU_STATUS" = 200 ]
-	TOKEN=$(jq -c --arg kms "$EMU_URL" --arg inst "$EMU_INSTANCE" --arg crk "$HPCS_CRK" '
-		{type: "hpcs", keyslots: ["1"], version: 1, kms: $kms, instance: $inst, crk: $crk,
-		 key_version: .keyVersion.id, bound_to: "luks2-uuid", ciphertext: .ciphertext,
-		 name: "luks:root"}' <<<"$EMU_BODY")
+	TOKEN=$(hpcs_wrapped_token "$UUID" "$PASS" 1 luks:root)
 }
 
 teardown() {

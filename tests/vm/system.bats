@@ -245,6 +245,13 @@ take_guest_initrd() {
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
 	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
+	# The token plugin where cryptsetup looks for it, exporting the token ABI
+	# only; libcryptsetup among the Depends dh_shlibdeps computed for it.
+	local plugin
+	plugin=$BATS_TEST_TMPDIR/deb/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so
+	"$VM_REPO/tests/token-plugin-exports.sh" "$plugin"
+	dpkg-deb -f "$deb" Depends | grep -q 'libcryptsetup12'
+	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib64/cryptsetup/libcryptsetup-token-hpcs.so
 	run dpkg-deb -f "$deb" Depends Recommends Suggests
 	echo "$output" | grep -q '^Recommends: dracut, cryptsetup-bin$'
 	echo "$output" | grep -q '^Suggests: trousers, tpm-tools, tpm2-tools, nftables$'
