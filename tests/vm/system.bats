@@ -194,7 +194,8 @@ take_guest_initrd() {
 		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
 		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-add.bash \
 		share/hpcs-for-luks/hpcs-enroll-remove.bash share/hpcs-for-luks/hpcs-metadata-root-only.nft \
-		lib/systemd/system/hpcs-metadata-root-only.service; do
+		lib/systemd/system/hpcs-metadata-root-only.service \
+		"lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so"; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
@@ -243,17 +244,14 @@ take_guest_initrd() {
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-add.bash" ]
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
-	# The token plugin where Debian 12's libcryptsetup looks (cryptsetup
-	# --help), and libcryptsetup among the dependencies (dh_shlibdeps).
-	file "$BATS_TEST_TMPDIR/deb/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-hpcs.so" |
-		grep -q 'ELF 64-bit LSB shared object'
-	dpkg-deb -f "$deb" Depends | grep -q 'libcryptsetup12'
 	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
-	# The token plugin where cryptsetup looks for it, exporting the token ABI
-	# only; libcryptsetup among the Depends dh_shlibdeps computed for it.
+	# The token plugin where cryptsetup looks for it (/lib/MULTIARCH/cryptsetup,
+	# which is /usr/lib/... on a merged /usr, as for systemd's own plugins),
+	# exporting the token ABI only; libcryptsetup among the Depends
+	# dh_shlibdeps computed for it.
 	local plugin
-	plugin=$BATS_TEST_TMPDIR/deb/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so
+	plugin=$BATS_TEST_TMPDIR/deb/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so
 	"$VM_REPO/tests/token-plugin-exports.sh" "$plugin"
 	dpkg-deb -f "$deb" Depends | grep -q 'libcryptsetup12'
 	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib64/cryptsetup/libcryptsetup-token-hpcs.so
