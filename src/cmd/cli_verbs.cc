@@ -20,6 +20,7 @@
 #include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
+#include "cmd/token_command.h"
 #include "core/key_dir_lock.h"
 #include "core/keyring.h"
 #include "core/rotation.h"
@@ -426,6 +427,20 @@ const Verb kVerbs[] = {
      .run = LuksCommand,
      .options = {&kLuksDevice, &kLuksJson},
      .check = CheckLuks},
+    {.name = "token make",
+     .synopsis = "token make --luks-uuid UUID --keyslot N [--uuid CRK] [--name DESC]   "
+                 "(passphrase on stdin, the hpcs token's JSON on stdout)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = TokenMakeCommand,
+     .options = {&kTokenLuksUuid, &kTokenKeyslot, &kUuid, &kTokenName},
+     .check = CheckTokenMake},
+    {.name = "token open",
+     .synopsis = "token open --device DEVICE [--token-id N]   (the passphrase of its hpcs token "
+                 "on stdout, not a terminal)",
+     .needs = Needs::kKms,
+     .run = TokenOpenCommand,
+     .options = {&kTokenDevice, &kTokenId},
+     .check = CheckTokenOpen},
     {.name = "tpm-blob-kind",
      .synopsis = "tpm-blob-kind [--blob FILE]   (tpm1, tpm2 or unknown; default [HFL] tpm_blob)",
      .needs = Needs::kConfig,
