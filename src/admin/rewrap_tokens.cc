@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "admin/crypttab.h"
+#include "core/crypttab.h"
 #include "admin/luks.h"
 #include "admin/luks_tokens.h"
 #include "base/fileio.h"
