@@ -195,8 +195,8 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
   // Whether the thread has nothing more to do for us: its keys are in and
   // no token is being unwrapped or waited for.
   auto idle = [&](Clock::time_point now) {
-    return agent.closed() && !jobs.busy() && agent.waiting_for_tokens() == 0 &&
-           pending_volumes(now) == 0;
+    const bool none_pending = pending_volumes(now) == 0;  // looked at first: it is logged
+    return none_pending && agent.closed() && !jobs.busy() && agent.waiting_for_tokens() == 0;
   };
   BootStatus status;
   std::vector<AgentEvent> events;
