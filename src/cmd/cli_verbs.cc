@@ -63,6 +63,7 @@ constexpr Text kName{"--name"};
 constexpr Flag kJson{"--json"};
 constexpr Text kCrypttab{"--crypttab"};
 constexpr TextList kInitramfs{"--initramfs"};
+constexpr TextList kDevices{"--device"};
 constexpr Text kToCrk{"--to-crk"}, kToConfig{"--to-config"};
 constexpr Flag kTpm1{"--tpm1"}, kTpm2{"--tpm2"};
 constexpr TextList kPcr{"--pcr"};
@@ -180,6 +181,7 @@ int CmdReport(Context& ctx) {
   o.json = a.Get(kJson);
   o.crypttab = a.Get(kCrypttab);
   o.initramfs = a.Get(kInitramfs);
+  o.devices = a.Get(kDevices);
   o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return ReportCommand(ctx.config, o);
 }
@@ -394,11 +396,11 @@ const Verb kVerbs[] = {
      .run = CmdWipe,
      .options = {&kUuid}},
     {.name = "report",
-     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot "
-                 "unlock?)",
+     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]... [--device DEVICE]...   "
+                 "(will the next boot unlock?)",
      .needs = Needs::kNothing,
      .run = CmdReport,
-     .options = {&kCrypttab, &kInitramfs, &kJson}},
+     .options = {&kCrypttab, &kInitramfs, &kDevices, &kJson}},
     {.name = "rewrap",
      .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
                  "version, or to another root key)",
