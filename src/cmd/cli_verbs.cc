@@ -207,6 +207,8 @@ int CmdRewrap(Context& ctx) {
   RewrapCommandOptions o;
   o.to_crk = a.Get(kToCrk);
   o.to_config = a.Get(kToConfig);
+  o.crypttab = a.Get(kCrypttab);
+  o.devices = a.Get(kDevices);
   o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return RewrapCommand(ctx.config, ctx.crk, *ctx.kms.client, o);
 }
@@ -402,11 +404,12 @@ const Verb kVerbs[] = {
      .run = CmdReport,
      .options = {&kCrypttab, &kInitramfs, &kDevices, &kJson}},
     {.name = "rewrap",
-     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
+     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]] [--crypttab FILE] "
+                 "[--device DEVICE]...   (the wrapped keys and hpcs tokens, to the newest key "
                  "version, or to another root key)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdRewrap,
-     .options = {&kUuid, &kToCrk, &kToConfig},
+     .options = {&kUuid, &kToCrk, &kToConfig, &kCrypttab, &kDevices},
      .check = CheckRewrap,
      .writes_key_dir = true},
     {.name = "seal-api-key",
