@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 
+<<<<<<< HEAD
 #include "core/crypttab.h"
+=======
+#include "core/crypttab.h"
+>>>>>>> h-admin
 #include "admin/luks.h"
 #include "admin/luks_tokens.h"
 #include "base/fileio.h"

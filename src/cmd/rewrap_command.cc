@@ -201,9 +201,12 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
               o.new_token.key_version + ")");
     } else if (o.result < 0) {
       ++token_failed;
-      LogError(o.error + "; it still opens with root key '" + crk +
-               "' until that is deleted: move it with: hpcs-for-luks rewrap --uuid " + crk +
-               " --to-crk " + to_crk + " --device '" + o.device + "'");
+      LogError(o.error +
+               (options.to_config.empty()
+                    ? "; it still opens with root key '" + crk + "': keep that key until"
+                    : "; it names the old instance, which the config no longer does: it does not "
+                      "open until") +
+               " the volume is enrolled again (hpcs-enroll --remove, then hpcs-enroll --token)");
     }
   }
   LogInfo(

@@ -262,6 +262,9 @@ emu_expect() {
 #       test runs use @u at the same time.
 #   key_id TYPE DESC     serial of the key in @u, or fail.
 #   key_bytes DESC       the payload of user key DESC in @u, hex-encoded.
+#   hpcs_rotate [CRK]    rotate the root key (default $HPCS_CRK) through the
+#       KMS API, allowed first by the emulator's control API (the service's
+#       once-an-hour limit); fails unless it answers 204.  Outside `run`.
 
 : "${HPCS_BIN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
 export HPCS_BIN_DIR
@@ -521,4 +524,30 @@ hpcs_wrapped_token() {
 		{type: "hpcs", keyslots: [$slot], version: 1, kms: $kms, instance: $inst, crk: $crk,
 		 key_version: .keyVersion.id, bound_to: "luks2-uuid", ciphertext: .ciphertext}
 		+ (if $name == "" then {} else {name: $name} end)' <<<"$EMU_BODY"
+}
+
+hpcs_rotate() {
+	emu_ctl POST "keys/${1:-$HPCS_CRK}/allow-rotate" >/dev/null
+	emu_api POST "/api/v2/keys/${1:-$HPCS_CRK}/actions/rotate"
+	emu_expect 204
+}
+
+# ---------------------------------------------------------------------------
+# Stand-ins for the programs a command runs
+#
+#   fake_tool NAME SCRIPT
+#       $BATS_TEST_TMPDIR/bin/NAME running SCRIPT (sh), with REAL set to the
+#       real NAME and STATE to $BATS_TEST_TMPDIR/NAME.state, for a run with
+#       PATH="$BATS_TEST_TMPDIR/bin:$PATH" (a failing step, an interrupt at
+#       a given step: `[ "$1" != luksAddKey ] || kill -TERM "$PPID"`).
+
+fake_tool() {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	{
+		echo '#!/bin/sh'
+		echo "REAL=$(command -v "$1" || echo /nonexistent)"
+		echo "STATE=$BATS_TEST_TMPDIR/$1.state"
+		echo "$2"
+	} >"$BATS_TEST_TMPDIR/bin/$1"
+	chmod +x "$BATS_TEST_TMPDIR/bin/$1"
 }
