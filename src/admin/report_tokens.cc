@@ -86,12 +86,7 @@ void CheckToken(ReportContext& ctx, const ReportVolume& v, const std::string& uu
   if (rc == -EXDEV) {
     f.unwraps = false;
     r.Add("token", v.device, Level::kFail, what + " was made with another instance: " + err,
-<<<<<<< HEAD
-          "move it: hpcs-for-luks rewrap --to-crk with --to-config naming this instance, or " +
-              Reenrol(v, t));
-=======
           "this machine's unlock uses the config's instance: " + Reenrol(v, t));
->>>>>>> h-admin
   } else if (rc < 0) {
     f.unwraps = false;
     r.Add("token", v.device, Level::kFail,
@@ -106,13 +101,8 @@ void CheckToken(ReportContext& ctx, const ReportVolume& v, const std::string& uu
       r.Add("token", v.device, Level::kWarn,
             what + " is wrapped by root key '" + t.crk + "', not by default_crk_uuid '" +
                 ctx.config.default_crk_uuid + "'",
-<<<<<<< HEAD
-            "move it: hpcs-for-luks rewrap --uuid " + t.crk + " --to-crk " +
-                ctx.config.default_crk_uuid);
-=======
             "it opens for as long as root key '" + t.crk +
                 "' exists; to bring it under default_crk_uuid, " + Reenrol(v, t));
->>>>>>> h-admin
     } else if (ctx.root_key && !kv.empty()) {
       f.current = kv == ctx.root_key->key_version;
       if (!*f.current) {

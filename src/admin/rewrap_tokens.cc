@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 
-<<<<<<< HEAD
-#include "core/crypttab.h"
-=======
-#include "core/crypttab.h"
->>>>>>> h-admin
 #include "admin/luks.h"
 #include "admin/luks_tokens.h"
 #include "base/fileio.h"
+#include "core/crypttab.h"
 #include "core/token_open.h"
 
 namespace hpcs {
