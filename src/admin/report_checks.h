@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "core/crypttab.h"
 #include "admin/luks.h"
 #include "admin/report.h"
 #include "base/secret.h"
+#include "core/crypttab.h"
 #include "core/keystore.h"
 #include "core/kms.h"
 #include "kp/kp_keys.h"

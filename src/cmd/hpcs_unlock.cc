@@ -491,10 +491,8 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
   race.key_dir = config.key_dir;
   race.token_instance = config.service_instance_id;
   race.boot_volumes = BootVolumes(o);
-  const bool tokens_pending =
-      !PendingTokenVolumes(race.boot_volumes, race.token_instance).empty();
-  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n) &&
-                 !tokens_pending) {
+  const bool tokens_pending = !PendingTokenVolumes(race.boot_volumes, race.token_instance).empty();
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n) && !tokens_pending) {
     LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
     DropHandedToken(config);
     return kUnlockOk;

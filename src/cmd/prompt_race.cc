@@ -214,7 +214,8 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
     }
     LogInfo("stopped by the service manager (the boot goes on) with " +
             Keys(total - recording.added()) + " not loaded" +
-            (pending.empty() ? "" : " and " + Volumes(pending.size()) + " with an hpcs token not open"));
+            (pending.empty() ? ""
+                             : " and " + Volumes(pending.size()) + " with an hpcs token not open"));
     if (!ready) Notify("READY=1");
     worker.detach();  // the caller ends the process
     return RaceResult{0, true};
@@ -268,8 +269,9 @@ RaceResult RaceThePrompt(const RaceOptions& o, const std::set<std::string>& user
       status.Show(Trying(agent, o.deadline));
       next_status = now + seconds(5);
     }
-    auto wake = leave ? *leave : std::min({next_status, o.deadline + seconds(1),
-                                           tokens ? now + seconds(1) : next_status});
+    auto wake = leave ? *leave
+                      : std::min({next_status, o.deadline + seconds(1),
+                                  tokens ? now + seconds(1) : next_status});
     if (!agent.Wait(wake, stop.get())) return stopped(true);
   }
   RaceResult result = finish();

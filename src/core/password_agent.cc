@@ -200,9 +200,8 @@ bool PasswordAgent::Answer(const AskRequest& r, const std::string& device,
                           [&](const std::string& n) { return keys_.count(n) != 0; });
   if (key == mine.end()) {
     // Its key has not come yet; of a token job that failed, it never will.
-    auto token = std::find_if(mine.begin(), mine.end(), [&](const std::string& n) {
-      return submitted_.count(n) != 0;
-    });
+    auto token = std::find_if(mine.begin(), mine.end(),
+                              [&](const std::string& n) { return submitted_.count(n) != 0; });
     if (token == mine.end()) return false;
     if (auto f = refused_.find(*token); f != refused_.end()) {
       std::string why = f->second;

@@ -106,9 +106,9 @@ class PasswordAgent {
   std::map<std::string, Secret> keys_;          // guarded by mu_
   std::map<std::string, std::string> refused_;  // guarded by mu_: token job -> why
   std::set<std::string> submitted_;             // token jobs asked for
-  bool closed_ = false;                 // guarded by mu_
-  int offered_ = 0;                     // guarded by mu_
-  std::set<std::string> settled_;       // request files answered or left alone
+  bool closed_ = false;                         // guarded by mu_
+  int offered_ = 0;                             // guarded by mu_
+  std::set<std::string> settled_;               // request files answered or left alone
   std::set<std::string> answered_devices_;
   std::map<std::string, std::vector<std::string>> mine_of_;  // waiting request file -> our keys
   int waiting_ = 0;
