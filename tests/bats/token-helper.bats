@@ -71,14 +71,14 @@ token_open() { # UUID [ARGS...]: the token on stdin, the passphrase in $BATS_TES
 	took=$(($(now_ms) - start))
 	echo "$stderr ($took ms)"
 	[ "$status" -eq 75 ]
-	[ "$took" -lt 8000 ] # the default 5 s and some slack
+	[ "$took" -lt 15000 ] # the default 5 s, with slack for a loaded machine
 	[[ "$stderr" == *"$UUID"* ]]
 	echo "quiet rd.hpcs.token_timeout=1" >"$CMDLINE"
 	start=$(now_ms)
 	run --separate-stderr token_open "$UUID"
 	took=$(($(now_ms) - start))
 	[ "$status" -eq 75 ]
-	[ "$took" -lt 3500 ]
+	[ "$took" -lt 4500 ] # below the default 5 s: the option took effect
 	hpcs_write_conf HFL.token_timeout=2
 	echo quiet >"$CMDLINE"
 	start=$(now_ms)
@@ -115,7 +115,7 @@ token_open() { # UUID [ARGS...]: the token on stdin, the passphrase in $BATS_TES
 	[ "$status" -eq 0 ]
 	run --separate-stderr "$UNLOCK" --token-validate <<<"$(jq -c '.nmae = 1' <<<"$TOKEN")"
 	[ "$status" -eq 65 ]
-	[ "$stderr" = "hpcs-unlock: hpcs token: unknown member 'nmae'" ]
+	[ "$stderr" = "<3>hpcs token: unknown member 'nmae'" ]
 	run --separate-stderr "$UNLOCK" --token-dump <<<"$TOKEN"
 	[ "$status" -eq 0 ]
 	ct=$(jq -r .ciphertext <<<"$TOKEN")
