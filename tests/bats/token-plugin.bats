@@ -211,6 +211,8 @@ EOF
 	echo "$output" | grep -qxF "$(printf '\tcrk: %s' "$HPCS_CRK")"
 	echo "$output" | grep -qxF "$(printf '\tbound_to: luks2-uuid')"
 	echo "$output" | grep -qxF "$(printf '\tinstance: %s' "$EMU_INSTANCE")"
+	# What an operator sees: the Tokens part of the dump.
+	echo "$output" | sed -n '/^Tokens:/,/^Digests:/p' | sed 's/^/# /' >&3
 }
 
 @test "real helper: the KMS down fails within the helper's bound, saying not now" {
@@ -220,7 +222,7 @@ EOF
 	local t=$SECONDS
 	token_open
 	[ "$status" -ne 0 ]
-	[ $((SECONDS - t)) -lt 8 ]
+	[ $((SECONDS - t)) -lt 12 ] # the 2 s bound, with slack for a loaded machine
 	[[ $output == *"hpcs token 0: not now"* ]]
 	[[ $output == *"$UUID"* ]]
 }
@@ -259,7 +261,7 @@ EOF
 	jq -c '.nmae = 1' "$BATS_TEST_TMPDIR/token.json" >"$BATS_TEST_TMPDIR/bad.json"
 	run cryptsetup token import --token-id 3 --json-file "$BATS_TEST_TMPDIR/bad.json" "$IMG"
 	[ "$status" -ne 0 ]
-	[[ $output == *"hpcs-unlock: hpcs token: unknown member 'nmae'"* ]]
+	[[ $output == *"hpcs token: unknown member 'nmae'"* ]]
 	run cryptsetup token export --token-id 3 "$IMG"
 	[ "$status" -ne 0 ]
 }
