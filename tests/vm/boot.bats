@@ -47,11 +47,13 @@ setup_file() {
 	DATA_UUID=$(cat "$IMG/data.uuid")
 	ACCEL=$("$VM_HERE/probe-accel.sh" "$KDIR/vmlinuz")
 	export UUID DATA_UUID ACCEL
-	# A root with only an hpcs token (made with the emulator, which the
-	# script starts on the fixture's state), and its crypttab.
-	TOK=$("$VM_HERE/make-token-image.sh" "$HFL" "$FIX" "$IMG/root.img")
+	# A root and a second volume with only an hpcs token each (made with
+	# the emulator, which the script starts on the fixture's state), and the
+	# root's crypttab.
+	TOK=$("$VM_HERE/make-token-image.sh" "$HFL" "$FIX" "$IMG/root.img" "$IMG/data.img")
 	TOKEN_UUID=$(cat "$TOK/root.uuid")
-	export TOK TOKEN_UUID
+	TOKEN_DATA_UUID=$(cat "$TOK/data.uuid")
+	export TOK TOKEN_UUID TOKEN_DATA_UUID
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
@@ -601,7 +603,7 @@ _assert_vpc_image() {
 	_note_serial 'hpcs-unlock(\[|\.service)|systemd-cryptsetup@|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED)'
 }
 
-@test "(m) a root with only an hpcs token: no key file in the image, systemd-cryptsetup opens it through the token plugin, no key in any keyring" {
+@test "(m) a root with only an hpcs token: no key file in the image, systemd-cryptsetup opens it through the token plugin, no key of ours in any keyring; a second one whose plugin try is too slow gets its passphrase from hpcs-unlock" {
 	# The image: the plugin at cryptsetup's path, hpcs-unlock for it, and
 	# no wrapped key.
 	local list
@@ -612,29 +614,56 @@ _assert_vpc_image() {
 		echo "a key file in the token-only initramfs (above)"
 		false
 	fi
-	# The root's header: one key slot, its hpcs token, nothing else.
-	run "$HFL" luks --device "$TOK/root.img"
-	[ "${#lines[@]}" -eq 2 ] || {
-		echo "$output"
-		false
-	}
-	[ "${lines[0]}" = "keyslot 1 pbkdf2 0" ]
-	[[ "${lines[1]}" == "token 0 hpcs 1"* ]]
+	# Each header: one key slot, its hpcs token, nothing else.
+	local img
+	for img in "$TOK/root.img" "$TOK/data.img"; do
+		run "$HFL" luks --device "$img"
+		[ "${#lines[@]}" -eq 2 ] || {
+			echo "$img: $output"
+			false
+		}
+		[ "${lines[0]}" = "keyslot 1 pbkdf2 0" ]
+		[[ "${lines[1]}" == "token 0 hpcs 1"* ]]
+	done
+	# The second volume's first unwrap (the plugin's, through hpcs-unlock
+	# --token-open) takes 15 s, more than the helper's default bound of 5 s
+	# ([HFL] token_timeout): it says "not now" (-EAGAIN), systemd-cryptsetup asks for the
+	# passphrase, and hpcs-unlock.service, the password agent, unwraps the
+	# token again (no delay now) and answers. The root's unwraps are not
+	# delayed (another AAD).
+	local DATA=$TOKEN_DATA_UUID
+	emu_ctl POST faults "{\"rules\":[{\"op\":\"unwrap\",\"aad\":\"luks2-uuid:$DATA\",
+		\"action\":\"delay\",\"delay_ms\":15000,\"count\":1}]}" >/dev/null
 	local UUID=$TOKEN_UUID
-	ROOT_IMG=$TOK/root.img boot "$INITRD_TOKEN" 'HPCS-ROOT-OK|Please enter passphrase|Power down' 300 --
+	ROOT_IMG=$TOK/root.img boot "$INITRD_TOKEN" 'HPCS-ROOT-OK|Power down' 300 --disk "$TOK/data.img" \
+		-- "rd.luks.uuid=$DATA"
 	assert_booted
 	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$UUID"
+	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$DATA"
 	assert_log 'HPCS-ROOT-OK'
 	assert_log "HPCS-MAPPED: .*luks-$UUID"
-	refute_log 'Please enter passphrase'
+	assert_log "HPCS-MAPPED: .*luks-$DATA"
 	assert_log 'HPCS-ASK-LEFT: none'
-	# Nothing went through a keyring: no user or logon key is left (nor an
-	# IAM token handed on).
-	assert_log 'HPCS-KEYS: none'
-	# The plugin's helper unwrapped the passphrase, with the volume's AAD.
-	[ "$(emu_stat by_op.unwrap)" -ge 1 ] || {
+	# The root: by the plugin, no prompt, not through the agent.
+	refute_log "Please enter passphrase for disk luks-$UUID"
+	refute_log "answered the passphrase request for '[^']*$UUID'"
+	# The second volume: the helper gave up within its bound (its line
+	# comes through the plugin), the plugin said "not now", and the agent
+	# answered the passphrase request with the token (before the console
+	# showed the prompt, or after).
+	assert_log "systemd-cryptsetup\\[[0-9]+\\]: hpcs-unlock: hpcs token of LUKS2 volume $DATA: .*deadline"
+	assert_log 'systemd-cryptsetup\[[0-9]+\]: hpcs token [0-9]+: not now'
+	assert_log "hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$DATA' with its hpcs token of $DATA"
+	# No key of ours in any keyring (no user or logon key, no IAM token
+	# handed on). The one user key left is systemd-cryptsetup's own cache
+	# of the passphrase an agent gave it ("cryptsetup", 2.5 min), from the
+	# second volume's answered request: the root's plugin path leaves none.
+	assert_log 'HPCS-KEYS: user cryptsetup:,[[:space:]]*$'
+	# The unwraps: the root's, the second volume's delayed one and the
+	# agent's.
+	[ "$(emu_stat by_op.unwrap)" -ge 3 ] || {
 		echo "emulator saw $(emu_stat by_op.unwrap) unwraps"
 		false
 	}
-	_note_serial 'hpcs|systemd-cryptsetup|HPCS-(ROOT-OK|ASK-LEFT|MAPPED|KEYS)'
+	_note_serial "hpcs|systemd-cryptsetup|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED|KEYS)"
 }
