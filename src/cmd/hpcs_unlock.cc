@@ -446,7 +446,7 @@ void ServeTokenJobs(BootKms& boot_kms, const Config& config, Deadline deadline, 
         continue;
       }
       LogDebug("unwrapped the hpcs token of '" + job.device + "' (LUKS UUID " + job.uuid + ")");
-      agent.Offer(job.name, std::move(pass));
+      agent.OfferTokenAnswer(job.name, std::move(pass));
       boot_kms.HandOn();
       done = true;
       break;

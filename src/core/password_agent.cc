@@ -79,10 +79,18 @@ void PasswordAgent::Watch() {
 }
 
 void PasswordAgent::Offer(const std::string& desc, Secret passphrase) {
+  Store(desc, std::move(passphrase), true);
+}
+
+void PasswordAgent::OfferTokenAnswer(const std::string& name, Secret passphrase) {
+  Store(name, std::move(passphrase), false);
+}
+
+void PasswordAgent::Store(const std::string& name, Secret passphrase, bool count) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    keys_[desc] = std::move(passphrase);
-    ++offered_;
+    keys_[name] = std::move(passphrase);
+    if (count) ++offered_;
   }
   uint64_t one = 1;
   if (event_.get() >= 0 && write(event_.get(), &one, sizeof one) < 0) {

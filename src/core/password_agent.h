@@ -64,9 +64,12 @@ class PasswordAgent {
   // eventfd for Offer and Close).
   int Open(std::string* err);
 
-  // From the unwrapping thread: the passphrase of user key `desc` is known
-  // (or that of a token job, under its TokenJob::name).
+  // From the unwrapping thread: the passphrase of user key `desc` is known.
   void Offer(const std::string& desc, Secret passphrase);
+  // From the unwrapping thread: the passphrase of the token job `name` is
+  // known (not counted by offered(): it went into no keyring, so no request
+  // can be on its way for it).
+  void OfferTokenAnswer(const std::string& name, Secret passphrase);
   // From the unwrapping thread: the token job `name` failed (`why`): its
   // requests are left to the person at the console.
   void Refuse(const std::string& name, std::string why);
@@ -91,6 +94,7 @@ class PasswordAgent {
  private:
   void Watch();
   void Drain();
+  void Store(const std::string& name, Secret passphrase, bool count);
   // Answers `r` (for `device`, whose header names our keys `mine`) if one
   // of them has come; false when it still waits for one.
   bool Answer(const AskRequest& r, const std::string& device, const std::vector<std::string>& mine,

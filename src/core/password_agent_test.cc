@@ -225,7 +225,8 @@ TEST_F(PasswordAgentTest, AnHpcsTokenDeviceGetsOneJobAndItsAnswer) {
   EXPECT_EQ(job.device, tok);
   EXPECT_EQ(job.tokens, headers.hpcs[tok]);
   EXPECT_FALSE(jobs.Next(Clock::now(), &job));
-  agent.Offer(job.name, Secret::FromString("token-pass"));
+  agent.OfferTokenAnswer(job.name, Secret::FromString("token-pass"));
+  EXPECT_EQ(agent.offered(), 0);  // no key for the keyring: no linger for it
   auto events = Scan(agent);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, AgentEvent::Kind::kAnswered);
