@@ -3,7 +3,8 @@
 #   add_plan      works out the names, the key slot and token to use, the
 #                 crypttab line and the drop-in, and refuses what must not be
 #                 done, before anything changes;
-#   add_apply     does it (the eight steps below);
+#   add_apply     does it (the eight steps below; with --token, the steps
+#                 of add_apply_token after them);
 #   add_rollback  undoes what add_apply did so far, on any failure or
 #                 interrupt: also a key slot or token added just before an
 #                 interrupt, and units enabled before a failure; a second
@@ -31,10 +32,25 @@
 # 8. hpcs-for-luks.service and hpcs-for-luks-wipe.service enabled (and
 #    remote-cryptsetup.target with --netdev), unless --no-enable or there is
 #    no systemctl.
+#
+# With --token (add_apply_token), no key file and no keyring token:
+# 1. the passphrase as above;
+# 2. `hpcs-for-luks token make` wraps it with the volume's LUKS UUID as AAD
+#    and checks the wrapping: the token JSON, in the private directory;
+# 3. the key slot as above;
+# 4. `cryptsetup token import` puts the token in the header, bound to that
+#    key slot;
+# 5. the slot checked through the token: `hpcs-for-luks token open` (which
+#    unwraps it) piped into `cryptsetup open --test-passphrase`;
+# 6. the crypttab line as above (key file `none`: systemd-cryptsetup tries
+#    the token through its plugin);
+# 7. remote-cryptsetup.target enabled with --netdev (nothing else: no key
+#    goes into a keyring, so neither the unlock nor the wipe service is
+#    needed).
 
 # The globals of hpcs-enroll read here (its options, opt_parse, and its
 # checks of DEVICE, the config and the crypttab); hpcs-enroll sets them.
-declare -g prog device name desc crk key_file netdev extra_opts crypttab enable unit_dir
+declare -g prog device name desc crk key_file netdev extra_opts crypttab enable unit_dir use_token
 declare -g hfl hfl_args key_dir key_dir_lock luks_uuid
 
 # The state of an enrolment, globals shared by the steps and the rollback:
@@ -95,7 +111,8 @@ add_luks_header() {
 }
 
 # add_find_slots: slot and token, the first free ones; refused if DEVICE has
-# a luks2-keyring token for DESC already.
+# a luks2-keyring token for DESC, or an hpcs token named DESC, already
+# (`hpcs-for-luks luks` ends an hpcs token's line with "CRK INSTANCE NAME").
 add_find_slots() {
 	local header what id type _slots d slots_used=" " tokens_used=" " i
 	header=$(add_luks_header) || exit 1
@@ -106,6 +123,9 @@ add_find_slots() {
 				tokens_used+="$id "
 				if [ "$type" = luks2-keyring ] && [ "$d" = "$desc" ]; then
 					die "'$device' already has a luks2-keyring token ($id) for '$desc'"
+				fi
+				if [ "$type" = hpcs ] && [ "${d##* }" = "$desc" ]; then
+					die "'$device' already has an hpcs token ($id) named '$desc'"
 				fi
 				;;
 		esac
@@ -128,14 +148,17 @@ add_plan() {
 	valid_name "$desc" || misuse "invalid key description '$desc'"
 
 	dropin=""
-	if [ "$nofail" = yes ]; then
+	# (the drop-in keeps a key in the keyring until a nofail volume opened;
+	# a token puts none there)
+	if [ "$nofail" = yes ] && [ "$use_token" = no ]; then
 		command -v systemd-escape >/dev/null || die "systemd-escape not found (a nofail volume needs it)"
 		dropin=$unit_dir/hpcs-for-luks-wipe.service.d/hpcs-enroll-$name.conf
 		[ ! -e "$dropin" ] || die "'$dropin' exists already: '$name' looks enrolled"
 	fi
 
 	wrapped=$key_dir/user/$desc
-	if [ -e "$wrapped" ] || [ -L "$wrapped" ]; then
+	[ "$use_token" = no ] || wrapped=""
+	if [ -n "$wrapped" ] && { [ -e "$wrapped" ] || [ -L "$wrapped" ]; }; then
 		die "'$wrapped' exists already: '$device' looks enrolled as '$desc' (remove the file, its key slot and token to enrol again)"
 	fi
 
@@ -156,12 +179,14 @@ add_undo_failed() {
 }
 
 # add_token_is_ours: whether token $token of DEVICE is a luks2-keyring token
-# for DESC (one added just before an interrupt, before the script noted it).
+# for DESC, or with --token an hpcs token named DESC (one added just before
+# an interrupt, before the script noted it).
 add_token_is_ours() {
 	local header what id type _slots d
 	header=$("$hfl" luks --device "$device" 2>/dev/null) || return 1
 	while read -r what id type _slots d; do
 		[ "$what $id $type" != "token $token luks2-keyring" ] || [ "$d" != "$desc" ] || return 0
+		[ "$what $id $type" != "token $token hpcs" ] || [ "${d##* }" != "$desc" ] || return 0
 	done <<<"$header"
 	return 1
 }
@@ -366,7 +391,9 @@ add_enable() {
 	local u
 	[ "$do_enable" = yes ] || return 0
 	units=(hpcs-for-luks.service hpcs-for-luks-wipe.service)
+	[ "$use_token" = no ] || units=()
 	[ "$netdev" = no ] || units+=(remote-cryptsetup.target)
+	[ ${#units[@]} -gt 0 ] || return 0
 	for u in "${units[@]}"; do
 		if systemctl is-enabled --quiet "$u" 2>/dev/null; then was_enabled+=("$u"); fi
 	done
@@ -377,15 +404,19 @@ add_enable() {
 
 add_report() {
 	echo "Enrolled '$device' (LUKS UUID $luks_uuid):"
-	echo "  key slot $slot, luks2-keyring token $token for the user key '$desc'"
-	echo "  wrapped key: $wrapped"
+	if [ "$use_token" = yes ]; then
+		echo "  key slot $slot, hpcs token $token named '$desc' (the wrapped passphrase is in the header)"
+	else
+		echo "  key slot $slot, luks2-keyring token $token for the user key '$desc'"
+		echo "  wrapped key: $wrapped"
+	fi
 	if [ -n "$existing_line" ]; then
 		echo "  $crypttab: kept the existing line for '$name'"
 	else
 		echo "  $crypttab: $new_line"
 	fi
 	[ -z "$dropin" ] || echo "  $dropin: the wipe waits for $unit (nofail)"
-	if [ "$netdev" = no ]; then
+	if [ "$netdev" = no ] && [ "$use_token" = no ]; then
 		echo "Without _netdev the volume opens before the network is up: the key must come from the"
 		echo "initramfs, so rebuild it to carry the new wrapped key: dracut --regenerate-all --force"
 	fi
@@ -400,15 +431,56 @@ add_apply() {
 	# (ignored from the first on: a second one would end the rollback)
 	trap "trap '' INT TERM HUP; exit 1" INT TERM HUP
 	add_passphrase
-	add_wrap
-	add_keyslot
-	add_token
-	add_place_wrapped
-	add_crypttab_line
-	add_dropin
+	if [ "$use_token" = yes ]; then
+		add_apply_token
+	else
+		add_wrap
+		add_keyslot
+		add_token
+		add_place_wrapped
+		add_crypttab_line
+		add_dropin
+	fi
 	add_enable
 	done_ok=yes
 	add_report
+}
+
+# --- add_apply_token: --token -----------------------------------------------
+
+# 2. The token JSON, wrapped with the AAD and checked by hpcs-for-luks.
+add_make_token() {
+	local crk_args=()
+	[ -z "$crk" ] || crk_args+=(--uuid "$crk")
+	"$hfl" "${hfl_args[@]}" token make --luks-uuid "$luks_uuid" --keyslot "$slot" \
+		"${crk_args[@]}" --name "$desc" <"$pass" >"$tmp/token.json" ||
+		die "wrapping the passphrase for '$device' failed (see above)"
+	[ -s "$tmp/token.json" ] || die "wrapping the passphrase for '$device' gave nothing"
+}
+
+# 4. The token in the header, bound to the key slot.
+add_import_token() {
+	adding_token=yes
+	cryptsetup token import --json-file - --token-id "$token" --key-slot "$slot" "$device" \
+		<"$tmp/token.json" || die "adding the hpcs token to '$device' failed"
+	added_token=yes
+}
+
+# 5. The key slot opens with what the token gives.
+add_check_token() {
+	set -o pipefail
+	"$hfl" "${hfl_args[@]}" token open --device "$device" --token-id "$token" |
+		cryptsetup open --test-passphrase --key-slot "$slot" --key-file - "$device" ||
+		die "key slot $slot of '$device' does not open with what hpcs token $token gives"
+	set +o pipefail
+}
+
+add_apply_token() {
+	add_make_token
+	add_keyslot
+	add_import_token
+	add_check_token
+	add_crypttab_line
 }
 
 # add_main: an enrolment, after hpcs-enroll's checks of DEVICE, the config

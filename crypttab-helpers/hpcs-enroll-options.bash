@@ -10,12 +10,15 @@
 usage() {
 	cat <<'EOF'
 Usage: hpcs-enroll [OPTIONS] DEVICE [NAME]
+       hpcs-enroll --token [OPTIONS] DEVICE [NAME]
        hpcs-enroll --remove [--config FILE] [--name DESC] [--crypttab FILE]
                             [--unit-dir DIR] DEVICE [NAME]
 
 Enrols the LUKS2 volume DEVICE for unattended unlock: a new random passphrase,
 wrapped by the root key into <key_dir>/user/DESC, in a new key slot found by a
 luks2-keyring token, and a crypttab line NAME (default: luks-<UUID>).
+With --token, the wrapped passphrase goes into an `hpcs` token in the LUKS2
+header instead (bound to the volume's LUKS UUID; no key file, no keyring).
 
 Options:
   --config FILE     hpcs-for-luks configuration (default /etc/hpcs-for-luks.ini)
@@ -29,8 +32,11 @@ Options:
   --no-enable       do not enable the systemd units
   --unit-dir DIR    where the drop-in for a nofail volume goes
                     (default /etc/systemd/system)
-  --remove          undo an enrolment: token, key slot (never the last one),
-                    wrapped key, crypttab line and linger marker
+  --token           store the wrapped passphrase in an hpcs token of DEVICE
+                    (opened by the cryptsetup token plugin), not in a file
+  --remove          undo an enrolment: token (luks2-keyring or hpcs), key
+                    slot (never the last one), wrapped key, crypttab line and
+                    linger marker
   -h, --help        this help
 EOF
 }
@@ -66,6 +72,7 @@ opt_parse() {
 	enable=yes
 	unit_dir=/etc/systemd/system
 	remove=no
+	use_token=no
 	args=()
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -88,6 +95,10 @@ opt_parse() {
 				;;
 			--remove)
 				remove=yes
+				shift
+				;;
+			--token)
+				use_token=yes
 				shift
 				;;
 			-h | --help)
@@ -123,4 +134,6 @@ opt_check() {
 	[[ $extra_opts =~ ^[A-Za-z0-9._@+:=/,-]*$ ]] ||
 		misuse "invalid crypttab options '$extra_opts'"
 	[[ $crk =~ ^[A-Za-z0-9-]*$ ]] || misuse "invalid root key UUID '$crk'"
+	[ "$use_token" = no ] || [ "$remove" = no ] ||
+		misuse "--token is for enrolling; --remove finds the token by itself"
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # hpcs-enroll --remove, sourced by hpcs-enroll: undo an enrolment. It takes
-# away the luks2-keyring token for DESC, the key slots it opens that no other
+# away the luks2-keyring token for DESC (else the hpcs token named DESC that
+# `hpcs-enroll --token` made), the key slots it opens that no other
 # token needs (never the last key slot of the volume), the wrapped key, the
 # linger marker, the crypttab line (unless another of our tokens still opens
 # the volume) and a nofail volume's drop-in.
@@ -19,10 +20,11 @@ declare -g prog device name desc crypttab key_dir key_dir_lock unit_dir luks_uui
 # The state of a removal, globals shared by the steps and the rollback:
 #   rm_slots           the volume's key slots, space-separated
 #   rm_tok_type, rm_tok_desc, rm_tok_slots
-#                      by token number: its type, key description and key
-#                      slots (space-separated), from `hpcs-for-luks luks`
+#                      by token number: its type, key description (an hpcs
+#                      token's name) and key slots (space-separated), from
+#                      `hpcs-for-luks luks`
 #   rm_ct_line         the volume's crypttab line ("" if none)
-#   rm_others          yes if the volume has other luks2-keyring tokens
+#   rm_others          yes if the volume has other tokens of ours
 #   rm_token           our token's number ("" if none)
 #   rm_kill            the key slots to remove
 #   rm_wrapped         the wrapped key; rm_linger its linger marker
@@ -44,6 +46,8 @@ rm_read_header() {
 			token)
 				rm_tok_type[id]=$type
 				rm_tok_desc[id]=$d
+				# an hpcs token's line ends "CRK INSTANCE NAME"
+				[ "$type" != hpcs ] || rm_tok_desc[id]=${d##* }
 				rm_tok_slots[id]=
 				[ "$slots" = - ] || rm_tok_slots[id]=${slots//,/ }
 				;;
@@ -127,17 +131,19 @@ rm_find_names() {
 	rm_linger=$key_dir/linger/user/$desc
 }
 
-# rm_find_token: rm_token, the first luks2-keyring token for DESC, and
-# rm_others.
+# rm_find_token: rm_token, the first luks2-keyring token for DESC, else the
+# first hpcs token named DESC; and rm_others.
 rm_find_token() {
-	local t
-	for t in "${!rm_tok_type[@]}"; do
-		[ "${rm_tok_type[t]}" = luks2-keyring ] || continue
-		if [ "${rm_tok_desc[t]}" = "$desc" ] && [ -z "$rm_token" ]; then
-			rm_token=$t
-		else
-			rm_others=yes
-		fi
+	local t type
+	for type in luks2-keyring hpcs; do
+		for t in "${!rm_tok_type[@]}"; do
+			[ "${rm_tok_type[t]}" = "$type" ] || continue
+			if [ "${rm_tok_desc[t]}" = "$desc" ] && [ -z "$rm_token" ]; then
+				rm_token=$t
+			elif [ "$t" != "$rm_token" ]; then
+				rm_others=yes
+			fi
+		done
 	done
 }
 
@@ -172,7 +178,7 @@ rm_plan() {
 		rm_find_slots
 	fi
 	if [ -z "$rm_token" ] && [ ! -e "$rm_wrapped" ] && [ ! -e "$rm_linger" ]; then
-		die "'$device' has no luks2-keyring token for '$desc' and there is no '$rm_wrapped': nothing to remove"
+		die "'$device' has no luks2-keyring token for '$desc', no hpcs token named '$desc', and there is no '$rm_wrapped': nothing to remove"
 	fi
 }
 
@@ -260,7 +266,7 @@ rm_remove_dropin() {
 rm_report() {
 	echo "Unenrolled '$device' (LUKS UUID $luks_uuid) from '$desc':"
 	if [ -n "$rm_token" ]; then
-		echo "  removed luks2-keyring token $rm_token${rm_kill[*]:+ and key slot ${rm_kill[*]}}"
+		echo "  removed ${rm_tok_type[rm_token]} token $rm_token${rm_kill[*]:+ and key slot ${rm_kill[*]}}"
 	fi
 	[ -z "$rm_wrapped_saved" ] || echo "  removed the wrapped key $rm_wrapped"
 	[ -z "$rm_linger_saved" ] || echo "  removed the linger marker $rm_linger"
@@ -270,7 +276,7 @@ rm_report() {
 	elif [ -n "$rm_ct_line" ]; then
 		echo "  $crypttab: kept the line for '$name' (another token of ours still opens it)"
 	fi
-	echo "Rebuild the initramfs so that it no longer carries the key (dracut --force)."
+	[ -z "$rm_wrapped_saved" ] || echo "Rebuild the initramfs so that it no longer carries the key (dracut --force)."
 }
 
 rm_apply() {

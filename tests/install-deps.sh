@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs=(cmake g++ make pkg-config libcurl4-openssl-dev libcjson-dev libkeyutils-dev
 	libsystemd-dev libmbedtls-dev libtspi-dev libtss2-dev libgtest-dev libc-ares-dev
-	libnghttp2-dev libssl-dev file scdoc clang libclang-rt-14-dev)
+	libnghttp2-dev libssl-dev libcryptsetup-dev file scdoc clang libclang-rt-14-dev)
 test_pkgs=(bats jq keyutils curl openssl python3 python3-cryptography trousers tpm-tools
 	tpm2-tools swtpm swtpm-tools cryptsetup-bin shellcheck shfmt clang-format systemd iproute2
 	util-linux strace dracut-core cpio bash-completion nftables)

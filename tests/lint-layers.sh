@@ -7,8 +7,10 @@
 #   core/           adds kp/ and tpm/
 #   admin/          adds core/
 #   cmd/            may include anything
+#   plugin/         the token plugin (C, loaded into libcryptsetup's users):
+#                   includes nothing of ours
 #   testing/        the shared test doubles: anything below admin/
-#   *_test.cc and *_testing.h may also include testing/
+#   *_test.cc and *_testing.h may also include testing/ (plugin/'s test: plugin/)
 #
 # A build without TPM support is answered by the TPM code (tpm/tpm_none.cc):
 # HPCS_HAVE_TPM appears only in tpm/ and in tests, never at a call site.
@@ -29,6 +31,7 @@ declare -A allowed=(
 	[admin]="base kp tpm core admin"
 	[cmd]="base kp tpm core admin cmd"
 	[testing]="base kp tpm core testing"
+	[plugin]=""
 )
 
 rc=0
@@ -45,10 +48,13 @@ for path in "$src"/*; do
 		complain "$path: a folder of src/ that the layering rules do not know; add it to $0 and DESIGN.md"
 		continue
 	fi
-	for file in "$path"/*.cc "$path"/*.h; do
+	for file in "$path"/*.cc "$path"/*.c "$path"/*.h; do
 		rel=${file#"$src"/}
 		ok=" ${allowed[$folder]} "
-		case $file in *_test.cc | *_testing.h) ok+="testing " ;; esac
+		case $file in
+			*_test.cc | *_testing.h) ok+="testing " ;;
+			*/plugin/*_test.c) ok+="plugin " ;; # the plugin's test includes its source
+		esac
 		while IFS=: read -r line inc; do
 			inc=${inc#*\"}
 			inc=${inc%%\"*}
@@ -67,7 +73,7 @@ for path in "$src"/*; do
 			done < <(grep -n 'HPCS_HAVE_TPM' "$file" || true)
 		fi
 		[[ $folder == cmd || $folder == testing ]] && continue
-		[[ $file == *_test.cc || $rel == base/log.* ]] && continue
+		[[ $file == *_test.cc || $file == *_test.c || $rel == base/log.* ]] && continue
 		while IFS=: read -r line text; do
 			complain "src/$rel:$line: only cmd/ logs above debug: ${text#"${text%%[![:space:]]*}"}"
 		done < <(grep -nE '\bLog(Error|Warning|Info)\(|LogLevel::k(Error|Warning|Info)\b' "$file" | grep -v '// layers: ' || true)

@@ -9,6 +9,11 @@
 #   hpcs_unlock=FILE      the static unlocker (default: hpcs-unlock in PATH)
 #   hpcs_cli=FILE         the admin CLI, which reads the config for us
 #                         (default: hpcs-for-luks in PATH)
+#   hpcs_token_plugin=FILE  the libcryptsetup token plugin for `hpcs` tokens
+#                         (default: libcryptsetup-token-hpcs.so in cryptsetup's
+#                         external token directory, where the package puts it)
+#   hpcs_crypttab=FILE    the crypttab whose volumes may have an `hpcs` token
+#                         (default /etc/crypttab)
 #
 # The TPM part (api_key = TPM) is the module "hpcs-tpm" (98hpcs-tpm), which
 # depends() names then: the sealed API key, the TPM drivers, tcsd (and its
@@ -21,6 +26,8 @@
 #   /var/lib/hpcs-for-luks/{logon,user}/  wrapped keys
 #   /var/lib/hpcs-for-luks/api-key-blob.txt  the sealed API key (hpcs-tpm)
 #   /etc/hpcs-for-luks/ca.pem             the CA bundle from ca_file or the system's
+#   TOKENDIR/libcryptsetup-token-hpcs.so  the token plugin, TOKENDIR the host
+#                                         libcryptsetup's (the image has that one)
 
 # dracut sets initdir, moddir, dracutsysrootdir, systemdsystemunitdir,
 # hostonly_cmdline, dracutbasedir and SYSTEMCTL before sourcing us.
@@ -81,19 +88,82 @@ _hpcs_key_files() {
 	"$cli" --config "$(_hpcs_config)" key-files
 }
 
+# The external token directory of the host's libcryptsetup (which dracut's
+# crypt module puts into the image), as `cryptsetup --help` names it.
+_hpcs_token_dir() {
+	cryptsetup --help 2>/dev/null |
+		sed -n 's|^LUKS2 external token plugin path: \(/.*\)\.$|\1|p'
+}
+
+# The token plugin to install, or nothing (not installed on this host).
+_hpcs_token_plugin() {
+	local d
+	if [[ $hpcs_token_plugin ]]; then
+		printf '%s\n' "$hpcs_token_plugin"
+		return
+	fi
+	d=$(_hpcs_token_dir) && [[ $d ]] || return 0
+	[[ -e $dracutsysrootdir$d/libcryptsetup-token-hpcs.so ]] &&
+		printf '%s\n' "$d/libcryptsetup-token-hpcs.so"
+}
+
+# The devices of the crypttab's volumes and those under the root file
+# system (its dm-crypt's, through LVM too), one a line.
+_hpcs_volume_devices() {
+	local tab=${hpcs_crypttab:-$dracutsysrootdir/etc/crypttab} name dev rest src s
+	if [[ -r $tab ]]; then
+		while read -r name dev rest; do
+			[[ $name && $name != \#* && $dev ]] || continue
+			case $dev in
+				UUID=* | PARTUUID=* | LABEL=* | PARTLABEL=*)
+					s=${dev%%=*}
+					dev=/dev/disk/by-${s,,}/${dev#*=}
+					;;
+			esac
+			printf '%s\n' "$dev"
+		done <"$tab"
+	fi
+	src=$(findmnt -nvo SOURCE / 2>/dev/null) && [[ $src == /dev/* ]] || return 0
+	src=$(readlink -f "$src") || return 0
+	_hpcs_slaves "${src##*/}"
+}
+
+# _hpcs_slaves DEV: the devices below the kernel block device DEV.
+_hpcs_slaves() {
+	local s
+	for s in /sys/class/block/"$1"/slaves/*; do
+		[[ -e $s ]] || continue
+		printf '/dev/%s\n' "${s##*/}"
+		_hpcs_slaves "${s##*/}"
+	done
+}
+
+# The volumes (devices) with an `hpcs` token, as `hpcs-for-luks luks` lists
+# their tokens; one a line.
+_hpcs_token_volumes() {
+	local cli dev
+	cli=$(_hpcs_cli_bin) && [[ $cli ]] || return 0
+	while read -r dev; do
+		"$cli" luks --device "$dev" 2>/dev/null | grep -q '^token [0-9]* hpcs ' &&
+			printf '%s\n' "$dev"
+	done < <(_hpcs_volume_devices | sort -u)
+}
+
 # called by dracut
 check() {
 	local conf
 	conf=$(_hpcs_config)
 	require_binaries "$(_hpcs_unlock_bin)" "$(_hpcs_cli_bin)" || return 1
 	# Included by itself whenever this system is set up for it (a config and
-	# at least one wrapped key), in host-only and in generic images alike:
-	# Debian's dracut makes generic ones, and `dracut --regenerate-all` must
-	# not drop the module there. Otherwise only on request (--add hpcs).
-	# A refused key file includes it too: install() then fails, naming it.
+	# at least one wrapped key, or a volume with an `hpcs` token), in
+	# host-only and in generic images alike: Debian's dracut makes generic
+	# ones, and `dracut --regenerate-all` must not drop the module there.
+	# Otherwise only on request (--add hpcs). A refused key file includes it
+	# too: install() then fails, naming it.
 	[[ -r $conf ]] || return 255
 	_hpcs_key_files >/dev/null 2>&1 || return 0
 	[[ -n "$(_hpcs_key_files 2>/dev/null | tr -d '\0')" ]] && return 0
+	[[ -n "$(_hpcs_token_volumes)" ]] && return 0
 	return 255
 }
 
@@ -142,10 +212,11 @@ _hpcs_list_keys() {
 }
 
 # _hpcs_plan: whether hpcs-unlock goes in, and how the API key does
-# (hpcs_print_args for `config --print`); hpcs_kd the host's key_dir and
-# hpcs_key_list its wrapped key files.
-# 0 it goes in; 255 it does not, said why (not an error: no config, no keys,
-# no API key that may go in); 1 an error, said why.
+# (hpcs_print_args for `config --print`); hpcs_kd the host's key_dir,
+# hpcs_key_list its wrapped key files and hpcs_token_list the volumes with
+# an `hpcs` token.
+# 0 it goes in; 255 it does not, said why (not an error: no config, neither
+# keys nor tokens, no API key that may go in); 1 an error, said why.
 _hpcs_plan() {
 	local conf api_source
 	conf=$(_hpcs_config)
@@ -158,8 +229,10 @@ _hpcs_plan() {
 		return 1
 	fi
 	_hpcs_list_keys || return 1
-	if ((${#hpcs_key_list[@]} == 0)); then
-		dwarn "hpcs: no wrapped keys under '$hpcs_kd'; hpcs-unlock not installed"
+	mapfile -t hpcs_token_list < <(_hpcs_token_volumes)
+	if ((${#hpcs_key_list[@]} == 0 && ${#hpcs_token_list[@]} == 0)); then
+		dwarn "hpcs: no wrapped keys under '$hpcs_kd' and no volume with an hpcs token;" \
+			"hpcs-unlock not installed"
 		return 255
 	fi
 	api_source=$(_hpcs_get api_key_source) || api_source=
@@ -230,7 +303,29 @@ _hpcs_inst_keys() {
 			return 1
 		fi
 	done
-	chmod 0700 "$initdir$hpcs_i_key_dir"
+	# Empty with only tokens: hpcs-unlock lists it all the same.
+	mkdir -p "$initdir$hpcs_i_key_dir" && chmod 0700 "$initdir$hpcs_i_key_dir"
+}
+
+# _hpcs_inst_token_plugin: the token plugin where the image's libcryptsetup
+# looks for it, when the host has it; a volume with an `hpcs` token and no
+# plugin is an error. Its only libraries (libc, libcryptsetup) are there
+# already: it runs hpcs-unlock --token-open for the Key Protect part.
+_hpcs_inst_token_plugin() {
+	local plugin dir where=
+	plugin=$(_hpcs_token_plugin)
+	dir=$(_hpcs_token_dir)
+	if [[ -z $plugin || -z $dir ]]; then
+		((${#hpcs_token_list[@]} == 0)) && return 0
+		[[ -z $dir ]] || where=" in '$dir'"
+		derror "hpcs: '${hpcs_token_list[0]}' has an hpcs token, but there is no" \
+			"libcryptsetup-token-hpcs.so$where to open it at boot"
+		return 1
+	fi
+	if ! inst_library "$plugin" "$dir/libcryptsetup-token-hpcs.so"; then
+		derror "hpcs: cannot install the token plugin '$plugin' into the initramfs"
+		return 1
+	fi
 }
 
 # _hpcs_inst_console: no shell at the console in an initramfs that holds our
@@ -250,7 +345,7 @@ _hpcs_inst_console() {
 
 # called by dracut
 install() {
-	local hpcs_kd hpcs_print_args=() hpcs_key_list=()
+	local hpcs_kd hpcs_print_args=() hpcs_key_list=() hpcs_token_list=()
 	_hpcs_plan
 	case $? in
 		0) ;;
@@ -261,6 +356,7 @@ install() {
 	_hpcs_inst_config || return 1
 	_hpcs_inst_ca || return 1
 	_hpcs_inst_keys || return 1
+	_hpcs_inst_token_plugin || return 1
 	_hpcs_inst_console || return 1
 	inst_simple "$moddir/hpcs-unlock.service" "$systemdsystemunitdir/hpcs-unlock.service"
 	inst_simple "$moddir/hpcs-lock-tpm.service" "$systemdsystemunitdir/hpcs-lock-tpm.service"

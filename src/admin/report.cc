@@ -56,6 +56,22 @@ cJSON* KeyJson(const KeyFacts& k) {
   return o;
 }
 
+cJSON* TokenJson(const TokenFacts& t) {
+  cJSON* o = cJSON_CreateObject();
+  AddString(o, "device", t.device);
+  cJSON_AddItemToObject(o, "name", OptString(t.name));
+  cJSON_AddNumberToObject(o, "token_id", t.token_id);
+  cJSON_AddItemToObject(o, "keyslots",
+                        Array(t.keyslots, [](int i) { return cJSON_CreateNumber(i); }));
+  AddString(o, "crk", t.crk);
+  AddString(o, "instance", t.instance);
+  cJSON_AddItemToObject(o, "key_version", OptString(t.key_version));
+  cJSON_AddItemToObject(o, "unwraps", OptBool(t.unwraps));
+  cJSON_AddItemToObject(o, "current", OptBool(t.current));
+  cJSON_AddItemToObject(o, "opens", OptBool(t.opens));
+  return o;
+}
+
 cJSON* InitramfsJson(const InitramfsFacts& i) {
   cJSON* o = cJSON_CreateObject();
   AddString(o, "path", i.path);
@@ -120,6 +136,8 @@ Report RunReport(const Config& config, const ReportOptions& options) {
   CheckKeys(ctx);
   ReadVolumes(ctx);
   CheckVolumes(ctx);
+  ReadDevices(ctx);
+  CheckTokens(ctx);
   CheckInitramfs(ctx);
   CheckMemory(ctx);
   return r;
@@ -147,6 +165,8 @@ std::string RenderReportJson(const Report& r) {
   }
   cJSON* keys = cJSON_AddArrayToObject(o, "keys");
   for (const auto& k : r.keys) cJSON_AddItemToArray(keys, KeyJson(k));
+  cJSON* tokens = cJSON_AddArrayToObject(o, "tokens");
+  for (const auto& t : r.tokens) cJSON_AddItemToArray(tokens, TokenJson(t));
   cJSON* images = cJSON_AddArrayToObject(o, "initramfs");
   for (const auto& i : r.initramfs) cJSON_AddItemToArray(images, InitramfsJson(i));
   if (r.tpm) {

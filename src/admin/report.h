@@ -51,6 +51,20 @@ struct KeyFacts {
   std::vector<Volume> volumes;  // the volumes with a luks2-keyring token for it
 };
 
+// An hpcs LUKS2 token (core/hpcs_token.h) of a crypttab volume or a --device.
+struct TokenFacts {
+  std::string device;
+  std::string name;  // the crypttab name; empty for a --device not in the crypttab
+  int token_id = -1;
+  std::vector<int> keyslots;
+  std::string crk;
+  std::string instance;
+  std::string key_version;      // the version that wrapped it, as the KMS says
+  std::optional<bool> unwraps;  // unset: not tried
+  std::optional<bool> current;  // wrapped with the newest version of default_crk_uuid
+  std::optional<bool> opens;    // every key slot opens with its passphrase
+};
+
 struct RootKeyFacts {
   std::string id;
   int state = -1;
@@ -99,6 +113,7 @@ struct Report {
   std::string api_key_source;  // "config", "tpm", "vpc" (none: auth = vpc), or "" when missing
   std::optional<RootKeyFacts> root_key;
   std::vector<KeyFacts> keys;
+  std::vector<TokenFacts> tokens;
   std::vector<InitramfsFacts> initramfs;
   std::optional<TpmFacts> tpm;
   std::optional<MemoryFacts> memory;
@@ -113,6 +128,8 @@ struct Report {
 
 struct ReportOptions {
   std::string crypttab = "/etc/crypttab";
+  // LUKS2 volumes whose hpcs tokens are checked besides the crypttab's.
+  std::vector<std::string> devices;
   // Images to inspect; empty: the running kernel's and the newest
   // installed kernel's, found under fs_root.
   std::vector<std::string> initramfs;

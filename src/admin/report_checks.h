@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "admin/crypttab.h"
 #include "admin/luks.h"
 #include "admin/report.h"
 #include "base/secret.h"
+#include "core/crypttab.h"
 #include "core/keystore.h"
 #include "core/kms.h"
 #include "kp/kp_keys.h"
@@ -44,6 +44,7 @@ struct ReportContext {
   std::map<std::string, Secret> plaintext;  // "user/DESC" -> the unwrapped key
   std::map<std::string, size_t> key_index;  // "user/DESC" -> index in report.keys
   std::vector<ReportVolume> volumes;        // from the crypttab
+  std::vector<ReportVolume> devices;        // --device, not in the crypttab
   bool crypttab_read = false;
 };
 
@@ -64,6 +65,11 @@ void CheckKeys(ReportContext& ctx);
 // report_volumes.cc: the crypttab's LUKS2 volumes; each key's key slots open.
 void ReadVolumes(ReportContext& ctx);
 void CheckVolumes(ReportContext& ctx);
+// report_tokens.cc: the --device volumes; each hpcs token of them and of
+// the crypttab's volumes unwraps (bound to its volume), with the root key's
+// newest version, and opens its key slots.
+void ReadDevices(ReportContext& ctx);
+void CheckTokens(ReportContext& ctx);
 // report_initramfs.cc: the images carry our module, config and keys.
 void CheckInitramfs(ReportContext& ctx);
 // report_memory.cc: argon2 memory of the volumes opened at boot vs the RAM.

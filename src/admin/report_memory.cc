@@ -8,6 +8,7 @@
 #include "admin/report_checks.h"
 #include "base/fileio.h"
 #include "base/strutil.h"
+#include "core/hpcs_token.h"
 
 namespace hpcs {
 
@@ -30,21 +31,27 @@ uint64_t MemTotalKib(const std::string& meminfo) {
   return 0;
 }
 
-// The memory a volume's unlock at boot costs: its keyring token's key
-// slots when it has one for a wrapped key of ours, else (a passphrase at
-// the prompt, tried slot by slot) the most any of its key slots needs.
+// The memory a volume's unlock at boot costs: the key slots of its keyring
+// token for a wrapped key of ours and of its hpcs tokens, when it has one,
+// else (a passphrase at the prompt, tried slot by slot) the most any of its
+// key slots needs.
 uint64_t VolumeKib(const ReportContext& ctx, const ReportVolume& v) {
   uint64_t most = 0;
   bool ours = false;
+  std::vector<const LuksToken*> tokens;
   for (const auto& k : ctx.stored) {
     if (k.type != KeyType::kUser) continue;
-    for (const LuksToken* t : v.header.KeyringTokens(k.desc)) {
-      for (int slot : t->keyslots) {
-        const LuksKeyslot* s = v.header.Keyslot(slot);
-        if (!s) continue;
-        most = std::max(most, s->memory_kib);
-        ours = true;
-      }
+    for (const LuksToken* t : v.header.KeyringTokens(k.desc)) tokens.push_back(t);
+  }
+  for (const auto& t : v.header.tokens) {
+    if (t.type == kHpcsTokenType) tokens.push_back(&t);
+  }
+  for (const LuksToken* t : tokens) {
+    for (int slot : t->keyslots) {
+      const LuksKeyslot* s = v.header.Keyslot(slot);
+      if (!s) continue;
+      most = std::max(most, s->memory_kib);
+      ours = true;
     }
   }
   if (ours) return most;

@@ -89,7 +89,7 @@ class MemoryCheck : public ::testing::Test {
     v.header.keyslots.push_back({0, "argon2id", kib});
     if (desc) {
       v.header.keyslots.push_back({1, "pbkdf2", 0});
-      v.header.tokens.push_back({0, "luks2-keyring", desc, {1}});
+      v.header.tokens.push_back({0, "luks2-keyring", desc, {1}, ""});
       ctx.stored.push_back({KeyType::kUser, desc, "/k/user/" + std::string(desc)});
     }
     ctx.volumes.push_back(std::move(v));

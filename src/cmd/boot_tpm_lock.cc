@@ -81,6 +81,14 @@ bool TakeTokenAfterTheLock(const Config& config, Secret* token) {
   return false;
 }
 
+bool ReadTokenAfterTheLock(const Config& config, Secret* token) {
+  if (!config.api_key_from_tpm || !config.tpm_lock || InInitramfs()) return false;
+  std::string err;
+  if (ReadHandedToken(KEY_SPEC_USER_KEYRING, token, &err) == 0) return true;
+  LogDebug(err);
+  return false;
+}
+
 void DropHandedToken(const Config& config) {
   if (!config.api_key_from_tpm || InInitramfs()) return;
   Secret token;

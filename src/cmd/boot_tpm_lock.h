@@ -21,6 +21,10 @@ void LockTheTpm(const Config* config);
 // The real root after a locked initramfs: takes the token it handed on.
 bool TakeTokenAfterTheLock(const Config& config, Secret* token);
 
+// The same for one volume (hpcs-unlock --token-open): reads the token and
+// leaves it for the run that takes it. Logs at debug level only.
+bool ReadTokenAfterTheLock(const Config& config, Secret* token);
+
 // The real root with nothing to unwrap: the token is revoked unused.
 void DropHandedToken(const Config& config);
 

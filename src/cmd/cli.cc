@@ -91,6 +91,19 @@ const Verb* FindVerb(std::span<const Verb> verbs, const std::string& arg) {
   return nullptr;
 }
 
+// The sub-verbs of a two-word verb ("token make", "token open") whose first
+// word is `arg`, as "make|open"; "" when `arg` is no such word.
+std::string SubVerbs(std::span<const Verb> verbs, const std::string& arg) {
+  std::string subs;
+  for (const auto& v : verbs) {
+    std::string_view name = v.name;
+    if (name.size() > arg.size() + 1 && StartsWith(name, arg) && name[arg.size()] == ' ') {
+      subs += (subs.empty() ? "" : "|") + std::string(name.substr(arg.size() + 1));
+    }
+  }
+  return subs;
+}
+
 }  // namespace
 
 CommandLine ParseCommandLine(std::span<char* const> argv, std::span<const Verb> verbs) {
@@ -105,6 +118,12 @@ CommandLine ParseCommandLine(std::span<char* const> argv, std::span<const Verb> 
     if (!c.verb) {
       if (StartsWith(r.arg(), "-")) return UsageError("unknown option '" + r.arg() + "'");
       c.verb = FindVerb(verbs, r.arg());
+      if (std::string subs = SubVerbs(verbs, r.arg()); !c.verb && !subs.empty()) {
+        std::string word = r.arg();
+        if (!r.Next() || !(c.verb = FindVerb(verbs, word + " " + r.arg()))) {
+          return UsageError(word + ": give " + subs);
+        }
+      }
       if (!c.verb) return UsageError("unknown command '" + r.arg() + "'");
       continue;
     }

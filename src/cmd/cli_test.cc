@@ -29,6 +29,12 @@ const Verb kTestVerbs[] = {
      .needs = Needs::kNothing,
      .run = nullptr,
      .options = {&kTag}},
+    {.name = "pair one",
+     .synopsis = "pair one [--all]",
+     .needs = Needs::kNothing,
+     .run = nullptr,
+     .options = {&kAll}},
+    {.name = "pair two", .synopsis = "pair two", .needs = Needs::kNothing, .run = nullptr},
 };
 
 CommandLine Parse(std::vector<std::string> args, std::span<const Verb> verbs = kTestVerbs) {
@@ -78,6 +84,20 @@ TEST(ParseCommandLineTest, UnknownOptionsAndCommands) {
             "show: unexpected argument '--all'; usage: show --uuid UUID [--all]");
   // Another verb's name is not a second verb.
   EXPECT_EQ(Error({"tag", "show"}), "tag: unexpected argument 'show'; usage: tag [--tag T]...");
+}
+
+TEST(ParseCommandLineTest, ATwoWordVerbIsItsFirstWordAndTheNext) {
+  CommandLine c = Parse({"--debug", "pair", "one", "--all"});
+  ASSERT_EQ(c.action, CommandLine::Action::kRun) << c.error;
+  EXPECT_EQ(c.verb, &kTestVerbs[2]);
+  EXPECT_TRUE(c.args.Get(kAll));
+  EXPECT_EQ(Parse({"pair", "two"}).verb, &kTestVerbs[3]);
+  EXPECT_EQ(Error({"pair"}), "pair: give one|two");
+  EXPECT_EQ(Error({"pair", "three"}), "pair: give one|two");
+  EXPECT_EQ(Error({"pair", "--all"}), "pair: give one|two");
+  EXPECT_EQ(Error({"pair", "two", "--all"}),
+            "pair two: unexpected argument '--all'; usage: pair two");
+  EXPECT_EQ(Error({"pai"}), "unknown command 'pai'");
 }
 
 TEST(ParseCommandLineTest, MissingAndBadValues) {

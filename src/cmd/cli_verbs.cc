@@ -20,6 +20,7 @@
 #include "cmd/luks_command.h"
 #include "cmd/report_command.h"
 #include "cmd/rewrap_command.h"
+#include "cmd/token_command.h"
 #include "core/key_dir_lock.h"
 #include "core/keyring.h"
 #include "core/rotation.h"
@@ -62,6 +63,7 @@ constexpr Text kName{"--name"};
 constexpr Flag kJson{"--json"};
 constexpr Text kCrypttab{"--crypttab"};
 constexpr TextList kInitramfs{"--initramfs"};
+constexpr TextList kDevices{"--device"};
 constexpr Text kToCrk{"--to-crk"}, kToConfig{"--to-config"};
 constexpr Flag kTpm1{"--tpm1"}, kTpm2{"--tpm2"};
 constexpr TextList kPcr{"--pcr"};
@@ -179,6 +181,7 @@ int CmdReport(Context& ctx) {
   o.json = a.Get(kJson);
   o.crypttab = a.Get(kCrypttab);
   o.initramfs = a.Get(kInitramfs);
+  o.devices = a.Get(kDevices);
   o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return ReportCommand(ctx.config, o);
 }
@@ -204,6 +207,8 @@ int CmdRewrap(Context& ctx) {
   RewrapCommandOptions o;
   o.to_crk = a.Get(kToCrk);
   o.to_config = a.Get(kToConfig);
+  o.crypttab = a.Get(kCrypttab);
+  o.devices = a.Get(kDevices);
   o.deadline = Clock::now() + std::chrono::seconds(a.Get(kTimeoutOption));
   return RewrapCommand(ctx.config, ctx.crk, *ctx.kms.client, o);
 }
@@ -393,17 +398,18 @@ const Verb kVerbs[] = {
      .run = CmdWipe,
      .options = {&kUuid}},
     {.name = "report",
-     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]...   (will the next boot "
-                 "unlock?)",
+     .synopsis = "report [--json] [--crypttab FILE] [--initramfs IMAGE]... [--device DEVICE]...   "
+                 "(will the next boot unlock?)",
      .needs = Needs::kNothing,
      .run = CmdReport,
-     .options = {&kCrypttab, &kInitramfs, &kJson}},
+     .options = {&kCrypttab, &kInitramfs, &kDevices, &kJson}},
     {.name = "rewrap",
-     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]]   (to the newest key "
+     .synopsis = "rewrap [--uuid CRK] [--to-crk UUID [--to-config FILE]] [--crypttab FILE] "
+                 "[--device DEVICE]...   (the wrapped keys and hpcs tokens, to the newest key "
                  "version, or to another root key)",
      .needs = Needs::kKmsAndRootKey,
      .run = CmdRewrap,
-     .options = {&kUuid, &kToCrk, &kToConfig},
+     .options = {&kUuid, &kToCrk, &kToConfig, &kCrypttab, &kDevices},
      .check = CheckRewrap,
      .writes_key_dir = true},
     {.name = "seal-api-key",
@@ -426,6 +432,20 @@ const Verb kVerbs[] = {
      .run = LuksCommand,
      .options = {&kLuksDevice, &kLuksJson},
      .check = CheckLuks},
+    {.name = "token make",
+     .synopsis = "token make --luks-uuid UUID --keyslot N [--uuid CRK] [--name DESC]   "
+                 "(passphrase on stdin, the hpcs token's JSON on stdout)",
+     .needs = Needs::kKmsAndRootKey,
+     .run = TokenMakeCommand,
+     .options = {&kTokenLuksUuid, &kTokenKeyslot, &kUuid, &kTokenName},
+     .check = CheckTokenMake},
+    {.name = "token open",
+     .synopsis = "token open --device DEVICE [--token-id N]   (the passphrase of its hpcs token "
+                 "on stdout, not a terminal)",
+     .needs = Needs::kKms,
+     .run = TokenOpenCommand,
+     .options = {&kTokenDevice, &kTokenId},
+     .check = CheckTokenOpen},
     {.name = "tpm-blob-kind",
      .synopsis = "tpm-blob-kind [--blob FILE]   (tpm1, tpm2 or unknown; default [HFL] tpm_blob)",
      .needs = Needs::kConfig,

@@ -22,13 +22,19 @@
 #include "cmd/boot_tpm_lock.h"
 #include "cmd/command.h"
 #include "cmd/prompt_race.h"
+#include "cmd/token_helper.h"
 #include "core/ask_password.h"
 #include "core/cmdline.h"
 #include "core/config.h"
+#include "core/crypttab.h"
+#include "core/hpcs_token.h"
 #include "core/keyring.h"
 #include "core/kms.h"
 #include "core/rotation.h"
 #include "core/token_handoff.h"
+#include "core/token_jobs.h"
+#include "core/token_open.h"
+#include "core/token_volumes.h"
 #include "core/tpm_lock.h"
 #include "core/unlock.h"
 #include "kp/cert_time.h"
@@ -74,16 +80,26 @@ void PrintHelp() {
       "  --revoke-late-keys  revoke, at the end, the keys unwrapped after the prompt\n"
       "                      was let go (for the real root, whose wipe service may\n"
       "                      have run by then)\n"
+      "  --crypttab FILE     the volumes this boot opens, for their hpcs tokens\n"
+      "                      (default /etc/crypttab; and rd.luks.uuid=)\n"
       "  --lock-tpm          only lock the TPM for the rest of this boot (api_key =\n"
       "                      TPM: extend PCR 15), as every run does when it ends;\n"
       "                      for the emergency shell's unit\n"
+      "  --token-open --luks-uuid UUID\n"
+      "                      for the hpcs LUKS2 token's plugin: the token's JSON on\n"
+      "                      stdin, its passphrase on stdout (not a terminal), within\n"
+      "                      [HFL] token_timeout (rd.hpcs.token_timeout=); exit 0, 75\n"
+      "                      not now, 65 bad token, 77 refused\n"
+      "  --token-validate    check the token's JSON on stdin (exit 0 or 65)\n"
+      "  --token-dump        the token's JSON on stdin, described on stdout\n"
       "  --debug             debug messages\n"
       "  --version           print the version\n"
       "  -h, --help          this help\n"
       "\n"
       "Kernel command line: rd.hpcs=0, rd.hpcs.debug, rd.debug, rd.hpcs.timeout=,\n"
       "rd.hpcs.grace=, "
-      "rd.hpcs.key_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, rd.hpcs.crk=,\n"
+      "rd.hpcs.key_timeout=, rd.hpcs.token_timeout=, rd.hpcs.endpoint=, rd.hpcs.iam=, "
+      "rd.hpcs.crk=,\n"
       "rd.hpcs.proxy=, rd.hpcs.keys=, rd.hpcs.resolve=HOST:ADDRESS. They override\n"
       "the configuration; the endpoint and IAM URLs only as https://HOST[:PORT] with\n"
       "the configured host or one of the service (IAM's, Key Protect's, HPCS's: see\n"
@@ -131,6 +147,8 @@ struct Options {
   std::optional<long> grace_s;
   std::string ask_dir = kAskPasswordDir;
   bool revoke_late_keys = false;
+  std::string crypttab_path = kDefaultCrypttab;
+  TokenHelperOptions token;  // --token-*: the plugin's helper (token_helper.h)
 };
 
 // How long the run may take: rd.hpcs.timeout (set at boot by a person)
@@ -167,6 +185,11 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
                                            {"grace", required_argument, nullptr, 'G'},
                                            {"ask-password-dir", required_argument, nullptr, 'A'},
                                            {"revoke-late-keys", no_argument, nullptr, 'R'},
+                                           {"crypttab", required_argument, nullptr, 'C'},
+                                           {"token-open", no_argument, nullptr, 'O'},
+                                           {"token-validate", no_argument, nullptr, 'T'},
+                                           {"token-dump", no_argument, nullptr, 'U'},
+                                           {"luks-uuid", required_argument, nullptr, 'u'},
                                            {"help", no_argument, nullptr, 'h'},
                                            {nullptr, 0, nullptr, 0}};
   opterr = 0;
@@ -202,6 +225,21 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
         break;
       case 'R':
         o->revoke_late_keys = true;
+        break;
+      case 'C':
+        o->crypttab_path = optarg;
+        break;
+      case 'O':
+        o->token.mode = TokenMode::kOpen;
+        break;
+      case 'T':
+        o->token.mode = TokenMode::kValidate;
+        break;
+      case 'U':
+        o->token.mode = TokenMode::kDump;
+        break;
+      case 'u':
+        o->token.luks_uuid = optarg;
         break;
       case 'G': {
         unsigned long long n = 0;
@@ -243,6 +281,11 @@ std::optional<int> ParseOptions(int argc, char** argv, Options* o) {
     }
   }
   if (optind < argc) return UsageError(std::string("unexpected argument '") + argv[optind] + "'");
+  if ((o->token.mode == TokenMode::kOpen) != !o->token.luks_uuid.empty()) {
+    return UsageError("--token-open and --luks-uuid go together");
+  }
+  o->token.config_path = o->config_path;
+  o->token.cmdline_path = o->cmdline_path;
   return std::nullopt;
 }
 
@@ -326,18 +369,49 @@ bool OpenBootKms(const Config& config, Deadline deadline, const Options& o, cons
   return true;
 }
 
-// The unwrapping itself, on the race's thread: the API key (or the token
-// handed on), the KMS, every key into `keyring`, the token handed on.
-int UnwrapAll(const Options& o, const Config& config, Deadline deadline, const UnlockRequest& req,
-              Keyring& keyring) {
-  Secret token;
-  bool have_token = TakeTokenAfterTheLock(config, &token);
-  Kms kms;
-  if (!OpenBootKms(config, deadline, o, have_token ? &token : nullptr, &kms)) {
-    return kUnlockConfigError;
+// The KMS of a run, opened when it is first needed (by the keys, or by the
+// first hpcs token the agent asks for), and only on the unwrapping thread.
+class BootKms {
+ public:
+  BootKms(const Options& o, const Config& config, Deadline deadline)
+      : o_(o), config_(config), deadline_(deadline) {}
+  // nullptr when it cannot be opened (logged once).
+  KpClient* Get() {
+    if (!tried_) {
+      tried_ = true;
+      Secret token;
+      bool have_token = TakeTokenAfterTheLock(config_, &token);
+      opened_ = OpenBootKms(config_, deadline_, o_, have_token ? &token : nullptr, &kms_);
+    }
+    return opened_ ? kms_.client.get() : nullptr;
   }
-  UnlockStatus status = UnlockAndReport(req, *kms.client, keyring, LogLevel::kDebug);
-  HandOnToken(config, kms);
+  // Hands the IAM token on to the real root once, after a first success.
+  void HandOn() {
+    if (!opened_ || handed_on_) return;
+    handed_on_ = true;
+    HandOnToken(config_, kms_);
+  }
+
+ private:
+  const Options& o_;
+  const Config& config_;
+  Deadline deadline_;
+  Kms kms_;
+  bool tried_ = false, opened_ = false, handed_on_ = false;
+};
+
+// The unwrapping itself, on the race's thread: the API key (or the token
+// handed on), the KMS, every key into `keyring`, the token handed on. With
+// no key to unwrap, the KMS is not opened (the API key not unsealed) here.
+int UnwrapAll(BootKms& boot_kms, const UnlockRequest& req, Keyring& keyring) {
+  if (req.only.empty() && req.listed && req.listed->result >= 0 && req.listed->keys.empty()) {
+    LogDebug("no wrapped keys under '" + req.key_dir + "/{logon,user}'");
+    return kUnlockOk;
+  }
+  KpClient* kp = boot_kms.Get();
+  if (!kp) return kUnlockConfigError;
+  UnlockStatus status = UnlockAndReport(req, *kp, keyring, LogLevel::kDebug);
+  boot_kms.HandOn();
   switch (status) {
     case UnlockStatus::kAllLoaded:
       return kUnlockOk;
@@ -351,6 +425,53 @@ int UnwrapAll(const Options& o, const Config& config, Deadline deadline, const U
   return kUnlockConfigError;
 }
 
+// The hpcs tokens the agent asks for, one after the other, on the race's
+// thread after the keys.
+void ServeTokenJobs(BootKms& boot_kms, const Config& config, Deadline deadline, TokenJobs& jobs,
+                    PasswordAgent& agent) {
+  TokenJob job;
+  while (jobs.Next(deadline, &job)) {
+    KpClient* kp = boot_kms.Get();
+    if (!kp) {
+      agent.Refuse(job.name, "no connection to the KMS (see above)");
+      continue;
+    }
+    std::string why = "no hpcs token";
+    bool done = false;
+    for (const std::string& json : job.tokens) {
+      HpcsToken token;
+      Secret pass;
+      if (ParseHpcsToken(json, &token, &why) < 0 ||
+          OpenHpcsToken(*kp, config, token, job.uuid, &pass, nullptr, &why) < 0) {
+        continue;
+      }
+      LogDebug("unwrapped the hpcs token of '" + job.device + "' (LUKS UUID " + job.uuid + ")");
+      agent.OfferTokenAnswer(job.name, std::move(pass));
+      boot_kms.HandOn();
+      done = true;
+      break;
+    }
+    if (!done) {
+      LogWarning("cannot unwrap the hpcs token of '" + job.device + "' (LUKS UUID " + job.uuid +
+                 "): " + why);
+      agent.Refuse(job.name, why);
+    }
+  }
+}
+
+// The volumes this boot opens (their hpcs tokens are answered): the
+// crypttab's and the kernel command line's.
+std::vector<std::string> BootVolumes(const Options& o) {
+  std::string crypttab, cmdline, err;
+  if (ReadRegularFile(o.crypttab_path, kMaxSmallFileSize, &crypttab, nullptr, &err) < 0) {
+    LogDebug("no crypttab: " + err);
+  }
+  if (ReadRegularFile(o.cmdline_path, kMaxSmallFileSize, &cmdline, nullptr, &err) < 0) {
+    LogDebug("no kernel command line: " + err);
+  }
+  return BootVolumeDevices(crypttab, cmdline);
+}
+
 // Everything after the config is loaded; the TPM is locked after it.
 int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, Deadline deadline) {
   auto keyring = MakeKernelKeyring();
@@ -362,7 +483,16 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
   req.key_timeout_s = config.key_timeout_s;
   // In the real root after the initramfs: the API key is unsealed only when
   // there is something to unwrap. The unwraps use the same listing of the keys.
-  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n)) {
+  RaceOptions race;
+  race.grace = std::chrono::seconds(boot.grace_s.value_or(o.grace_s.value_or(kDefaultGraceS)));
+  race.deadline = deadline;
+  race.ask_dir = o.ask_dir;
+  race.revoke_late_keys = o.revoke_late_keys;
+  race.key_dir = config.key_dir;
+  race.token_instance = config.service_instance_id;
+  race.boot_volumes = BootVolumes(o);
+  const bool tokens_pending = !PendingTokenVolumes(race.boot_volumes, race.token_instance).empty();
+  if (int n = 0; req.skip_loaded && AllRequestedKeysLoaded(&req, *keyring, &n) && !tokens_pending) {
     LogInfo("all " + std::to_string(n) + " keys are in the keyring already: nothing to unwrap");
     DropHandedToken(config);
     return kUnlockOk;
@@ -376,14 +506,17 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
     ++total;
     if (k.type == KeyType::kUser) user_keys.insert(k.desc);
   }
-  RaceOptions race;
-  race.grace = std::chrono::seconds(boot.grace_s.value_or(o.grace_s.value_or(kDefaultGraceS)));
-  race.deadline = deadline;
-  race.ask_dir = o.ask_dir;
-  race.revoke_late_keys = o.revoke_late_keys;
-  race.key_dir = config.key_dir;
-  RaceResult r = RaceThePrompt(race, user_keys, total, *keyring,
-                               [&](Keyring& k) { return UnwrapAll(o, config, deadline, req, k); });
+  if (total == 0 && req.skip_loaded) {
+    // What is left are the hpcs tokens: the keys are not unwrapped again.
+    req.only = {};
+    req.listed->keys.clear();
+  }
+  BootKms boot_kms(o, config, deadline);
+  RaceResult r = RaceThePrompt(
+      race, user_keys, total, *keyring, [&](Keyring& k) { return UnwrapAll(boot_kms, req, k); },
+      [&](TokenJobs& jobs, PasswordAgent& agent) {
+        ServeTokenJobs(boot_kms, config, deadline, jobs, agent);
+      });
   if (r.stopped) {
     // The unwrapping thread may be in the middle of a request: the process
     // ends here, after the TPM lock, without waiting for it.
@@ -399,11 +532,19 @@ int RunUnlock(const Options& o, const BootOptions& boot, const Config& config, D
 
 namespace {
 
-int UnlockMainUntilReady(int argc, char** argv) {
+int UnlockMainUntilReady(int argc, char** argv, bool* token_helper) {
   LogSetup({LogLevel::kInfo, true, "hpcs-unlock"});
   Options o;
   BootOptions boot;
   if (auto exit = ParseOptions(argc, argv, &o)) return *exit;
+  if (o.token.mode != TokenMode::kNone) {
+    // Run by a libcryptsetup plugin, not by systemd: no READY=1, no race.
+    *token_helper = true;
+    // With <N> prefixes: the plugin passes each line on to crypt_log at its level.
+    LogSetup({o.debug ? LogLevel::kDebug : LogLevel::kInfo, true, "hpcs-unlock"});
+    ProtectMemory();
+    return TokenHelperMain(o.token);
+  }
   if (!ReadBootOptions(o, &boot)) return kUnlockConfigError;
   if (boot.debug || o.debug) LogSetup({LogLevel::kDebug, true, "hpcs-unlock"});
   for (const auto& w : boot.warnings) LogWarning("kernel command line: " + w);
@@ -437,7 +578,9 @@ int UnlockMainUntilReady(int argc, char** argv) {
 // Under Type=notify every way out says READY=1 first (the race says it as
 // soon as it may): a unit that ends without it is a protocol failure.
 int UnlockMain(int argc, char** argv) {
-  int rc = UnlockMainUntilReady(argc, argv);
+  bool token_helper = false;
+  int rc = UnlockMainUntilReady(argc, argv, &token_helper);
+  if (token_helper) return rc;
   std::string err;
   if (NotifyServiceManager("READY=1", &err) < 0) LogDebug(err);
   return rc;

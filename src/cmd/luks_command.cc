@@ -7,6 +7,7 @@
 #include "base/fileio.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "core/hpcs_token.h"
 
 namespace hpcs {
 
@@ -45,7 +46,12 @@ std::string FormatLuksLines(const LuksHeader& h) {
   }
   for (const auto& t : h.tokens) {
     out += "token " + std::to_string(t.id) + " " + Field(t.type) + " " + SlotList(t.keyslots);
-    if (!t.key_description.empty()) out += " " + Field(t.key_description);
+    HpcsToken ht;
+    if (!t.key_description.empty()) {
+      out += " " + Field(t.key_description);
+    } else if (t.type == kHpcsTokenType && ParseHpcsToken(t.json, &ht, nullptr) == 0) {
+      out += " " + Field(ht.crk) + " " + Field(ht.instance) + " " + Field(ht.name);
+    }
     out += "\n";
   }
   return out;
@@ -70,6 +76,12 @@ std::string FormatLuksJson(const LuksHeader& h) {
     for (int s : t.keyslots) cJSON_AddItemToArray(ks, cJSON_CreateNumber(s));
     if (!t.key_description.empty()) {
       cJSON_AddStringToObject(o, "key_description", t.key_description.c_str());
+    }
+    HpcsToken ht;
+    if (t.type == kHpcsTokenType && ParseHpcsToken(t.json, &ht, nullptr) == 0) {
+      cJSON_AddStringToObject(o, "crk", ht.crk.c_str());
+      cJSON_AddStringToObject(o, "instance", ht.instance.c_str());
+      cJSON_AddStringToObject(o, "name", ht.name.c_str());
     }
     cJSON_AddItemToArray(tokens, o);
   }

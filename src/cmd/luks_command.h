@@ -5,8 +5,11 @@
 // `while read -r what id ...` in bash:
 //   keyslot ID KDF MEMORY_KIB
 //   token ID TYPE KEYSLOTS [KEY_DESCRIPTION]
+//   token ID hpcs KEYSLOTS CRK INSTANCE NAME
 // KEYSLOTS is comma-separated ("-" for none); KEY_DESCRIPTION, last so that
-// `read` gives it whole, is there for a token that has one. In every field
+// `read` gives it whole, is there for a token that has one; an hpcs token
+// that parses (core/hpcs_token.h) has its root key, instance and name
+// ("-" for none) instead. In every field
 // white space, control characters and '\' are written \xNN, so that a field
 // never splits or ends a line. With --json, the same as one object.
 #ifndef HPCS_CMD_LUKS_COMMAND_H_
@@ -26,7 +29,9 @@ inline constexpr Flag kLuksJson{"--json"};
 std::string FormatLuksLines(const LuksHeader& h);
 // {"keyslots":[{"id":0,"kdf":"argon2id","memory_kib":65536}],
 //  "tokens":[{"id":0,"type":"luks2-keyring","keyslots":[2],
-//             "key_description":"luks:root"}]}
+//             "key_description":"luks:root"},
+//            {"id":1,"type":"hpcs","keyslots":[3],"crk":"...","instance":"...",
+//             "name":"luks:data"}]}
 std::string FormatLuksJson(const LuksHeader& h);
 
 // The verb: --device is required.

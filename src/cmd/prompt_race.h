@@ -13,9 +13,12 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "core/keyring.h"
+#include "core/password_agent.h"
+#include "core/token_jobs.h"
 
 namespace hpcs {
 
@@ -32,6 +35,13 @@ struct RaceOptions {
   // those with a linger marker under key_dir.
   bool revoke_late_keys = false;
   std::string key_dir;
+  // hpcs tokens (issue 25): the instance whose tokens the agent answers
+  // (empty: none), and the devices of the volumes this boot opens
+  // (core/token_volumes.h): while one of them has such a token and is not
+  // open, the agent stays, until the deadline.
+  std::string token_instance;
+  std::vector<std::string> boot_volumes;
+  std::string sys = "/sys";
 };
 
 struct RaceResult {
@@ -41,11 +51,16 @@ struct RaceResult {
 
 // Runs work(keyring) on its own thread, the keyring being `keyring` with the
 // agent listening in; `user_keys` are the descriptions of the user keys it
-// may unwrap, `total` the number of keys in all. Returns when work returned
-// and nothing is left to answer, or at a signal (then the caller must end
-// the process without waiting for work: see RaceResult::stopped).
+// may unwrap, `total` the number of keys in all. Then, on the same thread,
+// serve_tokens(jobs, agent) unwraps the hpcs tokens the agent asks for
+// (TokenJobs::Next until it says no more; each answer through Offer or
+// Refuse). Returns when work returned and nothing is left to answer, or at
+// a signal (then the caller must end the process without waiting for the
+// thread: see RaceResult::stopped).
+using ServeTokens = std::function<void(TokenJobs&, PasswordAgent&)>;
 RaceResult RaceThePrompt(const RaceOptions& options, const std::set<std::string>& user_keys,
-                         int total, Keyring& keyring, std::function<int(Keyring&)> work);
+                         int total, Keyring& keyring, std::function<int(Keyring&)> work,
+                         ServeTokens serve_tokens = {});
 
 }  // namespace hpcs
 

@@ -12,6 +12,7 @@ int ReportCommand(const Config& config, const ReportCommandOptions& options) {
   ReportOptions o;
   if (!options.crypttab.empty()) o.crypttab = options.crypttab;
   o.initramfs = options.initramfs;
+  o.devices = options.devices;
   o.deadline = options.deadline;
   Report r = RunReport(config, o);
   std::string text = options.json ? RenderReportJson(r) : RenderReportTable(r);

@@ -16,6 +16,7 @@ struct ReportCommandOptions {
   bool json = false;
   std::string crypttab;                // empty: /etc/crypttab
   std::vector<std::string> initramfs;  // empty: the running and the newest kernel's
+  std::vector<std::string> devices;    // more LUKS2 volumes whose hpcs tokens are checked
   Deadline deadline;
 };
 

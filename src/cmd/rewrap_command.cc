@@ -1,6 +1,7 @@
 #include "cmd/rewrap_command.h"
 
 #include "admin/rewrap.h"
+#include "admin/rewrap_tokens.h"
 #include "base/log.h"
 #include "core/kms.h"
 
@@ -24,13 +25,76 @@ void LogFailures(const std::vector<RewrapOutcome>& outcomes, int* failed) {
   }
 }
 
-int Rewrap(const Config& config, const std::string& crk, KpClient& kp) {
+// "hpcs token 1 of '/dev/sdb1'"
+std::string TokenId(const TokenRewrap& o) {
+  return "hpcs token " + std::to_string(o.id) + " of '" + o.device + "'";
+}
+
+TokenRewrapPlan TokenPlan(const RewrapCommandOptions& options) {
+  TokenRewrapPlan p;
+  if (!options.crypttab.empty()) p.crypttab = options.crypttab;
+  p.devices = options.devices;
+  return p;
+}
+
+// The failures of preparing or writing the tokens, each logged; and the
+// headers that could not be read (warnings: a crypttab volume that is not
+// there now).
+int LogTokenFailures(const std::vector<TokenRewrap>& tokens,
+                     const std::vector<std::string>& unread) {
+  int failed = 0;
+  for (const auto& u : unread) LogWarning("Not looked at for hpcs tokens: " + u);
+  for (const auto& o : tokens) {
+    if (o.result == 0) continue;
+    ++failed;
+    LogError(o.error);
+  }
+  return failed;
+}
+
+// rewrap without --to-crk, for the tokens: each to its root key's newest
+// version; one failure does not stop the others.
+int RewrapTokens(const Config& config, KpClient& kp, const RewrapCommandOptions& options,
+                 size_t* count) {
+  TokenRewrapPlan plan = TokenPlan(options);
+  plan.from = plan.to = &kp;
+  plan.from_config = plan.to_config = &config;
+  std::vector<TokenRewrap> tokens;
+  std::vector<std::string> unread;
+  PrepareTokenRewraps(plan, &tokens, &unread);
+  WriteTokenRewraps(&tokens);
+  *count = tokens.size();
+  int changed = 0, current = 0;
+  for (const auto& o : tokens) {
+    if (o.result < 0) continue;
+    if (o.written) {
+      ++changed;
+      LogInfo("Rewrapped " + TokenId(o) + ": key version " + o.old_version + " -> " +
+              o.new_token.key_version);
+    } else {
+      ++current;
+      LogInfo(TokenId(o) + " is already wrapped with the newest key version " + o.old_version);
+    }
+  }
+  int failed = LogTokenFailures(tokens, unread);
+  if (!tokens.empty()) {
+    LogInfo(std::to_string(changed) + " of " + std::to_string(tokens.size()) +
+            " hpcs tokens rewrapped, " + std::to_string(current) + " already current, " +
+            std::to_string(failed) + " failed");
+  }
+  return failed;
+}
+
+int Rewrap(const Config& config, const std::string& crk, KpClient& kp,
+           const RewrapCommandOptions& options) {
   std::vector<RewrapOutcome> outcomes;
   std::string err;
   if (RewrapKeys(kp, config.key_dir, crk, &outcomes, &err) < 0) {
     LogError("Failed to rewrap: " + err);
     return 1;
   }
+  size_t token_count = 0;
+  int token_failed = RewrapTokens(config, kp, options, &token_count);
   int changed = 0, current = 0, failed = 0;
   for (const auto& o : outcomes) {
     if (o.result < 0) continue;
@@ -44,14 +108,16 @@ int Rewrap(const Config& config, const std::string& crk, KpClient& kp) {
   }
   LogFailures(outcomes, &failed);
   if (outcomes.empty()) {
-    LogWarning("No wrapped keys under '" + config.key_dir + "/{logon,user}'");
-    return 0;
+    if (token_count == 0) {
+      LogWarning("No wrapped keys under '" + config.key_dir + "/{logon,user}', and no hpcs tokens");
+    }
+    return token_failed ? 1 : 0;
   }
   LogInfo(std::to_string(changed) + " of " + std::to_string(outcomes.size()) +
           " keys rewrapped with root key '" + crk + "', " + std::to_string(current) +
           " already current, " + std::to_string(failed) + " failed");
   if (changed) LogInfo(kRebuild);
-  return failed ? 1 : 0;
+  return failed || token_failed ? 1 : 0;
 }
 
 int Move(const Config& config, const std::string& crk, KpClient& kp,
@@ -88,6 +154,23 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
              " keys cannot be moved to root key '" + to_crk + "'; nothing was changed");
     return 1;
   }
+  // The tokens of this root key, unwrapped and wrapped with the new one
+  // (checked) before anything is written: if one cannot move, nothing moves.
+  TokenRewrapPlan plan = TokenPlan(options);
+  plan.from = &kp;
+  plan.from_config = &config;
+  plan.to = to;
+  plan.to_config = options.to_config.empty() ? &config : &target;
+  plan.from_crk = crk;
+  plan.to_crk = to_crk;
+  std::vector<TokenRewrap> tokens;
+  std::vector<std::string> unread;
+  PrepareTokenRewraps(plan, &tokens, &unread);
+  if (int f = LogTokenFailures(tokens, unread); f > 0) {
+    LogError(std::to_string(f) + " hpcs tokens cannot be moved to root key '" + to_crk +
+             "'; nothing was changed");
+    return 1;
+  }
   bool tightened = false;
   if (StageMovedConfig(config, options.to_config.empty() ? nullptr : &target, to_crk, &staged,
                        &tightened, &err) < 0) {
@@ -106,6 +189,26 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
     LogInfo("Moved '" + Id(o) + "' to root key '" + to_crk + "' (key version " + o.new_version +
             ")");
   }
+  // The tokens last: each is replaced in its header in one write, and one
+  // that fails keeps its old wrapping, which the old root key still opens.
+  WriteTokenRewraps(&tokens);
+  int token_failed = 0;
+  for (const auto& o : tokens) {
+    if (o.skipped) {
+      LogInfo(TokenId(o) + " is wrapped by root key '" + o.old_token.crk + "': left as it is");
+    } else if (o.written) {
+      LogInfo("Moved " + TokenId(o) + " to root key '" + to_crk + "' (key version " +
+              o.new_token.key_version + ")");
+    } else if (o.result < 0) {
+      ++token_failed;
+      LogError(o.error +
+               (options.to_config.empty()
+                    ? "; it still opens with root key '" + crk + "': keep that key until"
+                    : "; it names the old instance, which the config no longer does: it does not "
+                      "open until") +
+               " the volume is enrolled again (hpcs-enroll --remove, then hpcs-enroll --token)");
+    }
+  }
   LogInfo(
       "Moved " + std::to_string(outcomes.size()) + " keys from root key '" + crk + "' to '" +
       to_crk + "'; '" + config.path + "' now has default_crk_uuid = " + to_crk +
@@ -113,7 +216,7 @@ int Move(const Config& config, const std::string& crk, KpClient& kp,
   LogInfo(std::string(kRebuild) +
           "; delete the old root key only after a reboot with the new one "
           "worked");
-  return 0;
+  return token_failed ? 1 : 0;
 }
 
 }  // namespace
@@ -144,7 +247,7 @@ int FinishInterruptedMove(const Config& config) {
 
 int RewrapCommand(const Config& config, const std::string& crk, KpClient& kp,
                   const RewrapCommandOptions& options) {
-  if (options.to_crk.empty()) return Rewrap(config, crk, kp);
+  if (options.to_crk.empty()) return Rewrap(config, crk, kp, options);
   return Move(config, crk, kp, options);
 }
 

@@ -5,6 +5,7 @@
 #define HPCS_CMD_REWRAP_COMMAND_H_
 
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "kp/http.h"
@@ -15,6 +16,10 @@ namespace hpcs {
 struct RewrapCommandOptions {
   std::string to_crk;     // empty: rewrap to the newest version of the same root key
   std::string to_config;  // with to_crk: the target instance's [KP] settings
+  // Whose hpcs tokens move too (admin/rewrap_tokens.h): the crypttab's
+  // volumes (empty: /etc/crypttab) and these devices.
+  std::string crypttab;
+  std::vector<std::string> devices;
   Deadline deadline;
 };
 

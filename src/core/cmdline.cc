@@ -203,6 +203,18 @@ BootOptions ParseBootOptions(std::string_view cmdline) {
       } else {
         b.warnings.push_back("ignoring '" + w + "': not 0 (no timeout) or " + kSecondsRange);
       }
+    } else if (opt == "token_timeout") {
+      if (long n = 0; ParseSeconds(value, &n)) {
+        if (n > static_cast<long>(kMaxTokenTimeoutS)) {
+          b.warnings.push_back("'" + w + "': at most " + std::to_string(kMaxTokenTimeoutS) +
+                               " s, so " + std::to_string(kMaxTokenTimeoutS));
+          n = kMaxTokenTimeoutS;
+        }
+        b.token_timeout_s = static_cast<unsigned>(n);
+      } else {
+        b.warnings.push_back("ignoring '" + w + "': not a number of seconds from 1 to " +
+                             std::to_string(kMaxTokenTimeoutS));
+      }
     } else if (opt == "endpoint") {
       if (need_value()) b.endpoint = TrimUrl(value);
     } else if (opt == "iam") {
@@ -254,6 +266,7 @@ void ApplyBootOptions(const BootOptions& b, Config* c, std::vector<std::string>*
   if (!b.crk.empty()) c->default_crk_uuid = b.crk;
   if (!b.proxy.empty()) c->proxy = b.proxy;
   if (b.key_timeout_s) c->key_timeout_s = *b.key_timeout_s;
+  if (b.token_timeout_s) c->token_timeout_s = *b.token_timeout_s;
   for (const auto& r : b.resolve) c->resolve.push_back(r);
 }
 

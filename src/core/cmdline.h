@@ -5,10 +5,10 @@
 //   rd.hpcs.timeout=SECONDS   deadline for the whole run
 //   rd.hpcs.grace=SECONDS     how long the passphrase prompt may wait for the KMS (0..60)
 //   rd.hpcs.key_timeout=SECONDS   keys expire then (0: never), as [HFL] key_timeout
-//   rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } https://HOST[:PORT], HOST
-//   rd.hpcs.iam=URL           IAM endpoint                 } the configured one or the service's
-//   rd.hpcs.crk=UUID          root key
-//   rd.hpcs.proxy=URL         HTTPS proxy
+//   rd.hpcs.token_timeout=SECONDS the hpcs token's bound (1..60, more is 60), as [HFL]
+//   token_timeout rd.hpcs.endpoint=URL      Key Protect / HPCS endpoint  } https://HOST[:PORT],
+//   HOST rd.hpcs.iam=URL           IAM endpoint                 } the configured one or the
+//   service's rd.hpcs.crk=UUID          root key rd.hpcs.proxy=URL         HTTPS proxy
 //   rd.hpcs.keys=DESC,...     only these keys
 //   rd.hpcs.resolve=HOST:ADDRESS   pin a host name to an address (repeatable)
 #ifndef HPCS_CORE_CMDLINE_H_
@@ -33,6 +33,7 @@ struct BootOptions {
   std::optional<long> timeout_s;
   std::optional<long> grace_s;  // 0..kMaxGraceS
   std::optional<unsigned> key_timeout_s;
+  std::optional<unsigned> token_timeout_s;  // 1..kMaxTokenTimeoutS
   std::string endpoint;
   std::string iam;
   std::string crk;

@@ -30,6 +30,25 @@ TEST(CmdlineTest, ParsesAllOptions) {
   EXPECT_TRUE(b.warnings.empty());
 }
 
+TEST(CmdlineTest, TheTokenTimeoutIsOneToSixtySecondsAndMoreIsSixty) {
+  EXPECT_EQ(ParseBootOptions("rd.hpcs.token_timeout=1").token_timeout_s, 1u);
+  EXPECT_FALSE(ParseBootOptions("").token_timeout_s);
+  BootOptions b = ParseBootOptions("rd.hpcs.token_timeout=300");
+  EXPECT_EQ(b.token_timeout_s, 60u);
+  ASSERT_EQ(b.warnings.size(), 1u);
+  EXPECT_EQ(b.warnings[0], "'rd.hpcs.token_timeout=300': at most 60 s, so 60");
+  for (const char* bad :
+       {"rd.hpcs.token_timeout=0", "rd.hpcs.token_timeout=x", "rd.hpcs.token_timeout="}) {
+    b = ParseBootOptions(bad);
+    EXPECT_FALSE(b.token_timeout_s) << bad;
+    ASSERT_EQ(b.warnings.size(), 1u) << bad;
+    EXPECT_NE(b.warnings[0].find("from 1 to 60"), std::string::npos) << b.warnings[0];
+  }
+  Config c;
+  ApplyBootOptions(ParseBootOptions("rd.hpcs.token_timeout=9"), &c);
+  EXPECT_EQ(c.token_timeout_s, 9u);
+}
+
 TEST(CmdlineTest, TheGracePeriodIsZeroToSixtySeconds) {
   EXPECT_EQ(ParseBootOptions("rd.hpcs.grace=0").grace_s, 0);
   EXPECT_EQ(ParseBootOptions("rd.hpcs.grace=12").grace_s, 12);

@@ -118,6 +118,13 @@ bool ParseKeyTimeout(std::string_view s, unsigned* out) {
   return true;
 }
 
+bool ParseTokenTimeout(std::string_view s, unsigned* out) {
+  long n = 0;
+  if (!ParseSeconds(s, &n) || n > static_cast<long>(kMaxTokenTimeoutS)) return false;
+  *out = static_cast<unsigned>(n);
+  return true;
+}
+
 std::string EndpointForRegion(std::string_view region) {
   return "https://" + std::string(region) + ".kms.cloud.ibm.com";
 }
@@ -189,6 +196,12 @@ int ParseConfig(std::string_view text, const std::string& path, Config* out, std
     return Fail(err, -EINVAL,
                 path + ": [HFL] key_timeout must be 0 (no timeout) or " + kSecondsRange);
   }
+  if (auto v = get("HFL", "token_timeout");
+      !v.empty() && !ParseTokenTimeout(v, &c.token_timeout_s)) {
+    return Fail(err, -EINVAL,
+                path + ": [HFL] token_timeout must be a number of seconds from 1 to " +
+                    std::to_string(kMaxTokenTimeoutS));
+  }
   *out = std::move(c);
   return 0;
 }
@@ -230,6 +243,7 @@ std::optional<std::string> ConfigValue(const Config& c, std::string_view name) {
   if (name == "update_wrapped_keys") return yes_no(c.update_wrapped_keys);
   if (name == "tpm_lock") return yes_no(c.tpm_lock);
   if (name == "key_timeout") return std::to_string(c.key_timeout_s);
+  if (name == "token_timeout") return std::to_string(c.token_timeout_s);
   return std::nullopt;
 }
 
@@ -258,8 +272,9 @@ std::string FormatConfig(const Config& c, bool with_api_key) {
   line("default_crk_uuid");
   line("ca_file");
   s += "\n[HFL]\n";
-  for (const char* n : {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key",
-                        "allow_boot_endpoints", "update_wrapped_keys", "tpm_lock", "key_timeout"}) {
+  for (const char* n :
+       {"key_dir", "tpm_blob", "tpm2_tcti", "initramfs_plain_api_key", "allow_boot_endpoints",
+        "update_wrapped_keys", "tpm_lock", "key_timeout", "token_timeout"}) {
     line(n);
   }
   return s;

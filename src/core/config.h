@@ -5,7 +5,7 @@
 //         auth (api-key or vpc), trusted_profile_id, trusted_profile_crn,
 //         metadata_endpoint_url
 //   [HFL] key_dir, tpm_blob, tpm2_tcti, initramfs_plain_api_key,
-//         allow_boot_endpoints, update_wrapped_keys, key_timeout
+//         allow_boot_endpoints, update_wrapped_keys, key_timeout, token_timeout
 #ifndef HPCS_CORE_CONFIG_H_
 #define HPCS_CORE_CONFIG_H_
 
@@ -26,6 +26,11 @@ inline constexpr char kDefaultIamEndpoint[] = "https://iam.cloud.ibm.com";
 // How long an unwrapped key stays in the keyring unless it lingers: every
 // volume of a slow boot has opened by then, _netdev and nofail ones too.
 inline constexpr unsigned kDefaultKeyTimeoutS = 900;
+// How long `hpcs-unlock --token-open` (the hpcs LUKS2 token's plugin) tries
+// the KMS: systemd-cryptsetup tries a token once before its prompt, which
+// must not wait long ([HFL] token_timeout, rd.hpcs.token_timeout=).
+inline constexpr unsigned kDefaultTokenTimeoutS = 5;
+inline constexpr unsigned kMaxTokenTimeoutS = 60;
 
 // A parsed INI file: section -> key -> value, section and key names lowered.
 class IniFile {
@@ -85,6 +90,8 @@ struct Config {
   // Seconds after which the kernel expires each key we add, except a key with
   // a linger marker; 0: never ([HFL] key_timeout, rd.hpcs.key_timeout=).
   unsigned key_timeout_s = kDefaultKeyTimeoutS;
+  // Seconds, 1..kMaxTokenTimeoutS ([HFL] token_timeout, rd.hpcs.token_timeout=).
+  unsigned token_timeout_s = kDefaultTokenTimeoutS;
   std::string proxy;  // only from the kernel command line
   // HOST:ADDRESS pins, like curl --resolve (kernel command line).
   std::vector<std::string> resolve;
@@ -104,6 +111,8 @@ int CheckKmsSettings(const Config& c, std::string* err);
 
 // A key timeout: "0" (none) or ParseSeconds's 1 to 86400.
 bool ParseKeyTimeout(std::string_view s, unsigned* out);
+// A token timeout: 1 to kMaxTokenTimeoutS seconds.
+bool ParseTokenTimeout(std::string_view s, unsigned* out);
 
 // "https://<region>.kms.cloud.ibm.com" for a Key Protect region.
 std::string EndpointForRegion(std::string_view region);
@@ -129,7 +138,8 @@ inline constexpr const char* kConfigValueNames[] = {"auth",
                                                     "allow_boot_endpoints",
                                                     "update_wrapped_keys",
                                                     "tpm_lock",
-                                                    "key_timeout"};
+                                                    "key_timeout",
+                                                    "token_timeout"};
 std::optional<std::string> ConfigValue(const Config& c, std::string_view name);
 
 // The config as a file again: [KP] and [HFL] with every setting, resolved, so

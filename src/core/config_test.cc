@@ -170,7 +170,7 @@ TEST(ConfigTest, FormatConfigKeepsEverySetting) {
                         "default_crk_uuid = u\nca_file = /etc/ca.pem\n[HFL]\nkey_dir = /k\n"
                         "tpm2_tcti = device:/dev/tpm1\ninitramfs_plain_api_key = yes\n"
                         "allow_boot_endpoints = yes\nupdate_wrapped_keys = off\n"
-                        "key_timeout = 0\n",
+                        "key_timeout = 0\ntoken_timeout = 17\n",
                         "f", &c, &err),
             0)
       << err;
@@ -181,6 +181,25 @@ TEST(ConfigTest, FormatConfigKeepsEverySetting) {
   EXPECT_FALSE(again.update_wrapped_keys);
   EXPECT_TRUE(again.allow_boot_endpoints);
   EXPECT_EQ(again.key_timeout_s, 0u);
+  EXPECT_EQ(again.token_timeout_s, 17u);
+}
+
+TEST(ConfigTest, TokenTimeoutDefaultsToFiveSecondsAndIsOneToSixty) {
+  Config c;
+  std::string err;
+  ASSERT_EQ(ParseConfig("[HFL]\nkey_dir = /k\n", "f", &c, &err), 0) << err;
+  EXPECT_EQ(c.token_timeout_s, 5u);
+  EXPECT_EQ(ConfigValue(c, "token_timeout"), "5");
+  for (const char* good : {"1", "60"}) {
+    ASSERT_EQ(ParseConfig(std::string("[HFL]\ntoken_timeout = ") + good + "\n", "f", &c, &err), 0)
+        << err;
+    EXPECT_EQ(std::to_string(c.token_timeout_s), good);
+  }
+  for (const char* bad : {"0", "-1", "61", "5s"}) {
+    EXPECT_LT(ParseConfig(std::string("[HFL]\ntoken_timeout = ") + bad + "\n", "f", &c, &err), 0)
+        << bad;
+    EXPECT_EQ(err, "f: [HFL] token_timeout must be a number of seconds from 1 to 60") << bad;
+  }
 }
 
 TEST(ConfigTest, AuthVpcNeedsNoApiKeyAndDoesNotReadOne) {

@@ -18,13 +18,6 @@ namespace hpcs {
 
 namespace {
 
-bool ParseId(std::string_view s, int* out) {
-  unsigned long long n = 0;
-  if (!ParseUint(s, &n) || n > 1024) return false;
-  *out = static_cast<int>(n);
-  return true;
-}
-
 // The binary header (cryptsetup's lib/luks2/luks2.h, struct luks2_hdr_disk):
 // 4096 bytes, numbers big-endian, followed by the JSON area up to hdr_size.
 constexpr size_t kBinarySize = 4096;
@@ -35,6 +28,8 @@ constexpr size_t kHdrSizeAt = 8;       // uint64: binary header and JSON area
 constexpr size_t kSeqidAt = 16;        // uint64: raised on every update
 constexpr size_t kChecksumAlgAt = 72;  // char[32], NUL-terminated
 constexpr size_t kChecksumAlgSize = 32;
+constexpr size_t kUuidAt = 168;  // char[40], NUL-terminated: luksUUID
+constexpr size_t kUuidSize = 40;
 constexpr size_t kHdrOffsetAt = 256;  // uint64: where this copy starts
 constexpr size_t kChecksumAt = 448;   // uint8[64]; SHA-256 uses the first 32
 constexpr size_t kChecksumSize = 64;
@@ -156,6 +151,8 @@ Copy ReadCopy(int fd, uint64_t offset, bool secondary) {
   if (ParseLuks2Metadata(std::string_view(json).substr(0, end), &c.header, &why) < 0) {
     return Failed(c, CopyState::kDamaged, why);
   }
+  c.header.uuid = bin.substr(kUuidAt, kUuidSize);
+  c.header.uuid.resize(strnlen(c.header.uuid.c_str(), kUuidSize));
   c.hdr_size = hdr_size;
   c.seqid = BigEndian(bin, kSeqidAt, 8);
   c.state = CopyState::kOk;
@@ -197,6 +194,13 @@ std::vector<const LuksToken*> LuksHeader::KeyringTokens(std::string_view desc) c
   return out;
 }
 
+bool ParseLuks2Id(std::string_view s, int* out) {
+  unsigned long long n = 0;
+  if (!ParseUint(s, &n) || n > 1024) return false;
+  *out = static_cast<int>(n);
+  return true;
+}
+
 int ParseLuks2Metadata(std::string_view json, LuksHeader* out, std::string* err) {
   Json j = JsonParse(json);
   const cJSON* slots = j ? JsonObject(j.get(), "keyslots") : nullptr;
@@ -208,7 +212,7 @@ int ParseLuks2Metadata(std::string_view json, LuksHeader* out, std::string* err)
   const cJSON* item = nullptr;
   cJSON_ArrayForEach(item, slots) {
     LuksKeyslot k;
-    if (!item->string || !ParseId(item->string, &k.id)) continue;
+    if (!item->string || !ParseLuks2Id(item->string, &k.id)) continue;
     if (const cJSON* kdf = JsonObject(item, "kdf")) {
       k.kdf = std::string(JsonString(kdf, "type").value_or(""));
       k.memory_kib = static_cast<uint64_t>(JsonNumber(kdf, "memory").value_or(0));
@@ -218,16 +222,17 @@ int ParseLuks2Metadata(std::string_view json, LuksHeader* out, std::string* err)
   if (const cJSON* tokens = JsonObject(j.get(), "tokens")) {
     cJSON_ArrayForEach(item, tokens) {
       LuksToken t;
-      if (!item->string || !ParseId(item->string, &t.id)) continue;
+      if (!item->string || !ParseLuks2Id(item->string, &t.id)) continue;
       t.type = std::string(JsonString(item, "type").value_or(""));
       t.key_description = std::string(JsonString(item, "key_description").value_or(""));
       if (const cJSON* ks = JsonArray(item, "keyslots")) {
         const cJSON* s = nullptr;
         cJSON_ArrayForEach(s, ks) {
           int id = 0;
-          if (cJSON_IsString(s) && ParseId(s->valuestring, &id)) t.keyslots.push_back(id);
+          if (cJSON_IsString(s) && ParseLuks2Id(s->valuestring, &id)) t.keyslots.push_back(id);
         }
       }
+      t.json = std::string(JsonPrint(item).view());
       h.tokens.push_back(std::move(t));
     }
   }

@@ -25,11 +25,15 @@ struct LuksToken {
   std::string type;             // "luks2-keyring", "systemd-tpm2", ...
   std::string key_description;  // luks2-keyring: the kernel "user" key it reads
   std::vector<int> keyslots;
+  std::string json;  // the token's own JSON object, compact (hpcs: ParseHpcsToken)
 
   bool operator==(const LuksToken&) const = default;
 };
 
 struct LuksHeader {
+  // The volume's UUID (luksUUID) from the binary header: only
+  // ReadLuks2Header knows it; the JSON metadata does not hold it.
+  std::string uuid;
   std::vector<LuksKeyslot> keyslots;  // by id
   std::vector<LuksToken> tokens;      // by id
 
@@ -39,6 +43,9 @@ struct LuksHeader {
 
   bool operator==(const LuksHeader&) const = default;
 };
+
+// A key slot or token id as LUKS2 spells it: decimal digits, 0 to 1024.
+bool ParseLuks2Id(std::string_view s, int* out);
 
 // Parses LUKS2 JSON metadata (the JSON area of the header, as
 // `cryptsetup luksDump --dump-json-metadata` prints it).

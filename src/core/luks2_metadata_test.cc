@@ -48,6 +48,20 @@ TEST(Luks2MetadataTest, ParsesKeyslotsAndTokens) {
   EXPECT_TRUE(h.KeyringTokens("nobody").empty());
 }
 
+TEST(Luks2MetadataTest, EachTokenKeepsItsOwnJsonCompact) {
+  constexpr char kWithHpcs[] = R"({"keyslots":{},"tokens":{
+    "2":{ "type":"hpcs", "keyslots":[ "1" ], "version":1, "name":"a \"b\"" },
+    "0":{"type":"luks2-keyring","keyslots":["2"],"key_description":"luks:data"}}})";
+  LuksHeader h;
+  std::string err;
+  ASSERT_EQ(ParseLuks2Metadata(kWithHpcs, &h, &err), 0) << err;
+  ASSERT_EQ(h.tokens.size(), 2u);
+  EXPECT_EQ(h.tokens[0].json,
+            R"({"type":"luks2-keyring","keyslots":["2"],"key_description":"luks:data"})");
+  EXPECT_EQ(h.tokens[1].json, R"({"type":"hpcs","keyslots":["1"],"version":1,"name":"a \"b\""})");
+  EXPECT_EQ(h.tokens[1].type, "hpcs");
+}
+
 TEST(Luks2MetadataTest, RefusesWhatIsNotLuks2Metadata) {
   LuksHeader h;
   std::string err;
@@ -194,6 +208,18 @@ TEST_F(Luks2HeaderTest, FindsTheTokensAndKeySlotsCryptsetupSees) {
   EXPECT_EQ(header_.Keyslot(3)->kdf, "argon2id");
   EXPECT_EQ(header_.Keyslot(3)->memory_kib, 32u);
   ExpectSame(header_, Dumped(img));
+}
+
+TEST_F(Luks2HeaderTest, KnowsTheVolumesUuidFromTheBinaryHeader) {
+  std::string img = Format("img", "--uuid 0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  ASSERT_EQ(Read(img), 0) << err_;
+  EXPECT_EQ(header_.uuid, "0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  // From the secondary copy too (the primary's binary header damaged).
+  Flip(img, 100);
+  ASSERT_EQ(Read(img), 0) << err_;
+  EXPECT_EQ(header_.uuid, "0b3e9c2a-5d7f-4e61-9a38-c41f2b6d8e07");
+  // The JSON metadata does not hold it.
+  EXPECT_EQ(Dumped(img).uuid, "");
 }
 
 TEST_F(Luks2HeaderTest, APrimaryWithADamagedJsonAreaIsReadFromTheSecondary) {

@@ -55,8 +55,9 @@ class Offering final : public Keyring {
 
 }  // namespace
 
-PasswordAgent::PasswordAgent(std::string dir, std::set<std::string> ours, DeviceKeyNames names)
-    : dir_(std::move(dir)), ours_(std::move(ours)), names_(std::move(names)) {}
+PasswordAgent::PasswordAgent(std::string dir, std::set<std::string> ours, DeviceLookup lookup,
+                             TokenJobs* jobs)
+    : dir_(std::move(dir)), ours_(std::move(ours)), lookup_(std::move(lookup)), jobs_(jobs) {}
 
 PasswordAgent::~PasswordAgent() = default;
 
@@ -78,14 +79,33 @@ void PasswordAgent::Watch() {
 }
 
 void PasswordAgent::Offer(const std::string& desc, Secret passphrase) {
+  Store(desc, std::move(passphrase), true);
+}
+
+void PasswordAgent::OfferTokenAnswer(const std::string& name, Secret passphrase) {
+  Store(name, std::move(passphrase), false);
+}
+
+void PasswordAgent::Store(const std::string& name, Secret passphrase, bool count) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    keys_[desc] = std::move(passphrase);
-    ++offered_;
+    keys_[name] = std::move(passphrase);
+    if (count) ++offered_;
   }
   uint64_t one = 1;
   if (event_.get() >= 0 && write(event_.get(), &one, sizeof one) < 0) {
     // Full counter: a wake-up is pending anyway.
+  }
+}
+
+void PasswordAgent::Refuse(const std::string& name, std::string why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    refused_[name] = std::move(why);
+  }
+  uint64_t one = 1;
+  if (event_.get() >= 0 && write(event_.get(), &one, sizeof one) < 0) {
+    // As in Offer.
   }
 }
 
@@ -114,7 +134,7 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
   Watch();
   std::vector<AskRequest> requests;
   std::string err;
-  waiting_ = 0;
+  waiting_ = waiting_tokens_ = 0;
   if (ReadAskRequests(dir_, &requests, nullptr, &err) < 0) return;
   // Forget settled requests that are gone, so that the set stays small.
   auto gone = [&](const std::string& f) {
@@ -138,8 +158,8 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
       if (!Answer(r, *device, cached->second, events)) ++waiting_;
       continue;
     }
-    std::vector<std::string> names;
-    if (int n = names_(*device, &names, &why); n < 0) {
+    DeviceClaims claims;
+    if (int n = lookup_(*device, &claims, &why); n < 0) {
       settled_.insert(r.file);
       // Not LUKS2 is not ours; a header we could not read may well be.
       auto kind = n == -EMEDIUMTYPE ? AgentEvent::Kind::kNotOurs : AgentEvent::Kind::kNoAnswer;
@@ -147,13 +167,22 @@ void PasswordAgent::Scan(std::vector<AgentEvent>* events) {
       continue;
     }
     std::vector<std::string> mine;
-    for (const auto& n : names) {
+    for (const auto& n : claims.key_names) {
       if (ours_.count(n)) mine.push_back(n);
+    }
+    // Its hpcs tokens come after our keys: a key we unwrap anyway is quicker.
+    if (jobs_ && !claims.hpcs_tokens.empty() && !claims.uuid.empty()) {
+      std::string name = TokenAnswerName(claims.uuid);
+      mine.push_back(name);
+      if (submitted_.insert(name).second) {
+        jobs_->Submit({name, claims.uuid, *device, claims.hpcs_tokens});
+      }
     }
     if (mine.empty()) {
       settled_.insert(r.file);
       events->push_back({AgentEvent::Kind::kNotOurs, *device, "",
-                         "its LUKS2 header has no luks2-keyring token for a key of ours"});
+                         "its LUKS2 header has no luks2-keyring token for a key of ours and no "
+                         "hpcs token of our instance"});
       continue;
     }
     mine_of_[r.file] = mine;
@@ -177,7 +206,20 @@ bool PasswordAgent::Answer(const AskRequest& r, const std::string& device,
   std::unique_lock<std::mutex> lock(mu_);
   auto key = std::find_if(mine.begin(), mine.end(),
                           [&](const std::string& n) { return keys_.count(n) != 0; });
-  if (key == mine.end()) return false;  // its key has not come yet
+  if (key == mine.end()) {
+    // Its key has not come yet; of a token job that failed, it never will.
+    auto token = std::find_if(mine.begin(), mine.end(),
+                              [&](const std::string& n) { return submitted_.count(n) != 0; });
+    if (token == mine.end()) return false;
+    if (auto f = refused_.find(*token); f != refused_.end()) {
+      std::string why = f->second;
+      lock.unlock();
+      if (mine.size() == 1) return settle({AgentEvent::Kind::kNoAnswer, device, *token, why});
+      return false;  // one of our keys may still come
+    }
+    ++waiting_tokens_;
+    return false;
+  }
   std::string why;
   int a = AnswerAskRequest(r, keys_.at(*key), &why);
   lock.unlock();

@@ -2,9 +2,11 @@
 // KMS behind the passphrase prompt, it answers each pending request of
 // systemd-cryptsetup for a volume whose key it has unwrapped, as soon as it
 // has that key. A request is answered only when the device's own LUKS2
-// header names the key (a luks2-keyring token for that description): never
-// for another device, never by trying keys. Each device is answered at most
-// once; if it asks again, the person at the console answers.
+// header names the key (a luks2-keyring token for that description), or
+// holds an `hpcs` token of our instance, whose unwrapping it then asks for
+// (core/token_jobs.h): never for another device, never by trying keys. Each
+// device is answered at most once; if it asks again, the person at the
+// console answers.
 #ifndef HPCS_CORE_PASSWORD_AGENT_H_
 #define HPCS_CORE_PASSWORD_AGENT_H_
 
@@ -21,13 +23,19 @@
 #include "base/secret.h"
 #include "core/ask_password.h"
 #include "core/keyring.h"
+#include "core/token_jobs.h"
 
 namespace hpcs {
 
-// The user-key descriptions that the LUKS2 header of `device` names in its
-// luks2-keyring tokens (the header read by the caller's means).
-using DeviceKeyNames = std::function<int(const std::string& device, std::vector<std::string>* names,
-                                         std::string* err)>;
+// What the LUKS2 header of a device says we may answer it with (the header
+// read by the caller's means).
+struct DeviceClaims {
+  std::vector<std::string> key_names;    // of its luks2-keyring tokens
+  std::string uuid;                      // its LUKS UUID
+  std::vector<std::string> hpcs_tokens;  // the JSON of its hpcs tokens for our instance
+};
+using DeviceLookup =
+    std::function<int(const std::string& device, DeviceClaims* claims, std::string* err)>;
 
 struct AgentEvent {
   enum class Kind {
@@ -44,8 +52,10 @@ struct AgentEvent {
 class PasswordAgent {
  public:
   // `dir`: where requests appear (kAskPasswordDir); `ours`: the descriptions
-  // of the user keys this run unwraps.
-  PasswordAgent(std::string dir, std::set<std::string> ours, DeviceKeyNames names);
+  // of the user keys this run unwraps; `jobs`: where to ask for the
+  // unwrapping of a device's hpcs tokens (nullptr: they are not answered).
+  PasswordAgent(std::string dir, std::set<std::string> ours, DeviceLookup lookup,
+                TokenJobs* jobs = nullptr);
   ~PasswordAgent();
   PasswordAgent(const PasswordAgent&) = delete;
   PasswordAgent& operator=(const PasswordAgent&) = delete;
@@ -56,6 +66,13 @@ class PasswordAgent {
 
   // From the unwrapping thread: the passphrase of user key `desc` is known.
   void Offer(const std::string& desc, Secret passphrase);
+  // From the unwrapping thread: the passphrase of the token job `name` is
+  // known (not counted by offered(): it went into no keyring, so no request
+  // can be on its way for it).
+  void OfferTokenAnswer(const std::string& name, Secret passphrase);
+  // From the unwrapping thread: the token job `name` failed (`why`): its
+  // requests are left to the person at the console.
+  void Refuse(const std::string& name, std::string why);
   // From the unwrapping thread: no key will come any more.
   void Close();
   bool closed() const;
@@ -64,8 +81,10 @@ class PasswordAgent {
   // Looks at every pending request and answers what it can; what happened
   // is appended to *events (each request reported once).
   void Scan(std::vector<AgentEvent>* events);
-  // Requests for our devices that are waiting for a key we do not have yet.
+  // Requests for our devices that are waiting for a key we do not have yet;
+  // of them, those waiting for a token job.
   int waiting() const { return waiting_; }
+  int waiting_for_tokens() const { return waiting_tokens_; }
 
   // Sleeps until a request comes or goes, a key is offered, the unwrapping
   // ends, `stop_fd` (if >= 0) becomes readable, or `until`. Returns false
@@ -75,6 +94,7 @@ class PasswordAgent {
  private:
   void Watch();
   void Drain();
+  void Store(const std::string& name, Secret passphrase, bool count);
   // Answers `r` (for `device`, whose header names our keys `mine`) if one
   // of them has come; false when it still waits for one.
   bool Answer(const AskRequest& r, const std::string& device, const std::vector<std::string>& mine,
@@ -82,17 +102,21 @@ class PasswordAgent {
 
   const std::string dir_;
   const std::set<std::string> ours_;
-  DeviceKeyNames names_;
+  DeviceLookup lookup_;
+  TokenJobs* jobs_;
   Fd inotify_, event_;
   bool watching_ = false;
   mutable std::mutex mu_;
-  std::map<std::string, Secret> keys_;  // guarded by mu_
-  bool closed_ = false;                 // guarded by mu_
-  int offered_ = 0;                     // guarded by mu_
-  std::set<std::string> settled_;       // request files answered or left alone
+  std::map<std::string, Secret> keys_;          // guarded by mu_
+  std::map<std::string, std::string> refused_;  // guarded by mu_: token job -> why
+  std::set<std::string> submitted_;             // token jobs asked for
+  bool closed_ = false;                         // guarded by mu_
+  int offered_ = 0;                             // guarded by mu_
+  std::set<std::string> settled_;               // request files answered or left alone
   std::set<std::string> answered_devices_;
   std::map<std::string, std::vector<std::string>> mine_of_;  // waiting request file -> our keys
   int waiting_ = 0;
+  int waiting_tokens_ = 0;
 };
 
 // A keyring that hands each user key it adds to `agent` as well.

@@ -16,12 +16,14 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Devices as image files, their "headers" as the test says: path -> names.
+// Devices as image files, their "headers" as the test says: path -> names
+// of luks2-keyring tokens, path -> hpcs tokens (as the lookup filtered them).
 struct Headers {
   std::map<std::string, std::vector<std::string>> tokens;
+  std::map<std::string, std::vector<std::string>> hpcs;
   int reads = 0;
-  DeviceKeyNames Reader() {
-    return [this](const std::string& device, std::vector<std::string>* names, std::string* err) {
+  DeviceLookup Reader() {
+    return [this](const std::string& device, DeviceClaims* claims, std::string* err) {
       ++reads;
       if (device.ends_with("unreadable.img")) {
         *err = "cannot open '" + device + "': Operation not permitted";
@@ -32,7 +34,9 @@ struct Headers {
         *err = "'" + device + "' is not a LUKS2 device";
         return -EMEDIUMTYPE;
       }
-      *names = it->second;
+      claims->key_names = it->second;
+      claims->uuid = "uuid-of-" + device.substr(device.rfind('/') + 1);
+      if (auto h = hpcs.find(device); h != hpcs.end()) claims->hpcs_tokens = h->second;
       return 0;
     };
   }
@@ -200,6 +204,91 @@ TEST_F(PasswordAgentTest, TheOfferingKeyringHandsOnUserKeysItAdded) {
   EXPECT_EQ(agent.offered(), 1);
   EXPECT_TRUE(inner.Has(KeyType::kUser, "luks:root"));
   EXPECT_TRUE(keyring->Has(KeyType::kLogon, "dm:data"));
+}
+
+TEST_F(PasswordAgentTest, AnHpcsTokenDeviceGetsOneJobAndItsAnswer) {
+  std::string tok = dir.Write("tok.img", "t");
+  headers.tokens[tok] = {};
+  headers.hpcs[tok] = {R"({"type":"hpcs"})"};
+  TokenJobs jobs;
+  PasswordAgent agent(asks, {"luks:root"}, headers.Reader(), &jobs);
+  std::string err;
+  ASSERT_EQ(agent.Open(&err), 0) << err;
+  TestAsker ask(asks, "1", "cryptsetup:" + tok);
+  EXPECT_TRUE(Scan(agent).empty());
+  EXPECT_EQ(agent.waiting(), 1);
+  EXPECT_EQ(agent.waiting_for_tokens(), 1);
+  EXPECT_TRUE(Scan(agent).empty());  // asked for once, not at every scan
+  TokenJob job;
+  ASSERT_TRUE(jobs.Next(Clock::now(), &job));
+  EXPECT_EQ(job.uuid, "uuid-of-tok.img");
+  EXPECT_EQ(job.device, tok);
+  EXPECT_EQ(job.tokens, headers.hpcs[tok]);
+  EXPECT_FALSE(jobs.Next(Clock::now(), &job));
+  agent.OfferTokenAnswer(job.name, Secret::FromString("token-pass"));
+  EXPECT_EQ(agent.offered(), 0);  // no key for the keyring: no linger for it
+  auto events = Scan(agent);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AgentEvent::Kind::kAnswered);
+  EXPECT_EQ(events[0].key, TokenAnswerName("uuid-of-tok.img"));
+  EXPECT_EQ(ask.Answer(), "+token-pass");
+  EXPECT_EQ(agent.waiting_for_tokens(), 0);
+}
+
+TEST_F(PasswordAgentTest, AFailedTokenJobLeavesTheRequestToThePerson) {
+  std::string tok = dir.Write("tok.img", "t");
+  headers.tokens[tok] = {};
+  headers.hpcs[tok] = {R"({"type":"hpcs"})"};
+  TokenJobs jobs;
+  PasswordAgent agent(asks, {}, headers.Reader(), &jobs);
+  std::string err;
+  ASSERT_EQ(agent.Open(&err), 0) << err;
+  TestAsker ask(asks, "1", "cryptsetup:" + tok);
+  EXPECT_TRUE(Scan(agent).empty());
+  TokenJob job;
+  ASSERT_TRUE(jobs.Next(Clock::now(), &job));
+  agent.Refuse(job.name, "Key Protect refused the unwrap: bound to another volume");
+  auto events = Scan(agent);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AgentEvent::Kind::kNoAnswer);
+  EXPECT_NE(events[0].detail.find("bound to another volume"), std::string::npos);
+  EXPECT_EQ(ask.Answer(100), "");
+  EXPECT_EQ(agent.waiting(), 0);
+}
+
+TEST_F(PasswordAgentTest, WithoutAJobQueueHpcsTokensAreNotOurs) {
+  std::string tok = dir.Write("tok.img", "t");
+  headers.tokens[tok] = {};
+  headers.hpcs[tok] = {R"({"type":"hpcs"})"};
+  PasswordAgent agent(asks, {"luks:root"}, headers.Reader());
+  std::string err;
+  ASSERT_EQ(agent.Open(&err), 0) << err;
+  TestAsker ask(asks, "1", "cryptsetup:" + tok);
+  auto events = Scan(agent);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AgentEvent::Kind::kNotOurs);
+}
+
+TEST(TokenJobsTest, NextWaitsUntilAJobOrTheEndAndCloseDropsTheRest) {
+  TokenJobs jobs;
+  TokenJob job;
+  auto t0 = Clock::now();
+  EXPECT_FALSE(jobs.Next(t0 + milliseconds(50), &job));
+  EXPECT_GE(Clock::now() - t0, milliseconds(50));
+  std::thread submit([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    jobs.Submit({"a", "u", "d", {}});
+  });
+  EXPECT_TRUE(jobs.Next(Clock::now() + std::chrono::seconds(10), &job));
+  submit.join();
+  EXPECT_EQ(job.name, "a");
+  EXPECT_TRUE(jobs.busy());
+  jobs.Submit({"b", "u", "d", {}});
+  jobs.Close();
+  EXPECT_FALSE(jobs.Next(Clock::now() + std::chrono::seconds(10), &job));
+  EXPECT_FALSE(jobs.busy());
+  jobs.Submit({"c", "u", "d", {}});  // after Close: dropped
+  EXPECT_FALSE(jobs.Next(Clock::now(), &job));
 }
 
 }  // namespace

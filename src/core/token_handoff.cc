@@ -44,7 +44,9 @@ int HandOffToken(const Secret& token, std::chrono::seconds ttl, key_serial_t key
   return r;
 }
 
-int TakeHandedToken(key_serial_t keyring, Secret* out, std::string* err) {
+namespace {
+
+int ReadToken(key_serial_t keyring, bool take, Secret* out, std::string* err) {
   long id = keyctl_search(keyring, "user", kHandoffKeyDescription, 0);
   if (id < 0) {
     if (errno == ENOKEY || errno == EKEYEXPIRED || errno == EKEYREVOKED) {
@@ -66,10 +68,21 @@ int TakeHandedToken(key_serial_t keyring, Secret* out, std::string* err) {
     explicit_bzero(buf, static_cast<size_t>(n > 0 ? n : 0));
     free(buf);
   }
+  if (!take) return r;
   // Taken once: nobody else in this boot gets it.
   keyctl_revoke(static_cast<key_serial_t>(id));
   keyctl_unlink(static_cast<key_serial_t>(id), keyring);
   return r;
+}
+
+}  // namespace
+
+int TakeHandedToken(key_serial_t keyring, Secret* out, std::string* err) {
+  return ReadToken(keyring, true, out, err);
+}
+
+int ReadHandedToken(key_serial_t keyring, Secret* out, std::string* err) {
+  return ReadToken(keyring, false, out, err);
 }
 
 }  // namespace hpcs

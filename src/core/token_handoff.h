@@ -28,6 +28,9 @@ int HandOffToken(const Secret& token, std::chrono::seconds ttl, key_serial_t key
 
 // Reads the token and revokes it: -ENOKEY when there is none (or it expired).
 int TakeHandedToken(key_serial_t keyring, Secret* out, std::string* err);
+// Reads the token and leaves it for the run that takes it (hpcs-unlock
+// --token-open, for one volume of the real root, uses it on the way).
+int ReadHandedToken(key_serial_t keyring, Secret* out, std::string* err);
 
 }  // namespace hpcs
 

@@ -35,6 +35,19 @@ TEST_F(TokenHandoffTest, TheTokenIsTakenOnceAndThenGone) {
   EXPECT_NE(err.find(kHandoffKeyDescription), std::string::npos) << err;
 }
 
+TEST_F(TokenHandoffTest, ReadingLeavesTheTokenForTheRunThatTakesIt) {
+  std::string err;
+  ASSERT_EQ(HandOffToken(Secret::FromString("bearer-r"), std::chrono::seconds(60), ring_, &err), 0)
+      << err;
+  Secret got;
+  ASSERT_EQ(ReadHandedToken(ring_, &got, &err), 0) << err;
+  EXPECT_EQ(got.view(), "bearer-r");
+  ASSERT_EQ(ReadHandedToken(ring_, &got, &err), 0) << err;
+  ASSERT_EQ(TakeHandedToken(ring_, &got, &err), 0) << err;
+  EXPECT_EQ(got.view(), "bearer-r");
+  EXPECT_EQ(ReadHandedToken(ring_, &got, &err), -ENOKEY);
+}
+
 TEST_F(TokenHandoffTest, ANewTokenReplacesTheOld) {
   std::string err;
   ASSERT_EQ(HandOffToken(Secret::FromString("one"), std::chrono::seconds(60), ring_, &err), 0);

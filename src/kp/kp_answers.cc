@@ -22,6 +22,12 @@ Json ParseAnswer(std::string_view op, const KmsAnswer& a, std::string* err) {
   return j;
 }
 
+// keyVersion.id of a wrap or unwrap answer; "" without one.
+std::string KeyVersionOf(const cJSON* answer) {
+  const cJSON* kv = JsonObject(answer, "keyVersion");
+  return std::string(kv ? JsonString(kv, "id").value_or("") : "");
+}
+
 }  // namespace
 
 std::string DescribeUnusable(std::string_view op, const KmsAnswer& a, std::string_view what) {
@@ -137,16 +143,19 @@ int ParseKeyMetadata(const KmsAnswer& a, std::string* json, std::string* err) {
   return 0;
 }
 
-int ParseWrapped(const KmsAnswer& a, std::string* ciphertext, std::string* err) {
+int ParseWrapped(const KmsAnswer& a, std::string* ciphertext, std::string* err,
+                 std::string* key_version) {
   Json j = ParseAnswer("wrap", a, err);
   if (!j) return -EPROTO;
   auto ct = JsonString(j.get(), "ciphertext");
   if (!ct || ct->empty()) return Fail(err, -EPROTO, DescribeUnusable("wrap", a, "no ciphertext"));
   *ciphertext = std::string(*ct);
+  if (key_version) *key_version = KeyVersionOf(j.get());
   return 0;
 }
 
-int ParseUnwrapped(const KmsAnswer& a, Secret* plaintext, std::string* err) {
+int ParseUnwrapped(const KmsAnswer& a, Secret* plaintext, std::string* err,
+                   std::string* key_version) {
   Json j = ParseAnswer("unwrap", a, err);
   if (!j) return -EPROTO;
   auto pt = JsonString(j.get(), "plaintext");
@@ -154,6 +163,7 @@ int ParseUnwrapped(const KmsAnswer& a, Secret* plaintext, std::string* err) {
   if (Base64Decode(*pt, plaintext) < 0) {
     return Fail(err, -EPROTO, DescribeUnusable("unwrap", a, "the plaintext is not base64"));
   }
+  if (key_version) *key_version = KeyVersionOf(j.get());
   return 0;
 }
 

@@ -52,10 +52,13 @@ int ParseKeyList(const KmsAnswer& a, std::vector<KeyInfo>* out, std::string* err
 int ParseCreatedKey(const KmsAnswer& a, std::string* id, std::string* err);
 // GET /api/v2/keys/ID: the key's metadata as pretty JSON, without "payload".
 int ParseKeyMetadata(const KmsAnswer& a, std::string* json, std::string* err);
-// actions/wrap: the ciphertext.
-int ParseWrapped(const KmsAnswer& a, std::string* ciphertext, std::string* err);
-// actions/unwrap: the plaintext, base64-decoded.
-int ParseUnwrapped(const KmsAnswer& a, Secret* plaintext, std::string* err);
+// actions/wrap: the ciphertext; and keyVersion.id into *key_version (when
+// not nullptr; "" when the answer has none).
+int ParseWrapped(const KmsAnswer& a, std::string* ciphertext, std::string* err,
+                 std::string* key_version = nullptr);
+// actions/unwrap: the plaintext, base64-decoded; keyVersion.id as for wrap.
+int ParseUnwrapped(const KmsAnswer& a, Secret* plaintext, std::string* err,
+                   std::string* key_version = nullptr);
 
 }  // namespace hpcs
 

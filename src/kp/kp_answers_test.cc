@@ -96,6 +96,23 @@ TEST(KpAnswersTest, WhatTheServiceAnswers) {
   EXPECT_EQ(pt.size(), 3u);
 }
 
+TEST(KpAnswersTest, KeyVersionOfWrapAndUnwrap) {
+  std::string ct, kv = "stale", err;
+  ASSERT_EQ(ParseWrapped(Ok(R"({"ciphertext":"CT==","keyVersion":{"id":"v-1"}})"), &ct, &err, &kv),
+            0);
+  EXPECT_EQ(kv, "v-1");
+  Secret pt;
+  ASSERT_EQ(ParseUnwrapped(Ok(R"({"plaintext":"AP8K","keyVersion":{"id":"v-2"},)"
+                              R"("rewrappedKeyVersion":{"id":"v-3"}})"),
+                           &pt, &err, &kv),
+            0);
+  EXPECT_EQ(kv, "v-2");  // the version it was wrapped with, not the newer one
+  ASSERT_EQ(ParseUnwrapped(Ok(R"({"plaintext":"AP8K"})"), &pt, &err, &kv), 0);
+  EXPECT_EQ(kv, "");
+  ASSERT_EQ(ParseWrapped(Ok(R"({"ciphertext":"CT==","keyVersion":{"id":7}})"), &ct, &err, &kv), 0);
+  EXPECT_EQ(kv, "");  // not a string: unknown
+}
+
 TEST(DescribeHttpErrorTest, KmsBody) {
   std::string body =
       R"({"metadata":{"collectionType":"application/vnd.ibm.kms.error+json","collectionTotal":1},)"

@@ -436,12 +436,29 @@ int KpClient::Delete(std::string_view id, std::string* err) {
   return RunOne(&call, err);
 }
 
+namespace {
+
+// "aad": [...] in a wrap or unwrap body, only when there is any.
+void AddAad(cJSON* body, std::span<const std::string> aad) {
+  if (aad.empty()) return;
+  cJSON* list = cJSON_AddArrayToObject(body, "aad");
+  for (const std::string& a : aad) cJSON_AddItemToArray(list, cJSON_CreateString(a.c_str()));
+}
+
+}  // namespace
+
 int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* ciphertext,
                    std::string* err) {
+  return Wrap(crk, plaintext, {}, ciphertext, nullptr, err);
+}
+
+int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::span<const std::string> aad,
+                   std::string* ciphertext, std::string* key_version, std::string* err) {
   Json body(cJSON_CreateObject());
   std::string b64 = Base64Encode(plaintext.bytes());
   cJSON_AddStringToObject(body.get(), "plaintext", b64.c_str());
   Wipe(b64.data(), b64.size());
+  AddAad(body.get(), aad);
   KpCall call;
   call.method = "POST";
   call.path = "/api/v2/keys/" + UrlEncode(crk) + "/actions/wrap";
@@ -449,12 +466,14 @@ int KpClient::Wrap(std::string_view crk, const Secret& plaintext, std::string* c
   call.body = JsonPrint(body.get());
   body.reset();
   if (int r = RunOne(&call, err); r < 0) return r;
-  return ParseWrapped(AnswerOf(call), ciphertext, err);
+  return ParseWrapped(AnswerOf(call), ciphertext, err, key_version);
 }
 
-KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertext) {
+KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertext,
+                                std::span<const std::string> aad) {
   Json body(cJSON_CreateObject());
   cJSON_AddStringToObject(body.get(), "ciphertext", std::string(Trim(ciphertext)).c_str());
+  AddAad(body.get(), aad);
   KpCall call;
   call.method = "POST";
   call.path = "/api/v2/keys/" + UrlEncode(crk) + "/actions/unwrap";
@@ -463,18 +482,25 @@ KpCall KpClient::MakeUnwrapCall(std::string_view crk, std::string_view ciphertex
   return call;
 }
 
-int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err) {
+int KpClient::ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err,
+                          std::string* key_version) {
   if (call.result < 0) {
     return Fail(err, call.result, call.error);
   }
-  return ParseUnwrapped(AnswerOf(call), plaintext, err);
+  return ParseUnwrapped(AnswerOf(call), plaintext, err, key_version);
 }
 
 int KpClient::Unwrap(std::string_view crk, std::string_view ciphertext, Secret* plaintext,
                      std::string* err) {
-  KpCall call = MakeUnwrapCall(crk, ciphertext);
+  return Unwrap(crk, ciphertext, {}, plaintext, nullptr, err);
+}
+
+int KpClient::Unwrap(std::string_view crk, std::string_view ciphertext,
+                     std::span<const std::string> aad, Secret* plaintext, std::string* key_version,
+                     std::string* err) {
+  KpCall call = MakeUnwrapCall(crk, ciphertext, aad);
   if (int r = RunOne(&call, err); r < 0) return r;
-  return ParseUnwrap(call, plaintext, err);
+  return ParseUnwrap(call, plaintext, err, key_version);
 }
 
 }  // namespace hpcs

@@ -60,10 +60,20 @@ class KpClient {
            std::string* err);
   int Unwrap(std::string_view crk, std::string_view ciphertext, Secret* plaintext,
              std::string* err);
+  // The same bound to additional authenticated data (Key Protect's "aad",
+  // sent only when not empty: an unwrap must name the AAD the wrap named).
+  // *key_version (may be nullptr): keyVersion.id of the answer, "" when it
+  // has none.
+  int Wrap(std::string_view crk, const Secret& plaintext, std::span<const std::string> aad,
+           std::string* ciphertext, std::string* key_version, std::string* err);
+  int Unwrap(std::string_view crk, std::string_view ciphertext, std::span<const std::string> aad,
+             Secret* plaintext, std::string* key_version, std::string* err);
 
   // Building blocks for batches of unwraps.
-  static KpCall MakeUnwrapCall(std::string_view crk, std::string_view ciphertext);
-  static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err);
+  static KpCall MakeUnwrapCall(std::string_view crk, std::string_view ciphertext,
+                               std::span<const std::string> aad = {});
+  static int ParseUnwrap(const KpCall& call, Secret* plaintext, std::string* err,
+                         std::string* key_version = nullptr);
 
   // At most this many requests in flight at once (0: no limit). An
   // overloaded service (429) makes the client send fewer for a while:

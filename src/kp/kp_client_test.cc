@@ -39,6 +39,37 @@ TEST(KpClientTest, UnwrapSendsTheRightHeadersAndDecodes) {
   EXPECT_TRUE(correlation);
 }
 
+TEST(KpClientTest, AadIsSentOnlyWhenGivenAndTheKeyVersionComesBack) {
+  std::vector<std::string> bodies;
+  Fixture f([&](const HttpRequest& rq, HttpResponse* r) {
+    if (IsIam(rq)) return IssueToken(rq, r);
+    bodies.emplace_back(rq.body.view());
+    if (rq.url.ends_with("/actions/wrap")) {
+      return Reply(r, 200, R"({"ciphertext":"CT==","keyVersion":{"id":"kv-7"}})");
+    }
+    Reply(r, 200, R"({"plaintext":"AP8K","keyVersion":{"id":"kv-6"}})");
+  });
+  KpClient kp = f.Client();
+  const std::vector<std::string> aad = {"luks2-uuid:0b5c", "two \"quoted\""};
+  std::string ct, kv, err;
+  ASSERT_EQ(kp.Wrap("crk", Secret::FromString("abc"), aad, &ct, &kv, &err), 0) << err;
+  EXPECT_EQ(ct, "CT==");
+  EXPECT_EQ(kv, "kv-7");
+  Secret pt;
+  ASSERT_EQ(kp.Unwrap("crk", "CT==\n", aad, &pt, &kv, &err), 0) << err;
+  EXPECT_EQ(kv, "kv-6");
+  EXPECT_EQ(pt.size(), 3u);
+  ASSERT_EQ(kp.Unwrap("crk", "CT==", {}, &pt, nullptr, &err), 0) << err;
+  ASSERT_EQ(kp.Wrap("crk", Secret::FromString("abc"), &ct, &err), 0) << err;
+  ASSERT_EQ(bodies.size(), 4u);
+  EXPECT_EQ(bodies[0], R"({"plaintext":"YWJj","aad":["luks2-uuid:0b5c","two \"quoted\""]})");
+  EXPECT_EQ(bodies[1], R"({"ciphertext":"CT==","aad":["luks2-uuid:0b5c","two \"quoted\""]})");
+  EXPECT_EQ(bodies[2], R"({"ciphertext":"CT=="})");  // no "aad" at all, not []
+  EXPECT_EQ(bodies[3], R"({"plaintext":"YWJj"})");
+  KpCall call = KpClient::MakeUnwrapCall("crk", "CT==", aad);
+  EXPECT_EQ(call.body.view(), bodies[1]);
+}
+
 TEST(KpClientTest, OneTokenForManyCallsAllInFlightAtOnce) {
   Fixture f([](const HttpRequest& rq, HttpResponse* r) {
     if (IsIam(rq)) return IssueToken(rq, r);

@@ -1,8 +1,10 @@
 // A Key Protect with key versions behind test_doubles.h's ScriptedTransport,
 // for the tests of rotation.cc and rewrap.cc: wrap, unwrap (with the newer
 // wrapping after a rotation) and rewrap, as kp-api.md describes them. A
-// ciphertext here is "<crk>.v<N>.<base64 of the plaintext>": readable in a
-// test, opaque to the code under test.
+// ciphertext here is "<crk>.v<N>.<base64 of the plaintext>", followed by
+// ".<base64 of the AAD list as compact JSON>" when the wrap had AAD: readable
+// in a test, opaque to the code under test. An unwrap or rewrap whose AAD is
+// not the wrap's is a 422, as on the service.
 #ifndef HPCS_TESTING_VERSIONED_KMS_TESTING_H_
 #define HPCS_TESTING_VERSIONED_KMS_TESTING_H_
 
@@ -12,6 +14,7 @@
 
 #include "base/encoding.h"
 #include "base/json.h"
+#include "base/strutil.h"
 #include "kp/kp_client.h"
 #include "testing/test_doubles.h"
 
@@ -20,9 +23,9 @@ namespace hpcs {
 class VersionedKms {
  public:
   // The ciphertext `crk` makes of `plain` with its current version.
-  std::string Wrap(const std::string& crk, std::string_view plain) {
-    return crk + ".v" + std::to_string(Version(crk)) + "." +
-           Base64Encode(std::span(reinterpret_cast<const std::byte*>(plain.data()), plain.size()));
+  // aad: the AAD list as compact JSON (["a","b"]), "" for none.
+  std::string Wrap(const std::string& crk, std::string_view plain, std::string_view aad = "") {
+    return crk + ".v" + std::to_string(Version(crk)) + "." + B64(plain) + AadSuffix(aad);
   }
   void Rotate(const std::string& crk) { versions_[crk] = Version(crk) + 1; }
   int Version(const std::string& crk) { return versions_.count(crk) ? versions_[crk] : 1; }
@@ -31,8 +34,10 @@ class VersionedKms {
   int spoil_from = -1;
   // Keys (by id) that are gone: every call on them is a 404.
   std::vector<std::string> deleted;
-  // "unwrap crk", "rewrap crk", "wrap crk", in order.
+  // "unwrap crk", "rewrap crk", "wrap crk", in order; and the AAD each
+  // call sent (compact JSON, "" for none).
   std::vector<std::string> calls;
+  std::vector<std::string> aads;
 
   void Answer(const HttpRequest& rq, HttpResponse* r) {
     if (rq.url.find("/identity/token") != std::string::npos) {
@@ -43,36 +48,43 @@ class VersionedKms {
     std::string crk = path.substr(0, path.find('/'));
     std::string op = path.substr(path.rfind('/') + 1);
     calls.push_back(op + " " + crk);
+    Json in = JsonParse(rq.body.view());
+    const cJSON* aad_list = in ? JsonArray(in.get(), "aad") : nullptr;
+    std::string aad = aad_list ? std::string(JsonPrint(aad_list).view()) : "";
+    aads.push_back(aad);
     if (std::count(deleted.begin(), deleted.end(), crk)) {
       return Reply(
           r, 404,
           R"({"resources":[{"errorMsg":"Not Found","reasons":[{"code":"KEY_NOT_FOUND_ERR"}]}]})");
     }
-    Json in = JsonParse(rq.body.view());
     std::string current = "v" + std::to_string(Version(crk));
     if (op == "wrap") {
       Secret plain;
       Base64Decode(JsonString(in.get(), "plaintext").value_or(""), &plain);
-      return Reply(r, 200, Object({{"ciphertext", Wrap(crk, plain.view())}}, current, ""));
+      return Reply(r, 200, Object({{"ciphertext", Wrap(crk, plain.view(), aad)}}, current, ""));
     }
-    std::string ct(JsonString(in.get(), "ciphertext").value_or(""));
+    std::string ct(Trim(JsonString(in.get(), "ciphertext").value_or("")));
     size_t dot1 = ct.find('.'), dot2 = ct.find('.', dot1 + 1);
-    if (dot1 == std::string::npos || dot2 == std::string::npos || ct.substr(0, dot1) != crk) {
+    size_t dot3 = dot2 == std::string::npos ? dot2 : ct.find('.', dot2 + 1);
+    std::string suffix = dot3 == std::string::npos ? "" : ct.substr(dot3);
+    if (dot1 == std::string::npos || dot2 == std::string::npos || ct.substr(0, dot1) != crk ||
+        suffix != AadSuffix(aad)) {
       return Reply(
           r, 422,
           R"({"resources":[{"errorMsg":"Unprocessable Entity","reasons":[{"code":"UNPROCESSABLE_CIPHERTEXT_ERR"}]}]})");
     }
-    std::string version = ct.substr(dot1 + 1, dot2 - dot1 - 1), b64 = ct.substr(dot2 + 1);
+    std::string version = ct.substr(dot1 + 1, dot2 - dot1 - 1);
+    std::string b64 = ct.substr(dot2 + 1, dot3 == std::string::npos ? dot3 : dot3 - dot2 - 1);
     Secret plain;
     Base64Decode(b64, &plain);
-    std::string newer = crk + "." + current + "." + b64;
+    std::string newer = crk + "." + current + "." + b64 + suffix;
     if (op == "rewrap") {
       return Reply(r, 200, Object({{"ciphertext", newer}}, version, current));
     }
     if (spoil_from >= 0 && unwraps_++ >= spoil_from) {
       std::string other(plain.view());
       other[0] ^= 1;
-      b64 = Base64Encode(std::span(reinterpret_cast<const std::byte*>(other.data()), other.size()));
+      b64 = B64(other);
     }
     std::vector<std::pair<std::string, std::string>> fields = {{"plaintext", b64}};
     if (version != current) fields.push_back({"ciphertext", newer});
@@ -80,6 +92,10 @@ class VersionedKms {
   }
 
  private:
+  static std::string B64(std::string_view s) {
+    return Base64Encode(std::span(reinterpret_cast<const std::byte*>(s.data()), s.size()));
+  }
+  static std::string AadSuffix(std::string_view aad) { return aad.empty() ? "" : "." + B64(aad); }
   static void Reply(HttpResponse* r, long status, std::string body) {
     r->status = status;
     r->body = Secret::FromString(body);

@@ -221,3 +221,64 @@ ready_ms() {
 	run -1 grep -q 'gave up' "$BATS_TEST_TMPDIR/err"
 	grep -q 'loaded 1 of 1 keys in [0-9]* ms (1 already in the keyring)' "$BATS_TEST_TMPDIR/err"
 }
+
+# token_volume NAME: a volume as `volume NAME` makes it, and an hpcs token
+# (issue 25) in its header for that passphrase, bound to its LUKS UUID.
+token_volume() {
+	local img=$BATS_TEST_TMPDIR/$1.img
+	volume "$1"
+	hpcs token make --luks-uuid "$(cryptsetup luksUUID "$img")" --keyslot 0 --name "$1" \
+		<"$BATS_TEST_TMPDIR/$1.pass" >"$BATS_TEST_TMPDIR/$1.token"
+	cryptsetup token import --token-id 0 --json-file "$BATS_TEST_TMPDIR/$1.token" "$img"
+}
+
+@test "a volume with only an hpcs token: its request is answered from the token; the token copied into another header is not" {
+	token_volume tok
+	# The token of tok copied into copy's header (another UUID, its own slot 0).
+	volume copy
+	cryptsetup token import --token-id 0 --key-slot 0 --json-file "$BATS_TEST_TMPDIR/tok.token" \
+		"$BATS_TEST_TMPDIR/copy.img"
+	printf 'tok %s none luks\ncopy %s none luks\n' "$BATS_TEST_TMPDIR/tok.img" \
+		"$BATS_TEST_TMPDIR/copy.img" >"$BATS_TEST_TMPDIR/crypttab"
+	# No key files: the KMS is opened for the tokens alone.
+	start_unlock --grace 0 --deadline 30 --crypttab "$BATS_TEST_TMPDIR/crypttab"
+	"$SD" ask "$ASK" tok "cryptsetup:$BATS_TEST_TMPDIR/tok.img" 20 "$BATS_TEST_TMPDIR/tok.answer" \
+		>"$BATS_TEST_TMPDIR/tok.when" 3>&- &
+	TOK_ASK=$!
+	"$SD" ask "$ASK" copy "cryptsetup:$BATS_TEST_TMPDIR/copy.img" 8 "$BATS_TEST_TMPDIR/copy.answer" \
+		>"$BATS_TEST_TMPDIR/copy.when" 3>&- &
+	COPY_ASK=$!
+	wait "$TOK_ASK" "$COPY_ASK"
+	# Image files are never "open" (no dm-crypt holder): the agent would stay
+	# until its deadline; the service manager stops it.
+	kill -TERM "$AGENT_PID"
+	finish_unlock
+	[ "$status" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/tok.answer")" = "+$(cat "$BATS_TEST_TMPDIR/tok.pass")" ]
+	# (A key file is taken whole: no newline.)
+	printf '%s' "$(cut -c2- "$BATS_TEST_TMPDIR/tok.answer")" |
+		cryptsetup open --test-passphrase --key-file - "$BATS_TEST_TMPDIR/tok.img"
+	[ "$(cat "$BATS_TEST_TMPDIR/copy.when")" = none ]
+	grep -q "Key Protect: 2 volumes with an hpcs token not open yet; answering their passphrase requests" "$BATS_TEST_TMPDIR/err"
+	grep -q "answered the passphrase request for '$BATS_TEST_TMPDIR/tok.img' with its hpcs token of $(cryptsetup luksUUID "$BATS_TEST_TMPDIR/tok.img")" "$BATS_TEST_TMPDIR/err"
+	grep -q "cannot unwrap the hpcs token of '$BATS_TEST_TMPDIR/copy.img'" "$BATS_TEST_TMPDIR/err"
+	run -1 grep -q "copy.img' with" "$BATS_TEST_TMPDIR/err"
+	# Nothing went into a keyring.
+	run -1 keyctl search @u user tok
+	refute_secrets "$(cat "$BATS_TEST_TMPDIR/err" "$BATS_TEST_TMPDIR/out" "$NOTIFY_LOG")" \
+		"$EMU_API_KEY" "$(cat "$BATS_TEST_TMPDIR/tok.pass")"
+}
+
+@test "no key files and no hpcs token on the boot's volumes: READY=1 and exit 0 at once, the KMS never asked" {
+	volume plain
+	printf 'plain %s none luks\n' "$BATS_TEST_TMPDIR/plain.img" >"$BATS_TEST_TMPDIR/crypttab"
+	emu_ctl POST reset-stats >/dev/null
+	start_unlock --grace 30 --deadline 60 --crypttab "$BATS_TEST_TMPDIR/crypttab"
+	finish_unlock
+	[ "$status" -eq 0 ]
+	# Neither the grace period nor the deadline was waited for.
+	[ $((END_MS - START_MS)) -lt 20000 ]
+	grep -q READY=1 "$NOTIFY_LOG"
+	[ "$(emu_stat requests)" -eq 0 ]
+	[ "$(emu_stat iam_requests)" -eq 0 ]
+}

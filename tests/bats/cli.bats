@@ -56,10 +56,16 @@ complete_words() {
 	[ "$(wc -l <<<"$verbs")" -ge 12 ]
 	run complete_words ""
 	[ "$status" -eq 0 ]
-	[ "$(grep -v '^-' <<<"$output" | sort)" = "$(cut -d' ' -f1 <<<"$verbs" | sort)" ]
+	[ "$(grep -v '^-' <<<"$output" | sort)" = "$(cut -d' ' -f1 <<<"$verbs" | sort -u)" ]
 	[ "$(grep '^-' <<<"$output" | sort)" = "$(sed -n '/^Options:$/,$p' <<<"$help" | grep -o -e '--[a-z-]*' | sort)" ]
+	# A two-word verb ("token make"): its first word offers the second ones.
+	run complete_words token ""
+	[ "$(sort <<<"$output")" = "$(sed -n 's/^token \([a-z]*\) .*/\1/p' <<<"$verbs" | sort)" ]
 	while read -r verb synopsis; do
-		run complete_words "$verb" --
+		words=("$verb")
+		[[ $synopsis == -* || $synopsis == "("* || $synopsis == "" || $synopsis == "["* ]] ||
+			{ words+=("${synopsis%% *}") && synopsis=${synopsis#* }; }
+		run complete_words "${words[@]}" --
 		[ "$status" -eq 0 ]
 		want=$(grep -o -e '--[a-z0-9-]*' <<<"$synopsis" | sort -u || true)
 		echo "$verb: the completion offers '$output', --help names '$want'"

@@ -67,12 +67,6 @@ unwrapped_sum() {
 	hpcs unwrap <"$1" | sha256sum
 }
 
-rotate() {
-	emu_ctl POST "keys/${1:-$HPCS_CRK}/allow-rotate" >/dev/null
-	emu_api POST "/api/v2/keys/${1:-$HPCS_CRK}/actions/rotate"
-	emu_expect 204
-}
-
 @test "report: all good after enrolling and building the initramfs; each volume's slot opens" {
 	volume data
 	volume logs --netdev
@@ -155,7 +149,7 @@ rotate() {
 	before_logs=$(cat "$logs")
 	sum_data=$(unwrapped_sum "$data")
 	sum_logs=$(unwrapped_sum "$logs")
-	rotate
+	hpcs_rotate
 
 	# Before rewrap: still unwraps, but with an older version (info, exit 0).
 	run report --json
@@ -201,7 +195,7 @@ rotate() {
 	echo "not-a-ciphertext" >"$HPCS_KEYS/user/$HPCS_TAG:logs"
 	local before
 	before=$(cat "$HPCS_KEYS/user/$HPCS_TAG:data")
-	rotate
+	hpcs_rotate
 	run hpcs rewrap
 	echo "$output"
 	[ "$status" -eq 1 ]
@@ -560,7 +554,7 @@ rotate() {
 	local f=$HPCS_KEYS/user/$HPCS_TAG:data before sum
 	before=$(cat "$f")
 	sum=$(unwrapped_sum "$f")
-	rotate
+	hpcs_rotate
 	hpcs_write_conf HFL.update_wrapped_keys=no
 	run hpcs process
 	[ "$status" -eq 0 ]
@@ -589,7 +583,7 @@ rotate() {
 	volume data
 	local f=$HPCS_KEYS/user/$HPCS_TAG:data before
 	before=$(cat "$f")
-	rotate
+	hpcs_rotate
 	# The first unwrap is served as it is; the check of the newer wrapping gets other bytes.
 	emu_ctl POST faults '{"rules":[{"op":"unwrap","action":"pass","count":1},
 		{"op":"unwrap","action":"wrong_plaintext"}]}' >/dev/null
@@ -603,7 +597,7 @@ rotate() {
 	volume data
 	local f=$HPCS_KEYS/user/$HPCS_TAG:data before
 	before=$(cat "$f")
-	rotate
+	hpcs_rotate
 	: >"$BATS_TEST_TMPDIR/cmdline"
 	run "$HPCS_BIN_DIR/hpcs-unlock" --config "$HPCS_CONF" --cmdline "$BATS_TEST_TMPDIR/cmdline"
 	echo "$output"
@@ -617,7 +611,7 @@ rotate() {
 @test "rewrap waits for another writer of the key directory, and gives up after 10 s naming it" {
 	volume data
 	local f=$HPCS_KEYS/user/$HPCS_TAG:data before start new
-	rotate
+	hpcs_rotate
 	before=$(cat "$f")
 	lock_hold "$HPCS_KEYS/.lock" hpcs-enroll
 	run hpcs rewrap
@@ -648,7 +642,7 @@ rotate() {
 	volume data
 	local f=$HPCS_KEYS/user/$HPCS_TAG:data before start
 	before=$(cat "$f")
-	rotate
+	hpcs_rotate
 	: >"$BATS_TEST_TMPDIR/cmdline"
 	lock_hold "$HPCS_KEYS/.lock"
 	start=$(date +%s%N)

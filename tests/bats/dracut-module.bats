@@ -51,6 +51,7 @@ run_module() {
 			[[ $1 != *"${FAIL_INST:-/nothing/}"* ]] || return 1
 			mkdir -p "$initdir$(dirname "${2:-$1}")" && cp "$1" "$initdir${2:-$1}"
 		}
+		inst_library() { inst_simple "$@"; }
 		inst_multiple() { :; }
 		inst_rules() { :; }
 		instmods() { echo "INSTMODS: $*"; }
@@ -388,4 +389,103 @@ run_tpm_module() {
 	[ -f "$initdir/var/lib/hpcs-for-luks/linger/user/luks:root" ]
 	[ ! -e "$initdir/var/lib/hpcs-for-luks/linger/logon/dm:data" ]
 	[ ! -e "$initdir/var/lib/hpcs-for-luks/linger/logon/not-a-key-here" ]
+}
+
+# --- Volumes with only an `hpcs` token (issue 25, item 4): no key file, the
+# token plugin at cryptsetup's token path
+
+# token_volume IMG [TYPE]: a LUKS2 image file with a token of TYPE (default
+# hpcs; the JSON of a real one, nothing unwraps it here) for key slot 0.
+token_volume() {
+	local type=${2:-hpcs}
+	truncate -s 20M "$1"
+	head -c 32 /dev/urandom | base64 >"$BATS_TEST_TMPDIR/pass"
+	cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+		--key-file "$BATS_TEST_TMPDIR/pass" "$1"
+	printf '{"type":"%s","keyslots":["0"],"version":1,"kms":"https://kms.test",%s}\n' "$type" \
+		'"instance":"i","crk":"c","key_version":"","bound_to":"luks2-uuid","ciphertext":"eyJ4IjoxfQ=="' |
+		cryptsetup token import --json-file - --key-slot 0 "$1"
+}
+
+# The token directory of this host's libcryptsetup (the image's one too).
+token_dir() {
+	cryptsetup --help | sed -n 's|^LUKS2 external token plugin path: \(/.*\)\.$|\1|p'
+}
+
+@test "check(): 0 with no key file when a crypttab volume has an hpcs token; 255 when its token is another kind" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	rm "$host"/keys/user/* "$host"/keys/logon/*
+	token_volume "$host/data.img"
+	token_volume "$host/other.img" other
+	hpcs_crypttab=$host/crypttab
+	export hpcs_crypttab
+	printf '# name device key options\nother %s none\n' "$host/other.img" >"$hpcs_crypttab"
+	run_module check
+	[ "$status" -eq 255 ]
+	printf 'data %s none _netdev\n' "$host/data.img" >>"$hpcs_crypttab"
+	run_module check
+	[ "$status" -eq 0 ]
+	hostonly=yes run_module check
+	[ "$status" -eq 0 ]
+	# UUID= is looked for under /dev/disk/by-uuid (none here: not included).
+	printf 'data UUID=%s none\n' "$(cryptsetup luksUUID "$host/data.img")" >"$hpcs_crypttab"
+	run_module check
+	[ "$status" -eq 255 ]
+}
+
+@test "only hpcs tokens: hpcs-unlock, config, CA, unit and the token plugin at cryptsetup's path; no key file" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	local dir
+	dir=$(token_dir)
+	[ -n "$dir" ] || skip "this cryptsetup has no external token plugins"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	rm "$host"/keys/user/* "$host"/keys/logon/*
+	token_volume "$host/root.img"
+	hpcs_crypttab=$host/crypttab
+	printf 'root %s none\n' "$host/root.img" >"$hpcs_crypttab"
+	printf 'ELF plugin\n' >"$host/libcryptsetup-token-hpcs.so"
+	hpcs_token_plugin=$host/libcryptsetup-token-hpcs.so
+	export hpcs_crypttab hpcs_token_plugin
+	run_module install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cmp "$hpcs_token_plugin" "$initdir$dir/libcryptsetup-token-hpcs.so"
+	[ -x "$initdir/usr/sbin/hpcs-unlock" ]
+	[ -f "$initdir/usr/lib/systemd/system/hpcs-unlock.service" ]
+	[[ "$output" == *"SYSTEMCTL: -q --root $initdir enable hpcs-unlock.service"* ]]
+	grep -qx 'api_key = plaintext-key-0123' "$initdir/etc/hpcs-for-luks.ini"
+	cmp "$host/ca.pem" "$initdir/etc/hpcs-for-luks/ca.pem"
+	# The key directory is there, empty.
+	[ "$(stat -c %a "$initdir/var/lib/hpcs-for-luks")" = 700 ]
+	[ -z "$(find "$initdir/var/lib/hpcs-for-luks" -mindepth 1)" ]
+	# A plaintext API key still needs initramfs_plain_api_key = yes.
+	rm -rf "$initdir"
+	write_ini plaintext-key-0123
+	run_module install
+	[[ "$output" == *"plaintext api_key"* ]]
+	[ -z "$(find "$initdir" -type f)" ]
+}
+
+@test "a volume with an hpcs token and no token plugin: install() fails, naming the volume" {
+	[ -x "$hpcs_cli" ] || skip "no hpcs-for-luks in $HPCS_BIN_DIR: build first"
+	write_ini plaintext-key-0123 HFL.initramfs_plain_api_key=yes
+	token_volume "$host/root.img"
+	hpcs_crypttab=$host/crypttab
+	printf 'root %s none\n' "$host/root.img" >"$hpcs_crypttab"
+	export hpcs_crypttab
+	# Not at cryptsetup's path here (dracutsysrootdir points elsewhere).
+	run_module eval "dracutsysrootdir=$host/sysroot; install"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ERROR: hpcs: '$host/root.img' has an hpcs token, but there is no libcryptsetup-token-hpcs.so in '"*"' to open it at boot"* ]]
+	[ ! -e "$initdir/usr/lib/systemd/system/hpcs-unlock.service" ]
+	# With key files and no token, the plugin goes in only where the host has it.
+	rm "$hpcs_crypttab"
+	rm -rf "$initdir"
+	run_module eval "dracutsysrootdir=$host/sysroot; install"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$initdir/var/lib/hpcs-for-luks/user/luks:root" ]
+	[ -z "$(find "$initdir" -name 'libcryptsetup-token-*')" ]
 }

@@ -595,6 +595,21 @@ jwt_claims() {
 	emu_api POST "/api/v2/keys/$other/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
 	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
 
+	# The hpcs LUKS2 token's binding (issue 25): the AAD is compared exactly,
+	# letter case included; one wrapped without AAD does not unwrap with one.
+	uuid=0b5c7c2a-6a1e-4f55-9d0e-3c1f8b2e9a10
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$(random_b64 32)" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 200
+	bound=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$bound" "[\"luks2-uuid:${uuid^^}\"]")"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$bound" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 200
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$(random_b64 32)")"
+	unbound=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$unbound" "[\"luks2-uuid:$uuid\"]")"
+	emu_expect 422 UNPROCESSABLE_CIPHERTEXT_ERR
+
 	# And the genuine request still works.
 	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct" '["disk-1"]')"
 	emu_expect 200
@@ -981,6 +996,34 @@ jwt_claims() {
 	emu_expect 503
 	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct")"
 	emu_expect 200
+}
+
+@test "faults: a rule with aad takes only the requests whose aad list holds that string" {
+	id=$(emu_create_key aad-root)
+	pt=$(random_b64 32)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt" '["luks2-uuid:a"]')"
+	ct_a=$(body .ciphertext)
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt" '["luks2-uuid:b"]')"
+	ct_b=$(body .ciphertext)
+	emu_ctl POST faults '{"rules":[{"op":"unwrap","aad":"luks2-uuid:b","action":"status","status":503,"count":1}]}' >/dev/null
+	# Another AAD, and none, pass by; the rule's count is left.
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct_a" '["luks2-uuid:a"]')"
+	emu_expect 200
+	emu_api POST "/api/v2/keys/$id/actions/wrap" "$(wrap_body "$pt")"
+	emu_expect 200
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$(body .ciphertext)")"
+	emu_expect 200
+	[ "$(emu_ctl GET faults | jq '.rules[0].count')" -eq 1 ]
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct_b" '["luks2-uuid:b"]')"
+	emu_expect 503
+	emu_api POST "/api/v2/keys/$id/actions/unwrap" "$(unwrap_body "$ct_b" '["luks2-uuid:b"]')"
+	emu_expect 200
+	[ "$(body .plaintext)" = "$pt" ]
+	# Not a string: refused, the fault set kept.
+	run emu_ctl POST faults '{"rules":[{"op":"unwrap","aad":["x"],"action":"drop"}]}'
+	[ "$status" -ne 0 ]
+	[[ $output == *'aad must be a string'* ]]
+	[ "$(emu_ctl GET faults | jq -r '.rules[0].aad')" = luks2-uuid:b ]
 }
 
 @test "control: GET tokens lists every access token issued" {

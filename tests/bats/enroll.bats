@@ -255,19 +255,6 @@ state() {
 
 # --- rollback after an interrupt, and a partly done enable (issue 10, item 9) --
 
-# fake_tool NAME SCRIPT: a NAME in $BATS_TEST_TMPDIR/bin running SCRIPT
-# (sh), with REAL set to the real one.
-fake_tool() {
-	mkdir -p "$BATS_TEST_TMPDIR/bin"
-	{
-		echo '#!/bin/sh'
-		echo "REAL=$(command -v "$1" || echo /nonexistent)"
-		echo "STATE=$BATS_TEST_TMPDIR/$1.state"
-		echo "$2"
-	} >"$BATS_TEST_TMPDIR/bin/$1"
-	chmod +x "$BATS_TEST_TMPDIR/bin/$1"
-}
-
 # enrolment_undone: an enrolment with the tools of $BATS_TEST_TMPDIR/bin
 # first in PATH fails (exit 1), says so, and leaves no slot, token, key file
 # or crypttab line behind.

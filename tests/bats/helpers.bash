@@ -262,6 +262,9 @@ emu_expect() {
 #       test runs use @u at the same time.
 #   key_id TYPE DESC     serial of the key in @u, or fail.
 #   key_bytes DESC       the payload of user key DESC in @u, hex-encoded.
+#   hpcs_rotate [CRK]    rotate the root key (default $HPCS_CRK) through the
+#       KMS API, allowed first by the emulator's control API (the service's
+#       once-an-hour limit); fails unless it answers 204.  Outside `run`.
 
 : "${HPCS_BIN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
 export HPCS_BIN_DIR
@@ -496,4 +499,55 @@ lock_release() {
 	kill "$LOCK_PID" 2>/dev/null || true
 	wait "$LOCK_PID" 2>/dev/null || true
 	LOCK_PID=""
+}
+
+# ---------------------------------------------------------------------------
+# hpcs LUKS2 tokens (issue 25), wrapped by the emulator as WrapHpcsToken wraps
+# them (for the token helper's and the token plugin's suites)
+#
+#   hpcs_wrapped_token UUID PASSPHRASE [KEYSLOT [NAME]]
+#       Print the token JSON (compact) of PASSPHRASE wrapped by $HPCS_CRK with
+#       the AAD of the LUKS2 volume UUID, for key slot KEYSLOT (default 0),
+#       named NAME (default: no name). Needs hpcs_setup; outside `run`.
+
+hpcs_wrapped_token() {
+	local uuid=$1 pass=$2 slot=${3:-0} name=${4:-}
+	emu_api POST "/api/v2/keys/$HPCS_CRK/actions/wrap" \
+		"$(jq -nc --arg pt "$(printf '%s' "$pass" | base64 -w0)" --arg aad "luks2-uuid:$uuid" \
+			'{plaintext: $pt, aad: [$aad]}')" || return 1
+	[ "$EMU_STATUS" = 200 ] || {
+		echo "hpcs_wrapped_token: wrap answered $EMU_STATUS: $EMU_BODY" >&2
+		return 1
+	}
+	jq -c --arg kms "$EMU_URL" --arg inst "$EMU_INSTANCE" --arg crk "$HPCS_CRK" --arg slot "$slot" \
+		--arg name "$name" '
+		{type: "hpcs", keyslots: [$slot], version: 1, kms: $kms, instance: $inst, crk: $crk,
+		 key_version: .keyVersion.id, bound_to: "luks2-uuid", ciphertext: .ciphertext}
+		+ (if $name == "" then {} else {name: $name} end)' <<<"$EMU_BODY"
+}
+
+hpcs_rotate() {
+	emu_ctl POST "keys/${1:-$HPCS_CRK}/allow-rotate" >/dev/null
+	emu_api POST "/api/v2/keys/${1:-$HPCS_CRK}/actions/rotate"
+	emu_expect 204
+}
+
+# ---------------------------------------------------------------------------
+# Stand-ins for the programs a command runs
+#
+#   fake_tool NAME SCRIPT
+#       $BATS_TEST_TMPDIR/bin/NAME running SCRIPT (sh), with REAL set to the
+#       real NAME and STATE to $BATS_TEST_TMPDIR/NAME.state, for a run with
+#       PATH="$BATS_TEST_TMPDIR/bin:$PATH" (a failing step, an interrupt at
+#       a given step: `[ "$1" != luksAddKey ] || kill -TERM "$PPID"`).
+
+fake_tool() {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	{
+		echo '#!/bin/sh'
+		echo "REAL=$(command -v "$1" || echo /nonexistent)"
+		echo "STATE=$BATS_TEST_TMPDIR/$1.state"
+		echo "$2"
+	} >"$BATS_TEST_TMPDIR/bin/$1"
+	chmod +x "$BATS_TEST_TMPDIR/bin/$1"
 }

@@ -48,11 +48,11 @@ setup() {
 
 @test "an include without a folder, and a new folder, are named" {
 	printf '#include "secret.h"\n' >>"$copy/kp/retry.cc"
-	mkdir "$copy/plugin"
+	mkdir "$copy/newfolder"
 	run "$top/tests/lint-layers.sh" "$copy"
 	[ "$status" -eq 1 ]
 	[[ $output == *"src/kp/retry.cc:"*"names no folder"* ]]
-	[[ $output == *"src/plugin: a folder of src/ that the layering rules do not know"* ]]
+	[[ $output == *"src/newfolder: a folder of src/ that the layering rules do not know"* ]]
 }
 
 @test "below cmd/ nothing logs above debug or ends the process" {

@@ -574,6 +574,8 @@ writable_refused() {
 }
 
 @test "a TPM blob writable by group or others is refused, naming the chmod" {
+	# A key to unwrap: with none, the TPM is not asked (nor the blob read).
+	make_keys 1
 	echo "-----BEGIN TSS-----" >"$BATS_TEST_TMPDIR/blob"
 	hpcs_write_conf KP.api_key=TPM "HFL.tpm_blob=$BATS_TEST_TMPDIR/blob"
 	writable_refused "$BATS_TEST_TMPDIR/blob" 0664

@@ -43,6 +43,7 @@ constexpr std::string_view kPrimary("LUKS\xba\xbe\0\2", 8), kSecondary("SKUL\xba
 constexpr size_t kBinarySize = 4096;
 constexpr size_t kHdrSizeAt = 8, kSeqidAt = 16, kChecksumAlgAt = 72, kHdrOffsetAt = 256;
 constexpr size_t kChecksumAt = 448, kChecksumSize = 64;
+constexpr size_t kUuidAt = 168, kUuidSize = 40;  // luksUUID, NUL-terminated
 constexpr uint64_t kHdrSizes[] = {0x4000,  0x8000,   0x10000,  0x20000, 0x40000,
                                   0x80000, 0x100000, 0x200000, 0x400000};
 
@@ -99,7 +100,10 @@ bool IntactCopy(const std::string& img, size_t at, LuksHeader* out) {
     return false;
   }
   std::string err;
-  return ParseLuks2Metadata(json.substr(0, end), out, &err) == 0;
+  if (ParseLuks2Metadata(json.substr(0, end), out, &err) != 0) return false;
+  // The UUID is the binary header's, not the JSON's.
+  out->uuid.assign(img.data() + at + kUuidAt, strnlen(img.data() + at + kUuidAt, kUuidSize));
+  return true;
 }
 
 // A 16 KiB header, both copies, around `json` (no NUL, under 12 KiB).

@@ -6,7 +6,8 @@
 #
 #   tests/fuzz/run.sh [--quick | --seconds N] [--build-dir DIR] [--no-build] [TARGET...]
 #
-# 60 s per target by default (what CI runs); --quick: 10 s. TARGET is a name
+# 60 s per target by default (what CI runs), the targets side by side, JOBS
+# (default: the CPUs) at a time; --quick: 10 s. TARGET is a name
 # such as `config` (default: every target that was built). Each target starts
 # from its committed seeds in tests/fuzz/corpus/TARGET and from what earlier
 # runs in the same build directory found (DIR/fuzz-corpus/TARGET). A crash
@@ -83,23 +84,23 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/hpcs-fuzz.XXXXXX")
 trap 'rm -rf "$logs"' EXIT
 export UBSAN_OPTIONS=print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1
 
-failed=()
 row='%-12s %7s %10s %7s %11s %7s %6s  %s\n'
-# shellcheck disable=SC2059  # the one format of the table, in a variable
-printf "\n$row" target seconds execs execs/s cov ft corpus result
-for t in "${targets[@]}"; do
+# run_one T: one target for $seconds s; its table row in $logs/T.row, its
+# exit status in $logs/T.rc, libFuzzer's output in $logs/T.log.
+run_one() {
+	local t=$1 bin seeds work log rc execs rate edges last cov ft corp result
+	local dict=()
 	bin="$build_dir/${t}_fuzz"
 	seeds="$top/tests/fuzz/corpus/$t"
+	log="$logs/$t.log"
 	if [ ! -x "$bin" ] || [ ! -d "$seeds" ]; then
-		echo "fuzz: no target '$t' ($bin) or no seeds ($seeds)" >&2
-		failed+=("$t")
-		continue
+		echo "fuzz: no target '$t' ($bin) or no seeds ($seeds)" >"$log"
+		echo 1 >"$logs/$t.rc"
+		return
 	fi
 	work="$build_dir/fuzz-corpus/$t"
 	mkdir -p "$work"
-	dict=()
 	if [ -f "$top/tests/fuzz/$t.dict" ]; then dict=(-dict="$top/tests/fuzz/$t.dict"); fi
-	log="$logs/$t.log"
 	rc=0
 	"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$artifacts/$t-" "${dict[@]}" "$work" "$seeds" >"$log" 2>&1 || rc=$?
@@ -111,17 +112,37 @@ for t in "${targets[@]}"; do
 	ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 	corp=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<<"$last")
 	result=ok
-	if [ "$rc" -ne 0 ]; then
-		result="CRASH (exit $rc)"
-		failed+=("$t")
-	fi
-	# shellcheck disable=SC2059  # as above
+	[ "$rc" -eq 0 ] || result="CRASH (exit $rc)"
+	# shellcheck disable=SC2059  # the one format of the table, in a variable
 	printf "$row" "$t" "$seconds" "${execs:-?}" "${rate:-?}" \
-		"${cov:-?}/${edges:-?}" "${ft:-?}" "${corp:-?}" "$result"
+		"${cov:-?}/${edges:-?}" "${ft:-?}" "${corp:-?}" "$result" >"$logs/$t.row"
+	echo "$rc" >"$logs/$t.rc"
+}
+
+# The targets run side by side, JOBS at a time (default: one per CPU; each
+# is one process, and each gets its full $seconds), their rows in order.
+jobs=${JOBS:-$(nproc)}
+running=0
+for t in "${targets[@]}"; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_one "$t" &
+	running=$((running + 1))
+done
+wait || true
+failed=()
+# shellcheck disable=SC2059  # as above
+printf "\n$row" target seconds execs execs/s cov ft corpus result
+for t in "${targets[@]}"; do
+	[ ! -f "$logs/$t.row" ] || cat "$logs/$t.row"
+	rc=$(cat "$logs/$t.rc" 2>/dev/null || echo 1)
 	if [ "$rc" -ne 0 ]; then
+		failed+=("$t")
 		echo "--- $t: the end of libFuzzer's output" >&2
-		tail -n 60 "$log" >&2
-		echo "--- reproduce: $bin $(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)" >&2
+		tail -n 60 "$logs/$t.log" >&2
+		echo "--- reproduce: $build_dir/${t}_fuzz $(sed -n 's/.*Test unit written to //p' "$logs/$t.log" | tail -n 1)" >&2
 	fi
 done
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -26,10 +26,13 @@ setup_file() {
 
 	local build=${HPCS_STATIC_BUILD_DIR:-$VM_REPO/build-static}
 	if [ -z "${HPCS_UNLOCK:-}" ]; then
-		vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-unlock hpcs-for-luks || return 1
+		vm_build_static "$build" "$BATS_FILE_TMPDIR/cmake.log" hpcs-unlock hpcs-for-luks \
+			libcryptsetup-token-hpcs || return 1
 		HPCS_UNLOCK=$build/hpcs-unlock
 	fi
 	export HPCS_UNLOCK HFL=${HPCS_CLI:-$build/hpcs-for-luks}
+	# The token plugin, made to run /usr/sbin/hpcs-unlock (vm_build_static).
+	export HPCS_TOKEN_PLUGIN=${HPCS_TOKEN_PLUGIN:-$build/libcryptsetup-token-hpcs.so}
 	file -L "$HPCS_UNLOCK" | grep -q 'statically linked' || {
 		echo "$HPCS_UNLOCK is not statically linked" >&2
 		return 1
@@ -44,6 +47,13 @@ setup_file() {
 	DATA_UUID=$(cat "$IMG/data.uuid")
 	ACCEL=$("$VM_HERE/probe-accel.sh" "$KDIR/vmlinuz")
 	export UUID DATA_UUID ACCEL
+	# A root and a second volume with only an hpcs token each (made with
+	# the emulator, which the script starts on the fixture's state), and the
+	# root's crypttab.
+	TOK=$("$VM_HERE/make-token-image.sh" "$HFL" "$FIX" "$IMG/root.img" "$IMG/data.img")
+	TOKEN_UUID=$(cat "$TOK/root.uuid")
+	TOKEN_DATA_UUID=$(cat "$TOK/data.uuid")
+	export TOK TOKEN_UUID TOKEN_DATA_UUID
 
 	# One initramfs for every case with a plain API key, one with api_key =
 	# TPM, and one without the module to measure what it adds.
@@ -55,20 +65,27 @@ setup_file() {
 		"$VM_HERE/make-initramfs.sh" "$KDIR" tpm2)
 	INITRD_VPC=$(hpcs_config=$FIX/vpc.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
 		"$VM_HERE/make-initramfs.sh" "$KDIR" vpc)
+	# Only tokens: no key file, the plugin (the module finds the token in
+	# the crypttab's volume).
+	INITRD_TOKEN=$(hpcs_config=$TOK/token.ini hpcs_unlock=$HPCS_UNLOCK hpcs_cli=$HFL \
+		hpcs_token_plugin=$HPCS_TOKEN_PLUGIN hpcs_crypttab=$TOK/crypttab \
+		"$VM_HERE/make-initramfs.sh" "$KDIR" token)
 	INITRD_NONE=$("$VM_HERE/make-initramfs.sh" "$KDIR" none --without-hpcs)
-	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_VPC INITRD_NONE
+	export INITRD_PLAIN INITRD_TPM INITRD_TPM2 INITRD_VPC INITRD_TOKEN INITRD_NONE
 
-	local none plain tpm tpm2 vpc
+	local none plain tpm tpm2 vpc token
 	none=$(stat -c %s "$INITRD_NONE")
 	plain=$(stat -c %s "$INITRD_PLAIN")
 	tpm=$(stat -c %s "$INITRD_TPM")
 	tpm2=$(stat -c %s "$INITRD_TPM2")
 	vpc=$(stat -c %s "$INITRD_VPC")
+	token=$(stat -c %s "$INITRD_TOKEN")
 	note "accelerator: $ACCEL; kernel $(cat "$KDIR/kver")"
 	note "initramfs (zstd): without hpcs $none B; with hpcs $plain B (+$((plain - none)) B);" \
 		"with hpcs and TPM 1.2 $tpm B (+$((tpm - none)) B);" \
 		"with hpcs and TPM 2.0 $tpm2 B (+$((tpm2 - none)) B);" \
-		"with hpcs and auth = vpc $vpc B (+$((vpc - none)) B)"
+		"with hpcs and auth = vpc $vpc B (+$((vpc - none)) B);" \
+		"with hpcs, only tokens (the plugin, no key file) $token B (+$((token - none)) B)"
 	note "hpcs files in the initramfs (uncompressed): $(_module_bytes "$INITRD_PLAIN") B plain," \
 		"$(_module_bytes "$INITRD_TPM") B with TPM 1.2 (tcsd and its libraries not counted)," \
 		"$(_module_bytes "$INITRD_TPM2") B with TPM 2.0"
@@ -116,7 +133,8 @@ cmdline() {
 }
 
 # boot INITRD UNTIL_REGEX TIMEOUT [--tpm DIR | --tpm2 DIR | --rtc DATE] -- CMDLINE_EXTRA...
-# Boots with the root and the logon-key disks; the serial log goes to $LOG.
+# Boots with the root (ROOT_IMG, default the fixture's; its UUID in $UUID) and
+# the logon-key disks; the serial log goes to $LOG.
 boot() {
 	local initrd=$1 until=$2 timeout=$3
 	shift 3
@@ -124,7 +142,7 @@ boot() {
 	BOOT_START=$SECONDS
 	# shellcheck disable=SC2046  # the command line is meant to split into words
 	run "$VM_HERE/boot.sh" --accel "$ACCEL" --kernel "$KDIR/vmlinuz" --initrd "$initrd" \
-		--disk "$IMG/root.img" --disk "$IMG/logon.img" "${VM_OPTS[@]}" \
+		--disk "${ROOT_IMG:-$IMG/root.img}" --disk "$IMG/logon.img" "${VM_OPTS[@]}" \
 		--log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	BOOT_SECONDS=$((SECONDS - BOOT_START))
 	note "$BATS_TEST_DESCRIPTION: boot took ${BOOT_SECONDS} s (wall);" \
@@ -166,6 +184,14 @@ _kms_back_after() {
 		cut -d" " -f1 /proc/uptime >"$4"' _ "$1" "$EMU_CA" "$EMU_URL" "$BATS_TEST_TMPDIR/kms-back" \
 		</dev/null >/dev/null 2>&1 3>&- &
 	KMS_TIMER=$!
+}
+
+# _note_serial REGEX: the serial log's lines that match (but systemd's
+# coloured status lines and our test units'), into the TAP output.
+_note_serial() {
+	local line
+	while IFS= read -r line; do note "serial: $line"; done < <(grep -aE "$1" "$LOG" |
+		grep -avE $'\e|Consumed|hpcs-vmtest' | cut -c1-200 | head -n 30)
 }
 
 # The serial log's lines about us, shown when a test fails.
@@ -574,8 +600,70 @@ _assert_vpc_image() {
 	note "$BATS_TEST_DESCRIPTION: the KMS back $(awk -v a="$up" -v b="$(cat "$BATS_TEST_TMPDIR/kms-back")" \
 		'BEGIN { printf "%.1f", b - a }') s after the boot began (host); the prompt $(_span start_to_prompt) s," \
 		"the root $(_span start_to_root) s after hpcs-unlock.service started"
-	local line
-	while IFS= read -r line; do note "serial: $line"; done < <(grep -aE \
-		'hpcs-unlock(\[|\.service)|systemd-cryptsetup@|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED)' "$LOG" |
-		grep -avE $'\e|Consumed' | cut -c1-200 | head -n 30)
+	_note_serial 'hpcs-unlock(\[|\.service)|systemd-cryptsetup@|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED)'
+}
+
+@test "(m) a root with only an hpcs token: no key file in the image, systemd-cryptsetup opens it through the token plugin, no key of ours in any keyring; a second one whose plugin try is too slow gets its passphrase from hpcs-unlock" {
+	# The image: the plugin at cryptsetup's path, hpcs-unlock for it, and
+	# no wrapped key.
+	local list
+	list=$(lsinitrd "$INITRD_TOKEN")
+	grep -qE 'lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-hpcs\.so$' <<<"$list"
+	grep -qE ' usr/sbin/hpcs-unlock$' <<<"$list"
+	if grep -E 'var/lib/hpcs-for-luks/.+' <<<"$list"; then
+		echo "a key file in the token-only initramfs (above)"
+		false
+	fi
+	# Each header: one key slot, its hpcs token, nothing else.
+	local img
+	for img in "$TOK/root.img" "$TOK/data.img"; do
+		run "$HFL" luks --device "$img"
+		[ "${#lines[@]}" -eq 2 ] || {
+			echo "$img: $output"
+			false
+		}
+		[ "${lines[0]}" = "keyslot 1 pbkdf2 0" ]
+		[[ "${lines[1]}" == "token 0 hpcs 1"* ]]
+	done
+	# The second volume's first unwrap (the plugin's, through hpcs-unlock
+	# --token-open) takes 15 s, more than the helper's default bound of 5 s
+	# ([HFL] token_timeout): it says "not now" (-EAGAIN), systemd-cryptsetup asks for the
+	# passphrase, and hpcs-unlock.service, the password agent, unwraps the
+	# token again (no delay now) and answers. The root's unwraps are not
+	# delayed (another AAD).
+	local DATA=$TOKEN_DATA_UUID
+	emu_ctl POST faults "{\"rules\":[{\"op\":\"unwrap\",\"aad\":\"luks2-uuid:$DATA\",
+		\"action\":\"delay\",\"delay_ms\":15000,\"count\":1}]}" >/dev/null
+	local UUID=$TOKEN_UUID
+	ROOT_IMG=$TOK/root.img boot "$INITRD_TOKEN" 'HPCS-ROOT-OK|Power down' 300 --disk "$TOK/data.img" \
+		-- "rd.luks.uuid=$DATA"
+	assert_booted
+	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$UUID"
+	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$DATA"
+	assert_log 'HPCS-ROOT-OK'
+	assert_log "HPCS-MAPPED: .*luks-$UUID"
+	assert_log "HPCS-MAPPED: .*luks-$DATA"
+	assert_log 'HPCS-ASK-LEFT: none'
+	# The root: by the plugin, no prompt, not through the agent.
+	refute_log "Please enter passphrase for disk luks-$UUID"
+	refute_log "answered the passphrase request for '[^']*$UUID'"
+	# The second volume: the helper gave up within its bound (its line
+	# comes through the plugin), the plugin said "not now", and the agent
+	# answered the passphrase request with the token (before the console
+	# showed the prompt, or after).
+	assert_log "systemd-cryptsetup\\[[0-9]+\\]: hpcs-unlock: hpcs token of LUKS2 volume $DATA: .*deadline"
+	assert_log 'systemd-cryptsetup\[[0-9]+\]: hpcs token [0-9]+: not now'
+	assert_log "hpcs-unlock\\[[0-9]+\\]: answered the passphrase request for '/dev/disk/by-uuid/$DATA' with its hpcs token of $DATA"
+	# No key of ours in any keyring (no user or logon key, no IAM token
+	# handed on). The one user key left is systemd-cryptsetup's own cache
+	# of the passphrase an agent gave it ("cryptsetup", 2.5 min), from the
+	# second volume's answered request: the root's plugin path leaves none.
+	assert_log 'HPCS-KEYS: user cryptsetup:,[[:space:]]*$'
+	# The unwraps: the root's, the second volume's delayed one and the
+	# agent's.
+	[ "$(emu_stat by_op.unwrap)" -ge 3 ] || {
+		echo "emulator saw $(emu_stat by_op.unwrap) unwraps"
+		false
+	}
+	_note_serial "hpcs|systemd-cryptsetup|Please enter|HPCS-(ROOT-OK|ASK-LEFT|MAPPED|KEYS)"
 }

@@ -117,10 +117,12 @@ vm_preflight() {
 
 # vm_build_static BUILD_DIR LOG TARGET...: configure this tree with
 # HPCS_STATIC=ON into BUILD_DIR and build TARGETs; the log's end on failure.
+# The token plugin runs the helper where the dracut module puts it.
 vm_build_static() {
 	local build=$1 log=$2
 	shift 2
-	if ! cmake -S "$VM_REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF >"$log" 2>&1 ||
+	if ! cmake -S "$VM_REPO" -B "$build" -DHPCS_STATIC=ON -DBUILD_TESTING=OFF \
+		-DHPCS_TOKEN_HELPER=/usr/sbin/hpcs-unlock >"$log" 2>&1 ||
 		! cmake --build "$build" --target "$@" -j2 >>"$log" 2>&1; then
 		tail -n 30 "$log" >&2
 		return 1

@@ -3,7 +3,8 @@
 # dracut modules from dracut/ of this repo (not the installed ones).
 # Usage: make-initramfs.sh KERNEL_DIR NAME [--without-hpcs]
 #   Environment for the hpcs module (see dracut/99hpcs/module-setup.sh):
-#   hpcs_config, hpcs_unlock, hpcs_cli, hpcs_tcsd_conf.
+#   hpcs_config, hpcs_unlock, hpcs_cli, hpcs_tcsd_conf, hpcs_token_plugin,
+#   hpcs_crypttab.
 #   Prints the path of the initramfs image.
 set -eu -o pipefail
 . "$(dirname "$0")/lib.sh"
@@ -31,7 +32,8 @@ for d in "${VM_DRACUT_DIRS[@]}"; do
 done
 if [[ $with_hpcs ]]; then
 	conf=${hpcs_config:-/etc/hpcs-for-luks.ini}
-	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_cli:-}" "${hpcs_tcsd_conf:-}")
+	inputs+=("$conf" "${hpcs_unlock:-}" "${hpcs_cli:-}" "${hpcs_tcsd_conf:-}"
+		"${hpcs_token_plugin:-}" "${hpcs_crypttab:-}")
 	# The files the config points at.
 	for k in key_dir ca_file tpm_blob; do
 		v=$(sed -n "s/^[[:space:]]*${k}[[:space:]]*[=:][[:space:]]*//p" "$conf" | tail -n 1)

@@ -18,13 +18,14 @@
 #      for the guest to switch to it later (hpcs-systest, stage kmsdown);
 #   6. the root filesystem packed (ext4) and encrypted offline (LUKS2): the
 #      header that hpcs-enroll changed in step 3 is the one on the disk.
-# data1 and data3 are LUKS2 volumes enrolled later, inside the guest.
+# data1, data3 and data4 are LUKS2 volumes enrolled later, inside the guest
+# (data4 with an hpcs token, no key file).
 # Cached by all its inputs; the KMS state comes from make-fixture.sh.
 #
 # Usage: make-system.sh ROOT_TAR PACKAGES_DIR FIXTURE_DIR
-#   prints the directory: boot.img root.img data{1,2,3}.img (raw disks, in
+#   prints the directory: boot.img root.img data{1,2,3,4}.img (raw disks, in
 #   this order vda..vde), vmlinuz, initrd.img (the initramfs dracut made),
-#   root.uuid, data{1,2,3}.uuid, pass (the root's typed passphrase),
+#   root.uuid, data{1,2,3,4}.uuid, pass (the root's typed passphrase),
 #   kver, times (prep timings), prep.log, remote-cryptsetup.enabled and
 #   nm.enabled (systemctl is-enabled)
 set -eu -o pipefail
@@ -241,23 +242,23 @@ sed -i "s/^$prep_addr\t/10.0.2.100\t/" "$r/etc/hosts"
 # Debian's default, kept: the target that hpcs-enroll --netdev would enable.
 in_root systemctl is-enabled remote-cryptsetup.target >"$tmp/remote-cryptsetup.enabled" 2>&1 || true
 
-step "data1 and data3: LUKS2, enrolled later in the guest"
-for n in 1 3; do
+step "data1, data3 and data4: LUKS2, enrolled later in the guest"
+for n in 1 3 4; do
 	mkdir -p "$tmp/d$n"
 	echo "HPCS-DATA$n-MARKER" >"$tmp/d$n/marker"
 	mkfs "$tmp/data$n.img" 64M "$tmp/d$n"
 	encrypt "$tmp/data$n.img" "$tmp/pass-data"
 done
-printf 'DATA1_UUID=%s\nDATA3_UUID=%s\n' "$(cryptsetup luksUUID "$tmp/data1.img")" \
-	"$(cryptsetup luksUUID "$tmp/data3.img")" >"$r/root/systest/env"
+printf 'DATA1_UUID=%s\nDATA3_UUID=%s\nDATA4_UUID=%s\n' "$(cryptsetup luksUUID "$tmp/data1.img")" \
+	"$(cryptsetup luksUUID "$tmp/data3.img")" "$(cryptsetup luksUUID "$tmp/data4.img")" >"$r/root/systest/env"
 
 step "packing /boot and the root"
 out=$tmp/out
 mkdir -p "$out"
 mv "$r/run/prep/data2.img" "$out/data2.img"
 mv "$r/run/prep/root.luks" "$tmp/root.luks"
-mv "$tmp/data1.img" "$tmp/data3.img" "$out/"
-for n in 1 2 3; do cryptsetup luksUUID "$out/data$n.img" >"$out/data$n.uuid"; done
+mv "$tmp/data1.img" "$tmp/data3.img" "$tmp/data4.img" "$out/"
+for n in 1 2 3 4; do cryptsetup luksUUID "$out/data$n.img" >"$out/data$n.uuid"; done
 cp "$r/boot/vmlinuz-$kver" "$out/vmlinuz"
 cp "$r/boot/initrd.img-$kver" "$out/initrd.img"
 truncate -s 256M "$out/boot.img"

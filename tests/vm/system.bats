@@ -68,7 +68,7 @@ setup_file() {
 	UUID=$(cat "$SYS/root.uuid")
 	DISKS=$BATS_FILE_TMPDIR/disks
 	mkdir -p "$DISKS"
-	for d in boot root data1 data2 data3; do
+	for d in boot root data1 data2 data3 data4; do
 		qemu-img create -q -f qcow2 -b "$SYS/$d.img" -F raw "$DISKS/$d.qcow2"
 	done
 	# The initramfs of the next boot: dracut's, then the guest's own.
@@ -105,7 +105,7 @@ sysboot() {
 	run "$VM_HERE/boot.sh" --accel "$ACCEL" --smp 2 --mem 1536 --kernel "$SYS/vmlinuz" \
 		--initrd "$BATS_FILE_TMPDIR/initrd.img" \
 		--disk-rw "$DISKS/boot.qcow2" --disk-rw "$DISKS/root.qcow2" --disk-rw "$DISKS/data1.qcow2" \
-		--disk-rw "$DISKS/data2.qcow2" --disk-rw "$DISKS/data3.qcow2" \
+		--disk-rw "$DISKS/data2.qcow2" --disk-rw "$DISKS/data3.qcow2" --disk-rw "$DISKS/data4.qcow2" \
 		--guestfwd "tcp:10.0.2.100:443-cmd:socat STDIO TCP:127.0.0.1:$port" \
 		"${VM_OPTS[@]}" --log "$LOG" --until "$until" --timeout "$timeout" -- $(cmdline "${VM_ARGS[@]}")
 	mkdir -p "$VM_LOGS"
@@ -194,7 +194,8 @@ take_guest_initrd() {
 		share/bash-completion/completions/hpcs-for-luks share/doc/hpcs-for-luks/examples/hpcs-for-luks.ini \
 		share/hpcs-for-luks/hpcs-enroll-options.bash share/hpcs-for-luks/hpcs-enroll-add.bash \
 		share/hpcs-for-luks/hpcs-enroll-remove.bash share/hpcs-for-luks/hpcs-metadata-root-only.nft \
-		lib/systemd/system/hpcs-metadata-root-only.service; do
+		lib/systemd/system/hpcs-metadata-root-only.service \
+		"lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so"; do
 		[ -e "$d/usr/$f" ] || {
 			echo "missing: /usr/$f; installed:"
 			(cd "$d" && find . ! -type d | sort)
@@ -245,6 +246,15 @@ take_guest_initrd() {
 	[ -f "$BATS_TEST_TMPDIR/deb/usr/share/hpcs-for-luks/hpcs-enroll-remove.bash" ]
 	grep -qx "enroll_lib='/usr/share/hpcs-for-luks'" "$BATS_TEST_TMPDIR/deb/usr/sbin/hpcs-enroll"
 	[ ! -e "$BATS_TEST_TMPDIR/deb/etc/hpcs-for-luks.ini" ]
+	# The token plugin where cryptsetup looks for it (/lib/MULTIARCH/cryptsetup,
+	# which is /usr/lib/... on a merged /usr, as for systemd's own plugins),
+	# exporting the token ABI only; libcryptsetup among the Depends
+	# dh_shlibdeps computed for it.
+	local plugin
+	plugin=$BATS_TEST_TMPDIR/deb/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/cryptsetup/libcryptsetup-token-hpcs.so
+	"$VM_REPO/tests/token-plugin-exports.sh" "$plugin"
+	dpkg-deb -f "$deb" Depends | grep -q 'libcryptsetup12'
+	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib64/cryptsetup/libcryptsetup-token-hpcs.so
 	run dpkg-deb -f "$deb" Depends Recommends Suggests
 	echo "$output" | grep -q '^Recommends: dracut, cryptsetup-bin$'
 	echo "$output" | grep -q '^Suggests: trousers, tpm-tools, tpm2-tools, nftables$'
@@ -492,12 +502,15 @@ take_guest_initrd() {
 	assert_log 'systemd\[1\]: Finished systemd-cryptsetup@luks.*'
 	# The real root: NetworkManager, not systemd-networkd; the _netdev
 	# volumes open once network-online.target is reached there (their keys
-	# were in this initramfs: hpcs-for-luks.service finds nothing to do).
+	# were in this initramfs: hpcs-for-luks.service unwraps nothing; it stays
+	# as the password agent of data4, whose hpcs token is not open yet when
+	# it starts, before the _netdev volumes).
 	assert_log 'HPCS-SYSTEST begin stage=nm state=(running|degraded)'
 	no_failed_units
 	assert_log 'HPCS-SYSTEST net-units systemd-networkd=inactive NetworkManager=active NetworkManager-wait-online=active'
 	assert_log 'HPCS-SYSTEST unit hpcs-for-luks\.service active=(active|inactive) result=success status=0'
-	assert_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: all 4 keys are in the keyring already'
+	assert_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: Key Protect: 1 volume with an hpcs token not open yet'
+	refute_log 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock\[[0-9]+\]: loaded'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data1\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data2\.service active=active result=success'
 	assert_log 'HPCS-SYSTEST mount /mnt/data1 source=/dev/mapper/data1 marker=HPCS-DATA1-MARKER'
@@ -508,4 +521,24 @@ take_guest_initrd() {
 		'HPCS-SYSTEST net .*localhost.* NetworkManager.*address=' 'hpcs-unlock\[[0-9]+\]: loaded' \
 		'HPCS-SYSTEST net-units' 'HPCS-SYSTEST journal .* hpcs-guest hpcs-unlock' 'HPCS-SYSTEST mount /mnt/data1' \
 		'HPCS-SYSTEST failed-units'
+}
+
+@test "(g) boot 4: data4, enrolled in boot 2 with hpcs-enroll --token --netdev: the token plugin opens it in the real root, no key file" {
+	use_log boot2
+	assert_log 'HPCS-SYSTEST enroll-data4 rc=0'
+	assert_log 'HPCS-SYSTEST crypttab data4 [^ ]+ none [^ ]*_netdev'
+	assert_log 'HPCS-SYSTEST luks-data4 token [0-9]+ hpcs '
+	refute_log 'HPCS-SYSTEST luks-data4 token [0-9]+ luks2-keyring'
+	refute_log 'HPCS-SYSTEST key luks:data4'
+	proof 'HPCS-SYSTEST enroll-data4' 'HPCS-SYSTEST crypttab data4' 'HPCS-SYSTEST luks-data4 token'
+	# Boot 4, the KMS up and no fault: systemd-cryptsetup@data4 (after
+	# network-online.target) opened it through the plugin with nobody typing;
+	# no key file was written, so none went through the keyring.
+	use_log boot4
+	assert_log 'HPCS-SYSTEST unit systemd-cryptsetup@data4\.service active=active result=success'
+	assert_log 'HPCS-SYSTEST mount /mnt/data4 source=/dev/mapper/data4 marker=HPCS-DATA4-MARKER'
+	refute_log 'Please enter passphrase for disk data4'
+	refute_log 'HPCS-SYSTEST key luks:data4'
+	proof 'HPCS-SYSTEST journal .*systemd-cryptsetup@data4' 'HPCS-SYSTEST unit systemd-cryptsetup@data4' \
+		'HPCS-SYSTEST mount /mnt/data4'
 }

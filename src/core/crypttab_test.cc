@@ -1,4 +1,4 @@
-#include "admin/crypttab.h"
+#include "core/crypttab.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // /etc/crypttab (crypttab(5)): which volumes the machine opens at boot,
 // from which device, with which options. Read by `report` to find the
 // volume a wrapped key belongs to.
-#ifndef HPCS_ADMIN_CRYPTTAB_H_
-#define HPCS_ADMIN_CRYPTTAB_H_
+#ifndef HPCS_CORE_CRYPTTAB_H_
+#define HPCS_CORE_CRYPTTAB_H_
 
 #include <string>
 #include <string_view>
@@ -32,4 +32,4 @@ std::string CrypttabSourcePath(std::string_view source);
 
 }  // namespace hpcs
 
-#endif  // HPCS_ADMIN_CRYPTTAB_H_
+#endif  // HPCS_CORE_CRYPTTAB_H_
