@@ -626,17 +626,19 @@ _assert_vpc_image() {
 		[[ "${lines[1]}" == "token 0 hpcs 1"* ]]
 	done
 	# The second volume's first unwrap (the plugin's, through hpcs-unlock
-	# --token-open) takes 15 s, more than the helper's default bound of 5 s
-	# ([HFL] token_timeout): it says "not now" (-EAGAIN), systemd-cryptsetup asks for the
+	# --token-open) takes 30 s, more than the helper's bound, 15 s here
+	# (rd.hpcs.token_timeout=; the default 5 s leaves a loaded TCG guest too
+	# little room for the root's own try, which must not fall back):
+	# it says "not now" (-EAGAIN), systemd-cryptsetup asks for the
 	# passphrase, and hpcs-unlock.service, the password agent, unwraps the
 	# token again (no delay now) and answers. The root's unwraps are not
 	# delayed (another AAD).
 	local DATA=$TOKEN_DATA_UUID
 	emu_ctl POST faults "{\"rules\":[{\"op\":\"unwrap\",\"aad\":\"luks2-uuid:$DATA\",
-		\"action\":\"delay\",\"delay_ms\":15000,\"count\":1}]}" >/dev/null
+		\"action\":\"delay\",\"delay_ms\":30000,\"count\":1}]}" >/dev/null
 	local UUID=$TOKEN_UUID
 	ROOT_IMG=$TOK/root.img boot "$INITRD_TOKEN" 'HPCS-ROOT-OK|Power down' 300 --disk "$TOK/data.img" \
-		-- "rd.luks.uuid=$DATA"
+		-- "rd.luks.uuid=$DATA" rd.hpcs.token_timeout=15
 	assert_booted
 	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$UUID"
 	assert_log "systemd\\[1\\]: Finished systemd-cryptsetup@luks.*$DATA"
