@@ -43,7 +43,12 @@ std::vector<std::string> BootVolumeDevices(std::string_view crypttab, std::strin
       std::string_view v = w.substr(13);
       uuid = WithoutLuksPrefix(v.substr(0, v.find('=')));
     }
-    if (!uuid.empty()) AddOnce(&out, "/dev/disk/by-uuid/" + ToLower(uuid));
+    // Only a UUID's characters: the kernel command line must not name
+    // another path for us to read.
+    if (!uuid.empty() && uuid.size() <= 64 &&
+        uuid.find_first_not_of("0123456789abcdefABCDEF-") == std::string::npos) {
+      AddOnce(&out, "/dev/disk/by-uuid/" + ToLower(uuid));
+    }
   }
   return out;
 }

@@ -15,7 +15,8 @@ namespace hpcs {
 // The device paths of the volumes this boot opens: the crypttab's lines
 // (but noauto ones), and the kernel command line's rd.luks.uuid= (UUID or
 // luks-UUID) and rd.luks.name=UUID=NAME, from which the initramfs's
-// systemd-cryptsetup-generator makes its units. Each path once.
+// systemd-cryptsetup-generator makes its units (a value that is not made of
+// a UUID's characters is ignored). Each path once.
 std::vector<std::string> BootVolumeDevices(std::string_view crypttab, std::string_view cmdline);
 
 // Whether the block device at `path` (symbolic links followed) is held by

@@ -24,6 +24,8 @@ TEST(BootVolumeDevicesTest, TheCrypttabsLinesButNoautoAndTheKernelsRdLuksOptions
             (Paths{"/dev/disk/by-uuid/aaaa-1", "/dev/vdb", "/dev/disk/by-uuid/0b3e",
                    "/dev/disk/by-uuid/1234", "/dev/disk/by-uuid/5678"}));
   EXPECT_TRUE(BootVolumeDevices("", "quiet splash").empty());
+  // Not a UUID: no path of the command line's choosing is read.
+  EXPECT_TRUE(BootVolumeDevices("", "rd.luks.uuid=../../etc/shadow rd.luks.name=a/b=x").empty());
 }
 
 TEST(DeviceHeldTest, ADeviceWithAHolderInSysfsIsOpen) {
