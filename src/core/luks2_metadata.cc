@@ -215,7 +215,10 @@ int ParseLuks2Metadata(std::string_view json, LuksHeader* out, std::string* err)
     if (!item->string || !ParseLuks2Id(item->string, &k.id)) continue;
     if (const cJSON* kdf = JsonObject(item, "kdf")) {
       k.kdf = std::string(JsonString(kdf, "type").value_or(""));
-      k.memory_kib = static_cast<uint64_t>(JsonNumber(kdf, "memory").value_or(0));
+      // A number from the disk: only a whole one in range converts (a
+      // negative, huge or NaN one would be undefined behaviour).
+      double m = JsonNumber(kdf, "memory").value_or(0);
+      k.memory_kib = m >= 0 && m <= 9007199254740992.0 ? static_cast<uint64_t>(m) : 0;
     }
     h.keyslots.push_back(std::move(k));
   }

@@ -90,6 +90,19 @@ TEST(Luks2MetadataTest, LeavesOutIdsOutsideTheRange) {
   EXPECT_EQ(h.tokens[0].keyslots, std::vector<int>{1024});
 }
 
+TEST(Luks2MetadataTest, AMemoryCostOutOfRangeIsZeroNotUndefined) {
+  LuksHeader h;
+  std::string err;
+  ASSERT_EQ(ParseLuks2Metadata(R"({"keyslots":{"0":{"kdf":{"type":"argon2id","memory":-1e300}},)"
+                               R"("1":{"kdf":{"type":"argon2id","memory":1e300}}}})",
+                               &h, &err),
+            0)
+      << err;
+  ASSERT_EQ(h.keyslots.size(), 2u);
+  EXPECT_EQ(h.keyslots[0].memory_kib, 0u);
+  EXPECT_EQ(h.keyslots[1].memory_kib, 0u);
+}
+
 // ReadLuks2Header on images that cryptsetup made (no device-mapper needed),
 // beside what cryptsetup itself says of them.
 class Luks2HeaderTest : public ::testing::Test {
